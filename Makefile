@@ -1,0 +1,83 @@
+# Thin wrappers around the `doe` CLI. Every target depends on `install`, so any of them works first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+DOE := $(VENV)/bin/doe
+INSTALLED := $(VENV)/.installed
+
+suite ?=
+id ?= last
+cloud ?= local
+expfilter ?=
+config ?=
+out ?=
+pipelines ?=
+
+opt = $(if $(2),$(1) "$(2)")
+SUITE_OPTS = --suite "$(suite)" --id "$(id)"
+
+.PHONY: install run run-keep status design design-validate info schema etl etl-all etl-super etl-clean \
+        clean plan test test-unit lint bench
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml scripts/install_collections.py scripts/install_system_packages.sh
+	@./scripts/install_system_packages.sh
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/pip install --quiet --upgrade pip
+	@$(VENV)/bin/pip install --quiet -e '.[test]'
+	@$(VENV)/bin/python scripts/install_collections.py .collections
+	@touch $@
+
+run: install
+	$(DOE) run $(SUITE_OPTS) --cloud "$(cloud)" $(call opt,--expfilter,$(expfilter))
+
+run-keep: install
+	$(DOE) run $(SUITE_OPTS) --cloud "$(cloud)" --keep $(call opt,--expfilter,$(expfilter))
+
+status: install
+	$(DOE) status $(call opt,--suite,$(suite)) --id "$(id)"
+
+design: install
+	$(DOE) design --suite "$(suite)"
+
+design-validate: install
+	$(DOE) design-validate --suite "$(suite)"
+
+info: install
+	$(DOE) info
+
+schema: install
+	$(DOE) schema
+
+plan: install
+	$(DOE) plan --suite "$(suite)" --cloud "$(cloud)"
+
+etl: install
+	$(DOE) etl $(SUITE_OPTS) $(call opt,--pipelines,$(pipelines))
+
+etl-all: install
+	$(DOE) etl-all
+
+etl-super: install
+	$(DOE) etl-super --config "$(config)" $(call opt,--out,$(out)) $(call opt,--pipelines,$(pipelines))
+
+etl-clean: install
+	$(DOE) etl-clean $(SUITE_OPTS)
+
+clean: install
+	$(DOE) clean --cloud "$(cloud)" $(if $(suite),--suite "$(suite)" --id "$(id)")
+
+test: install
+	$(VENV)/bin/pytest -q
+
+test-unit: install
+	$(VENV)/bin/pytest -q tests/unit
+
+lint: install
+	$(VENV)/bin/ruff check doe_cli etl tests bench
+	$(VENV)/bin/yamllint -s playbooks roles group_vars
+	$(VENV)/bin/ansible-lint playbooks roles
+
+bench: install
+	@for b in bench/bench_*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done

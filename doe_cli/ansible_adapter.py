@@ -1,0 +1,201 @@
+"""The one place that calls Ansible: playbooks run through ansible-runner.
+
+Success is read from the runner's status, rc and per-host stats, and task results from its events;
+stdout is never parsed. Every call gets a fresh private data dir (runner reloads env files from an
+old one, so stale values would win), kept under the caller's work dir for post-mortems.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from doe_cli.config import ANSIBLE_CFG, COLLECTIONS_DIR, PLAYBOOKS_DIR, TOOL_ROOT
+
+EventHandler = Callable[[dict[str, Any]], None]
+
+_HOST_EVENTS = {
+    "runner_on_ok", "runner_on_failed", "runner_on_unreachable", "runner_on_skipped",
+    "runner_item_on_ok", "runner_item_on_failed",
+}
+_STAT_KEYS = ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored", "processed")
+_SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|ACCESS_KEY|KEY_ID|CREDENTIAL", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class HostFailure:
+    host: str
+    task: str
+    message: str
+    unreachable: bool = False
+
+    def __str__(self) -> str:
+        kind = "unreachable" if self.unreachable else "failed"
+        return f"{self.host} {kind} in task '{self.task}': {self.message}"
+
+
+@dataclass
+class PlaybookResult:
+    playbook: str
+    status: str
+    rc: int
+    stats: dict[str, dict[str, int]]
+    events: list[dict[str, Any]] = field(default_factory=list)
+    data_dir: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "successful" and self.rc == 0
+
+    def failures(self) -> list[HostFailure]:
+        found = []
+        for event in self.events:
+            kind = event.get("event")
+            if kind not in ("runner_on_failed", "runner_on_unreachable"):
+                continue
+            data = event.get("event_data", {})
+            if kind == "runner_on_failed" and data.get("ignore_errors"):
+                continue
+            res = data.get("res") or {}
+            message = res.get("msg") or res.get("stderr") or res.get("reason") or "failed"
+            found.append(HostFailure(host=data.get("host", "?"), task=data.get("task", "?"),
+                                     message=_one_line(str(message)),
+                                     unreachable=kind == "runner_on_unreachable"))
+        return found
+
+    def unreachable_hosts(self) -> set[str]:
+        return set(self.stats.get("dark", {}))
+
+    def failed_hosts(self) -> set[str]:
+        return set(self.stats.get("failures", {}))
+
+    def changed_count(self) -> int:
+        return sum(self.stats.get("changed", {}).values())
+
+    def task_results(self, task_name: str) -> dict[str, dict[str, Any]]:
+        """The `res` of a named task per host (the last one if the task ran more than once)."""
+        results: dict[str, dict[str, Any]] = {}
+        for event in self.events:
+            if event.get("event") not in ("runner_on_ok", "runner_on_failed"):
+                continue
+            data = event.get("event_data", {})
+            if data.get("task") == task_name:
+                results[data.get("host", "?")] = data.get("res") or {}
+        return results
+
+    def summary(self) -> str:
+        failures = self.failures()
+        if failures:
+            return "; ".join(str(f) for f in failures[:5])
+        return f"playbook {self.playbook} ended with status {self.status} (rc={self.rc})"
+
+
+def _one_line(text: str, limit: int = 400) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def ansible_env(control_path_dir: Path | None = None) -> dict[str, str]:
+    """Settings every playbook call gets, independent of the caller's cwd."""
+    env = {
+        "ANSIBLE_CONFIG": str(ANSIBLE_CFG),
+        "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS_DIR),
+        "ANSIBLE_ROLES_PATH": str(TOOL_ROOT / "roles"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_RETRY_FILES_ENABLED": "0",
+    }
+    if control_path_dir is not None:
+        env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(control_path_dir)
+    return env
+
+
+def _redact_artifacts(data_dir: Path) -> None:
+    """ansible-runner dumps the full environment into artifacts/*/command; keep secrets out of it."""
+    for command_file in data_dir.glob("artifacts/*/command"):
+        try:
+            content = json.loads(command_file.read_text())
+        except (OSError, ValueError):
+            continue
+        env = content.get("env") or {}
+        content["env"] = {k: ("<redacted>" if _SECRET_NAME.search(k) else v) for k, v in env.items()}
+        command_file.write_text(json.dumps(content))
+
+
+class AnsibleAdapter:
+    """Runs the tool's playbooks; one instance per suite run (or per command)."""
+
+    def __init__(self, work_dir: Path, *, env: dict[str, str] | None = None,
+                 roles_paths: Iterable[Path] = (), control_path_dir: Path | None = None) -> None:
+        self.work_dir = Path(work_dir)
+        self.extra_env = dict(env or {})
+        self.roles_paths = [Path(p) for p in roles_paths]
+        self.control_path_dir = control_path_dir
+        self._counter = 0
+        self._lock = threading.Lock()
+
+    def _fresh_data_dir(self, label: str) -> Path:
+        with self._lock:
+            self._counter += 1
+            name = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{self._counter:04d}-{label}"
+        path = self.work_dir / name
+        path.mkdir(parents=True, exist_ok=False)
+        return path
+
+    def run(self, playbook: str, *, inventory: Path | str | None = None, extravars: dict[str, Any] | None = None,
+            limit: str | None = None, on_event: EventHandler | None = None,
+            cancel: Callable[[], bool] | None = None, timeout: int | None = None,
+            keep_events: bool = True) -> PlaybookResult:
+        """Run playbooks/<playbook> and return its result; raises nothing for a failed play."""
+        import ansible_runner  # imported lazily: it costs ~0.1 s and most commands never need it
+
+        playbook_path = PLAYBOOKS_DIR / playbook
+        label = re.sub(r"[^A-Za-z0-9_-]", "_", Path(playbook).stem)
+        data_dir = self._fresh_data_dir(label)
+        env = ansible_env(self.control_path_dir)
+        roles = [*(str(p) for p in self.roles_paths), env["ANSIBLE_ROLES_PATH"]]
+        env["ANSIBLE_ROLES_PATH"] = os.pathsep.join(roles)
+        env.update(self.extra_env)
+        events: list[dict[str, Any]] = []
+        stats: dict[str, dict[str, int]] = {}
+
+        def handle(event: dict[str, Any]) -> bool:
+            kind = event.get("event")
+            if keep_events and kind in _HOST_EVENTS:
+                events.append(event)
+            elif kind == "playbook_on_stats":
+                data = event.get("event_data", {})
+                stats.update({key: data.get(key) or {} for key in _STAT_KEYS})
+            if on_event is not None:
+                on_event(event)
+            return False  # events stay in memory; writing one JSON file per event costs time
+
+        kwargs: dict[str, Any] = dict(
+            private_data_dir=str(data_dir),
+            playbook=str(playbook_path),
+            extravars=extravars or {},
+            envvars=env,
+            event_handler=handle,
+            quiet=True,
+            suppress_env_files=True,
+            rotate_artifacts=1,
+        )
+        if inventory is not None:
+            kwargs["inventory"] = str(inventory)
+        if limit:
+            kwargs["limit"] = limit
+        if cancel is not None:
+            kwargs["cancel_callback"] = cancel
+        if timeout:
+            kwargs["timeout"] = timeout
+        try:
+            runner = ansible_runner.run(**kwargs)
+        finally:
+            _redact_artifacts(data_dir)
+        return PlaybookResult(playbook=playbook, status=runner.status, rc=runner.rc if runner.rc is not None else -1,
+                              stats=stats, events=events, data_dir=data_dir)

@@ -1,0 +1,96 @@
+"""Where the project's configuration and results live.
+
+The config dir holds designs/, group_vars/, roles/, inventory/ and super_etl/. It is found in this
+order: --config-dir, $DOE_CONFIG_DIR, $DOES_PROJECT_DIR/doe-suite-config (the layout of existing
+doe-suite projects), else the doe repository itself, whose folders are the shipped example config.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from doe_cli.errors import UserError
+
+TOOL_ROOT = Path(__file__).resolve().parent.parent
+PLAYBOOKS_DIR = TOOL_ROOT / "playbooks"
+TOOL_ROLES_DIR = TOOL_ROOT / "roles"
+ANSIBLE_CFG = TOOL_ROOT / "ansible.cfg"
+COLLECTIONS_DIR = TOOL_ROOT / ".collections"
+
+
+@dataclass(frozen=True)
+class Project:
+    config_dir: Path
+    results_dir: Path
+
+    @property
+    def designs_dir(self) -> Path:
+        return self.config_dir / "designs"
+
+    @property
+    def design_vars_dir(self) -> Path:
+        return self.designs_dir / "design_vars"
+
+    @property
+    def etl_templates_dir(self) -> Path:
+        return self.designs_dir / "etl_templates"
+
+    @property
+    def filter_plugins_dir(self) -> Path:
+        return self.designs_dir / "filter_plugins"
+
+    @property
+    def group_vars_dir(self) -> Path:
+        return self.config_dir / "group_vars"
+
+    @property
+    def roles_dir(self) -> Path:
+        return self.config_dir / "roles"
+
+    @property
+    def inventory_dir(self) -> Path:
+        return self.config_dir / "inventory"
+
+    @property
+    def super_etl_dir(self) -> Path:
+        return self.config_dir / "super_etl"
+
+    def design_file(self, suite: str) -> Path:
+        return self.designs_dir / f"{suite}.yml"
+
+    def suites(self) -> list[str]:
+        if not self.designs_dir.is_dir():
+            return []
+        return sorted(p.stem for p in self.designs_dir.glob("*.yml"))
+
+
+def _default_results_dir(config_dir: Path) -> Path:
+    # doe-suite projects keep doe-suite-config/ and doe-suite-results/ side by side.
+    if config_dir.name == "doe-suite-config":
+        return config_dir.parent / "doe-suite-results"
+    return config_dir / "doe-suite-results"
+
+
+def discover(config_dir: Path | str | None = None, results_dir: Path | str | None = None) -> Project:
+    """Resolve the config dir and results dir from options, then the environment, then defaults."""
+    if config_dir is not None:
+        chosen, source = Path(config_dir), "--config-dir"
+    elif os.environ.get("DOE_CONFIG_DIR"):
+        chosen, source = Path(os.environ["DOE_CONFIG_DIR"]), "$DOE_CONFIG_DIR"
+    elif os.environ.get("DOES_PROJECT_DIR"):
+        chosen, source = Path(os.environ["DOES_PROJECT_DIR"]) / "doe-suite-config", "$DOES_PROJECT_DIR"
+    else:
+        chosen, source = TOOL_ROOT, "default"
+    chosen = chosen.expanduser().resolve()
+    if not (chosen / "designs").is_dir():
+        raise UserError(f"config dir {chosen} (from {source}) has no designs/ folder; "
+                        "expected a doe config dir with designs/, group_vars/ and roles/")
+    if results_dir is not None:
+        results = Path(results_dir)
+    elif os.environ.get("DOES_RESULTS_DIR"):
+        results = Path(os.environ["DOES_RESULTS_DIR"])
+    else:
+        results = _default_results_dir(chosen)
+    return Project(config_dir=chosen, results_dir=results.expanduser().resolve())

@@ -1,0 +1,64 @@
+"""The `doe` command: the root app with global options; commands live in doe_cli/commands/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from doe_cli import __version__
+from doe_cli.commands import _common
+
+app = typer.Typer(
+    name="doe",
+    help="Run benchmark experiment suites described in one YAML design.",
+    no_args_is_help=True,
+    add_completion=False,
+    # Locals may hold credentials; never print them in a traceback.
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"doe {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    config_dir: Annotated[Optional[Path], typer.Option(
+        "--config-dir", help="Config dir with designs/, group_vars/, roles/ "
+        "(default: $DOE_CONFIG_DIR, $DOES_PROJECT_DIR/doe-suite-config, the doe repository).")] = None,
+    results_dir: Annotated[Optional[Path], typer.Option(
+        "--results-dir", help="Results folder (default: $DOES_RESULTS_DIR, doe-suite-results/ by the config).")] = None,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More output.")] = 0,
+    quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")] = 0,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version.")] = False,
+) -> None:
+    _common.options.config_dir = config_dir
+    _common.options.results_dir = results_dir
+    _common.options.verbosity = verbose - quiet
+
+
+def _register_command_groups() -> None:
+    import importlib
+
+    for name in ("design", "run", "etl", "cloud"):
+        try:
+            module = importlib.import_module(f"doe_cli.commands.{name}")
+        except ModuleNotFoundError as missing:
+            if missing.name != f"doe_cli.commands.{name}":
+                raise
+            continue
+        app.registered_commands.extend(module.app.registered_commands)
+
+
+_register_command_groups()
+
+
+def main() -> None:
+    app()
