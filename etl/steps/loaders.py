@@ -1,0 +1,80 @@
+"""Built-in table loaders: each writes `<pipeline>.<ext>` into the pipeline's output folder, atomically."""
+
+from __future__ import annotations
+
+import pickle
+from typing import ClassVar
+
+import pandas as pd
+
+from etl.errors import EtlDataError
+from etl.fileio import write_atomic, write_via_temp_path
+from etl.steps.base import Loader, register
+
+
+class SummaryLoader(Loader):
+    """Shared empty-frame rule; subclasses write one file named after the pipeline."""
+
+    suffix: ClassVar[str] = ""
+
+    def target(self, df: pd.DataFrame, etl_info: dict):
+        if df.empty:
+            if self.skip_empty:
+                return None
+            raise EtlDataError("the frame is empty (set skip_empty: true to skip writing)")
+        return self.get_output_dir(etl_info) / f"{etl_info['pipeline']}{self.suffix}"
+
+
+@register
+class CsvSummaryLoader(SummaryLoader):
+    suffix: ClassVar[str] = ".csv"
+
+    def load(self, df: pd.DataFrame, options: dict, etl_info: dict) -> None:
+        path = self.target(df, etl_info)
+        if path is not None:
+            write_atomic(path, lambda handle: df.to_csv(handle))
+
+
+@register
+class PickleSummaryLoader(SummaryLoader):
+    suffix: ClassVar[str] = ".pkl"
+
+    def load(self, df: pd.DataFrame, options: dict, etl_info: dict) -> None:
+        path = self.target(df, etl_info)
+        if path is not None:
+            write_atomic(path, lambda handle: pickle.dump(df, handle, protocol=pickle.HIGHEST_PROTOCOL),
+                         binary=True)
+
+
+@register
+class LatexTableLoader(SummaryLoader):
+    suffix: ClassVar[str] = ".tex"
+
+    def load(self, df: pd.DataFrame, options: dict, etl_info: dict) -> None:
+        path = self.target(df, etl_info)
+        if path is not None:
+            text = df.to_latex(index=False, na_rep="", escape=True)
+            write_atomic(path, lambda handle: handle.write(text))
+
+
+@register
+class ParquetLoader(SummaryLoader):
+    """Parquet keeps dtypes; columns pyarrow cannot type (mixed objects) are written as text."""
+
+    suffix: ClassVar[str] = ".parquet"
+
+    def load(self, df: pd.DataFrame, options: dict, etl_info: dict) -> None:
+        path = self.target(df, etl_info)
+        if path is None:
+            return
+        import pyarrow as pa
+
+        frame = df
+        for column in df.columns:
+            if df[column].dtype == object:
+                try:
+                    pa.array(df[column])
+                except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+                    frame = frame.assign(**{column: df[column].map(lambda v: None if v is None else str(v))})
+        frame = frame.rename(columns=str)
+        write_via_temp_path(path, lambda tmp: frame.to_parquet(tmp, index=False))

@@ -1,0 +1,1 @@
+"""Statistics transformers (confidence intervals, outliers)."""

@@ -1,0 +1,189 @@
+"""Built-in transformers. Each returns a new frame and leaves its input untouched."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import pandas as pd
+from pydantic import Field
+
+from etl.errors import EtlDataError
+from etl.steps.base import Transformer, register
+from etl.steps.extractors import RUNTIME_PREFIX, EtlWarning
+
+DEFAULT_AGGS = ["mean", "min", "max", "std", "count"]
+FACTORS_MARKER = "$FACTORS$"
+
+
+def factor_columns_of(df: pd.DataFrame) -> list[str]:
+    """Union of the rows' factor_columns lists, in order of first appearance."""
+    if "factor_columns" not in df.columns:
+        return []
+    seen: dict[str, None] = {}
+    for factors in df["factor_columns"].dropna().map(tuple).unique():
+        seen.update(dict.fromkeys(factors))
+    return list(seen)
+
+
+def runtime_columns(df: pd.DataFrame) -> list[str]:
+    return [column for column in df.columns if str(column).startswith(RUNTIME_PREFIX)]
+
+
+def hashable_keys(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Group keys must be hashable: object columns (lists, dicts, mixed) become their str form."""
+    converted = {key: df[key].map(_key_text) for key in keys if df[key].dtype == object}
+    return df.assign(**converted) if converted else df
+
+
+def _key_text(value: Any) -> Any:
+    if value is None or isinstance(value, float) and math.isnan(value):
+        return value
+    return str(value)
+
+
+def numeric(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    return df.assign(**{column: pd.to_numeric(df[column], errors="coerce") for column in columns})
+
+
+def require_columns(df: pd.DataFrame, columns: list[str], what: str) -> None:
+    missing = [column for column in columns if column not in df.columns]
+    if missing:
+        raise EtlDataError(f"{what} {missing} not in the frame; columns are {list(df.columns)}")
+
+
+def flatten_agg_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    frame.columns = [f"{column}_{agg}" for column, agg in frame.columns]
+    return frame
+
+
+def agg_spec(agg_functions: list[str], tail_length: int) -> list:
+    spec: list = []
+    for name in agg_functions:
+        if name == "custom_tail":
+            def custom_tail(series: pd.Series) -> float:
+                return series.tail(tail_length).mean()
+            spec.append(custom_tail)
+        else:
+            spec.append(name)
+    return spec
+
+
+@register
+class RepAggTransformer(Transformer):
+    """Aggregates the repetitions of each run: groups by every column except `rep` and the data columns."""
+
+    data_columns: list[str]
+    ignore_columns: tuple[str, ...] = ()
+    agg_functions: list[str] = Field(default_factory=lambda: list(DEFAULT_AGGS))
+
+    def transform(self, df: pd.DataFrame, options: dict) -> pd.DataFrame:
+        if df.empty:
+            return df
+        require_columns(df, self.data_columns, "data_columns")
+        frame = df.drop(columns=[c for c in self.ignore_columns if c in df.columns])
+        extra = [c for c in runtime_columns(frame) if c not in self.data_columns]
+        frame = numeric(frame, self.data_columns)
+        runtime_data = [c for c in extra if pd.api.types.is_numeric_dtype(frame[c])]
+        frame = frame.drop(columns=[c for c in extra if c not in runtime_data])
+        data = [*self.data_columns, *runtime_data]
+        keys = [c for c in frame.columns if c not in data and c != "rep"]
+        return group_aggregate(frame, keys, data, agg_spec(self.agg_functions, 5))
+
+
+def group_aggregate(frame: pd.DataFrame, keys: list[str], data: list[str], spec: list) -> pd.DataFrame:
+    keyed = hashable_keys(frame, keys)
+    if not keys:
+        result = keyed[data].agg(spec)
+        flat = {f"{column}_{agg}": [result.loc[agg, column]] for column in data for agg in result.index}
+        return pd.DataFrame(flat)
+    grouped = keyed.groupby(keys, dropna=False, sort=False)[data].agg(spec)
+    return flatten_agg_columns(grouped).reset_index()
+
+
+@register
+class GroupByAggTransformer(Transformer):
+    """Aggregates data columns per group; `$FACTORS$` in groupby_columns stands for all factor columns."""
+
+    data_columns: list[str]
+    groupby_columns: list[str]
+    agg_functions: list[str] = Field(default_factory=lambda: list(DEFAULT_AGGS))
+    custom_tail_length: int = 5
+
+    def transform(self, df: pd.DataFrame, options: dict) -> pd.DataFrame:
+        if df.empty:
+            return df
+        missing = [column for column in self.data_columns if column not in df.columns]
+        if missing:
+            warnings.warn(f"GroupByAggTransformer: data columns {missing} missing; frame passed on unchanged",
+                          EtlWarning, stacklevel=2)
+            return df
+        keys: list[str] = []
+        for column in self.groupby_columns:
+            keys.extend(factor_columns_of(df) if column == FACTORS_MARKER else [column])
+        keys = list(dict.fromkeys(keys))
+        require_columns(df, keys, "groupby_columns")
+        frame = numeric(df, self.data_columns)
+        return group_aggregate(frame, keys, self.data_columns, agg_spec(self.agg_functions,
+                                                                          self.custom_tail_length))
+
+
+@register
+class ConditionalTransformer(Transformer):
+    """Where `col` equals a key of `value`, sets `dest` to the mapped value."""
+
+    col: str
+    dest: str
+    value: dict[Any, Any]
+
+    def transform(self, df: pd.DataFrame, options: dict) -> pd.DataFrame:
+        require_columns(df, [self.col], "col")
+        out = df.copy()
+        if self.dest not in out.columns:
+            out[self.dest] = None
+        for condition, result in self.value.items():
+            out.loc[out[self.col] == condition, self.dest] = result
+        return out
+
+
+@register
+class FilterColumnTransformer(Transformer):
+    """Deprecated (kept for doe-suite designs): keeps rows whose columns equal the given values."""
+
+    filters: dict[str, Any]
+    allow_empty_result: bool = False
+
+    def transform(self, df: pd.DataFrame, options: dict) -> pd.DataFrame:
+        require_columns(df, list(self.filters), "filters")
+        mask = pd.Series(True, index=df.index)
+        for column, wanted in self.filters.items():
+            mask &= df[column] == wanted
+        out = df[mask]
+        if out.empty and not self.allow_empty_result:
+            raise EtlDataError(f"filters {self.filters} leave no rows (set allow_empty_result to allow it)")
+        return out
+
+
+class DataFrameMethodTransformer(Transformer):
+    """`{df.<method>: {kwargs}}`: calls a public DataFrame method and returns its result."""
+
+    method: str
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    def transform(self, df: pd.DataFrame, options: dict) -> pd.DataFrame:
+        result = getattr(df, self.method)(**self.kwargs)
+        if isinstance(result, pd.Series):
+            result = result.to_frame()
+        if not isinstance(result, pd.DataFrame):
+            raise EtlDataError(f"df.{self.method} returned {type(result).__name__}, not a DataFrame")
+        return result
+
+
+DataFrameMethodTransformer.builtin = True
+
+
+def dataframe_method_names() -> set[str]:
+    return {name for name in dir(pd.DataFrame)
+            if not name.startswith("_") and callable(getattr(pd.DataFrame, name, None))}
