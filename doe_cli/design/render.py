@@ -1,0 +1,151 @@
+"""Per-run `[% %]` rendering on data (never on JSON text), so quotes and braces in values survive.
+
+Only strings containing `[%` are templates; each distinct template is compiled once. Which `my_run`
+values a template reads is found from its syntax tree, so templates are rendered in dependency order
+and a reference cycle is reported with the keys involved instead of looping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+from jinja2 import nodes
+
+# A rendered value that again contains `[% %]` (e.g. produced by a filter) is rendered again, this often.
+MAX_RERENDERS = 10
+
+
+class RenderError(Exception):
+    """A template of one run failed; `path` is the value's path in the run config."""
+
+    def __init__(self, path: tuple, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+@dataclass(frozen=True)
+class CompiledTemplate:
+    template: jinja2.Template
+    refs: frozenset          # paths of my_run the template reads
+    reads_all: bool          # it reads my_run as a whole (or through a computed key)
+
+
+def _my_run_refs(ast: nodes.Node) -> tuple[frozenset, bool]:
+    refs: set[tuple] = set()
+    reads_all = False
+
+    def chain(node: nodes.Node) -> tuple | None:
+        keys = []
+        while True:
+            if isinstance(node, nodes.Getattr):
+                keys.append(node.attr)
+                node = node.node
+            elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+                keys.append(node.arg.value)
+                node = node.node
+            elif isinstance(node, nodes.Name) and node.name == "my_run":
+                return tuple(reversed(keys))
+            else:
+                return None
+
+    def visit(node: nodes.Node) -> None:
+        nonlocal reads_all
+        if isinstance(node, (nodes.Getattr, nodes.Getitem)):
+            path = chain(node)
+            if path is not None:
+                refs.add(path)
+                return
+        if isinstance(node, nodes.Name) and node.name == "my_run":
+            reads_all = True
+            return
+        for child in node.iter_child_nodes():
+            visit(child)
+
+    visit(ast)
+    return frozenset(refs), reads_all
+
+
+class Renderer:
+    """Renders the templates of runs; compiled templates are shared by all runs of a suite."""
+
+    def __init__(self, env: jinja2.Environment) -> None:
+        self.env = env
+        self._compiled: dict[str, CompiledTemplate] = {}
+
+    def compile(self, source: str, path: tuple) -> CompiledTemplate:
+        compiled = self._compiled.get(source)
+        if compiled is None:
+            try:
+                ast = self.env.parse(source)
+                template = self.env.from_string(ast)
+            except jinja2.TemplateSyntaxError as error:
+                raise RenderError(path, f"[% %] template syntax error: {error.message} in {source!r}") from None
+            refs, reads_all = _my_run_refs(ast)
+            compiled = CompiledTemplate(template, refs, reads_all)
+            self._compiled[source] = compiled
+        return compiled
+
+    def render_run(self, my_run: dict, run_templates: list, cmd_templates: list, run_index: int,
+                   exp_host_lst: Any) -> None:
+        """Replace, in place, each template (container, key, path) of a run by its rendered text."""
+        if run_templates:
+            order = self._order(run_templates)
+            for position in order:
+                container, key, path = run_templates[position]
+                container[key] = self._render(container[key], path, my_run, run_index, exp_host_lst)
+        for container, key, path in cmd_templates:
+            container[key] = self._render(container[key], path, my_run, run_index, exp_host_lst)
+
+    def _render(self, text: str, path: tuple, my_run: dict, run_index: int, exp_host_lst: Any) -> str:
+        for _ in range(MAX_RERENDERS):
+            compiled = self.compile(text, path)
+            try:
+                text = compiled.template.render(my_run=my_run, run=run_index, exp_host_lst=exp_host_lst)
+            except jinja2.UndefinedError as error:
+                raise RenderError(path, f"[% %] undefined: {error.message}") from None
+            except Exception as error:  # noqa: BLE001 - failures of filters and expressions in user templates
+                raise RenderError(path, f"[% %] rendering failed: {type(error).__name__}: {error}") from None
+            if "[%" not in text or "%]" not in text:
+                return text
+        raise RenderError(path, f"[% %] still unresolved after {MAX_RERENDERS} renderings: {text!r}")
+
+    def _order(self, run_templates: list) -> list[int]:
+        """Template positions so that each is rendered after the templates it reads; cycles are errors."""
+        compiled = [self.compile(container[key], path) for container, key, path in run_templates]
+        if not any(c.refs or c.reads_all for c in compiled):
+            return list(range(len(run_templates)))
+        paths = [path for _, _, path in run_templates]
+
+        def depends(i: int, j: int) -> bool:
+            if compiled[i].reads_all:
+                return True
+            target = paths[j]
+            return any(ref[:len(target)] == target or target[:len(ref)] == ref for ref in compiled[i].refs)
+
+        order: list[int] = []
+        state = [0] * len(paths)  # 0 new, 1 on the current path, 2 done
+        stack: list[int] = []
+
+        def visit(i: int) -> None:
+            state[i] = 1
+            stack.append(i)
+            for j in range(len(paths)):
+                if not depends(i, j):
+                    continue
+                if state[j] == 1:
+                    cycle = stack[stack.index(j):] + [j]
+                    names = " -> ".join(".".join(str(k) for k in paths[k]) for k in cycle)
+                    raise RenderError(paths[i], f"[% %] references form a cycle: {names}")
+                if state[j] == 0:
+                    visit(j)
+            stack.pop()
+            state[i] = 2
+            order.append(i)
+
+        for i in range(len(paths)):
+            if state[i] == 0:
+                visit(i)
+        return order

@@ -1,0 +1,42 @@
+"""A design file's text and the one-line errors that point into it (file, line, YAML path)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from doe_cli.design.yamlio import line_of
+from doe_cli.errors import UserError
+
+SPECIAL_TOP_KEYS = ("$SUITE_VARS$", "$ETL$")
+
+
+def format_path(path: tuple, experiments_prefix: bool = True) -> str:
+    """`("exp1", "host_types", "client", "$CMD$")` -> `experiments.exp1.host_types.client.$CMD$`.
+
+    Experiments are top-level keys of a design; the `experiments.` prefix makes the path say so.
+    """
+    text = ""
+    for step in path:
+        if isinstance(step, int):
+            text += f"[{step}]"
+        else:
+            text += f".{step}" if text else str(step)
+    if experiments_prefix and path and path[0] not in SPECIAL_TOP_KEYS:
+        text = f"experiments.{text}"
+    return text
+
+
+@dataclass
+class Source:
+    """Where design data came from: errors name this file, the key path and its line."""
+
+    file: Path
+    text: str | None = None
+    experiments_prefix: bool = True
+
+    def error(self, path: tuple, message: str, line: int | None = None) -> UserError:
+        if line is None and self.text is not None and path:
+            line = line_of(self.text, path)
+        return UserError(message, file=str(self.file), path=format_path(path, self.experiments_prefix) or None,
+                         line=line)
