@@ -45,8 +45,13 @@ class _Steps:
     variables: dict[str, Any]
 
 
-def expand_etl_section(etl_section: Any, experiments: Iterable[str], *, config_dir: Path | str | None = None,
-                       design_loader: DesignLoader | None = None) -> dict:
+def expand_etl_section(
+    etl_section: Any,
+    experiments: Iterable[str],
+    *,
+    config_dir: Path | str | None = None,
+    design_loader: DesignLoader | None = None,
+) -> dict:
     """Return the expanded `$ETL$` mapping; raise EtlConfigError on the first problem."""
     if etl_section is None:
         return {}
@@ -83,15 +88,23 @@ def expand_steps(raw: dict, path: str, ctx: _Context, registry: Registry) -> dic
         if not isinstance(options, dict):
             raise EtlConfigError("extractor options must be a mapping", path=f"{path}.extractors.{step_name}")
         cls = registry.steps.get(step_name)
-        regex = options.get("file_regex", cls.default_file_regex() if cls and hasattr(cls, "default_file_regex")
-                            else [])
-        extractors[step_name] = {"file_regex": normalize_file_regex(regex, f"{path}.extractors.{step_name}.file_regex"),
-                                 **{k: v for k, v in options.items() if k != "file_regex"}}
-    transformers = [_substitute(item, steps.variables, f"{path}.transformers[{i}]")
-                    for i, item in enumerate(steps.transformers)]
-    loaders = {step_name: _substitute(options if options is not None else {}, steps.variables,
-                                      f"{path}.loaders.{step_name}")
-               for step_name, options in steps.loaders.items()}
+        regex = options.get(
+            "file_regex", cls.default_file_regex() if cls and hasattr(cls, "default_file_regex") else []
+        )
+        extractors[step_name] = {
+            "file_regex": normalize_file_regex(regex, f"{path}.extractors.{step_name}.file_regex"),
+            **{k: v for k, v in options.items() if k != "file_regex"},
+        }
+    transformers = [
+        _substitute(item, steps.variables, f"{path}.transformers[{i}]")
+        for i, item in enumerate(steps.transformers)
+    ]
+    loaders = {
+        step_name: _substitute(
+            options if options is not None else {}, steps.variables, f"{path}.loaders.{step_name}"
+        )
+        for step_name, options in steps.loaders.items()
+    }
     result = {"extractors": extractors, "transformers": transformers, "loaders": loaders}
     prefix, _, name = path.rpartition(".")
     build_pipeline(name, result, registry, prefix=prefix)
@@ -116,11 +129,13 @@ def _resolve_steps(raw: dict, path: str, ctx: _Context) -> _Steps:
     if INCLUDE_PIPELINE in raw:
         own = [key for key in ("extractors", "transformers", "loaders") if key in raw]
         if own:
-            raise EtlConfigError(f"$INCLUDE_PIPELINE$ copies all steps; remove the pipeline's own {own}",
-                                 path=path)
+            raise EtlConfigError(
+                f"$INCLUDE_PIPELINE$ copies all steps; remove the pipeline's own {own}", path=path
+            )
         included = _include(raw[INCLUDE_PIPELINE], f"{path}.{INCLUDE_PIPELINE}", ctx)
-        return _Steps(included.extractors, included.transformers, included.loaders,
-                      {**included.variables, **variables})
+        return _Steps(
+            included.extractors, included.transformers, included.loaders, {**included.variables, **variables}
+        )
     merged_vars: dict[str, Any] = {}
 
     extractors: dict[str, Any] = {}
@@ -140,7 +155,9 @@ def _resolve_steps(raw: dict, path: str, ctx: _Context) -> _Steps:
     for i, item in enumerate(items):
         if isinstance(item, dict) and INCLUDE_STEPS in item:
             if len(item) != 1:
-                raise EtlConfigError("an $INCLUDE_STEPS$ item takes no other keys", path=f"{path}.transformers[{i}]")
+                raise EtlConfigError(
+                    "an $INCLUDE_STEPS$ item takes no other keys", path=f"{path}.transformers[{i}]"
+                )
             included = _include(item[INCLUDE_STEPS], f"{path}.transformers[{i}].{INCLUDE_STEPS}", ctx)
             merged_vars.update(included.variables)
             transformers.extend(included.transformers)
@@ -174,7 +191,9 @@ def _source_list(value: Any) -> list:
 def _merge_unique(target: dict, new: dict, path: str) -> None:
     for key, value in new.items():
         if key in target:
-            raise EtlConfigError(f"step {key} appears twice (directly and through $INCLUDE_STEPS$)", path=path)
+            raise EtlConfigError(
+                f"step {key} appears twice (directly and through $INCLUDE_STEPS$)", path=path
+            )
         target[key] = value
 
 
@@ -196,22 +215,29 @@ def _include(source: Any, path: str, ctx: _Context) -> _Steps:
 
 def _load_source(source: Any, path: str, ctx: _Context) -> tuple[str, str, str, dict]:
     if not isinstance(source, dict):
-        raise EtlConfigError("an include source is a mapping {suite|template|config: NAME, pipeline: P}",
-                             path=path)
+        raise EtlConfigError(
+            "an include source is a mapping {suite|template|config: NAME, pipeline: P}", path=path
+        )
     kinds = [kind for kind in SOURCE_KINDS if kind in source]
     unknown = [key for key in source if key not in (*SOURCE_KINDS, "pipeline")]
     if len(kinds) != 1 or unknown or "pipeline" not in source:
-        raise EtlConfigError(f"include source {source!r} must have exactly one of suite, template, config plus "
-                             "pipeline", path=path)
+        raise EtlConfigError(
+            f"include source {source!r} must have exactly one of suite, template, config plus pipeline",
+            path=path,
+        )
     kind = kinds[0]
     name = str(source[kind])
     pipeline = source["pipeline"]
     if kind == "suite":
         document = _load_design(name, path, ctx)
     else:
-        folder = ("designs/etl_templates" if kind == "template" else "super_etl")
+        folder = "designs/etl_templates" if kind == "template" else "super_etl"
         document = _read_yaml(_config_file(ctx, folder, name, path), path)
-    etl = document.get("$ETL$", document if kind == "template" else None) if isinstance(document, dict) else None
+    etl = (
+        document.get("$ETL$", document if kind == "template" else None)
+        if isinstance(document, dict)
+        else None
+    )
     if not isinstance(etl, dict):
         raise EtlConfigError(f"{kind} {name} has no $ETL$ mapping", path=path)
     if pipeline not in etl:
@@ -242,12 +268,19 @@ def _read_yaml(file: Path, path: str) -> Any:
     try:
         return yaml.safe_load(file.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
-        raise EtlConfigError(f"{file.name} is not valid YAML: {' '.join(str(error).split())}", path=path) from None
+        raise EtlConfigError(
+            f"{file.name} is not valid YAML: {' '.join(str(error).split())}", path=path
+        ) from None
 
 
-_JINJA = jinja2.sandbox.SandboxedEnvironment(variable_start_string="[%", variable_end_string="%]",
-                                            block_start_string="[%%", block_end_string="%%]",
-                                            undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+_JINJA = jinja2.sandbox.SandboxedEnvironment(
+    variable_start_string="[%",
+    variable_end_string="%]",
+    block_start_string="[%%",
+    block_end_string="%%]",
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+)
 _WHOLE_VAR = re.compile(r"^\[%\s*([A-Za-z_][A-Za-z0-9_]*)\s*%\]$")
 
 
@@ -265,5 +298,21 @@ def _substitute(value: Any, variables: dict, path: str) -> Any:
     try:
         return _JINJA.from_string(value).render(variables)
     except jinja2.TemplateError as error:
-        raise EtlConfigError(f"cannot render {value!r} with $ETL_VARS$ {sorted(variables)}: {error}",
-                             path=path) from None
+        raise EtlConfigError(
+            f"cannot render {value!r} with $ETL_VARS$ {sorted(variables)}: {error}", path=path
+        ) from None
+
+
+def expand_pipeline(
+    name: str,
+    raw: Any,
+    *,
+    prefix: str,
+    config_dir: Path | str | None = None,
+    design_loader: DesignLoader | None = None,
+) -> dict:
+    """Expand and validate one pipeline's steps (not its `experiments`, which the caller resolves)."""
+    path = f"{prefix}.{name}"
+    check_pipeline_keys(raw, path)
+    ctx = _Context(Path(config_dir) if config_dir is not None else None, design_loader)
+    return expand_steps(raw, path, ctx, load_registry(ctx.config_dir))

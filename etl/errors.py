@@ -10,7 +10,7 @@ class EtlError(Exception):
 class EtlConfigError(EtlError):
     """A pipeline definition is invalid (unknown step, bad option, missing include, ...).
 
-    `path` is a YAML-ish path such as ``$ETL$.timing.transformers[0]``; `file` the file it came from, if known.
+    `path` is a YAML-ish path such as ``$ETL$.timing.transformers[0]``; `file` the file it came from.
     """
 
     def __init__(self, message: str, *, path: str | None = None, file: str | None = None) -> None:

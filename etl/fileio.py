@@ -15,8 +15,9 @@ def write_atomic(path: Path | str, write: Callable[[IO], None], *, binary: bool 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8",
-                                                                            "newline": ""})) as handle:
+        with os.fdopen(
+            fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})
+        ) as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())

@@ -61,12 +61,17 @@ def normalize_file_regex(value: Any, path: str) -> list[str]:
             except re.error:
                 pass
             else:
-                log.info("%s: file_regex %r is not a regular expression; read as the glob %r", path, entry,
-                         translated)
+                log.info(
+                    "%s: file_regex %r is not a regular expression; read as the glob %r",
+                    path,
+                    entry,
+                    translated,
+                )
                 result.append(translated)
                 continue
-        raise EtlConfigError(f"file_regex entry {entry!r} is neither a regular expression ({problem}) nor a glob",
-                             path=path)
+        raise EtlConfigError(
+            f"file_regex entry {entry!r} is neither a regular expression ({problem}) nor a glob", path=path
+        )
     return result
 
 
@@ -102,15 +107,18 @@ def instantiate(registry: Registry, kind: str, name: str, options: Any, path: st
 def transformer_item(item: Any, path: str) -> tuple[str, dict]:
     """A transformers list item → (step name, options)."""
     if not isinstance(item, dict) or not item:
-        raise EtlConfigError("a transformer must be a mapping {name: X, ...} or {df.<method>: {kwargs}}",
-                             path=path)
+        raise EtlConfigError(
+            "a transformer must be a mapping {name: X, ...} or {df.<method>: {kwargs}}", path=path
+        )
     if "name" in item:
         return item["name"], {k: v for k, v in item.items() if k != "name"}
     if len(item) == 1:
         key, kwargs = next(iter(item.items()))
         if isinstance(key, str) and key.startswith("df."):
             return key, {"kwargs": kwargs}
-    raise EtlConfigError(f"transformer {item!r} has no `name` and is not a single df.<method> entry", path=path)
+    raise EtlConfigError(
+        f"transformer {item!r} has no `name` and is not a single df.<method> entry", path=path
+    )
 
 
 def build_transformer(registry: Registry, item: Any, path: str) -> StepSpec:
@@ -123,8 +131,9 @@ def build_transformer(registry: Registry, item: Any, path: str) -> StepSpec:
         if not isinstance(kwargs, dict):
             raise EtlConfigError(f"{name} takes a mapping of keyword arguments", path=path)
         if kwargs.get("inplace"):
-            raise EtlConfigError(f"{name}: inplace is not allowed (transformers never mutate their input)",
-                                 path=path)
+            raise EtlConfigError(
+                f"{name}: inplace is not allowed (transformers never mutate their input)", path=path
+            )
         step = DataFrameMethodTransformer(method=method, kwargs=kwargs)
         return StepSpec(name, path, step, dict(kwargs))
     return StepSpec(name, path, instantiate(registry, "transformer", name, options, path), dict(options))
@@ -137,28 +146,41 @@ def build_pipeline(name: str, section: dict, registry: Registry, prefix: str = "
         raise EtlConfigError("a pipeline must be a mapping", path=base)
     unknown = set(section) - {"experiments", *STEP_KEYS}
     if unknown:
-        raise EtlConfigError(f"unknown keys {sorted(unknown)}; expected experiments, extractors, transformers,"
-                             " loaders", path=base)
+        raise EtlConfigError(
+            f"unknown keys {sorted(unknown)}; expected experiments, extractors, transformers, loaders",
+            path=base,
+        )
     extractors_section = section.get("extractors") or {}
     if not isinstance(extractors_section, dict) or not extractors_section:
-        raise EtlConfigError("extractors must be a non-empty mapping ExtractorName → options",
-                             path=f"{base}.extractors")
+        raise EtlConfigError(
+            "extractors must be a non-empty mapping ExtractorName → options", path=f"{base}.extractors"
+        )
     extractors = tuple(
-        StepSpec(step_name, f"{base}.extractors.{step_name}",
-                 instantiate(registry, "extractor", step_name, opts, f"{base}.extractors.{step_name}"),
-                 dict(opts or {}))
-        for step_name, opts in extractors_section.items())
+        StepSpec(
+            step_name,
+            f"{base}.extractors.{step_name}",
+            instantiate(registry, "extractor", step_name, opts, f"{base}.extractors.{step_name}"),
+            dict(opts or {}),
+        )
+        for step_name, opts in extractors_section.items()
+    )
     transformers_section = section.get("transformers") or []
     if not isinstance(transformers_section, list):
         raise EtlConfigError("transformers must be a list", path=f"{base}.transformers")
-    transformers = tuple(build_transformer(registry, item, f"{base}.transformers[{i}]")
-                         for i, item in enumerate(transformers_section))
+    transformers = tuple(
+        build_transformer(registry, item, f"{base}.transformers[{i}]")
+        for i, item in enumerate(transformers_section)
+    )
     loaders_section = section.get("loaders") or {}
     if not isinstance(loaders_section, dict):
         raise EtlConfigError("loaders must be a mapping LoaderName → options", path=f"{base}.loaders")
     loaders = tuple(
-        StepSpec(step_name, f"{base}.loaders.{step_name}",
-                 instantiate(registry, "loader", step_name, opts, f"{base}.loaders.{step_name}"),
-                 dict(opts or {}))
-        for step_name, opts in loaders_section.items())
+        StepSpec(
+            step_name,
+            f"{base}.loaders.{step_name}",
+            instantiate(registry, "loader", step_name, opts, f"{base}.loaders.{step_name}"),
+            dict(opts or {}),
+        )
+        for step_name, opts in loaders_section.items()
+    )
     return Pipeline(name, section.get("experiments"), extractors, transformers, loaders)

@@ -29,8 +29,11 @@ class Registry:
 
 
 def _is_custom_package(path: Path) -> bool:
-    return path.is_dir() and (path / "__init__.py").is_file() and (
-        "does" in path.name or path.name == "doe_etl_custom")
+    return (
+        path.is_dir()
+        and (path / "__init__.py").is_file()
+        and ("does" in path.name or path.name == "doe_etl_custom")
+    )
 
 
 def custom_packages(config_dir: Path) -> list[Path]:
@@ -65,8 +68,10 @@ def _import_package(package_dir: Path) -> list[ModuleType]:
             current = info.name
             modules.append(importlib.import_module(info.name))
     except Exception as error:  # noqa: BLE001 - any failure in user code is reported as one line
-        raise EtlConfigError(f"custom ETL module {current} failed to import: {type(error).__name__}: {error}",
-                             file=str(package_dir)) from None
+        raise EtlConfigError(
+            f"custom ETL module {current} failed to import: {type(error).__name__}: {error}",
+            file=str(package_dir),
+        ) from None
     finally:
         if added:
             sys.path.remove(config_dir)
@@ -95,8 +100,11 @@ def load_registry(config_dir: Path | str | None) -> Registry:
                     continue
                 known = steps.get(obj.__name__)
                 if known is not None and known is not obj:
-                    raise EtlConfigError(f"step name {obj.__name__} is defined twice: {_qualified(known)} and "
-                                         f"{_qualified(obj)}; rename one", file=str(package_dir))
+                    raise EtlConfigError(
+                        f"step name {obj.__name__} is defined twice: {_qualified(known)} and "
+                        f"{_qualified(obj)}; rename one",
+                        file=str(package_dir),
+                    )
                 steps[obj.__name__] = obj
     registry = Registry(steps)
     _CACHE[key] = registry

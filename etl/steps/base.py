@@ -89,8 +89,12 @@ def register(cls: type[Step]) -> type[Step]:
 
 
 def is_concrete_step(obj: Any) -> bool:
-    return (inspect.isclass(obj) and issubclass(obj, STEP_BASES) and obj not in STEP_BASES
-            and not inspect.isabstract(obj))
+    return (
+        inspect.isclass(obj)
+        and issubclass(obj, STEP_BASES)
+        and obj not in STEP_BASES
+        and not inspect.isabstract(obj)
+    )
 
 
 def step_kind(cls: type[Step]) -> str:

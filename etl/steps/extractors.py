@@ -69,7 +69,10 @@ class JsonExtractor(Extractor):
 
 @register
 class YamlExtractor(Extractor):
-    file_regex: tuple[str, ...] = (r".*\.yaml$", r".*\.yml$",)
+    file_regex: tuple[str, ...] = (
+        r".*\.yaml$",
+        r".*\.yml$",
+    )
 
     def extract(self, path: str, options: dict) -> list[dict]:
         with open(path, encoding="utf-8") as handle:
@@ -139,7 +142,7 @@ def parse_runtime_info(path: str) -> dict:
 
 @register
 class RuntimeInfoExtractor(Extractor):
-    """Adds the job's runtime_info.yaml fields (wall seconds, max RSS, exit code, ...) to every row of the job.
+    """Adds the job's runtime_info.yaml fields (wall seconds, max RSS, exit code, ...) to each row of the job.
 
     Columns are prefixed with ``runtime.``; aggregating transformers treat them as data, never as group keys.
     """

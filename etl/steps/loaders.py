@@ -42,8 +42,9 @@ class PickleSummaryLoader(SummaryLoader):
     def load(self, df: pd.DataFrame, options: dict, etl_info: dict) -> None:
         path = self.target(df, etl_info)
         if path is not None:
-            write_atomic(path, lambda handle: pickle.dump(df, handle, protocol=pickle.HIGHEST_PROTOCOL),
-                         binary=True)
+            write_atomic(
+                path, lambda handle: pickle.dump(df, handle, protocol=pickle.HIGHEST_PROTOCOL), binary=True
+            )
 
 
 @register

@@ -63,8 +63,10 @@ def agg_spec(agg_functions: list[str], tail_length: int) -> list:
     spec: list = []
     for name in agg_functions:
         if name == "custom_tail":
+
             def custom_tail(series: pd.Series) -> float:
                 return series.tail(tail_length).mean()
+
             spec.append(custom_tail)
         else:
             spec.append(name)
@@ -117,8 +119,11 @@ class GroupByAggTransformer(Transformer):
             return df
         missing = [column for column in self.data_columns if column not in df.columns]
         if missing:
-            warnings.warn(f"GroupByAggTransformer: data columns {missing} missing; frame passed on unchanged",
-                          EtlWarning, stacklevel=2)
+            warnings.warn(
+                f"GroupByAggTransformer: data columns {missing} missing; frame passed on unchanged",
+                EtlWarning,
+                stacklevel=2,
+            )
             return df
         keys: list[str] = []
         for column in self.groupby_columns:
@@ -126,8 +131,9 @@ class GroupByAggTransformer(Transformer):
         keys = list(dict.fromkeys(keys))
         require_columns(df, keys, "groupby_columns")
         frame = numeric(df, self.data_columns)
-        return group_aggregate(frame, keys, self.data_columns, agg_spec(self.agg_functions,
-                                                                          self.custom_tail_length))
+        return group_aggregate(
+            frame, keys, self.data_columns, agg_spec(self.agg_functions, self.custom_tail_length)
+        )
 
 
 @register
@@ -185,5 +191,8 @@ DataFrameMethodTransformer.builtin = True
 
 
 def dataframe_method_names() -> set[str]:
-    return {name for name in dir(pd.DataFrame)
-            if not name.startswith("_") and callable(getattr(pd.DataFrame, name, None))}
+    return {
+        name
+        for name in dir(pd.DataFrame)
+        if not name.startswith("_") and callable(getattr(pd.DataFrame, name, None))
+    }

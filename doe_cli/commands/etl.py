@@ -1,0 +1,167 @@
+"""ETL commands: thin wrappers around the etl package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from doe_cli.commands._common import cli_errors, err, project
+from doe_cli.errors import DoeError, UserError
+
+app = typer.Typer()
+
+PipelinesOption = Annotated[
+    list[str] | None,
+    typer.Option("--pipelines", help="Only these pipelines (space- or comma-separated, or repeated)."),
+]
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    names = [name for value in values for name in value.replace(",", " ").split()]
+    return names or None
+
+
+def _user_error(error) -> UserError:
+    return UserError(error.detail, file=error.file, path=error.path)
+
+
+def _report(report, label: str = "") -> bool:
+    """Print one line per pipeline to stderr; True if nothing failed."""
+    if report.config_error is not None:
+        raise _user_error(report.config_error)
+    prefix = f"{label}: " if label else ""
+    for outcome in report.outcomes:
+        style = {"ok": "green", "skipped": "yellow", "error": "red"}[outcome.status]
+        err.print(f"[{style}]{prefix}{_escape(outcome.line())}[/]", markup=True)
+        for note in outcome.warnings:
+            err.print(f"  [yellow]note:[/] {_escape(note)}", markup=True)
+    return report.ok
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+@app.command("etl")
+@cli_errors
+def etl(
+    suite: Annotated[str, typer.Option("--suite", help="Suite (design name).")],
+    suite_id: Annotated[str, typer.Option("--id", help="Suite id or `last`.")] = "last",
+    pipelines: PipelinesOption = None,
+    from_design: Annotated[
+        bool,
+        typer.Option(
+            "--from-design", help="Use the pipelines of the current designs/<suite>.yml, not the stored ones."
+        ),
+    ] = False,
+) -> None:
+    """Run the ETL pipelines of a suite's results into etl_results/<pipeline>/."""
+    from etl.api import resolve_suite_dir, run_suite_etl
+    from etl.errors import EtlConfigError
+
+    prj = project()
+    try:
+        suite_dir = resolve_suite_dir(prj.results_dir, suite, suite_id)
+    except EtlConfigError as error:
+        raise _user_error(error) from None
+    loader, section = _design_access(prj, suite, from_design)
+    report = run_suite_etl(
+        suite_dir,
+        config_dir=prj.config_dir,
+        pipelines=_split(pipelines),
+        design_loader=loader,
+        etl_section=section,
+    )
+    if not _report(report):
+        raise DoeError(f"ETL failed for {len(report.errors)} pipeline(s) of {suite_dir.name}")
+
+
+def _design_access(prj, suite: str | None, from_design: bool):
+    """The design loader for `{suite: X}` include sources and, with --from-design, the current $ETL$."""
+    try:
+        from doe_cli.design import design_loader, load_suite
+    except ImportError:
+        if from_design:
+            raise UserError("--from-design needs the design engine (doe_cli.design)") from None
+        return None, None
+    section = load_suite(prj, suite, strict=False).resolved.get("$ETL$", {}) if from_design else None
+    return design_loader(prj), section
+
+
+@app.command("etl-all")
+@cli_errors
+def etl_all() -> None:
+    """Run the ETL of every suite result folder."""
+    from etl.api import run_all_etl
+
+    prj = project()
+    loader, _ = _design_access(prj, None, False)
+    reports = run_all_etl(prj.results_dir, config_dir=prj.config_dir, design_loader=loader)
+    if not reports:
+        err.print(f"no suite results in {prj.results_dir}")
+    failed = [suite_dir.name for suite_dir, report in reports.items() if not _report(report, suite_dir.name)]
+    if failed:
+        raise DoeError(f"ETL failed for {', '.join(failed)}")
+
+
+@app.command("etl-clean")
+@cli_errors
+def etl_clean(
+    suite: Annotated[str, typer.Option("--suite", help="Suite (design name).")],
+    suite_id: Annotated[str, typer.Option("--id", help="Suite id or `last`.")] = "last",
+) -> None:
+    """Remove a suite's ETL outputs (etl_results/) including the extraction cache."""
+    from etl.api import clean_suite_etl, resolve_suite_dir
+    from etl.errors import EtlConfigError
+
+    try:
+        suite_dir = resolve_suite_dir(project().results_dir, suite, suite_id)
+    except EtlConfigError as error:
+        raise _user_error(error) from None
+    removed = clean_suite_etl(suite_dir)
+    err.print(f"removed {len(removed)} entries from {suite_dir.name}/etl_results")
+
+
+@app.command("etl-super")
+@cli_errors
+def etl_super(
+    config: Annotated[str, typer.Option("--config", help="super_etl/<config>.yml")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default: <results>/super_etl).")
+    ] = None,
+    pipelines: PipelinesOption = None,
+    suite_ids: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--suite-id",
+            help="Override suite ids: s=id (space-separated or repeated); drops unlisted suites.",
+        ),
+    ] = None,
+) -> None:
+    """Run a super-ETL config over several suites' results."""
+    from etl.api import parse_suite_id_overrides, run_super_etl
+    from etl.errors import EtlConfigError
+
+    prj = project()
+    loader, _ = _design_access(prj, None, False)
+    try:
+        overrides = parse_suite_id_overrides(_split(suite_ids))
+    except EtlConfigError as error:
+        raise _user_error(error) from None
+    report = run_super_etl(
+        config,
+        config_dir=prj.config_dir,
+        results_dir=prj.results_dir,
+        out_dir=out,
+        pipelines=_split(pipelines),
+        suite_ids=overrides,
+        design_loader=loader,
+    )
+    if not _report(report):
+        raise DoeError(f"super ETL {config} failed for {len(report.errors)} pipeline(s)")

@@ -1,0 +1,208 @@
+"""Entry points of the ETL: suite ETL (used by `doe etl` and after a run), all suites, clean, super ETL."""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from etl.design_section import expand_etl_section
+from etl.errors import EtlConfigError
+from etl.extract import ExperimentSource
+from etl.fileio import write_text_atomic
+from etl.pipeline import build_pipeline
+from etl.registry import load_registry
+from etl.runner import EtlReport, PipelineOutcome, run_pipeline
+from etl.suite import (
+    ETL_KEY,
+    SUITE_DESIGN,
+    experiment_factors,
+    experiment_names,
+    read_design,
+    split_suite_dir,
+)
+from etl.super_etl import parse_suite_id_overrides, run_super_etl
+
+ETL_RESULTS = "etl_results"
+ETL_ERROR_LOG = "ETL_ERROR.log"
+CACHE_DIR = ".cache"
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """One ETL at a time per output folder (several controllers may finish jobs at once)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def run_suite_etl(
+    suite_dir: Path | str,
+    *,
+    config_dir: Path | str | None = None,
+    pipelines: list[str] | None = None,
+    design_loader: Callable[[str], dict] | None = None,
+    etl_section: dict | None = None,
+    error_log: bool = False,
+) -> EtlReport:
+    """Run the pipelines of one suite result folder into `<suite_dir>/etl_results/<pipeline>/`.
+
+    The pipelines come from the stored suite_design.yml, or from `etl_section` (a raw or expanded `$ETL$`
+    mapping, e.g. re-read from designs/). `pipelines` selects some by name. Never raises for a pipeline's
+    problem: each outcome is ok, skipped (no results yet) or error; with `error_log`, failures are also
+    written to `<suite_dir>/ETL_ERROR.log` (removed again after a clean run).
+    """
+    suite_dir = Path(suite_dir)
+    report = EtlReport()
+    try:
+        suite_name, suite_id = split_suite_dir(suite_dir.name)
+        design_file = suite_dir / SUITE_DESIGN
+        design = read_design(design_file)
+        section = design.get(ETL_KEY) if etl_section is None else etl_section
+        section = section or {}
+        if not isinstance(section, dict):
+            raise EtlConfigError(
+                "expected a mapping pipeline → pipeline", path=ETL_KEY, file=str(design_file)
+            )
+        unknown = [name for name in pipelines or [] if name not in section]
+        if unknown:
+            raise EtlConfigError(f"unknown pipelines {unknown}; the suite has {list(section)}")
+    except EtlConfigError as error:
+        report.config_error = error
+        return report
+    experiments = experiment_names(design)
+    factors = experiment_factors(design)
+    registry_dir = Path(config_dir) if config_dir is not None else None
+    out_root = suite_dir / ETL_RESULTS
+    out_root.mkdir(parents=True, exist_ok=True)
+    (out_root / ".gitkeep").touch()
+    with _locked(out_root):
+        for name, raw in section.items():
+            if pipelines and name not in pipelines:
+                continue
+            try:
+                expanded = expand_etl_section(
+                    {name: raw}, experiments, config_dir=registry_dir, design_loader=design_loader
+                )[name]
+                pipeline = build_pipeline(name, expanded, load_registry(registry_dir))
+            except EtlConfigError as error:
+                report.outcomes.append(PipelineOutcome(name, "error", str(error)))
+                continue
+            sources = [
+                ExperimentSource(suite_name, suite_id, suite_dir, exp, factors.get(exp, ()))
+                for exp in pipeline.experiments
+            ]
+            report.outcomes.append(
+                run_pipeline(
+                    pipeline,
+                    sources,
+                    out_root / name,
+                    {"suite": suite_name, "suite_id": suite_id},
+                    cache_dir=out_root / CACHE_DIR,
+                )
+            )
+    if error_log:
+        _write_error_log(suite_dir, report)
+    return report
+
+
+def _write_error_log(suite_dir: Path, report: EtlReport) -> None:
+    log = suite_dir / ETL_ERROR_LOG
+    if report.ok:
+        log.unlink(missing_ok=True)
+    else:
+        write_text_atomic(log, "\n".join(o.line() for o in report.errors) + "\n")
+
+
+def suite_result_dirs(results_dir: Path | str) -> list[Path]:
+    """Every `<suite>_<id>` folder with a stored design, sorted by suite then numeric id."""
+    found = []
+    root = Path(results_dir)
+    if not root.is_dir():
+        return []
+    for child in root.iterdir():
+        if child.is_dir() and (child / SUITE_DESIGN).is_file():
+            try:
+                suite, suite_id = split_suite_dir(child.name)
+            except EtlConfigError:
+                continue
+            found.append(
+                (
+                    (
+                        suite,
+                        isinstance(suite_id, str),
+                        suite_id if isinstance(suite_id, int) else 0,
+                        str(suite_id),
+                    ),
+                    child,
+                )
+            )
+    return [path for _, path in sorted(found)]
+
+
+def run_all_etl(
+    results_dir: Path | str,
+    *,
+    config_dir: Path | str | None = None,
+    design_loader: Callable[[str], dict] | None = None,
+) -> dict[Path, EtlReport]:
+    return {
+        suite_dir: run_suite_etl(suite_dir, config_dir=config_dir, design_loader=design_loader)
+        for suite_dir in suite_result_dirs(results_dir)
+    }
+
+
+def clean_suite_etl(suite_dir: Path | str) -> list[Path]:
+    """Remove the ETL outputs and cache of a suite result folder; returns what was removed."""
+    out_root = Path(suite_dir) / ETL_RESULTS
+    removed = []
+    if not out_root.is_dir():
+        return removed
+    with _locked(out_root):
+        for child in sorted(out_root.iterdir()):
+            if child.name in (".gitkeep", ".lock"):
+                continue
+            if child.is_dir():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+            removed.append(child)
+    return removed
+
+
+def resolve_suite_dir(results_dir: Path | str, suite: str, suite_id: str | int) -> Path:
+    """`<results>/<suite>_<id>`; `last` is the highest numeric id of that suite."""
+    root = Path(results_dir)
+    if str(suite_id) == "last":
+        ids = []
+        if root.is_dir():
+            for child in root.iterdir():
+                name, sep, tail = child.name.rpartition("_")
+                if sep and name == suite and tail.isdigit() and child.is_dir():
+                    ids.append(int(tail))
+        if not ids:
+            raise EtlConfigError(
+                f"no results for suite {suite!r} in {root}; expected a folder {suite}_<id>", path="id"
+            )
+        return root / f"{suite}_{max(ids)}"
+    folder = root / f"{suite}_{suite_id}"
+    if not folder.is_dir():
+        raise EtlConfigError(f"no result folder {folder.name} in {root}", path="id")
+    return folder
+
+
+__all__ = [
+    "clean_suite_etl",
+    "parse_suite_id_overrides",
+    "resolve_suite_dir",
+    "run_all_etl",
+    "run_suite_etl",
+    "run_super_etl",
+    "suite_result_dirs",
+]

@@ -1,0 +1,135 @@
+"""Run one pipeline: extract → transform → load, with errors reported per pipeline instead of raised."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from etl.errors import EtlConfigError, EtlDataError, EtlError
+from etl.extract import ExperimentSource, Extraction
+from etl.pipeline import Pipeline
+from etl.steps.extractors import EtlWarning
+
+log = logging.getLogger("etl")
+
+Status = Literal["ok", "skipped", "error"]
+
+
+@dataclass
+class PipelineOutcome:
+    pipeline: str
+    status: Status
+    message: str = ""
+    warnings: list[str] = field(default_factory=list)
+    rows: int = 0
+    jobs: int = 0
+    jobs_read: int = 0
+    output_dir: Path | None = None
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        if self.status == "ok":
+            return (
+                f"{self.pipeline}: ok, {self.rows} rows from {self.jobs} jobs ({self.jobs_read} read, "
+                f"{self.jobs - self.jobs_read} cached) in {self.seconds:.2f} s → {self.output_dir}"
+            )
+        return f"{self.pipeline}: {self.status}: {self.message}"
+
+
+@dataclass
+class EtlReport:
+    outcomes: list[PipelineOutcome] = field(default_factory=list)
+    config_error: EtlConfigError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.config_error is None and all(o.status != "error" for o in self.outcomes)
+
+    @property
+    def errors(self) -> list[PipelineOutcome]:
+        return [o for o in self.outcomes if o.status == "error"]
+
+    def by_pipeline(self) -> dict[str, PipelineOutcome]:
+        return {o.pipeline: o for o in self.outcomes}
+
+    def lines(self) -> list[str]:
+        head = [f"ETL configuration error: {self.config_error}"] if self.config_error else []
+        return head + [o.line() for o in self.outcomes]
+
+
+def run_pipeline(
+    pipeline: Pipeline,
+    sources: list[ExperimentSource],
+    output_dir: Path,
+    etl_info: dict,
+    cache_dir: Path | None = None,
+) -> PipelineOutcome:
+    """Never raises for bad data: the outcome says ok, skipped (no results yet) or error."""
+    started = time.perf_counter()
+    outcome = PipelineOutcome(pipeline.name, "ok", output_dir=output_dir)
+    with_results = [source for source in sources if source.has_results()]
+    if not with_results:
+        outcome.status = "skipped"
+        outcome.message = "no results yet for experiments " + ", ".join(
+            sorted({f"{s.suite_name}/{s.exp_name}" for s in sources})
+        )
+        return outcome
+    missing = [s for s in sources if s not in with_results]
+    if missing:
+        outcome.warnings.append(
+            "no results yet for " + ", ".join(f"{s.suite_name}/{s.exp_name}" for s in missing)
+        )
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", EtlWarning)
+            extraction = Extraction(pipeline.name, pipeline.extractors, cache_dir).run(with_results)
+            outcome.warnings.extend(extraction.warnings)
+            outcome.jobs, outcome.jobs_read = extraction.jobs, extraction.jobs_read
+            frame = extraction.frame
+            for spec in pipeline.transformers:
+                frame = _transform(pipeline, spec, frame)
+            outcome.rows = len(frame)
+            info = {**etl_info, "pipeline": pipeline.name, "etl_output_dir": str(output_dir)}
+            load_errors = []
+            for spec in pipeline.loaders:
+                try:
+                    spec.step.load(frame, dict(spec.options), dict(info))
+                except Exception as error:  # noqa: BLE001 - a failing loader must not stop the others
+                    load_errors.append(_step_error(pipeline, spec.path, error))
+            if load_errors:
+                raise EtlDataError("; ".join(str(e) for e in load_errors))
+        outcome.warnings.extend(str(w.message) for w in caught if issubclass(w.category, EtlWarning))
+    except EtlError as error:
+        outcome.status = "error"
+        outcome.message = str(error)
+    except Exception as error:  # noqa: BLE001 - one pipeline's failure must not stop the others
+        outcome.status = "error"
+        outcome.message = str(_step_error(pipeline, None, error))
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def _transform(pipeline: Pipeline, spec, frame: pd.DataFrame) -> pd.DataFrame:
+    # Built-in transformers are pure; a custom one gets its own copy so it cannot change what others see.
+    given = frame if type(spec.step).builtin else frame.copy(deep=True)
+    try:
+        result = spec.step.transform(given, dict(spec.options))
+    except Exception as error:  # noqa: BLE001
+        raise _step_error(pipeline, spec.path, error) from None
+    if not isinstance(result, pd.DataFrame):
+        raise EtlDataError(
+            f"returned {type(result).__name__}, not a DataFrame", pipeline=pipeline.name, step=spec.path
+        )
+    return result
+
+
+def _step_error(pipeline: Pipeline, step: str | None, error: Exception) -> EtlDataError:
+    if isinstance(error, EtlDataError):
+        return EtlDataError(error.detail, pipeline=error.pipeline or pipeline.name, step=error.step or step)
+    return EtlDataError(f"{type(error).__name__}: {error}", pipeline=pipeline.name, step=step)

@@ -1,0 +1,68 @@
+"""Reading a suite result folder: its name and id, its stored design, experiments and factor columns."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from etl.errors import EtlConfigError
+
+SUITE_DESIGN = "suite_design.yml"
+ETL_KEY = "$ETL$"
+FACTOR = "$FACTOR$"
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SUITE_DIR = re.compile(r"^(?P<suite>.+)_(?P<id>[^_]+)$")
+
+
+def split_suite_dir(name: str) -> tuple[str, Any]:
+    """`<suite>_<id>` split at the last `_`; a numeric id becomes an int."""
+    match = _SUITE_DIR.match(name)
+    if not match:
+        raise EtlConfigError(f"result folder {name!r} is not named <suite>_<id>")
+    suite_id = match.group("id")
+    return match.group("suite"), int(suite_id) if suite_id.isdigit() else suite_id
+
+
+def read_design(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise EtlConfigError(
+            "does not exist; expected the stored design of the suite", file=str(path)
+        ) from None
+    try:
+        design = yaml.load(text, Loader=_YAML_LOADER)
+    except yaml.YAMLError as error:
+        raise EtlConfigError(f"is not valid YAML: {' '.join(str(error).split())}", file=str(path)) from None
+    if not isinstance(design, dict):
+        raise EtlConfigError("expected a mapping of experiments", file=str(path))
+    return design
+
+
+def experiment_names(design: dict) -> list[str]:
+    return [name for name in design if not str(name).startswith("$")]
+
+
+def factor_columns(base_experiment: Any, prefix: str = "") -> list[str]:
+    """Dotted factor paths in base_experiment order; both syntaxes (`x: $FACTOR$`, `x: {$FACTOR$: [...]}`)."""
+    found: list[str] = []
+    if not isinstance(base_experiment, dict):
+        return found
+    for key, value in base_experiment.items():
+        path = f"{prefix}{key}"
+        if value == FACTOR or isinstance(value, dict) and FACTOR in value:
+            found.append(path)
+        elif isinstance(value, dict):
+            found.extend(factor_columns(value, path + "."))
+    return found
+
+
+def experiment_factors(design: dict) -> dict[str, tuple[str, ...]]:
+    return {
+        name: tuple(factor_columns((design.get(name) or {}).get("base_experiment")))
+        for name in experiment_names(design)
+        if isinstance(design.get(name), dict)
+    }

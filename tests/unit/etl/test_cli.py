@@ -1,0 +1,48 @@
+"""The etl commands, in process: exit codes, one-line errors, outputs in place."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from doe_cli.main import app
+from tests.unit.etl.conftest import STEPS
+
+
+def invoke(tmp_path, *args):
+    (tmp_path / "config" / "designs").mkdir(parents=True, exist_ok=True)
+    options = ["--config-dir", str(tmp_path / "config"), "--results-dir", str(tmp_path / "results")]
+    return CliRunner().invoke(app, [*options, *args])
+
+
+def test_etl_runs_selected_pipelines_and_reports_per_pipeline(make_suite, tmp_path):
+    loaders = {"CsvSummaryLoader": {}}
+    suite_dir = make_suite({"p": {"experiments": ["beta"], "extractors": STEPS, "loaders": loaders},
+                            "q": {"experiments": ["beta"], "extractors": STEPS, "loaders": loaders}})
+    result = invoke(tmp_path, "etl", "--suite", "demo", "--id", "last", "--pipelines", "q")
+    assert result.exit_code == 0, result.output
+    assert "q: ok, 4 rows from 2 jobs" in result.output
+    assert (suite_dir / "etl_results" / "q" / "q.csv").is_file()
+    assert not (suite_dir / "etl_results" / "p").exists()
+
+    result = invoke(tmp_path, "etl-clean", "--suite", "demo")
+    assert result.exit_code == 0 and not (suite_dir / "etl_results" / "q").exists()
+
+
+def test_etl_exit_codes(make_suite, tmp_path):
+    make_suite({"p": {"experiments": ["beta"], "extractors": {"CsvExtractor": {}}}})
+    failed = invoke(tmp_path, "etl", "--suite", "demo")
+    assert failed.exit_code == 1
+    assert "matches no extractor" in failed.output and "Traceback" not in failed.output
+    unknown = invoke(tmp_path, "etl", "--suite", "demo", "--pipelines", "zz")
+    assert unknown.exit_code == 2 and "unknown pipelines ['zz']" in unknown.output
+    missing = invoke(tmp_path, "etl", "--suite", "nosuch")
+    assert missing.exit_code == 2 and "no results for suite 'nosuch'" in missing.output
+
+
+def test_etl_all_runs_every_suite_folder(make_suite, tmp_path):
+    pipelines = {"p": {"experiments": ["beta"], "extractors": STEPS, "loaders": {"CsvSummaryLoader": {}}}}
+    first, second = make_suite(pipelines, suite_id=1), make_suite(pipelines, suite="other", suite_id=2)
+    result = invoke(tmp_path, "etl-all")
+    assert result.exit_code == 0, result.output
+    for suite_dir in (first, second):
+        assert (suite_dir / "etl_results" / "p" / "p.csv").is_file()
