@@ -157,7 +157,10 @@ class DesignValidator:
         return {name: self._host_type(name, spec, path + (name,)) for name, spec in raw.items()}
 
     def _host_type(self, name: Any, spec: Any, path: tuple) -> HostType:
-        if not isinstance(name, str) or name in NOT_HOST_TYPES or not (self.project.group_vars_dir / name).is_dir():
+        if name in NOT_HOST_TYPES:
+            raise self.error(path, f"unknown host type {name!r}: group_vars/{name}/ holds settings, not a host "
+                                   f"type (available: {', '.join(self._available_host_types()) or 'none'})")
+        if not isinstance(name, str) or not (self.project.group_vars_dir / name).is_dir():
             raise self.error(path, f"unknown host type {name!r}: expected a folder group_vars/{name}/ in the "
                                    f"config dir (available: {', '.join(self._available_host_types()) or 'none'})")
         if type(spec) is not dict:
