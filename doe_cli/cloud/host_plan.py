@@ -1,0 +1,47 @@
+"""Which hosts a suite needs: one slot per (experiment, host type, index within the experiment).
+
+The slots come from the run machinery's host assignment, so every cloud counts hosts the same way.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+
+@dataclass(frozen=True)
+class HostSlot:
+    exp: str
+    host_type: str
+    idx: int
+
+    def as_vars(self) -> dict[str, Any]:
+        return {"exp": self.exp, "host_type": self.host_type, "idx": self.idx}
+
+
+def host_plan_from(slots: Iterable[Any]) -> list[HostSlot]:
+    """Normalise slots (HostSlot, doe_cli.run.hosts.HostSlot, or (exp, host_type, idx) tuples)."""
+    plan = []
+    for slot in slots:
+        if isinstance(slot, tuple):
+            exp, host_type, idx = slot[:3]
+        else:
+            exp, host_type, idx = slot.exp, slot.host_type, slot.idx
+        plan.append(HostSlot(str(exp), str(host_type), int(idx)))
+    return plan
+
+
+def host_plan_for_suite(suite: Any) -> list[HostSlot]:
+    from doe_cli.run.hosts import assign_hosts
+
+    return host_plan_from(assign_hosts(suite))
+
+
+def hosts_per_type(plan: list[HostSlot]) -> dict[str, int]:
+    """Instances per host type, in order of first appearance."""
+    return dict(Counter(slot.host_type for slot in plan))
+
+
+def plan_vars(plan: list[HostSlot]) -> list[dict[str, Any]]:
+    return [slot.as_vars() for slot in plan]
