@@ -12,6 +12,7 @@ from typing import Any
 
 import jinja2
 from jinja2 import nodes
+from jinja2.runtime import new_context
 
 # A rendered value that again contains `[% %]` (e.g. produced by a filter) is rendered again, this often.
 MAX_RERENDERS = 10
@@ -74,6 +75,7 @@ class Renderer:
     def __init__(self, env: jinja2.Environment) -> None:
         self.env = env
         self._compiled: dict[str, CompiledTemplate] = {}
+        self._orders: dict[tuple, list[int]] = {}
 
     def compile(self, source: str, path: tuple) -> CompiledTemplate:
         compiled = self._compiled.get(source)
@@ -91,19 +93,28 @@ class Renderer:
     def render_run(self, my_run: dict, run_templates: list, cmd_templates: list, run_index: int,
                    exp_host_lst: Any) -> None:
         """Replace, in place, each template (container, key, path) of a run by its rendered text."""
+        # One variables mapping per run, shared by its templates; {% set %} writes to a template's own
+        # context, never to this mapping.
+        variables = {**self.env.globals, "my_run": my_run, "run": run_index, "exp_host_lst": exp_host_lst}
         if run_templates:
-            order = self._order(run_templates)
-            for position in order:
+            for position in self._order(run_templates):
                 container, key, path = run_templates[position]
-                container[key] = self._render(container[key], path, my_run, run_index, exp_host_lst)
+                container[key] = self._render(container[key], path, variables)
+        rendered: dict[str, str] = {}  # the hosts of a host type often share one command
         for container, key, path in cmd_templates:
-            container[key] = self._render(container[key], path, my_run, run_index, exp_host_lst)
+            source = container[key]
+            result = rendered.get(source)
+            if result is None:
+                result = rendered[source] = self._render(source, path, variables)
+            container[key] = result
 
-    def _render(self, text: str, path: tuple, my_run: dict, run_index: int, exp_host_lst: Any) -> str:
+    def _render(self, text: str, path: tuple, variables: dict) -> str:
         for _ in range(MAX_RERENDERS):
-            compiled = self.compile(text, path)
+            template = self.compile(text, path).template
             try:
-                text = compiled.template.render(my_run=my_run, run=run_index, exp_host_lst=exp_host_lst)
+                # what Template.render does, minus merging the globals into a new dict for every call
+                context = new_context(self.env, template.name, template.blocks, variables, shared=True)
+                text = self.env.concat(template.root_render_func(context))
             except jinja2.UndefinedError as error:
                 raise RenderError(path, f"[% %] undefined: {error.message}") from None
             except Exception as error:  # noqa: BLE001 - failures of filters and expressions in user templates
@@ -113,11 +124,19 @@ class Renderer:
         raise RenderError(path, f"[% %] still unresolved after {MAX_RERENDERS} renderings: {text!r}")
 
     def _order(self, run_templates: list) -> list[int]:
-        """Template positions so that each is rendered after the templates it reads; cycles are errors."""
-        compiled = [self.compile(container[key], path) for container, key, path in run_templates]
+        """Template positions so that each is rendered after the templates it reads; cycles are errors.
+        Runs of an experiment mostly share their templates, so orders are cached by (path, source)."""
+        signature = tuple((path, container[key]) for container, key, path in run_templates)
+        order = self._orders.get(signature)
+        if order is None:
+            order = self._orders[signature] = self._dependency_order(signature)
+        return order
+
+    def _dependency_order(self, signature: tuple) -> list[int]:
+        compiled = [self.compile(source, path) for path, source in signature]
         if not any(c.refs or c.reads_all for c in compiled):
-            return list(range(len(run_templates)))
-        paths = [path for _, _, path in run_templates]
+            return list(range(len(signature)))
+        paths = [path for path, _ in signature]
 
         def depends(i: int, j: int) -> bool:
             if compiled[i].reads_all:

@@ -1,0 +1,78 @@
+"""Design expansion speed: 10,000 and 100,000 runs (targets: under 1 s and under 10 s).
+
+The design has 4 (or 5) cross factors of 10 levels, a value that references other values and `[% %]`
+references in $CMD$. Printed per size: seconds, runs/s, and the ratio to a baseline measured in the same
+run (building the same number of plain dicts with itertools.product and json.dumps-ing them), so
+figures from different machines can be compared.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from doe_cli.config import Project
+from doe_cli.design import load_suite
+
+TARGETS = {10_000: 1.0, 100_000: 10.0}
+
+
+def write_config(root: Path, n_factors: int) -> Project:
+    (root / "group_vars" / "all").mkdir(parents=True)
+    (root / "group_vars" / "all" / "main.yml").write_text("prj_id: bench\n")
+    (root / "group_vars" / "client").mkdir()
+    (root / "designs").mkdir()
+    factors = "\n".join(f"    f{i}: {{$FACTOR$: {list(range(10))}}}" for i in range(n_factors))
+    (root / "designs" / "bench.yml").write_text(f"""\
+bench:
+  n_repetitions: 3
+  host_types:
+    client:
+      n: 2
+      $CMD$: "./app --threads [% my_run.f0 %] --size [% my_run.f1 %] --out [% my_run.label | quote %]"
+  base_experiment:
+    seed: 42
+    label: "run-[% my_run.f0 %]-[% my_run.f1 %]-[% run %]"
+    options: {{mode: fast, retries: 3}}
+{factors}
+""")
+    return Project(config_dir=root, results_dir=root / "results")
+
+
+def expand(project: Project) -> tuple[float, int]:
+    start = time.perf_counter()
+    extended = load_suite(project, "bench").extend(check_commands=False)
+    return time.perf_counter() - start, len(extended["bench"])
+
+
+def baseline(n_factors: int) -> float:
+    start = time.perf_counter()
+    for combo in itertools.product(*[range(10)] * n_factors):
+        config = {"seed": 42, "options": {"mode": "fast", "retries": 3}}
+        config.update({f"f{i}": level for i, level in enumerate(combo)})
+        json.dumps(config)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    failed = False
+    for runs, target in TARGETS.items():
+        n_factors = len(str(runs)) - 1
+        with tempfile.TemporaryDirectory() as tmp:
+            project = write_config(Path(tmp), n_factors)
+            seconds, produced = expand(project)
+        assert produced == runs, produced
+        base = baseline(n_factors)
+        ok = seconds < target
+        failed |= not ok
+        print(f"design expansion {runs:>7} runs: {seconds:6.2f} s, {runs / seconds:>9,.0f} runs/s, "
+              f"{seconds / base:5.1f}x baseline ({base:.2f} s); target < {target:.0f} s: {'ok' if ok else 'MISSED'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
