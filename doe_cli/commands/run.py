@@ -1,0 +1,73 @@
+"""`doe run` and `doe status`: thin wrappers around doe_cli.run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from doe_cli.commands._common import cli_errors, err, out, project
+
+app = typer.Typer()
+
+
+@app.command("run")
+@cli_errors
+def run(
+    suite: Annotated[str, typer.Option("--suite", "-s", help="Design name (designs/<suite>.yml).")],
+    id: Annotated[str, typer.Option("--id", help="new | last | <suite id> to resume.")] = "new",
+    cloud: Annotated[str, typer.Option("--cloud", help="Where the hosts come from.")] = "local",
+    keep: Annotated[bool, typer.Option("--keep", help="Keep hosts (queues, host folders) after completion.")] = False,
+    expfilter: Annotated[str | None, typer.Option("--expfilter", help="Only experiments matching "
+                                                     "this regex (new runs).")] = None,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Run failed jobs again.")] = False,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Stop waiting after this many "
+                                                     "seconds (jobs keep running).")] = None,
+    job_timeout: Annotated[float | None, typer.Option("--job-timeout", help="Per-job limit in "
+                                                         "seconds (default: the job_timeout host var).")] = None,
+    local_dir: Annotated[Path | None, typer.Option("--local-dir", help="Base folder of local-cloud hosts "
+                                                      "(default: $DOE_LOCAL_DIR or ~/.doe/local).")] = None,
+) -> None:
+    """Run a suite, or resume it with --id last / <id>."""
+    from doe_cli.run.controller import RunOptions, run_suite
+    from doe_cli.run.progress import Progress
+    from doe_cli.run.status import print_summary
+
+    options = RunOptions(suite=suite, id=id, cloud=cloud, keep=keep, expfilter=expfilter,
+                         retry_failed=retry_failed, timeout=timeout, job_timeout=job_timeout, local_dir=local_dir)
+    with Progress(err) as progress:
+        summary = run_suite(project(), options, log=lambda m: err.print(m, markup=False, highlight=False),
+                            progress=progress)
+    print_summary(summary, err)
+    if summary.failed_jobs:
+        raise typer.Exit(1)
+
+
+@app.command("status")
+@cli_errors
+def status(
+    suite: Annotated[str | None, typer.Option("--suite", "-s", help="Design name; omit to list runs.")] = None,
+    id: Annotated[str, typer.Option("--id", help="last | <suite id>.")] = "last",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Per experiment: finished, running, failed and pending jobs, and the ETL state."""
+    from doe_cli.run.status import list_runs, suite_status
+
+    if suite is None:
+        runs = list_runs(project())
+        if as_json:
+            out.print_json(json.dumps(runs))
+        else:
+            for run in runs:
+                out.print(f"{run['suite']}_{run['suite_id']}: {run['finished']}/{run['total']} jobs"
+                          f"{', ' + str(run['failed']) + ' failed' if run['failed'] else ''}", markup=False)
+        return
+    report = suite_status(project(), suite, id)
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    from doe_cli.run.status import print_status
+
+    print_status(report, out)

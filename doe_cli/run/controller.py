@@ -1,0 +1,605 @@
+"""`doe run`: prepare a suite run, set its hosts up once, then drive the jobs to completion.
+
+The loop is a small state machine per experiment over the durable state files. Each tick makes at
+most one Ansible call per phase for all hosts of all experiments: one enqueue call (a batch of jobs
+per host) and one poll call (job states of every host, leftovers of completed multi-host jobs
+stopped, newly finished job dirs fetched with one rsync per host). Hosts do the per-job work with
+their helper script; an Ansible round trip costs about a second, a job can cost milliseconds.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from doe_cli.ansible_adapter import AnsibleAdapter, PlaybookResult
+from doe_cli.config import Project
+from doe_cli.errors import DoeError, UserError
+from doe_cli.run import local_cloud
+from doe_cli.run.fetch import place_results
+from doe_cli.run.hosts import HostSlot, assign_hosts, slots_of
+from doe_cli.run.progress import Progress
+from doe_cli.run.provenance import record_invocation, write_provenance
+from doe_cli.run.state import (
+    FAILED,
+    FINISHED,
+    PENDING,
+    QUEUED,
+    ExperimentState,
+    JobKey,
+    job_dir,
+    write_atomic,
+)
+from doe_cli.run.suite_id import resolve_suite_id
+
+CMD = "$CMD$"
+STATUS_TASK = "Stop leftovers of completed jobs and read the job states"
+ENQUEUE_TASKS = ("Enqueue the first-phase jobs and wait until they have started", "Enqueue the second-phase jobs")
+SETUP_FACTS_TASK = "Record the host's hardware and kernel"
+SETUP_GIT_TASK = "Check out the code repositories at their versions"
+SUPPORTED_CLOUDS = ("local",)
+# A host whose poll fails this many times in a row stops the run (the jobs keep running).
+MAX_POLL_FAILURES = 5
+KEPT_ANSIBLE_DIRS = 20
+
+
+@dataclass
+class RunOptions:
+    suite: str
+    id: str = "new"
+    cloud: str = "local"
+    keep: bool = False
+    expfilter: str | None = None
+    retry_failed: bool = False
+    timeout: float | None = None          # whole run, seconds
+    job_timeout: float | None = None      # per job, seconds (overrides the job_timeout host var)
+    local_dir: Path | None = None
+    poll_interval: float = 0.5
+
+
+@dataclass
+class RunSummary:
+    suite: str
+    suite_id: int
+    suite_dir: Path
+    complete: bool
+    counts: dict[str, dict[str, int]]
+    failed_jobs: dict[str, list[dict]]
+    etl_error: bool = False
+
+
+@dataclass
+class ExpRuntime:
+    """What the loop needs about one experiment, plus in-memory progress of multi-host jobs."""
+
+    name: str
+    state: ExperimentState
+    state_path: Path
+    slots: list[HostSlot]
+    check_hosts: set[str]
+    first_phase: set[str]
+    runs: list[dict]
+    n_reps: int
+    host_done: dict[JobKey, dict[str, dict]] = field(default_factory=dict)
+    running: int = 0
+
+    @property
+    def hosts(self) -> list[str]:
+        return [slot.name for slot in self.slots]
+
+    @property
+    def multi(self) -> bool:
+        return len(self.slots) > 1
+
+
+def label(exp: str, key: JobKey, attempt: int) -> str:
+    return f"doe:{exp}:{key[0]}:{key[1]}:{attempt}"
+
+
+def normalise_repositories(value: Any) -> list[dict]:
+    """git_remote_repository: URL | {repo, version, dir} | list -> [{repo, version, dir}]."""
+    items = value if isinstance(value, list) else [value] if value else []
+    repos = []
+    for index, item in enumerate(items):
+        if isinstance(item, str):
+            item = {"repo": item}
+        if not isinstance(item, dict) or not isinstance(item.get("repo"), str):
+            raise UserError("expected a URL or a mapping {repo, version, dir}", file="group_vars/all/main.yml",
+                            path=f"git_remote_repository[{index}]")
+        default_dir = "code" if index == 0 else Path(item["repo"].rstrip("/")).name.removesuffix(".git")
+        repos.append({"repo": item["repo"], "version": str(item.get("version", "HEAD")),
+                      "dir": str(item.get("dir", default_dir))})
+    return repos
+
+
+def load_group_vars(project: Project, group: str) -> dict:
+    import yaml
+
+    folder = project.group_vars_dir / group
+    files = sorted(folder.glob("*.y*ml"), key=lambda f: (f.name != "main.yml", f.name)) if folder.is_dir() \
+        else [p for p in (project.group_vars_dir / f"{group}.yml",) if p.is_file()]
+    merged: dict = {}
+    for file in files:
+        content = yaml.safe_load(file.read_text(encoding="utf-8"))
+        if isinstance(content, dict):
+            merged.update(content)
+    return merged
+
+
+class SuiteLock:
+    """One controller per suite run: a second `doe run` on the same id fails instead of racing."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(path, "w")  # noqa: SIM115 - held open for the controller's lifetime
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.handle.close()
+            raise DoeError(f"another doe controller is running this suite ({path.parent.parent.name})") from None
+
+    def release(self) -> None:
+        self.handle.close()
+
+
+class Controller:
+    def __init__(self, project: Project, options: RunOptions, *, log: Callable[[str], None],
+                 progress: Progress | None = None) -> None:
+        self.project = project
+        self.options = options
+        self.log = log
+        self.progress = progress
+        self.stop_event = threading.Event()
+        self.exps: dict[str, ExpRuntime] = {}
+        self.poll_failures: dict[str, int] = {}
+        self.last_etl = 0.0
+        self.new_results_since_etl = False
+        self.etl_error = False
+
+    # --- preparation ------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        from doe_cli.design import dump_yaml, load_stored_suite, load_suite
+
+        opts = self.options
+        if opts.cloud not in SUPPORTED_CLOUDS:
+            raise UserError(f"cloud {opts.cloud!r} is not supported by `doe run` yet; expected one of "
+                            f"{', '.join(SUPPORTED_CLOUDS)}", path="cloud")
+        results_dir = self.project.results_dir
+        self.suite_id, self.is_new = resolve_suite_id(results_dir, opts.suite, opts.id)
+        self.suite_dir = results_dir / f"{opts.suite}_{self.suite_id}"
+        variables = {"suite": opts.suite, "id": self.suite_id, "cloud": opts.cloud}
+        if self.is_new:
+            suite = load_suite(self.project, opts.suite, variables=variables, strict=True)
+            if opts.expfilter:
+                suite = suite.filter(opts.expfilter)
+        else:
+            if opts.expfilter:
+                self.log(f"note: --expfilter applies to new runs only; {self.suite_dir.name} keeps its experiments")
+            suite = load_stored_suite(self.project, self.suite_dir / "suite_design.yml", opts.suite)
+        self.suite = suite
+        self.slots = assign_hosts(suite)
+        self.base = local_cloud.local_base_dir(opts.local_dir)
+        host_vars = self._host_vars()
+        exp_host_lst = self._exp_host_lst(host_vars)
+        # Render and check every command before anything is created (bad input creates nothing).
+        extended = suite.extend(exp_host_lst)
+
+        if self.is_new:
+            self.suite_dir.mkdir(parents=True, exist_ok=False)
+            suite.write_resolved(self.suite_dir / "suite_design.yml")
+            (self.suite_dir / "etl_results").mkdir(exist_ok=True)
+            (self.suite_dir / "etl_results" / ".gitkeep").touch()
+        self.lock = SuiteLock(self.suite_dir / ".doe" / "lock")
+        write_atomic(self.suite_dir / "suite_design_ext.yml", dump_yaml(extended))
+        self.inventory = local_cloud.write_inventory(self.project, self.suite_dir, self.slots, host_vars,
+                                                     remove_host_dirs=not opts.keep)
+        self.host_vars = host_vars
+        self.staging = self.suite_dir / ".doe" / "staging"
+        shutil.rmtree(self.staging, ignore_errors=True)
+        self.adapter = AnsibleAdapter(self.suite_dir / ".doe" / "ansible", roles_paths=[self.project.roles_dir],
+                                      control_path_dir=_control_path_dir(self.suite_dir))
+        os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        self.job_timeouts = self._job_timeouts()
+
+        for name, exp in suite.experiments.items():
+            slots = slots_of(self.slots, name)
+            checked = {s.name for s in slots if exp.host_types[s.host_type].check_status}
+            if not checked:  # no polled host: every host decides
+                checked = {s.name for s in slots}
+            first = {s.name for s in slots if s.name not in checked}
+            path = self.suite_dir / name / "state.yml"
+            n_runs = len(extended[name])
+            if path.exists():
+                state = ExperimentState.load(path, opts.suite, self.suite_id, name)
+                if len(state.jobs) != n_runs * exp.n_repetitions:
+                    raise DoeError(f"{path}: {len(state.jobs)} jobs, but the stored design has "
+                                   f"{n_runs * exp.n_repetitions}")
+            else:
+                state = ExperimentState.new(opts.suite, self.suite_id, name, n_runs, exp.n_repetitions)
+            if opts.retry_failed:
+                for key in state.with_status(FAILED):
+                    record = state.jobs[key]
+                    record.status, record.exit_code, record.attempt = PENDING, None, record.attempt + 1
+            state.save(path)
+            self.exps[name] = ExpRuntime(name=name, state=state, state_path=path, slots=slots, check_hosts=checked,
+                                         first_phase=first, runs=extended[name], n_reps=exp.n_repetitions)
+
+    def _host_vars(self) -> dict[str, dict]:
+        hosts = {}
+        for slot in self.slots:
+            exp = self.suite.experiments[slot.exp]
+            host_type = exp.host_types[slot.host_type]
+            roles = [*exp.common_roles, *host_type.init_roles]
+            setup_roles = [{"name": role, "tasks_from": self._tasks_from(role)} for role in roles]
+            hosts[slot.name] = local_cloud.host_vars(self.base, f"{self.options.suite}_{self.suite_id}", slot,
+                                                     host_type.check_status, setup_roles)
+        return hosts
+
+    def _tasks_from(self, role: str) -> str:
+        tasks = self.project.roles_dir / role / "tasks"
+        return self.options.cloud if (tasks / f"{self.options.cloud}.yml").is_file() else "main"
+
+    def _exp_host_lst(self, host_vars: dict[str, dict]) -> dict[str, list[dict]]:
+        group_all = load_group_vars(self.project, "all")
+        result: dict[str, list[dict]] = {}
+        for slot in self.slots:
+            merged = {**group_all, **load_group_vars(self.project, slot.host_type), **host_vars[slot.name],
+                      "inventory_hostname": slot.name}
+            result.setdefault(slot.exp, []).append({
+                "host_type": slot.host_type, "host_type_idx": slot.idx, "host_type_n": slot.n,
+                "public_dns_name": merged.get("public_dns_name"), "private_dns_name": merged.get("private_dns_name"),
+                "hostvars": merged})
+        return result
+
+    def _job_timeouts(self) -> dict[str, float | None]:
+        if self.options.job_timeout:
+            return {slot.name: self.options.job_timeout for slot in self.slots}
+        group_all = load_group_vars(self.project, "all")
+        timeouts = {}
+        for slot in self.slots:
+            value = load_group_vars(self.project, slot.host_type).get("job_timeout", group_all.get("job_timeout"))
+            try:
+                timeouts[slot.name] = float(value) if value else None
+            except (TypeError, ValueError):
+                raise UserError(f"expected a number of seconds, got {value!r}", path="job_timeout",
+                                file=f"group_vars/{slot.host_type}") from None
+        return timeouts
+
+    # --- setup ------------------------------------------------------------------------------------
+    def setup(self) -> None:
+        marker = self.suite_dir / ".doe" / "setup.done"
+        if marker.exists():
+            record_invocation(self.suite_dir / "provenance.json")
+            return
+        self.log(f"setting up {len(self.slots)} host(s) of {self.suite_dir.name}")
+        repos = normalise_repositories(load_group_vars(self.project, "all").get("git_remote_repository"))
+        result = self._playbook("setup.yml", {"setup_suite_repositories": repos})
+        if not result.ok:
+            raise DoeError(f"setup failed: {result.summary()}{_stdout_hint(result)}")
+        facts = {host: _json_or_none(res.get("stdout")) or {} for host, res in
+                 result.task_results(SETUP_FACTS_TASK).items()}
+        checkouts: dict[str, list[dict]] = {}
+        for host, res in result.task_results(SETUP_GIT_TASK).items():
+            checkouts[host] = [{**item.get("item", {}), "commit": item.get("after")}
+                               for item in res.get("results", [])]
+        hosts = {}
+        for slot in self.slots:
+            extra = {"instance_type": self.host_vars[slot.name].get("instance_type")}
+            hosts[slot.name] = {"exp": slot.exp, "host_type": slot.host_type, "idx": slot.idx,
+                                **facts.get(slot.name, {}), **{k: v for k, v in extra.items() if v}}
+        write_provenance(self.suite_dir / "provenance.json", suite=self.options.suite, suite_id=self.suite_id,
+                         cloud=self.options.cloud, hosts=hosts, repositories=checkouts)
+        write_atomic(marker, "setup finished\n")
+
+    def _playbook(self, playbook: str, extravars: dict[str, Any], limit: list[str] | None = None
+                  ) -> PlaybookResult:
+        result = self.adapter.run(playbook, inventory=self.inventory, extravars=extravars,
+                                  limit=",".join(limit) if limit else None)
+        self._prune_ansible_dirs()
+        return result
+
+    def _prune_ansible_dirs(self) -> None:
+        folders = sorted(p for p in self.adapter.work_dir.iterdir() if p.is_dir())
+        for old in folders[:-KEPT_ANSIBLE_DIRS]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    # --- the loop ---------------------------------------------------------------------------------
+    def run(self) -> RunSummary:
+        start = time.monotonic()
+        self._show()
+        try:
+            while not self._all_done():
+                if self.options.timeout and time.monotonic() - start > self.options.timeout:
+                    raise DoeError(f"stopped after --timeout {self.options.timeout:g} s; the queued jobs keep "
+                                   f"running; resume with: {self.resume_command()}")
+                tick = time.monotonic()
+                self._enqueue_tick()
+                self._poll_tick()
+                self._maybe_etl(final=False)
+                self._show()
+                if self._all_done():
+                    break
+                if not self._stops_pending():
+                    self.stop_event.wait(max(0.0, self.options.poll_interval - (time.monotonic() - tick)))
+        except KeyboardInterrupt:
+            self.log("interrupted: queued jobs keep running on their hosts; resume with: "
+                     + self.resume_command())
+            raise
+        self._maybe_etl(final=True)
+        if not self.options.keep:
+            result = self._playbook("cleanup.yml", {})
+            if not result.ok:
+                self.log(f"warning: cleanup failed: {result.summary()}")
+            else:
+                local_cloud.remove_suite_leftovers(self.host_vars, self.base / f"{self.options.suite}_{self.suite_id}")
+        return self.summary()
+
+    def _stops_pending(self) -> bool:
+        """A multi-host job whose polled hosts finished waits for its other hosts to be stopped: no pause."""
+        return any(exp.check_hosts <= set(done) for exp in self.exps.values() for done in exp.host_done.values())
+
+    def resume_command(self) -> str:
+        return f"doe run --suite {self.options.suite} --id {self.suite_id}"
+
+    def _all_done(self) -> bool:
+        return all(exp.state.done() for exp in self.exps.values())
+
+    def _show(self) -> None:
+        if self.progress is not None:
+            self.progress.update({name: (exp.state.counts(), exp.running) for name, exp in self.exps.items()})
+
+    def _job_request(self, exp: ExpRuntime, key: JobKey, slot: HostSlot) -> dict:
+        from doe_cli.design import config_json
+
+        run_config = exp.runs[key[0]]
+        attempt = exp.state.jobs[key].attempt
+        return {"label": label(exp.name, key, attempt), "dir": job_dir(exp.name, key), "attempt": attempt,
+                "config": config_json(run_config), "cmds": run_config[CMD][slot.host_type][slot.idx],
+                "timeout": self.job_timeouts.get(slot.name), "host": slot.name, "host_type": slot.host_type,
+                "host_idx": slot.idx}
+
+    def _enqueue_tick(self) -> None:
+        requests: dict[str, dict] = {}
+        batch: dict[str, list[JobKey]] = {}
+        for exp in self.exps.values():
+            pending = exp.state.with_status(PENDING)
+            if not pending:
+                continue
+            if exp.multi:
+                if exp.state.with_status(QUEUED):
+                    continue  # one job at a time on all hosts
+                keys = pending[:1]
+            else:
+                keys = pending
+            batch[exp.name] = keys
+            for slot in exp.slots:
+                requests[slot.name] = {
+                    "phase": 1 if slot.name in exp.first_phase else 2,
+                    "jobs": [self._job_request(exp, key, slot) for key in keys]}
+        if not requests:
+            return
+        result = self._playbook("enqueue.yml", {"job_queue_requests": requests}, limit=list(requests))
+        accepted: set[str] = set()
+        for task in ENQUEUE_TASKS:
+            for host, res in result.task_results(task).items():
+                if res.get("rc") == 0 and not res.get("failed"):
+                    accepted.add(host)
+        if not result.ok:
+            self.log(f"warning: enqueue failed on some hosts, retrying next round: {result.summary()}"
+                     f"{_stdout_hint(result)}")
+        for name, keys in batch.items():
+            exp = self.exps[name]
+            if not all(host in accepted for host in exp.hosts):
+                continue
+            for key in keys:
+                exp.state.jobs[key].status = QUEUED
+                self._write_config_json(exp, key)
+            exp.state.save(exp.state_path)
+
+    def _write_config_json(self, exp: ExpRuntime, key: JobKey) -> None:
+        from doe_cli.design import config_json
+
+        path = self.suite_dir / job_dir(exp.name, key) / "config.json"
+        if not path.exists():
+            write_atomic(path, config_json(exp.runs[key[0]]))
+
+    def _poll_tick(self) -> None:
+        requests: dict[str, dict] = {}
+        for exp in self.exps.values():
+            for key in exp.state.with_status(QUEUED):
+                attempt = exp.state.jobs[key].attempt
+                done = exp.host_done.get(key, {})
+                checks_done = exp.check_hosts <= set(done)
+                for slot in exp.slots:
+                    if slot.name in done:
+                        continue
+                    request = requests.setdefault(slot.name, {"jobs": [], "stop": []})
+                    request["jobs"].append({"label": label(exp.name, key, attempt), "dir": job_dir(exp.name, key),
+                                            "attempt": attempt})
+                    if checks_done:  # the polled hosts finished: stop the rest (servers) of this job
+                        request["stop"].append(job_dir(exp.name, key))
+        if not requests:
+            return
+        for host in requests:
+            (self.staging / host).mkdir(parents=True, exist_ok=True)
+        result = self._playbook("poll.yml", {"job_queue_requests": requests,
+                                             "job_queue_staging_dir": str(self.staging)}, limit=list(requests))
+        broken = result.failed_hosts() | result.unreachable_hosts()
+        statuses = result.task_results(STATUS_TASK)
+        for host in requests:
+            if host in broken or host not in statuses:
+                self.poll_failures[host] = self.poll_failures.get(host, 0) + 1
+                if self.poll_failures[host] >= MAX_POLL_FAILURES:
+                    raise DoeError(f"polling host {host} failed {MAX_POLL_FAILURES} times in a row: "
+                                   f"{result.summary()}{_stdout_hint(result)}; jobs keep running; resume with: "
+                                   f"{self.resume_command()}")
+                continue
+            self.poll_failures[host] = 0
+        by_host = {slot.name: (exp, slot) for exp in self.exps.values() for slot in exp.slots}
+        changed: set[str] = set()
+        for exp in self.exps.values():
+            exp.running = 0
+        for host, res in statuses.items():
+            if host in broken:
+                continue
+            report = _json_or_none(res.get("stdout")) or {}
+            exp, slot = by_host[host]
+            for rel, info in report.get("jobs", {}).items():
+                key = _key_of(rel)
+                if key not in exp.state.jobs or exp.state.jobs[key].status != QUEUED:
+                    continue
+                state = info.get("state")
+                if state in ("done", "lost"):
+                    self._place(exp, slot, key)
+                    exp.host_done.setdefault(key, {})[host] = info
+                    changed.add(exp.name)
+                elif state == "unknown":
+                    # Neither queued nor finished on its host (e.g. the controller died before the
+                    # enqueue reached it): schedule again; enqueue skips hosts that have it.
+                    exp.state.jobs[key].status = PENDING
+                    changed.add(exp.name)
+                elif state == "running":
+                    exp.running += 1
+        for name in changed:
+            exp = self.exps[name]
+            for key, done in list(exp.host_done.items()):
+                if set(exp.hosts) <= set(done):
+                    self._complete(exp, key, done)
+                    del exp.host_done[key]
+            exp.state.save(exp.state_path)
+
+    def _place(self, exp: ExpRuntime, slot: HostSlot, key: JobKey) -> None:
+        rel = job_dir(exp.name, key)
+        source = self.staging / slot.name / rel / "results"
+        target = self.suite_dir / rel / slot.host_type / f"host_{slot.idx}"
+        report = place_results(source, target)
+        for name in report.refused:
+            self.log(f"warning: {slot.name}: refused to fetch {rel}/results/{name} (symlink or unsafe name)")
+        self._write_config_json(exp, key)
+        self.new_results_since_etl = True
+
+    def _complete(self, exp: ExpRuntime, key: JobKey, done: dict[str, dict]) -> None:
+        record = exp.state.jobs[key]
+        ordered = sorted(done, key=lambda host: host not in exp.check_hosts)
+        failed = [host for host in ordered if done[host].get("state") == "lost"
+                  or done[host].get("status") not in ("finished",)]
+        exit_codes = [done[host].get("exit_code") for host in (failed or ordered)]
+        record.exit_code = next((code for code in exit_codes if code), exit_codes[0] if exit_codes else None)
+        record.status = FAILED if failed else FINISHED
+        if failed:
+            self.log(f"job {exp.name} run {key[0]} rep {key[1]} failed on {', '.join(failed)} "
+                     f"(exit code {record.exit_code})")
+
+    # --- ETL --------------------------------------------------------------------------------------
+    def _maybe_etl(self, *, final: bool) -> None:
+        if not self.new_results_since_etl:
+            return
+        min_delay = float(load_group_vars(self.project, "all").get("etl_minimum_delay_sec", 10) or 0)
+        if not final and time.monotonic() - self.last_etl < min_delay:
+            return
+        self.new_results_since_etl = False
+        self.last_etl = time.monotonic()
+        self.etl_error = not run_etl(self.suite_dir, self.project)
+
+    def summary(self) -> RunSummary:
+        counts = {name: exp.state.counts() for name, exp in self.exps.items()}
+        failed = {name: [{"run": key[0], "rep": key[1], "exit_code": exp.state.jobs[key].exit_code}
+                         for key in exp.state.with_status(FAILED)] for name, exp in self.exps.items()}
+        return RunSummary(suite=self.options.suite, suite_id=self.suite_id, suite_dir=self.suite_dir,
+                          complete=self._all_done(), counts=counts, failed_jobs={k: v for k, v in failed.items() if v},
+                          etl_error=self.etl_error or (self.suite_dir / "ETL_ERROR.log").exists())
+
+    def close(self) -> None:
+        lock = getattr(self, "lock", None)
+        if lock is not None:
+            lock.release()
+
+
+def run_etl(suite_dir: Path, project: Project) -> bool:
+    """The suite's ETL; a failure goes to ETL_ERROR.log and never stops the run. True if it went well."""
+    error_log = suite_dir / "ETL_ERROR.log"
+    try:
+        from etl.api import run_suite_etl
+    except ImportError:
+        return True
+    try:
+        from doe_cli.design import design_loader
+
+        report = run_suite_etl(suite_dir, config_dir=project.config_dir, design_loader=design_loader(project))
+        errors = _etl_errors(report)
+    except Exception as error:  # noqa: BLE001 - any ETL failure is reported, never fatal to the run
+        errors = [f"{type(error).__name__}: {error}"]
+    if errors:
+        write_atomic(error_log, "\n".join(errors) + "\n")
+        return False
+    if error_log.exists():
+        error_log.unlink()
+    return True
+
+
+def _etl_errors(report: Any) -> list[str]:
+    """Pipeline errors from the ETL report, whatever its exact shape (mapping or object)."""
+    items = report.items() if isinstance(report, dict) else getattr(report, "pipelines", {}).items() \
+        if isinstance(getattr(report, "pipelines", None), dict) else []
+    errors = []
+    for name, outcome in items:
+        status = outcome.get("status") if isinstance(outcome, dict) else getattr(outcome, "status", outcome)
+        if status == "error":
+            message = outcome.get("message") if isinstance(outcome, dict) else getattr(outcome, "message", "")
+            errors.append(f"pipeline {name}: {message}")
+    return errors
+
+
+def _key_of(rel: str) -> JobKey:
+    _, run, rep = rel.rsplit("/", 2)
+    return int(run.removeprefix("run_")), int(rep.removeprefix("rep_"))
+
+
+def _json_or_none(text: Any) -> Any:
+    if not isinstance(text, str) or not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _stdout_hint(result: PlaybookResult) -> str:
+    """When a playbook fails before any host task (syntax, arguments), its stdout says why."""
+    if result.failures() or result.data_dir is None:
+        return ""
+    for stdout in result.data_dir.glob("artifacts/*/stdout"):
+        lines = [line.strip() for line in stdout.read_text(errors="replace").splitlines() if "ERROR" in line]
+        if lines:
+            return f" ({lines[0][:300]})"
+    return ""
+
+
+def _control_path_dir(suite_dir: Path) -> Path:
+    """A short per-run folder for SSH control sockets (Unix socket paths are limited to 108 bytes)."""
+    digest = hashlib.sha1(str(suite_dir).encode()).hexdigest()[:10]
+    path = Path(tempfile.gettempdir()) / f"doe-cp-{digest}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def run_suite(project: Project, options: RunOptions, *, log: Callable[[str], None],
+              progress: Progress | None = None) -> RunSummary:
+    controller = Controller(project, options, log=log, progress=progress)
+    try:
+        controller.prepare()
+        controller.setup()
+        return controller.run()
+    finally:
+        controller.close()

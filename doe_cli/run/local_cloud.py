@@ -1,0 +1,126 @@
+"""The local cloud: every host of every experiment is its own inventory host on this machine.
+
+Each host has `ansible_connection: local`, its own folder under the local base dir and its own task
+spooler socket, so a client/server experiment with three hosts runs here exactly as on three
+machines. The inventory is a static YAML file in the suite's `.inventory/`, next to a copy of the
+config dir's group_vars, so `ansible-playbook -i .inventory/local.yml playbooks/poll.yml` works by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from doe_cli.config import Project
+from doe_cli.errors import UserError
+from doe_cli.run.hosts import HostSlot
+from doe_cli.run.state import write_atomic
+
+# Unix socket paths are limited to 108 bytes; keep a margin for tsp's own suffixes.
+_MAX_SOCKET_PATH = 100
+
+
+def local_base_dir(option: Path | None) -> Path:
+    if option is not None:
+        return Path(option).expanduser().resolve()
+    if os.environ.get("DOE_LOCAL_DIR"):
+        return Path(os.environ["DOE_LOCAL_DIR"]).expanduser().resolve()
+    return Path.home() / ".doe" / "local"
+
+
+def host_dir(base: Path, suite_dir_name: str, slot: HostSlot) -> Path:
+    return base / suite_dir_name / slot.name
+
+
+def socket_path(base: Path, suite_dir_name: str, slot: HostSlot) -> Path:
+    digest = hashlib.sha1(f"{suite_dir_name}/{slot.name}".encode()).hexdigest()[:16]
+    path = base / "ts" / f"{digest}.sock"
+    if len(str(path)) > _MAX_SOCKET_PATH:
+        raise UserError(f"local base dir {base} is too long for task spooler sockets "
+                        f"(at most {_MAX_SOCKET_PATH - 26} characters); set DOE_LOCAL_DIR to a shorter path",
+                        path="local_dir")
+    return path
+
+
+def _job_python() -> str:
+    return "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+
+
+def host_vars(base: Path, suite_dir_name: str, slot: HostSlot, check_status: bool,
+              setup_roles: list[dict]) -> dict[str, Any]:
+    folder = host_dir(base, suite_dir_name, slot)
+    return {
+        "job_queue_dir": str(folder),
+        "job_queue_root": str(folder / "results"),
+        "job_queue_ts_socket": str(socket_path(base, suite_dir_name, slot)),
+        "doe_exp": slot.exp,
+        "doe_host_type": slot.host_type,
+        "doe_host_idx": slot.idx,
+        "doe_check_status": check_status,
+        "doe_setup_roles": setup_roles,
+        "public_dns_name": "localhost",
+        "private_dns_name": "127.0.0.1",
+    }
+
+
+def write_inventory(project: Project, suite_dir: Path, slots: list[HostSlot], hosts: dict[str, dict],
+                    remove_host_dirs: bool = True) -> Path:
+    """Write `.inventory/local.yml` (+ a copy of group_vars/) and return the inventory path."""
+    inventory_dir = suite_dir / ".inventory"
+    inventory_dir.mkdir(parents=True, exist_ok=True)
+    base = local_base_dir_from(hosts)
+    if base is not None:
+        (base / "ts").mkdir(parents=True, exist_ok=True)
+    groups: dict[str, dict] = {}
+
+    def add(group: str, host: str) -> None:
+        groups.setdefault(group, {"hosts": {}})["hosts"][host] = None
+
+    for slot in slots:
+        add(slot.host_type, slot.name)
+        add(f"exp_{slot.exp}", slot.name)
+        add("check_status_yes" if hosts[slot.name]["doe_check_status"] else "check_status_no", slot.name)
+    inventory = {"all": {
+        "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                 "job_queue_python": _job_python(), "doe_remove_host_dir": remove_host_dirs},
+        "hosts": {slot.name: hosts[slot.name] for slot in slots},
+        "children": groups,
+    }}
+    path = inventory_dir / "local.yml"
+    write_atomic(path, "# Written by doe for the local cloud; every host is a folder on this machine.\n"
+                 + yaml.safe_dump(inventory, sort_keys=False, default_flow_style=False, width=1 << 16))
+    copy_group_vars(project, inventory_dir)
+    return path
+
+
+def local_base_dir_from(hosts: dict[str, dict]) -> Path | None:
+    for host in hosts.values():
+        return Path(host["job_queue_ts_socket"]).parent.parent
+    return None
+
+
+def copy_group_vars(project: Project, inventory_dir: Path) -> None:
+    """Ansible reads group_vars next to the inventory; keep a snapshot of the config dir's."""
+    target = inventory_dir / "group_vars"
+    if project.group_vars_dir.is_dir():
+        tmp = inventory_dir / ".group_vars.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(project.group_vars_dir, tmp, symlinks=False)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+
+
+def remove_suite_leftovers(hosts: dict[str, dict], suite_folder: Path) -> None:
+    """After the cleanup playbook: the hosts' sockets and the (now empty) suite folder."""
+    for host in hosts.values():
+        Path(host["job_queue_ts_socket"]).unlink(missing_ok=True)
+    try:
+        suite_folder.rmdir()
+    except OSError:
+        pass  # not empty: --keep or a host folder the cleanup could not remove

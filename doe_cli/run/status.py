@@ -1,0 +1,165 @@
+"""`doe status` and the end-of-run summary, read from the durable state files.
+
+Hosts are asked only when jobs are queued and no controller holds the suite (a running controller
+polls them itself); that poll reads states and fetches nothing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from doe_cli.config import Project
+from doe_cli.errors import UserError
+from doe_cli.run.state import FAILED, FINISHED, PENDING, QUEUED, ExperimentState, job_dir
+from doe_cli.run.suite_id import resolve_suite_id, suite_runs
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _experiments(suite_dir: Path) -> list[str]:
+    design = suite_dir / "suite_design.yml"
+    try:
+        content = yaml.load(design.read_text(encoding="utf-8"), Loader=_Loader) or {}
+    except (OSError, yaml.YAMLError):
+        content = {}
+    names = [name for name in content if isinstance(name, str) and not name.startswith("$")]
+    return names or sorted(p.parent.name for p in suite_dir.glob("*/state.yml"))
+
+
+def _load_states(suite: str, suite_id: int, suite_dir: Path) -> dict[str, ExperimentState]:
+    states = {}
+    for name in _experiments(suite_dir):
+        path = suite_dir / name / "state.yml"
+        if path.exists():
+            states[name] = ExperimentState.load(path, suite, suite_id, name)
+    return states
+
+
+def _controller_running(suite_dir: Path) -> bool:
+    lock = suite_dir / ".doe" / "lock"
+    if not lock.exists():
+        return False
+    with open(lock) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
+def _host_states(suite_dir: Path, states: dict[str, ExperimentState], project: Project) -> dict[str, dict]:
+    """Per experiment: how many queued jobs the hosts report as done / running / queued."""
+    from doe_cli.ansible_adapter import AnsibleAdapter
+    from doe_cli.run.controller import STATUS_TASK, _control_path_dir, _json_or_none, label
+
+    inventory = suite_dir / ".inventory" / "local.yml"
+    if not inventory.exists():
+        return {}
+    hosts = (yaml.load(inventory.read_text(), Loader=_Loader) or {}).get("all", {}).get("hosts", {})
+    requests: dict[str, dict] = {}
+    for host, host_vars in hosts.items():
+        state = states.get(host_vars.get("doe_exp"))
+        if state is None:
+            continue
+        jobs = [{"label": label(state.exp, key, state.jobs[key].attempt), "dir": job_dir(state.exp, key),
+                 "attempt": state.jobs[key].attempt} for key in state.with_status(QUEUED)]
+        if jobs:
+            requests[host] = {"jobs": jobs}
+    if not requests:
+        return {}
+    adapter = AnsibleAdapter(suite_dir / ".doe" / "ansible", roles_paths=[project.roles_dir],
+                             control_path_dir=_control_path_dir(suite_dir))
+    result = adapter.run("poll.yml", inventory=inventory, limit=",".join(requests),
+                         extravars={"job_queue_requests": requests, "job_queue_staging_dir": ""})
+    report: dict[str, dict] = {}
+    for host, res in result.task_results(STATUS_TASK).items():
+        exp = hosts[host].get("doe_exp")
+        counts = report.setdefault(exp, {"done": 0, "running": 0, "queued": 0, "unknown": 0})
+        for info in (_json_or_none(res.get("stdout")) or {}).get("jobs", {}).values():
+            state = "done" if info.get("state") in ("done", "lost") else info.get("state", "unknown")
+            counts[state if state in counts else "unknown"] += 1
+    return report
+
+
+def suite_status(project: Project, suite: str, id_option: str, *, ask_hosts: bool = True) -> dict[str, Any]:
+    if str(id_option) == "new":
+        raise UserError("status needs an existing run: expected 'last' or a suite id", path="id")
+    suite_id, _ = resolve_suite_id(project.results_dir, suite, id_option)
+    suite_dir = project.results_dir / f"{suite}_{suite_id}"
+    states = _load_states(suite, suite_id, suite_dir)
+    controller = _controller_running(suite_dir)
+    queued = any(state.with_status(QUEUED) for state in states.values())
+    on_hosts = _host_states(suite_dir, states, project) if ask_hosts and queued and not controller else {}
+    experiments = {}
+    for name, state in states.items():
+        counts = state.counts()
+        experiments[name] = {
+            "total": len(state.jobs), "finished": counts[FINISHED], "failed": counts[FAILED],
+            "queued": counts[QUEUED], "pending": counts[PENDING],
+            "failed_jobs": [{"run": k[0], "rep": k[1], "exit_code": state.jobs[k].exit_code}
+                            for k in state.with_status(FAILED)],
+        }
+        if name in on_hosts:
+            experiments[name]["on_hosts"] = on_hosts[name]
+    error_log = suite_dir / "ETL_ERROR.log"
+    etl_results = suite_dir / "etl_results"
+    return {
+        "suite": suite, "suite_id": suite_id, "folder": str(suite_dir), "controller_running": controller,
+        "complete": all(s.done() for s in states.values()) and bool(states),
+        "experiments": experiments,
+        "etl": {"error": error_log.read_text(errors="replace").strip() if error_log.exists() else None,
+                "pipelines": sorted(p.name for p in etl_results.iterdir() if p.is_dir())
+                if etl_results.is_dir() else []},
+    }
+
+
+def print_status(report: dict[str, Any], console) -> None:
+    state = "complete" if report["complete"] else "running" if report["controller_running"] else "incomplete"
+    console.print(f"suite={report['suite']} suite_id={report['suite_id']} ({state})", markup=False)
+    for name, exp in report["experiments"].items():
+        done = exp["finished"] + exp["failed"]
+        line = (f"{name}: {done}/{exp['total']} jobs, {exp['failed']} failed, {exp['queued']} queued, "
+                f"{exp['pending']} pending")
+        if "on_hosts" in exp:
+            hosts = exp["on_hosts"]
+            line += (f" (on hosts: {hosts['done']} done awaiting fetch, {hosts['running']} running, "
+                     f"{hosts['queued']} waiting)")
+        console.print(line, markup=False)
+        for job in exp["failed_jobs"]:
+            console.print(f"  failed: run {job['run']} rep {job['rep']} exit code {job['exit_code']}", markup=False)
+    if report["etl"]["error"]:
+        console.print(f"warning: ETL failed, see {report['folder']}/ETL_ERROR.log", markup=False)
+    elif report["etl"]["pipelines"]:
+        console.print(f"etl: {', '.join(report['etl']['pipelines'])}", markup=False)
+
+
+def print_summary(summary, console) -> None:
+    state = "finished" if summary.complete else "unfinished"
+    console.print(f"suite={summary.suite} suite_id={summary.suite_id} {state}: {summary.suite_dir}", markup=False)
+    for name, counts in summary.counts.items():
+        total = sum(counts.values())
+        console.print(f"  {name}: {counts[FINISHED] + counts[FAILED]}/{total} jobs, {counts[FAILED]} failed",
+                      markup=False)
+        for job in summary.failed_jobs.get(name, []):
+            console.print(f"    failed: run {job['run']} rep {job['rep']} exit code {job['exit_code']} "
+                          f"(retry with --id {summary.suite_id} --retry-failed)", markup=False)
+    if summary.etl_error:
+        console.print(f"  warning: ETL failed, see {summary.suite_dir}/ETL_ERROR.log", markup=False)
+
+
+def list_runs(project: Project, limit: int = 20) -> list[dict[str, Any]]:
+    runs = []
+    for suite, suite_id, folder in suite_runs(project.results_dir)[-limit:]:
+        totals = {"total": 0, "finished": 0, "failed": 0}
+        for state in _load_states(suite, suite_id, folder).values():
+            counts = state.counts()
+            totals["total"] += len(state.jobs)
+            totals["finished"] += counts[FINISHED] + counts[FAILED]
+            totals["failed"] += counts[FAILED]
+        runs.append({"suite": suite, "suite_id": suite_id, **totals})
+    return runs

@@ -1,0 +1,46 @@
+"""Suite ids: `new` (the Unix epoch at creation), `last` (the newest results folder) or a number."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from doe_cli.errors import UserError
+
+
+def suite_runs(results_dir: Path, suite: str | None = None) -> list[tuple[str, int, Path]]:
+    """(suite, suite_id, folder) of every results folder `<suite>_<digits>`, oldest id first."""
+    if not results_dir.is_dir():
+        return []
+    found = []
+    for folder in results_dir.iterdir():
+        name, _, digits = folder.name.rpartition("_")
+        if not name or not digits.isdigit() or not folder.is_dir():
+            continue
+        if suite is None or name == suite:
+            found.append((name, int(digits), folder))
+    return sorted(found, key=lambda item: (item[1], item[0]))
+
+
+def resolve_suite_id(results_dir: Path, suite: str, id_option: str) -> tuple[int, bool]:
+    """(suite_id, is_new). A new id is the current epoch, bumped past any folder that exists."""
+    value = str(id_option).strip()
+    if value == "new":
+        suite_id = int(time.time())
+        existing = {sid for _, sid, _ in suite_runs(results_dir, suite)}
+        while suite_id in existing:
+            suite_id += 1
+        return suite_id, True
+    if value == "last":
+        runs = suite_runs(results_dir, suite)
+        if not runs:
+            raise UserError(f"no previous run of suite {suite!r} in {results_dir}; use --id new", path="id")
+        return runs[-1][1], False
+    if re.fullmatch(r"[0-9]+", value) and int(value) > 0:
+        suite_id = int(value)
+        if not (results_dir / f"{suite}_{suite_id}").is_dir():
+            raise UserError(f"no results folder {suite}_{suite_id} in {results_dir}; "
+                            "expected the id of an existing run, 'last' or 'new'", path="id")
+        return suite_id, False
+    raise UserError(f"invalid id {value!r}: expected 'new', 'last' or a positive integer", path="id")
