@@ -1,0 +1,122 @@
+"""Property tests: run counts and run order for random factor structures.
+
+Each example builds a design with random cross factors (possibly nested), level-list factors and
+except_filters, and compares the engine with a direct reference enumeration written from the rules.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from doe_cli.design import dump_yaml, load_suite
+from tests.unit.design.conftest import make_config_dir
+
+FACTOR = "$FACTOR$"
+
+
+@st.composite
+def factor_designs(draw):
+    n_cross = draw(st.integers(0, 3))
+    n_level = draw(st.integers(0, 2))
+    cross = [(f"c{i}", draw(st.lists(st.integers(0, 5), min_size=1, max_size=4, unique=True)))
+             for i in range(n_cross)]
+    level_names = [f"l{i}" for i in range(n_level)]
+    entries = draw(st.lists(st.tuples(*[st.sampled_from("abc") for _ in level_names]),
+                            min_size=1, max_size=4)) if level_names else [()]
+    nest = draw(st.booleans())
+    base: dict = {"const": 1}
+    for name, levels in cross:
+        (base.setdefault("group", {}) if nest and name == "c0" else base)[name] = {FACTOR: levels}
+    for name in level_names:
+        base[name] = FACTOR
+    factors = [("group", name) if nest and name == "c0" else (name,) for name, _ in cross]
+    factors += [(name,) for name in level_names]
+    # filters: random partial assignments over the factors, values drawn from their levels (or not)
+    level_values = [levels for _, levels in cross] + [sorted({e[i] for e in entries}) for i in range(n_level)]
+    filters = []
+    for _ in range(draw(st.integers(0, 3))):
+        chosen = draw(st.sets(st.integers(0, len(factors) - 1), min_size=1)) if factors else set()
+        if chosen:
+            filters.append({i: draw(st.sampled_from(level_values[i])) for i in sorted(chosen)})
+    return base, cross, level_names, entries, factors, filters
+
+
+def nested(assignment: dict[tuple, object]) -> dict:
+    out: dict = {}
+    for path, value in assignment.items():
+        node = out
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+    return out
+
+
+def reference_runs(cross, entries, factors, filters) -> list[tuple]:
+    """Level tuples (cross levels..., level-list levels...) in the documented order."""
+    runs = []
+    for entry in entries:
+        for combo in itertools.product(*[levels for _, levels in cross]):
+            values = tuple(combo) + tuple(entry)
+            if any(all(values[i] == v for i, v in f.items()) for f in filters):
+                continue
+            runs.append(values)
+    return runs
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    return make_config_dir(tmp_path_factory.mktemp("prop") / "config")
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=factor_designs())
+def test_run_count_and_order_match_the_rules(project, case):
+    base, cross, level_names, entries, factors, filters = case
+    expected = reference_runs(cross, entries, factors, filters)
+    design = {"exp": {
+        "host_types": {"small": {"$CMD$": "echo [% run %]"}},
+        "base_experiment": base,
+        "factor_levels": [dict(zip(level_names, e)) for e in entries] if level_names else [{}],
+        "except_filters": [nested({factors[i]: v for i, v in f.items()}) for f in filters],
+    }}
+    Path(project.design_file("prop")).write_text(dump_yaml(design))
+    if not expected:
+        with pytest.raises(Exception, match="every run is excluded"):
+            load_suite(project, "prop")
+        return
+    suite = load_suite(project, "prop")
+    runs = suite.extend(check_commands=False)["exp"]
+    assert len(runs) == len(expected) == suite.experiments["exp"].n_runs()
+
+    def levels_of(run: dict) -> tuple:
+        values = []
+        for path in factors:
+            node = run
+            for key in path:
+                node = node[key]
+            values.append(node)
+        return tuple(values)
+
+    assert [levels_of(r) for r in runs] == expected
+    assert [r["$CMD$"]["small"][0]["main"] for r in runs] == [f"echo {i}" for i in range(len(runs))]
+    assert suite.extend(check_commands=False)["exp"] == runs  # stable
+
+
+@settings(max_examples=30, deadline=None)
+@given(counts=st.lists(st.integers(1, 5), min_size=1, max_size=4))
+def test_runs_without_filters_are_the_product_of_level_counts(project, counts):
+    base = {f"f{i}": {FACTOR: list(range(n))} for i, n in enumerate(counts)}
+    design = {"exp": {"host_types": {"small": {"$CMD$": "true"}}, "base_experiment": base}}
+    Path(project.design_file("product")).write_text(dump_yaml(design))
+    runs = load_suite(project, "product").extend(check_commands=False)["exp"]
+    total = 1
+    for n in counts:
+        total *= n
+    assert len(runs) == total
+    assert [tuple(r[f"f{i}"] for i in range(len(counts))) for r in runs] == \
+        list(itertools.product(*[range(n) for n in counts]))
