@@ -1,0 +1,72 @@
+"""The $CMD$ check: bash -n and shellcheck read commands on stdin; nothing is executed."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from doe_cli.config import TOOL_ROOT, discover
+from doe_cli.design import load_suite
+from doe_cli.design.cmdcheck import command_error, first_invalid
+from doe_cli.errors import UserError
+
+needs_shellcheck = pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
+
+
+def test_every_shipped_example_passes_the_check():
+    project = discover(TOOL_ROOT)
+    for suite in project.suites():
+        load_suite(project, suite).extend(check_commands=True)
+
+
+def test_quotes_heredocs_and_substitutions_are_valid_and_not_run(tmp_path):
+    marker = tmp_path / "ran"
+    commands = [
+        f"""echo "it's" 'a "test"' $(touch {marker}) `touch {marker}`""",
+        f"python3 - <<'EOF'\nopen('{marker}', 'w')\nEOF",
+        f"touch {marker} & wait",
+    ]
+    assert first_invalid(commands) is None
+    assert not marker.exists()
+
+
+def test_the_invalid_command_is_found_among_many():
+    commands = [f"echo {i}" for i in range(50)]
+    commands.insert(37, "if true; then echo broken")
+    command, message = first_invalid(commands)
+    assert command == "if true; then echo broken"
+    assert "syntax error" in message or "end of file" in message
+
+
+@needs_shellcheck
+def test_shellcheck_errors_that_bash_accepts_are_reported():
+    assert command_error("echo ok") == ""
+    assert "SC" in command_error("[[ a = b ]")
+
+
+def test_run_check_names_experiment_run_and_host_type(tmp_path):
+    root = tmp_path / "config"
+    for name in ("all", "client"):
+        (root / "group_vars" / name).mkdir(parents=True)
+    (root / "group_vars" / "all" / "main.yml").write_text("prj_id: t\n")
+    (root / "designs").mkdir()
+    (root / "designs" / "s.yml").write_text(textwrap.dedent("""\
+        exp:
+          host_types:
+            client:
+              $CMD$: "echo [% 'ok' if my_run.x == 1 else '(' %]"
+          base_experiment:
+            x: {$FACTOR$: [1, 2]}
+    """))
+    suite = load_suite(discover(root), "s")
+    hosts = {"exp": [{"host_type": "client", "host_type_idx": 0, "host_type_n": 1, "public_dns_name": "h",
+                      "private_dns_name": "h", "hostvars": {}}]}
+    with pytest.raises(UserError) as caught:
+        suite.extend(hosts)
+    assert caught.value.path == "experiments.exp.host_types.client.$CMD$"
+    assert caught.value.detail.startswith("run 1: $CMD$ is invalid bash syntax")
+    assert Path(caught.value.file).name == "s.yml"
+    suite.extend(hosts, check_commands=False)
