@@ -9,6 +9,7 @@ from typing import Any
 
 from doe_cli.design.factors import FactorPlan, Slot
 from doe_cli.design.filters import RuntimePlaceholder
+from doe_cli.design.includes import copy_data
 from doe_cli.design.render import Renderer, RenderError
 from doe_cli.design.source import Source
 from doe_cli.design.yamlio import dump_yaml, write_atomic
@@ -114,10 +115,10 @@ class Suite:
 
     @property
     def resolved(self) -> dict:
-        """Content of suite_design.yml."""
+        """Content of suite_design.yml (a fresh copy: callers may change it)."""
         content: dict[str, Any] = {name: exp.resolved() for name, exp in self.experiments.items()}
         content[ETL] = self.etl
-        return content
+        return copy_data(content)
 
     def filter(self, regex: str) -> Suite:
         """Only the experiments whose name matches `regex` (re.match); pipelines keep only those."""

@@ -98,7 +98,9 @@ def dump_yaml(obj: Any) -> str:
 
 def config_json(run_config: dict) -> str:
     """One job's config.json: 4-space indent, keys sorted recursively, separators ', ' and ': '."""
-    return json.dumps(run_config, indent=4, sort_keys=True, separators=(", ", ": "), ensure_ascii=False)
+    # default=str: YAML timestamps (unquoted dates) become their ISO text instead of failing
+    return json.dumps(run_config, indent=4, sort_keys=True, separators=(", ", ": "), ensure_ascii=False,
+                      default=str)
 
 
 def write_atomic(path: str | Path, text: str) -> None:

@@ -127,3 +127,22 @@ def test_dump_yaml_writes_shared_objects_in_full():
 def test_unknown_suite_lists_the_available_ones(shipped):
     with pytest.raises(UserError, match="example01-minimal"):
         load_suite(shipped, "does-not-exist")
+
+
+def test_every_example_loads_strictly_with_the_run_variables(shipped):
+    for suite_name in shipped.suites():
+        suite = load_suite(shipped, suite_name, variables={"suite": suite_name, "id": 1700000000,
+                                                           "cloud": "local"}, strict=True)
+        assert suite.extend(check_commands=False)
+
+
+def test_resolved_is_a_copy(shipped):
+    suite = load_suite(shipped, "example01-minimal")
+    suite.resolved["minimal"]["base_experiment"]["seed"] = 0
+    assert suite.resolved["minimal"]["base_experiment"]["seed"] == 1234
+
+
+def test_config_json_writes_dates_as_text():
+    import datetime
+
+    assert json.loads(config_json({"day": datetime.date(2024, 5, 1)})) == {"day": "2024-05-01"}
