@@ -16,6 +16,10 @@ def extended_json(extended: dict) -> str:
     return json.dumps(extended, indent=2, ensure_ascii=False)
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _command_lines(prefix: str, name: str | None, command: str, width: int) -> list[str]:
     label = f"{name}: " if name else ""
     first, *rest = command.splitlines() or [""]
@@ -31,8 +35,8 @@ def design_listing(suite: Suite, extended: dict) -> str:
     for name, runs in extended.items():
         exp = suite.experiments[name]
         hosts = ", ".join(f"{ht.name} x{ht.n}" for ht in exp.host_types.values())
-        lines.append(f"experiment {name}: {len(runs)} runs x {exp.n_repetitions} repetitions = "
-                     f"{len(runs) * exp.n_repetitions} jobs; hosts: {hosts}")
+        lines.append(f"experiment {name}: {_count(len(runs), 'run')} x {_count(exp.n_repetitions, 'repetition')} "
+                     f"= {_count(len(runs) * exp.n_repetitions, 'job')}; hosts: {hosts}")
         digits = max(3, len(str(len(runs) - 1)))
         for index, run_config in enumerate(runs):
             for host_type, commands in run_config[CMD].items():
@@ -89,8 +93,9 @@ def info_listing(infos: list[SuiteInfo]) -> str:
             lines.append(f"{info.suite}: invalid")
             continue
         jobs = sum(runs * reps for _, runs, reps in info.experiments)
-        lines.append(f"{info.suite}: {len(info.experiments)} experiment(s), {jobs} jobs"
+        lines.append(f"{info.suite}: {_count(len(info.experiments), 'experiment')}, {_count(jobs, 'job')}"
                      + (f"; etl: {', '.join(info.pipelines)}" if info.pipelines else ""))
         for name, runs, reps in info.experiments:
-            lines.append(f"  {name}: {runs} runs x {reps} repetitions = {runs * reps} jobs")
+            lines.append(f"  {name}: {_count(runs, 'run')} x {_count(reps, 'repetition')} = "
+                         f"{_count(runs * reps, 'job')}")
     return "\n".join(lines)

@@ -74,7 +74,8 @@ def test_n_runs_matches_the_extension(shipped):
 def test_precedence_is_base_then_includes_then_suite_vars_and_key_order_follows(shipped):
     suite = load_suite(shipped, "example06-vars")
     with_include = suite.extend(check_commands=False)["with_include"][0]
-    assert list(with_include) == ["workload", "storage", "seed", "out", "$CMD$"]
+    assert list(with_include) == ["workload", "block_bytes", "storage", "seed", "out", "$CMD$"]
+    assert with_include["block_bytes"] == "4096"
     assert with_include["storage"] == {"device": "ssd", "block_size_kb": 4}
     assert with_include["workload"] == {"ops": 1000, "read_ratio": 0.9, "name": "kv"}
     only_suite_vars = suite.extend(check_commands=False)["suite_vars_only"][0]
