@@ -25,6 +25,8 @@ EXPERIMENT_KEYS = ("n_repetitions", "common_roles", "host_types", "base_experime
                    "except_filters")
 HOST_TYPE_KEYS = ("n", "check_status", "init_roles", CMD)
 NOT_HOST_TYPES = ("all", "ansible_controller")
+# Host types and roles name folders; these names cannot step out of group_vars/ or roles/.
+FOLDER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 # `run` is the run index inside [% %] templates; a run config key of that name would shadow it.
 RESERVED_VARIABLES = ("run",)
 
@@ -130,7 +132,8 @@ class DesignValidator:
         if type(roles) is not list or not all(isinstance(r, str) and r for r in roles):
             raise self.error(path, f"expected a role name or a list of role names, got {_describe(value)}")
         for index, role in enumerate(roles):
-            if not (self.project.roles_dir / role).is_dir() and not (TOOL_ROLES_DIR / role).is_dir():
+            if not FOLDER_NAME.match(role) or ".." in role or \
+                    not (self.project.roles_dir / role).is_dir() and not (TOOL_ROLES_DIR / role).is_dir():
                 where = path + (index,) if isinstance(value, list) else path
                 raise self.error(where, f"unknown role {role!r}: expected a folder roles/{role}/ in the config "
                                         f"dir (available: {', '.join(self._available_roles()) or 'none'})")
@@ -160,7 +163,8 @@ class DesignValidator:
         if name in NOT_HOST_TYPES:
             raise self.error(path, f"unknown host type {name!r}: group_vars/{name}/ holds settings, not a host "
                                    f"type (available: {', '.join(self._available_host_types()) or 'none'})")
-        if not isinstance(name, str) or not (self.project.group_vars_dir / name).is_dir():
+        if not isinstance(name, str) or not FOLDER_NAME.match(name) or ".." in name \
+                or not (self.project.group_vars_dir / name).is_dir():
             raise self.error(path, f"unknown host type {name!r}: expected a folder group_vars/{name}/ in the "
                                    f"config dir (available: {', '.join(self._available_host_types()) or 'none'})")
         if type(spec) is not dict:
