@@ -13,6 +13,7 @@ from doe_cli.design.source import Source
 from doe_cli.design.yamlio import parse_yaml
 
 INCLUDE_KEY = "$INCLUDE_VARS$"
+FACTOR = "$FACTOR$"
 
 
 def copy_data(value: Any) -> Any:
@@ -26,11 +27,15 @@ def copy_data(value: Any) -> Any:
 
 
 def merge_missing(target: dict, extra: dict) -> None:
-    """Add the keys of `extra` that `target` lacks (recursively into mappings both have), in order."""
+    """Add the keys of `extra` that `target` lacks (recursively into mappings both have), in order.
+
+    A cross factor (`{$FACTOR$: [...]}`) is a value, not a mapping to merge into: the existing one wins.
+    """
     for key, value in extra.items():
         if key not in target:
             target[key] = copy_data(value)
-        elif type(target[key]) is dict and type(value) is dict:
+        elif type(target[key]) is dict and type(value) is dict \
+                and FACTOR not in target[key] and FACTOR not in value:
             merge_missing(target[key], value)
 
 

@@ -312,3 +312,17 @@ def test_stored_suite_keeps_its_etl_section(shipped, tmp_path):
 def test_design_loader_returns_the_raw_design(shipped):
     raw = design_loader(shipped)("example07-etl")
     assert raw["$ETL$"]["timing_copy"]["$INCLUDE_PIPELINE$"] == {"suite": "example07-etl", "pipeline": "timing"}
+
+
+def test_a_cross_factor_is_merged_as_a_value(cfg):
+    runs = runs_of(cfg, """
+        $SUITE_VARS$:
+          opts: {$FACTOR$: [1, 2]}
+          size: {small: 1}
+        exp:
+          host_types: {small: {$CMD$: "true"}}
+          base_experiment:
+            opts: {fixed: true}
+            size: {$FACTOR$: [a, b]}
+    """)
+    assert [(r["opts"], r["size"]) for r in runs] == [({"fixed": True}, "a"), ({"fixed": True}, "b")]
