@@ -69,8 +69,9 @@ def main() -> int:
         base = baseline(n_factors)
         ok = seconds < target
         failed |= not ok
+        verdict = "ok" if ok else "MISSED"
         print(f"design expansion {runs:>7} runs: {seconds:6.2f} s, {runs / seconds:>9,.0f} runs/s, "
-              f"{seconds / base:5.1f}x baseline ({base:.2f} s); target < {target:.0f} s: {'ok' if ok else 'MISSED'}")
+              f"{seconds / base:5.1f}x baseline ({base:.2f} s); target < {target:.0f} s: {verdict}")
     return 1 if failed else 0
 
 

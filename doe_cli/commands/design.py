@@ -33,8 +33,9 @@ def _load(suite: str, expfilter: str | None):
 @app.command("design")
 @cli_errors
 def design(suite: SuiteOption, expfilter: ExpFilterOption = None,
-           output: Annotated[Format, typer.Option("--format", help="text: one line per job command; "
-                                                  "json: the extended design (suite_design_ext.yml).")] = Format.text,
+           output: Annotated[Format, typer.Option(
+               "--format", help="text: one line per job command; "
+               "json: the extended design (suite_design_ext.yml).")] = Format.text,
            ) -> None:
     """Show the runs of a suite and each host's command."""
     loaded = _load(suite, expfilter)

@@ -96,8 +96,9 @@ def plan_factors(base: dict, factor_levels: list, except_filters: list, source: 
                                    "(`key: $FACTOR$`) or the only key under it (`key: {$FACTOR$: [levels]}`)")
             if type(value) is dict and FACTOR in value:
                 if len(value) != 1:
+                    others = ", ".join(str(k) for k in value if k != FACTOR)
                     raise source.error(base_path + here, "a cross factor is `{$FACTOR$: [levels]}` with no "
-                                       f"other keys; found also {', '.join(str(k) for k in value if k != FACTOR)}")
+                                       f"other keys; found also {others}")
                 levels = value[FACTOR]
                 if type(levels) is not list or not levels:
                     raise source.error(base_path + here + (FACTOR,),
@@ -151,7 +152,8 @@ def _level_rows(plan: FactorPlan, factor_levels: list, source: Source, exp_path:
         found = set(_leaf_paths(entry))
         if found != expected:
             raise source.error(where, f"factor_levels entry sets {_dotted(found)}; expected exactly the "
-                                      f"level-list factors ($FACTOR$ in base_experiment): {_dotted(expected)}")
+                                      "level-list factors ($FACTOR$ in base_experiment): "
+                                      f"{_dotted(expected)}")
         row = []
         for path in plan.level_paths:
             node = entry

@@ -45,6 +45,9 @@ class RuntimePlaceholder(jinja2.Undefined):
         return str(self)
 
 
+_MISSING = object()
+
+
 def _placeholder(what: str) -> RuntimePlaceholder:
     return RuntimePlaceholder(name=what)
 
@@ -54,49 +57,58 @@ def _hosts_of_type(exp_host_lst: list, host_type: str) -> list[dict]:
                   key=lambda h: h.get("host_type_idx", 0))
 
 
-def _host(exp_host_lst: list, host_type: str, idx: int) -> dict:
+def _host(exp_host_lst: list, host_type: str, host_type_idx: int) -> dict:
     hosts = _hosts_of_type(exp_host_lst, host_type)
-    if not 0 <= int(idx) < len(hosts):
-        raise ValueError(f"the experiment has {len(hosts)} host(s) of type {host_type!r}; no index {idx}")
-    return hosts[int(idx)]
+    if not 0 <= int(host_type_idx) < len(hosts):
+        raise ValueError(f"the experiment has {len(hosts)} host(s) of type {host_type!r}; "
+                         f"no index {host_type_idx}")
+    return hosts[int(host_type_idx)]
 
 
-def to_public_dns_name(exp_host_lst: Any, host_type: str, idx: int = 0, default: Any = None) -> Any:
-    """The public DNS name of host `idx` of `host_type`."""
+def to_public_dns_name(exp_host_lst: Any, host_type: str, host_type_idx: int = 0,
+                       default: Any = None) -> Any:
+    """The public DNS name of host `host_type_idx` of `host_type`."""
     if isinstance(exp_host_lst, jinja2.Undefined):
-        return default if default is not None else _placeholder(f"{host_type}[{idx}].public_dns_name")
-    return _host(exp_host_lst, host_type, idx)["public_dns_name"]
+        if default is not None:
+            return default
+        return _placeholder(f"{host_type}[{host_type_idx}].public_dns_name")
+    return _host(exp_host_lst, host_type, host_type_idx)["public_dns_name"]
 
 
-def to_private_dns_name(exp_host_lst: Any, host_type: str, idx: int = 0, default: Any = None) -> Any:
-    """The private DNS name of host `idx` of `host_type` (what other hosts of the suite connect to)."""
+def to_private_dns_name(exp_host_lst: Any, host_type: str, host_type_idx: int = 0,
+                        default: Any = None) -> Any:
+    """The private DNS name of host `host_type_idx` of `host_type` (what the suite's hosts connect to)."""
     if isinstance(exp_host_lst, jinja2.Undefined):
-        return default if default is not None else _placeholder(f"{host_type}[{idx}].private_dns_name")
-    return _host(exp_host_lst, host_type, idx)["private_dns_name"]
+        if default is not None:
+            return default
+        return _placeholder(f"{host_type}[{host_type_idx}].private_dns_name")
+    return _host(exp_host_lst, host_type, host_type_idx)["private_dns_name"]
 
 
-def to_ipv4(exp_host_lst: Any, host_type: str, idx: int = 0, default: Any = None) -> Any:
-    """The IPv4 address of host `idx` of `host_type`: the gathered default address if known, else the
-    cloud's private IP, else the inventory address."""
+def to_ipv4(exp_host_lst: Any, host_type: str, host_type_idx: int = 0,
+            default: Any = None) -> Any:
+    """The IPv4 address of host `host_type_idx` of `host_type`: the gathered default address if known,
+    else the cloud's private IP, else the inventory address."""
     if isinstance(exp_host_lst, jinja2.Undefined):
-        return default if default is not None else _placeholder(f"{host_type}[{idx}].ipv4")
-    host = _host(exp_host_lst, host_type, idx)
+        return default if default is not None else _placeholder(f"{host_type}[{host_type_idx}].ipv4")
+    host = _host(exp_host_lst, host_type, host_type_idx)
     hostvars = host.get("hostvars") or {}
     gathered = (hostvars.get("ansible_default_ipv4") or {}).get("address")
     return (gathered or hostvars.get("private_ip_address") or hostvars.get("ansible_host")
             or host.get("private_dns_name"))
 
 
-def at_runtime(var: str, exp_host_lst: Any, host_type: str | None = None, idx: int = 0) -> Any:
-    """The value of host variable `var`: on host `idx` of `host_type`, or, without a host type, the value
-    all hosts of the experiment agree on."""
+def at_runtime(var: str, exp_host_lst: Any, host_type: str | None = None, host_type_idx: int = 0) -> Any:
+    """The value of host variable `var`: on host `host_type_idx` of `host_type`, or, without a host type,
+    the value all hosts of the experiment agree on."""
     if isinstance(exp_host_lst, jinja2.Undefined):
         return _placeholder(f"at_runtime:{var}")
-    if host_type is not None:
-        return (_host(exp_host_lst, host_type, idx).get("hostvars") or {})[var]
-    values = [(h.get("hostvars") or {}).get(var) for h in exp_host_lst]
-    if not values or any(v != values[0] for v in values):
-        raise ValueError(f"at_runtime({var!r}): the hosts disagree or have no value: {values}")
+    hosts = [_host(exp_host_lst, host_type, host_type_idx)] if host_type is not None else list(exp_host_lst)
+    values = [(h.get("hostvars") or {}).get(var, _MISSING) for h in hosts]
+    if not values or _MISSING in values:
+        raise ValueError(f"at_runtime({var!r}): not a variable of every host")
+    if any(v != values[0] for v in values):
+        raise ValueError(f"at_runtime({var!r}): the hosts disagree: {values}")
     return values[0]
 
 

@@ -51,7 +51,8 @@ class IncludeResolver:
         """A copy of `node` with every `$INCLUDE_VARS$` (at any depth of nested mappings) merged in."""
         if type(node) is not dict:
             return copy_data(node)
-        merged = {key: self.resolve(value, path + (key,)) for key, value in node.items() if key != INCLUDE_KEY}
+        merged = {key: self.resolve(value, path + (key,))
+                  for key, value in node.items() if key != INCLUDE_KEY}
         if INCLUDE_KEY in node:
             for name in self._file_names(node[INCLUDE_KEY], path + (INCLUDE_KEY,)):
                 merge_missing(merged, self._load(name, path + (INCLUDE_KEY,)))
@@ -60,8 +61,8 @@ class IncludeResolver:
     def _file_names(self, value: Any, path: tuple) -> list[str]:
         names = [value] if isinstance(value, str) else value
         if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
-            raise self.source.error(path, f"expected a file name or a list of file names in designs/design_vars/, "
-                                          f"got {value!r}")
+            raise self.source.error(path, "expected a file name or a list of file names in "
+                                          f"designs/design_vars/, got {value!r}")
         return names
 
     def _load(self, name: str, path: tuple) -> dict:
@@ -79,7 +80,8 @@ class IncludeResolver:
             content = {}
         include_source = Source(file, text, experiments_prefix=False)
         if type(content) is not dict:
-            raise include_source.error((), f"an include file must hold a mapping, got {type(content).__name__}")
+            raise include_source.error((), "an include file must hold a mapping, "
+                                           f"got {type(content).__name__}")
         nested = _find_key(content, INCLUDE_KEY, ())
         if nested is not None:
             raise include_source.error(nested, "$INCLUDE_VARS$ inside an included file is not allowed; "

@@ -23,7 +23,8 @@ _SUITE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 def group_vars_all(project: Project) -> dict:
     """The variables of group_vars/all/ (main.yml first, then the other YAML files by name)."""
     folder = project.group_vars_dir / "all"
-    files = sorted(folder.glob("*.y*ml"), key=lambda f: (f.name != "main.yml", f.name)) if folder.is_dir() else []
+    files = sorted(folder.glob("*.y*ml"), key=lambda f: (f.name != "main.yml", f.name)) \
+        if folder.is_dir() else []
     variables: dict = {}
     for file in files:
         content = parse_yaml(file.read_text(encoding="utf-8"), file)

@@ -145,7 +145,8 @@ class Suite:
         `check_commands` (default: when hosts are given, i.e. for a run) checks each distinct command's
         shell syntax without executing it.
         """
-        extended = {name: self._extend_experiment(exp, exp_host_lst) for name, exp in self.experiments.items()}
+        extended = {name: self._extend_experiment(exp, exp_host_lst)
+                    for name, exp in self.experiments.items()}
         if check_commands if check_commands is not None else exp_host_lst is not None:
             from doe_cli.design.cmdcheck import check_extended_commands
 

@@ -84,7 +84,8 @@ class Renderer:
                 ast = self.env.parse(source)
                 template = self.env.from_string(ast)
             except jinja2.TemplateSyntaxError as error:
-                raise RenderError(path, f"[% %] template syntax error: {error.message} in {source!r}") from None
+                raise RenderError(path, f"[% %] template syntax error: {error.message} "
+                                        f"in {source!r}") from None
             refs, reads_all = _my_run_refs(ast)
             compiled = CompiledTemplate(template, refs, reads_all)
             self._compiled[source] = compiled

@@ -35,8 +35,9 @@ def design_listing(suite: Suite, extended: dict) -> str:
     for name, runs in extended.items():
         exp = suite.experiments[name]
         hosts = ", ".join(f"{ht.name} x{ht.n}" for ht in exp.host_types.values())
-        lines.append(f"experiment {name}: {_count(len(runs), 'run')} x {_count(exp.n_repetitions, 'repetition')} "
-                     f"= {_count(len(runs) * exp.n_repetitions, 'job')}; hosts: {hosts}")
+        lines.append(f"experiment {name}: {_count(len(runs), 'run')} x "
+                     f"{_count(exp.n_repetitions, 'repetition')} = "
+                     f"{_count(len(runs) * exp.n_repetitions, 'job')}; hosts: {hosts}")
         digits = max(3, len(str(len(runs) - 1)))
         for index, run_config in enumerate(runs):
             for host_type, commands in run_config[CMD].items():

@@ -38,5 +38,5 @@ class Source:
     def error(self, path: tuple, message: str, line: int | None = None) -> UserError:
         if line is None and self.text is not None and path:
             line = line_of(self.text, path)
-        return UserError(message, file=str(self.file), path=format_path(path, self.experiments_prefix) or None,
-                         line=line)
+        return UserError(message, file=str(self.file),
+                         path=format_path(path, self.experiments_prefix) or None, line=line)

@@ -27,7 +27,7 @@ HOST_TYPE_KEYS = ("n", "check_status", "init_roles", CMD)
 NOT_HOST_TYPES = ("all", "ansible_controller")
 # Host types and roles name folders; these names cannot step out of group_vars/ or roles/.
 FOLDER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-# `run` is the run index inside [% %] templates; a run config key of that name would shadow it.
+# `run` is the run index inside [% %] templates; doe-suite designs may not define a variable of that name.
 RESERVED_VARIABLES = ("run",)
 
 
@@ -135,8 +135,9 @@ class DesignValidator:
             if not FOLDER_NAME.match(role) or ".." in role or \
                     not (self.project.roles_dir / role).is_dir() and not (TOOL_ROLES_DIR / role).is_dir():
                 where = path + (index,) if isinstance(value, list) else path
-                raise self.error(where, f"unknown role {role!r}: expected a folder roles/{role}/ in the config "
-                                        f"dir (available: {', '.join(self._available_roles()) or 'none'})")
+                available = ", ".join(self._available_roles()) or "none"
+                raise self.error(where, f"unknown role {role!r}: expected a folder roles/{role}/ in the "
+                                        f"config dir (available: {available})")
         return list(roles)
 
     def _available_roles(self) -> list[str]:
@@ -161,12 +162,14 @@ class DesignValidator:
 
     def _host_type(self, name: Any, spec: Any, path: tuple) -> HostType:
         if name in NOT_HOST_TYPES:
-            raise self.error(path, f"unknown host type {name!r}: group_vars/{name}/ holds settings, not a host "
-                                   f"type (available: {', '.join(self._available_host_types()) or 'none'})")
+            available = ", ".join(self._available_host_types()) or "none"
+            raise self.error(path, f"unknown host type {name!r}: group_vars/{name}/ holds settings, "
+                                   f"not a host type (available: {available})")
         if not isinstance(name, str) or not FOLDER_NAME.match(name) or ".." in name \
                 or not (self.project.group_vars_dir / name).is_dir():
-            raise self.error(path, f"unknown host type {name!r}: expected a folder group_vars/{name}/ in the "
-                                   f"config dir (available: {', '.join(self._available_host_types()) or 'none'})")
+            available = ", ".join(self._available_host_types()) or "none"
+            raise self.error(path, f"unknown host type {name!r}: expected a folder group_vars/{name}/ in "
+                                   f"the config dir (available: {available})")
         if type(spec) is not dict:
             raise self.error(path, f"expected a mapping with keys {', '.join(HOST_TYPE_KEYS)}, "
                                    f"got {_describe(spec)}")
@@ -174,7 +177,8 @@ class DesignValidator:
         n = self._positive_int(spec.get("n", 1), path + ("n",))
         check_status = spec.get("check_status", True)
         if type(check_status) is not bool:
-            raise self.error(path + ("check_status",), f"expected true or false, got {_describe(check_status)}")
+            raise self.error(path + ("check_status",),
+                             f"expected true or false, got {_describe(check_status)}")
         init_roles = self._roles(spec.get("init_roles", []), path + ("init_roles",))
         if CMD not in spec:
             raise self.error(path, "missing required key '$CMD$' (the command each job runs)")
@@ -188,8 +192,8 @@ class DesignValidator:
             return [self._cmd_mapping(raw, path) for _ in range(n)]
         if type(raw) is list:
             if len(raw) != n:
-                raise self.error(path, f"a list of commands needs one entry per host: expected n={n} entries, "
-                                       f"got {len(raw)}")
+                raise self.error(path, "a list of commands needs one entry per host: "
+                                       f"expected n={n} entries, got {len(raw)}")
             return [self._cmd_mapping({"main": item} if isinstance(item, str) else item, path + (index,))
                     for index, item in enumerate(raw)]
         raise self.error(path, f"expected a command string, a mapping with 'main' and background commands, "
@@ -197,7 +201,8 @@ class DesignValidator:
 
     def _cmd_mapping(self, raw: Any, path: tuple) -> dict:
         if type(raw) is not dict:
-            raise self.error(path, f"expected a command string or a mapping with 'main', got {_describe(raw)}")
+            raise self.error(path, "expected a command string or a mapping with 'main', "
+                                   f"got {_describe(raw)}")
         if "main" not in raw:
             raise self.error(path, "a command mapping needs a 'main' command (other keys name background "
                                    f"commands); got keys {', '.join(str(k) for k in raw)}")
@@ -205,7 +210,8 @@ class DesignValidator:
             if not isinstance(key, str) or not key:
                 raise self.error(path, f"command names must be strings, got {key!r}")
             if not isinstance(command, str) or not command.strip():
-                raise self.error(path + (key,), f"expected a non-empty command string, got {_describe(command)}")
+                raise self.error(path + (key,),
+                                 f"expected a non-empty command string, got {_describe(command)}")
         return dict(raw)
 
     # --- base experiment ---------------------------------------------------------------------------

@@ -66,7 +66,8 @@ def test_n_runs_matches_the_extension(shipped):
     for suite_name in shipped.suites():
         suite = load_suite(shipped, suite_name)
         extended = suite.extend(check_commands=False)
-        assert {e: x.n_runs() for e, x in suite.experiments.items()} == {e: len(r) for e, r in extended.items()}
+        counted = {name: exp.n_runs() for name, exp in suite.experiments.items()}
+        assert counted == {name: len(runs) for name, runs in extended.items()}
 
 
 # --- includes and suite variables ------------------------------------------------------------------
@@ -311,7 +312,8 @@ def test_stored_suite_keeps_its_etl_section(shipped, tmp_path):
 
 def test_design_loader_returns_the_raw_design(shipped):
     raw = design_loader(shipped)("example07-etl")
-    assert raw["$ETL$"]["timing_copy"]["$INCLUDE_PIPELINE$"] == {"suite": "example07-etl", "pipeline": "timing"}
+    included = raw["$ETL$"]["timing_copy"]["$INCLUDE_PIPELINE$"]
+    assert included == {"suite": "example07-etl", "pipeline": "timing"}
 
 
 def test_a_cross_factor_is_merged_as_a_value(cfg):
