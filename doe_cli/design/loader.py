@@ -83,7 +83,9 @@ def expand_etl(project: Project, section: Any, experiment_names: list[str], sour
     try:
         from etl.design_section import expand_etl_section
         from etl.errors import EtlConfigError
-    except ImportError:  # the ETL package is optional for the design engine
+    except ModuleNotFoundError as missing:  # without the ETL package the section is kept as written
+        if missing.name not in ("etl", "etl.design_section", "etl.errors"):
+            raise
         return copy_data(section)
     try:
         return expand_etl_section(section, experiment_names, config_dir=project.config_dir,
