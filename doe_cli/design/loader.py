@@ -51,10 +51,10 @@ def load_raw_design(project: Project, suite: str, variables: dict | None = None,
                     strict: bool = False) -> tuple[Any, Source]:
     """The design after the outer pass and YAML parsing, and its Source for error messages."""
     file = design_path(project, suite)
-    text = file.read_text(encoding="utf-8")
+    original = file.read_text(encoding="utf-8")
     context = {**group_vars_all(project), **(variables or {})}
-    text = outer_pass(text, context, strict=strict, file=file, plugins_dir=project.filter_plugins_dir)
-    return parse_yaml(text, file), Source(file, text)
+    text = outer_pass(original, context, strict=strict, file=file, plugins_dir=project.filter_plugins_dir)
+    return parse_yaml(text, file), Source(file, text, original_text=original)
 
 
 def design_loader(project: Project):

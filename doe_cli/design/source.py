@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,20 @@ def format_path(path: tuple, experiments_prefix: bool = True) -> str:
     return text
 
 
+_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+
+
+def _without_jinja(text: str) -> str:
+    """The design text with `{{ }}` replaced by a plain scalar and `{% %}`/`{# #}` removed, newlines kept,
+    so that it parses as YAML with the line numbers of the file."""
+
+    def blank(match: re.Match) -> str:
+        newlines = "\n" * match.group(0).count("\n")
+        return ("_" if match.group(0).startswith("{{") else "") + newlines
+
+    return _JINJA.sub(blank, text)
+
+
 @dataclass
 class Source:
     """Where design data came from: errors name this file, the key path and its line."""
@@ -34,9 +49,14 @@ class Source:
     file: Path
     text: str | None = None
     experiments_prefix: bool = True
+    # the text before the outer {{ }} pass: its line numbers are the ones the user sees, when it parses
+    original_text: str | None = None
 
     def error(self, path: tuple, message: str, line: int | None = None) -> UserError:
-        if line is None and self.text is not None and path:
-            line = line_of(self.text, path)
+        if line is None and path:
+            if self.original_text is not None and self.original_text != self.text:
+                line = line_of(_without_jinja(self.original_text), path)
+            if line is None and self.text is not None:
+                line = line_of(self.text, path)
         return UserError(message, file=str(self.file),
                          path=format_path(path, self.experiments_prefix) or None, line=line)
