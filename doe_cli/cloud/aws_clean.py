@@ -7,6 +7,7 @@ from pathlib import Path
 
 from doe_cli.cloud.aws_playbooks import raise_for_failure, run_playbook
 from doe_cli.config import Project
+from doe_cli.errors import UserError
 
 FOUND_TASK = "Report what was found"
 KINDS = ("instances", "security_groups", "route_tables", "internet_gateways", "subnets", "vpcs", "key_pairs")
@@ -25,13 +26,32 @@ class CleanReport:
         return [f"{kind}: {' '.join(self.found[kind])}" for kind in KINDS if self.found.get(kind)]
 
 
-def clean(project: Project, *, suite_id: str | int | None = None, dry_run: bool = False,
-          work_dir: Path | None = None) -> CleanReport:
-    """Without suite_id: every resource tagged with the project id (all suites)."""
-    variables = {"aws_teardown_dry_run": dry_run, "doe_suite_id": "" if suite_id is None else str(suite_id)}
+def clean(project: Project, *, suite: str | None = None, suite_id: str | int | None = None,
+          dry_run: bool = False, work_dir: Path | None = None) -> CleanReport:
+    """Resources of the project, narrowed to a suite name and/or a suite id when given."""
+    variables = {"aws_teardown_dry_run": dry_run, "aws_teardown_suite": suite or "",
+                 "doe_suite_id": "" if suite_id is None else str(suite_id)}
     runs_dir = work_dir or project.results_dir / ".ansible"
     result = run_playbook(project, "aws-teardown.yml", runs_dir, variables)
     raise_for_failure(result, "AWS cleanup")
     facts = result.task_results(FOUND_TASK).get("localhost", {}).get("ansible_facts", {})
     found = {kind: list(facts.get("aws_teardown_found", {}).get(kind, [])) for kind in KINDS}
     return CleanReport(found=found, deleted=not dry_run)
+
+
+def resolve_suite_id(project: Project, suite: str | None, suite_id: str | None) -> str | None:
+    """A numeric id as given; 'last' = the suite's newest results folder (needs local state)."""
+    if suite_id is None:
+        return None
+    if suite is None:
+        raise UserError("--id needs --suite", path="--id")
+    if suite_id.isdigit():
+        return suite_id
+    if suite_id != "last":
+        raise UserError(f"expected a suite id (digits) or 'last', got '{suite_id}'", path="--id")
+    ids = [int(p.name.rsplit("_", 1)[1]) for p in project.results_dir.glob(f"{suite}_*")
+           if p.is_dir() and p.name.rsplit("_", 1)[1].isdigit()]
+    if not ids:
+        raise UserError(f"no results folder of suite '{suite}' in {project.results_dir}; pass the numeric id "
+                        "(or omit --id to clean every id of the suite)", path="--id")
+    return str(max(ids))

@@ -52,3 +52,14 @@ def provision(project: Project, suite: str, suite_id: str | int, host_plan: list
 def _string_keys(overrides: dict) -> dict[str, dict[str, Any]]:
     # Extra vars travel as JSON, whose object keys are strings.
     return {str(t): {str(i): dict(v) for i, v in per_type.items()} for t, per_type in overrides.items()}
+
+
+def write_inventory(project: Project, suite_id: str | int, suite_dir: Path, *,
+                    host_overrides: dict[str, dict[int, dict[str, Any]]] | None = None) -> Path:
+    """Rewrite the suite's inventory from its running instances (found by tags), e.g. on resume."""
+    target = inventory_file(suite_dir)
+    variables = {"doe_suite_id": str(suite_id), "doe_inventory_file": str(target),
+                 "aws_inventory_host_overrides": _string_keys(host_overrides or {})}
+    result = run_playbook(project, "aws-inventory.yml", suite_dir / ".ansible", variables)
+    raise_for_failure(result, f"writing the AWS inventory of suite id {suite_id}")
+    return target

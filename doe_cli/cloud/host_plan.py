@@ -6,8 +6,9 @@ The slots come from the run machinery's host assignment, so every cloud counts h
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 
 @dataclass(frozen=True)

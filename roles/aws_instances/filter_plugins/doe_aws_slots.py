@@ -8,16 +8,12 @@ launch order. It returns only the instances whose tags must change, so a rerun h
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 
 def _launch_time(instance: dict) -> datetime:
-    value = str(instance.get("launch_time", ""))
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return datetime.now(timezone.utc)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    parsed = datetime.fromisoformat(str(instance["launch_time"]))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _current_index(instance: dict, n_slots: int) -> int | None:

@@ -87,8 +87,8 @@ def moto_reset(moto_endpoint: str) -> None:
 
 @pytest.fixture(scope="session")
 def ec2(moto_endpoint: str):
-    return boto3.client("ec2", region_name=REGION, endpoint_url=moto_endpoint, **{
-        "aws_access_key_id": "testing", "aws_secret_access_key": "testing"})
+    return boto3.client("ec2", region_name=REGION, endpoint_url=moto_endpoint,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,195 @@
+"""`doe plan --cloud aws`: what a suite would launch, how long it may take, what it may cost.
+
+Costs come from the price table in group_vars/all/main.yml (aws_price_usd_per_hour). The wall time is
+estimated from runtime_info.yaml files of earlier runs of the same suite: per experiment, the mean job
+wall time times its number of jobs; experiments run in parallel, so the suite takes the longest one.
+Without an earlier run the wall time is unknown and the cost is the upper bound at the max lifetime,
+after which every instance terminates itself.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+import yaml
+
+from doe_cli.cloud.host_plan import HostSlot, hosts_per_type, plan_vars
+from doe_cli.config import Project
+from doe_cli.errors import UserError
+
+_SUITE_DIR = re.compile(r"^(?P<suite>.+)_(?P<id>\d+)$")
+
+
+@dataclass(frozen=True)
+class CloudPlan:
+    suite: str
+    hosts: dict[str, int]                 # instances per host type
+    instance_types: dict[str, str]        # host type -> EC2 instance type
+    jobs: dict[str, int] | None           # jobs per experiment; None when the design gave none
+    wall_seconds: float | None            # None: no earlier run to estimate from
+    hourly_usd: float                     # all instances together
+    billed_hours: float
+    cost_usd: float
+    cost_is_upper_bound: bool
+    budget_usd: float
+    all_vars_file: Path
+
+    @property
+    def over_budget(self) -> bool:
+        return self.cost_usd > self.budget_usd
+
+    def lines(self) -> list[str]:
+        lines = [f"suite: {self.suite}", "hosts:"]
+        lines += [f"  {t}: {n} x {self.instance_types[t]}" for t, n in self.hosts.items()]
+        if self.jobs is not None:
+            lines.append(f"jobs: {sum(self.jobs.values())} ("
+                         + ", ".join(f"{exp}: {n}" for exp, n in self.jobs.items()) + ")")
+        wall = "unknown (no earlier run of this suite)" if self.wall_seconds is None else _duration(self.wall_seconds)
+        lines.append(f"estimated wall time: {wall}")
+        basis = "upper bound at the max lifetime" if self.cost_is_upper_bound else "at the estimated wall time"
+        lines.append(f"estimated cost: ${self.cost_usd:.2f} ({basis}: {self.billed_hours:g} h x "
+                     f"${self.hourly_usd:.4f}/h)")
+        lines.append(f"budget: ${self.budget_usd:.2f}")
+        return lines
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s"
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise UserError(f"not valid YAML ({' '.join(str(error).split())})", file=str(path)) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError("expected a mapping of settings", file=str(path))
+    return data
+
+
+def host_type_settings(project: Project, host_types: list[str]) -> dict[str, dict[str, Any]]:
+    return {t: read_yaml(project.group_vars_dir / t / "main.yml") for t in host_types}
+
+
+def estimate_wall_seconds(results_dir: Path, suite: str, jobs: dict[str, int] | None) -> float | None:
+    """Longest experiment: mean finished job wall time (max over its hosts) x its jobs; None if no data."""
+    per_exp_job_walls: dict[str, list[float]] = {}
+    suite_dirs = sorted((p for p in results_dir.glob(f"{suite}_*") if _is_suite_dir(p, suite)),
+                        key=lambda p: int(p.name.rsplit("_", 1)[1]), reverse=True)
+    for suite_dir in suite_dirs:  # newest first: the newest run with data for an experiment wins
+        found: dict[str, dict[Path, float]] = {}
+        for info_file in suite_dir.glob("*/run_*/rep_*/*/host_*/runtime_info.yaml"):
+            info = _runtime_info(info_file)
+            if info is None:
+                continue
+            exp = info_file.relative_to(suite_dir).parts[0]
+            rep_dir = info_file.parents[2]
+            walls = found.setdefault(exp, {})
+            walls[rep_dir] = max(walls.get(rep_dir, 0.0), info)
+        for exp, walls in found.items():
+            per_exp_job_walls.setdefault(exp, list(walls.values()))
+    if jobs is None:  # no design at hand: assume the earlier runs' jobs again
+        jobs = {exp: len(walls) for exp, walls in per_exp_job_walls.items()}
+    if not jobs or any(exp not in per_exp_job_walls for exp in jobs):
+        return None  # an experiment without earlier data could take any time
+    return max(mean(per_exp_job_walls[exp]) * n_jobs for exp, n_jobs in jobs.items())
+
+
+def _is_suite_dir(path: Path, suite: str) -> bool:
+    match = _SUITE_DIR.match(path.name)
+    return path.is_dir() and match is not None and match["suite"] == suite
+
+
+def _runtime_info(path: Path) -> float | None:
+    try:
+        info = yaml.safe_load(path.read_text())
+        if info.get("status") != "finished":
+            return None
+        return float(info["wall_seconds"])
+    except (OSError, yaml.YAMLError, AttributeError, KeyError, TypeError, ValueError):
+        return None
+
+
+def build_plan(project: Project, suite: str, host_plan: list[HostSlot],
+               jobs: dict[str, int] | None = None) -> CloudPlan:
+    """Hosts, wall time and cost of a suite from its host plan; reads group_vars only."""
+    all_vars_file = project.group_vars_dir / "all" / "main.yml"
+    settings = read_yaml(all_vars_file)
+    hosts = hosts_per_type(host_plan)
+    per_type = host_type_settings(project, list(hosts))
+    instance_types = {}
+    for host_type in hosts:
+        instance_type = per_type[host_type].get("aws_instance_type")
+        if not instance_type:
+            raise UserError("expected an EC2 instance type such as r6i.8xlarge",
+                            file=str(project.group_vars_dir / host_type / "main.yml"), path="aws_instance_type")
+        instance_types[host_type] = str(instance_type)
+    prices = settings.get("aws_price_usd_per_hour") or {}
+    hourly = 0.0
+    for host_type, count in hosts.items():
+        price = prices.get(instance_types[host_type])
+        if not isinstance(price, (int, float)):
+            raise UserError(f"no price for instance type {instance_types[host_type]} (host type {host_type}); "
+                            "expected USD per hour", file=str(all_vars_file), path="aws_price_usd_per_hour")
+        hourly += price * count
+    lifetime_hours = float(settings.get("aws_max_lifetime_hours", 24))
+    wall = estimate_wall_seconds(project.results_dir, suite, jobs)
+    billed_hours = lifetime_hours if wall is None else min(lifetime_hours, wall / 3600)
+    return CloudPlan(suite=suite, hosts=hosts, instance_types=instance_types, jobs=jobs, wall_seconds=wall,
+                     hourly_usd=hourly, billed_hours=round(billed_hours, 3), cost_usd=hourly * billed_hours,
+                     cost_is_upper_bound=wall is None, budget_usd=float(settings.get("aws_budget_usd", 0)),
+                     all_vars_file=all_vars_file)
+
+
+def check_budget(plan: CloudPlan, *, accept: bool) -> None:
+    if plan.over_budget and not accept:
+        raise UserError(f"estimated cost ${plan.cost_usd:.2f} exceeds the budget ${plan.budget_usd:.2f}; "
+                        "raise it or pass --yes", file=str(plan.all_vars_file), path="aws_budget_usd")
+
+
+def preflight(project: Project, host_plan: list[HostSlot], plan: CloudPlan) -> None:
+    """Check credentials, region, AMIs and key pair (playbook), then instance type availability."""
+    from doe_cli.cloud.aws_playbooks import raise_for_failure, run_playbook
+
+    result = run_playbook(project, "aws-preflight.yml", project.results_dir / ".ansible",
+                          {"doe_host_plan": plan_vars(host_plan)})
+    raise_for_failure(result, "AWS preflight")
+    check_instance_types(project, plan)
+
+
+def check_instance_types(project: Project, plan: CloudPlan) -> None:
+    import boto3
+
+    region = read_yaml(project.group_vars_dir / "all" / "main.yml").get("aws_region")
+    client = boto3.client("ec2", region_name=region)
+    wanted = sorted(set(plan.instance_types.values()))
+    offered = client.describe_instance_type_offerings(
+        LocationType="region", Filters=[{"Name": "instance-type", "Values": wanted}])["InstanceTypeOfferings"]
+    available = {o["InstanceType"] for o in offered}
+    for host_type, instance_type in plan.instance_types.items():
+        if instance_type not in available:
+            raise UserError(f"instance type {instance_type} is not offered in region {region}",
+                            file=str(project.group_vars_dir / host_type / "main.yml"), path="aws_instance_type")
+
+
+def plan_suite(project: Project, suite_name: str) -> CloudPlan:
+    """Expand the design, build the plan and run the preflight checks."""
+    from doe_cli.cloud.host_plan import host_plan_for_suite
+    from doe_cli.design import load_suite
+
+    suite = load_suite(project, suite_name, variables={"suite": suite_name, "cloud": "aws"}, strict=False)
+    host_plan = host_plan_for_suite(suite)
+    jobs = {name: exp.n_runs() * exp.n_repetitions for name, exp in suite.experiments.items()}
+    plan = build_plan(project, suite_name, host_plan, jobs)
+    preflight(project, host_plan, plan)
+    return plan

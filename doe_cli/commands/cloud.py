@@ -1,0 +1,56 @@
+"""Cloud commands: `doe plan` (preflight, hosts, cost) and `doe clean` (delete resources by tags)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from doe_cli.commands._common import cli_errors, err, out, project
+from doe_cli.errors import UserError
+
+app = typer.Typer()
+
+CloudOption = Annotated[str, typer.Option("--cloud", help="Cloud to act on (aws).")]
+
+
+def _require_aws(cloud: str) -> None:
+    if cloud != "aws":
+        raise UserError(f"--cloud {cloud}: only 'aws' has cloud resources to plan or clean", path="--cloud")
+
+
+@app.command("plan")
+@cli_errors
+def plan_command(
+    suite: Annotated[str, typer.Option("--suite", help="Suite (design name) to plan.")],
+    cloud: CloudOption = "aws",
+    yes: Annotated[bool, typer.Option("--yes", help="Accept an estimate above the budget.")] = False,
+) -> None:
+    """Check a suite can run on the cloud and print hosts, jobs, wall time and cost."""
+    from doe_cli.cloud import aws_plan
+
+    _require_aws(cloud)
+    plan = aws_plan.plan_suite(project(), suite)
+    out.print("\n".join(plan.lines()), markup=False)
+    aws_plan.check_budget(plan, accept=yes)
+
+
+@app.command("clean")
+@cli_errors
+def clean_command(
+    cloud: CloudOption = "aws",
+    suite: Annotated[str | None, typer.Option("--suite", help="Only this suite's resources.")] = None,
+    suite_id: Annotated[str | None, typer.Option("--id", help="Only this suite id (a number or 'last').")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be deleted, delete nothing.")] = False,
+) -> None:
+    """Delete the project's cloud resources (or one suite's), found by their tags."""
+    from doe_cli.cloud import aws_clean
+
+    _require_aws(cloud)
+    current = project()
+    resolved_id = aws_clean.resolve_suite_id(current, suite, suite_id)
+    report = aws_clean.clean(current, suite=suite, suite_id=resolved_id, dry_run=dry_run)
+    for line in report.lines():
+        out.print(line, markup=False)
+    verb = "would delete" if dry_run else "deleted"
+    err.print(f"{verb} {report.total} resource(s)", markup=False)
