@@ -1,9 +1,12 @@
 """Extraction: walk the job folders of a results tree, run the matching extractor per file, build a frame.
 
 Speed matters (tens of thousands of small files): file names are matched once per distinct name, config.json
-is parsed with json and flattened once per distinct text, CSV files are read with the csv module, rows are
-collected as lists per column layout and turned into one DataFrame at the end. With a cache path, the
-extracted records of each job folder are kept between runs, keyed by the size and mtime of its files.
+is parsed with json and flattened once per run, CSV files are read with the csv module, rows are
+collected as lists per column layout and turned into one DataFrame at the end.
+
+With a cache folder, each experiment's extracted frame is kept together with, per job folder, the size and
+mtime of the files whose content was read; per directory the listing is kept with the directory's mtime, so a
+re-run lists only changed directories and re-reads only new or changed job folders.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import json
 import os
 import pickle
 import re
+import sys
+import time
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,11 +29,15 @@ import pandas as pd
 from etl.errors import EtlDataError
 from etl.fileio import write_atomic
 from etl.pipeline import StepSpec
+from etl.steps.base import Extractor
 from etl.steps.extractors import EtlWarning
 
 RUNTIME_INFO = "runtime_info.yaml"
 CONFIG_JSON = "config.json"
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+# A file or directory changed less than this long before it was looked at may change again within the same
+# timestamp tick; such entries are not trusted from the cache.
+RACY_NS = 1_000_000_000
 META_COLUMNS = (
     "suite_name",
     "suite_id",
@@ -44,6 +53,10 @@ _RUN = re.compile(r"^run_(\d+)$")
 _REP = re.compile(r"^rep_(\d+)$")
 _HOST = re.compile(r"^host_(\d+)$")
 _SEQ = "__doe_row_order__"
+_JOB = "__doe_job__"
+
+# What extraction does with a file, decided once per extractor.
+_SKIP, _TABLE, _RECORDS, _JOB_COLUMNS = range(4)
 
 
 @dataclass(frozen=True)
@@ -59,16 +72,6 @@ class ExperimentSource:
     def has_results(self) -> bool:
         exp_dir = self.suite_dir / self.exp_name
         return exp_dir.is_dir() and any(_RUN.match(e.name) and e.is_dir() for e in os.scandir(exp_dir))
-
-
-@dataclass
-class JobData:
-    """What the extractors produced for one job folder: table pieces, record pieces, job-wide columns."""
-
-    pieces: list[tuple] = field(default_factory=list)
-    job_columns: dict = field(default_factory=dict)
-    job_columns_file: str | None = None
-    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -91,32 +94,73 @@ def flatten(config: dict, prefix: str = "") -> dict:
     return flat
 
 
-def _numbered(path: Path, pattern: re.Pattern, dirs_only: bool = True) -> list[tuple[int, str, str]]:
-    try:
-        entries = list(os.scandir(path))
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    found = []
-    for entry in entries:
-        match = pattern.match(entry.name)
-        if match and (not dirs_only or entry.is_dir()):
-            found.append((int(match.group(1)), entry.name, entry.path))
-    found.sort()
-    return found
+def _mode(step: Extractor) -> int:
+    if not type(step).reads_content:
+        return _SKIP
+    if type(step).job_columns:
+        return _JOB_COLUMNS
+    if type(step).extract_table is not Extractor.extract_table:
+        return _TABLE
+    return _RECORDS
 
 
-def _files(host_dir: str, prefix: str = "") -> list[tuple[str, str, str, tuple[int, int]]]:
-    """All files below a host folder as (relative path, name, path, (size, mtime_ns)), sorted by path."""
-    found = []
-    with os.scandir(host_dir) as entries:
-        for entry in entries:
-            if entry.is_dir():
-                found.extend(_files(entry.path, f"{prefix}{entry.name}/"))
-            elif entry.is_file():
-                stat = entry.stat()
-                found.append((prefix + entry.name, entry.name, entry.path, (stat.st_size, stat.st_mtime_ns)))
-    found.sort()
-    return found
+@dataclass
+class _Cache:
+    """One experiment's cached extraction (see the module docstring)."""
+
+    dirs: dict[str, tuple[int, str]] = field(default_factory=dict)
+    configs: dict[str, tuple[tuple[int, int], dict]] = field(default_factory=dict)
+    jobs: dict[str, tuple[int, tuple, tuple, list[str]]] = field(default_factory=dict)
+    frame: pd.DataFrame | None = None
+    text_columns: set[str] = field(default_factory=set)
+
+
+class _Walk:
+    """Directory listings, from the cache when the directory's mtime is unchanged."""
+
+    def __init__(self, old: _Cache, new: _Cache, now_ns: int) -> None:
+        self.old, self.new, self.now_ns = old, new, now_ns
+        self.unchanged = False  # whether the last listing came from the cache
+
+    def entries(self, path: str, key: str) -> list[tuple[str, bool]]:
+        try:
+            mtime = os.stat(path).st_mtime_ns
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        cached = self.old.dirs.get(key)
+        self.unchanged = cached is not None and cached[0] == mtime
+        if self.unchanged:
+            packed = cached[1]
+        else:
+            with os.scandir(path) as scan:
+                packed = "\0".join(sorted(e.name + "/" if e.is_dir() else e.name for e in scan))
+        if self.now_ns - mtime > RACY_NS:
+            # One string per directory keeps the cache small and quick to load.
+            self.new.dirs[key] = (mtime, packed)
+        if not packed:
+            return []
+        return [(name[:-1], True) if name[-1] == "/" else (name, False) for name in packed.split("\0")]
+
+    def numbered(self, path: str, key: str, pattern: re.Pattern) -> list[tuple[int, str]]:
+        found = []
+        for name, is_dir in self.entries(path, key):
+            match = pattern.match(name)
+            if match and is_dir:
+                found.append((int(match.group(1)), name))
+        found.sort()
+        return found
+
+    def files(self, path: str, key: str, prefix: str = "") -> list[tuple[str, str, str]]:
+        """(relative path, name, path) of every file below a job folder, sorted by relative path."""
+        found = []
+        for name, is_dir in self.entries(path, key):
+            full = f"{path}/{name}"
+            if is_dir:
+                found.extend(self.files(full, f"{key}/{name}", f"{prefix}{name}/"))
+            else:
+                found.append((prefix + name, name, full))
+        found.sort()
+        return found
 
 
 class Extraction:
@@ -126,10 +170,11 @@ class Extraction:
         self.pipeline = pipeline
         self.extractors = tuple(extractors)
         self.patterns = [tuple(re.compile(r) for r in spec.step.file_regex) for spec in self.extractors]
+        self.modes = [_mode(spec.step) for spec in self.extractors]
         self._match_memo: dict[str, int | None] = {}
+        # Custom extractors may read more than their own file; only built-ins are cached.
         cacheable = all(type(spec.step).builtin for spec in self.extractors)
-        self.signature = self._signature()
-        self.cache_file = cache_dir / f"extract-{self.signature}.pkl" if cacheable and cache_dir else None
+        self.cache_dir = cache_dir / f"extract-{self._signature()}" if cacheable and cache_dir else None
 
     def _signature(self) -> str:
         text = repr(
@@ -151,142 +196,224 @@ class Extraction:
             )
             raise EtlDataError(f"{display} matches multiple extractors: {names}", pipeline=self.pipeline)
         if not hits:
-            if name == RUNTIME_INFO:
-                self._match_memo[name] = None
-                return None
-            names = ", ".join(f"{spec.name} {list(spec.step.file_regex)}" for spec in self.extractors)
-            raise EtlDataError(
-                f"{display} matches no extractor (candidates: {names}); add an extractor or "
-                "IgnoreExtractor for it",
-                pipeline=self.pipeline,
-            )
-        self._match_memo[name] = hits[0]
-        return hits[0]
+            if name != RUNTIME_INFO:
+                names = ", ".join(f"{spec.name} {list(spec.step.file_regex)}" for spec in self.extractors)
+                raise EtlDataError(
+                    f"{display} matches no extractor (candidates: {names}); add an extractor "
+                    "or IgnoreExtractor for it",
+                    pipeline=self.pipeline,
+                )
+            self._match_memo[name] = None  # the tool's own file: skipped unless a pipeline claims it
+            return None
+        self._match_memo[name] = None if self.modes[hits[0]] == _SKIP else hits[0]
+        return self._match_memo[name]
 
-    # -- one job --------------------------------------------------------------------------------------------
-    def _extract_job(self, files: list, config_flat: dict, display_root: str) -> JobData:
-        job = JobData()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", EtlWarning)
-            for rel, name, path, _stamp in files:
-                display = f"{display_root}/{rel}"
-                index = self._match(name, display)
-                if index is None:
+    def _content_files(self, files: list, job_key: str) -> tuple[list, tuple]:
+        """The files whose content matters, with their extractor and stamp (size, mtime)."""
+        chosen, stamps = [], []
+        for rel, name, path in files:
+            index = self._match(name, f"{job_key}/{rel}")
+            if index is None:
+                continue
+            stat = os.stat(path)
+            chosen.append((rel, path, index, stat.st_size))
+            stamps.extend((sys.intern(rel), stat.st_size, stat.st_mtime_ns))
+        return chosen, tuple(stamps)
+
+    def _extract_job(
+        self, chosen: list, config_flat: dict, job_key: str, builder: _FrameBuilder, meta: tuple
+    ) -> None:
+        pieces: list[tuple] = []
+        job_columns: dict = {}
+        job_columns_file = None
+        for rel, path, index, size in chosen:
+            spec = self.extractors[index]
+            step = spec.step
+            mode = self.modes[index]
+            if size == 0 and type(step).empty_gives_nothing:
+                continue
+            try:
+                if mode == _TABLE:
+                    header, rows = step.extract_table(path, spec.options)
+                    if rows:
+                        pieces.append((_TABLE, rel, list(header), rows))
                     continue
-                spec = self.extractors[index]
-                step = spec.step
-                try:
-                    if getattr(step, "job_columns", False):
-                        for record in step.extract(path, {**spec.options, "$config_flat$": config_flat}):
-                            job.job_columns.update(record)
-                        job.job_columns_file = rel
-                        continue
-                    table = step.extract_table(path, spec.options)
-                    if table is not None:
-                        header, rows = table
-                        if rows:
-                            job.pieces.append(("table", rel, list(header), rows))
-                        continue
-                    records = step.extract(path, {**spec.options, "$config_flat$": config_flat})
-                    if records:
-                        job.pieces.append(("records", rel, records))
-                except EtlDataError as error:
-                    raise EtlDataError(
-                        f"{display}: {error.detail}", pipeline=self.pipeline, step=spec.path
-                    ) from None
-                except Exception as error:  # noqa: BLE001 - any extractor failure is one line naming the file
-                    raise EtlDataError(
-                        f"{display}: {type(error).__name__}: {error}", pipeline=self.pipeline, step=spec.path
-                    ) from None
-        job.warnings = [str(w.message) for w in caught if issubclass(w.category, EtlWarning)]
-        return job
+                records = step.extract(path, {**spec.options, "$config_flat$": config_flat})
+                if mode == _JOB_COLUMNS:
+                    for record in records:
+                        job_columns.update(record)
+                    job_columns_file = rel
+                elif records:
+                    pieces.append((_RECORDS, rel, records))
+            except EtlDataError as error:
+                raise EtlDataError(
+                    f"{job_key}/{rel}: {error.detail}", pipeline=self.pipeline, step=spec.path
+                ) from None
+            except Exception as error:  # noqa: BLE001 - any extractor failure is one line naming the file
+                raise EtlDataError(
+                    f"{job_key}/{rel}: {type(error).__name__}: {error}",
+                    pipeline=self.pipeline,
+                    step=spec.path,
+                ) from None
+        builder.add_job(meta, config_flat, pieces, job_columns, job_columns_file)
 
     # -- the walk -------------------------------------------------------------------------------------------
     def run(self, sources: Iterable[ExperimentSource]) -> ExtractionResult:
-        cache = self._load_cache()
-        old_jobs, old_configs = cache["jobs"], cache["configs"]
-        new_jobs: dict = {}
-        new_configs: dict = {}
-        flat_by_text: dict[str, dict] = {}
+        frames, notes = [], []
+        jobs = jobs_read = 0
+        for source in sources:
+            result = self._run_experiment(source)
+            frames.append(result.frame)
+            notes.extend(result.warnings)
+            jobs += result.jobs
+            jobs_read += result.jobs_read
+        frames = [f for f in frames if len(f)]
+        if not frames:
+            frame = pd.DataFrame(columns=list(META_COLUMNS))
+        elif len(frames) == 1:
+            frame = frames[0]
+        else:
+            frame = pd.concat(frames, ignore_index=True, sort=False)
+        return ExtractionResult(frame, notes, jobs, jobs_read)
+
+    def _run_experiment(self, source: ExperimentSource) -> ExtractionResult:
+        cache_file = (
+            self.cache_dir / f"{source.suite_dir.name}__{source.exp_name}.pkl" if self.cache_dir else None
+        )
+        old = self._load_cache(cache_file)
+        new = _Cache()
+        now_ns = time.time_ns()
+        walk = _Walk(old, new, now_ns)
         builder = _FrameBuilder()
         notes: list[str] = []
+        order: dict[int, int] = {}  # job id → position in this walk
+        next_id = max((entry[0] for entry in old.jobs.values()), default=-1) + 1
         jobs = jobs_read = 0
-        sources = list(sources)
-        visited = tuple(f"{s.suite_dir.name}/{s.exp_name}/" for s in sources)
-        # Pipelines with the same extractors share the cache file: keep the entries of other experiments.
-        new_jobs.update((k, v) for k, v in old_jobs.items() if not k.startswith(visited))
-        new_configs.update((k, v) for k, v in old_configs.items() if not k.startswith(visited))
-        for source in sources:
-            exp_dir = source.suite_dir / source.exp_name
-            factor_list = list(source.factor_columns)
-            for run, run_name, run_path in _numbered(exp_dir, _RUN):
-                for rep, rep_name, rep_path in _numbered(Path(run_path), _REP):
-                    config_path = os.path.join(rep_path, CONFIG_JSON)
-                    try:
-                        stat = os.stat(config_path)
-                    except FileNotFoundError:
+        factor_list = list(source.factor_columns)
+        root = str(source.suite_dir / source.exp_name)
+        prefix = source.exp_name
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", EtlWarning)
+            for run, run_name in walk.numbered(root, prefix, _RUN):
+                run_path, run_key = f"{root}/{run_name}", f"{prefix}/{run_name}"
+                run_config: dict = {}
+                for rep, rep_name in walk.numbered(run_path, run_key, _REP):
+                    rep_path, rep_key = f"{run_path}/{rep_name}", f"{run_key}/{rep_name}"
+                    listing = walk.entries(rep_path, rep_key)
+                    if (CONFIG_JSON, False) not in listing:
                         continue
-                    rep_key = f"{source.suite_dir.name}/{source.exp_name}/{run_name}/{rep_name}"
-                    stamp = (stat.st_size, stat.st_mtime_ns)
-                    cached = old_configs.get(rep_key)
-                    if cached is not None and cached[0] == stamp:
-                        config_flat = cached[1]
+                    if walk.unchanged and rep_key in old.configs:
+                        # config.json is written once, before the job; an unchanged folder means an unchanged file.
+                        config_stamp, config_flat = new.configs[rep_key] = old.configs[rep_key]
                     else:
-                        config_flat = self._config_flat(config_path, flat_by_text, rep_key)
-                    new_configs[rep_key] = (stamp, config_flat)
-                    for host_type in sorted(e.name for e in os.scandir(rep_path) if e.is_dir()):
-                        for host_idx, host_name, host_path in _numbered(Path(rep_path, host_type), _HOST):
+                        config_stamp, config_flat = self._config(rep_path, rep_key, old, new, run_config)
+                    for host_type, is_dir in listing:
+                        if not is_dir:
+                            continue
+                        type_path, type_key = f"{rep_path}/{host_type}", f"{rep_key}/{host_type}"
+                        for host_idx, host_name in walk.numbered(type_path, type_key, _HOST):
                             jobs += 1
-                            job_key = f"{rep_key}/{host_type}/{host_name}"
-                            files = _files(host_path)
-                            stamps = tuple((f[0], f[3]) for f in files)
-                            cached_job = old_jobs.get(job_key)
-                            if cached_job is not None and cached_job[0] == stamps:
-                                job = cached_job[1]
+                            job_key = f"{type_key}/{host_name}"
+                            files = walk.files(f"{type_path}/{host_name}", job_key)
+                            chosen, stamps = self._content_files(files, job_key)
+                            cached = old.jobs.get(job_key)
+                            if cached is not None and cached[1] == stamps and cached[2] == config_stamp:
+                                job_id = cached[0]
+                                job_notes = cached[3]
                             else:
                                 jobs_read += 1
-                                job = self._extract_job(files, config_flat, job_key)
-                            new_jobs[job_key] = (stamps, job)
-                            notes.extend(job.warnings)
-                            meta = (
-                                source.suite_name,
-                                source.suite_id,
-                                source.exp_name,
-                                run,
-                                rep,
-                                host_type,
-                                host_idx,
-                                factor_list,
-                            )
-                            builder.add_job(meta, config_flat, job)
-        if self.cache_file is not None and (
-            jobs_read or len(new_jobs) != len(old_jobs) or new_configs.keys() != old_configs.keys()
-        ):
-            self._save_cache({"version": CACHE_VERSION, "jobs": new_jobs, "configs": new_configs})
-        return ExtractionResult(builder.frame(), notes, jobs, jobs_read)
+                                job_id, next_id = next_id, next_id + 1
+                                seen = len(caught)
+                                builder.job_id = job_id
+                                meta = (
+                                    source.suite_name,
+                                    source.suite_id,
+                                    source.exp_name,
+                                    run,
+                                    rep,
+                                    host_type,
+                                    host_idx,
+                                    factor_list,
+                                )
+                                self._extract_job(chosen, config_flat, job_key, builder, meta)
+                                job_notes = [
+                                    str(w.message)
+                                    for w in caught[seen:]
+                                    if issubclass(w.category, EtlWarning)
+                                ]
+                            order[job_id] = len(order)
+                            notes.extend(job_notes)
+                            if all(now_ns - mtime > RACY_NS for mtime in stamps[2::3]):
+                                new.jobs[job_key] = (job_id, stamps, config_stamp, job_notes)
+        frame = self._combine(old, builder, order)
+        new.frame, new.text_columns = frame, old.text_columns | builder.text_columns
+        if cache_file is not None and self._worth_saving(old, new, jobs, jobs_read):
+            new.frame = frame[frame[_JOB].isin({entry[0] for entry in new.jobs.values()})]
+            self._save_cache(cache_file, new)
+        return ExtractionResult(frame.drop(columns=_JOB), notes, jobs, jobs_read)
 
-    def _config_flat(self, config_path: str, flat_by_text: dict, rep_key: str) -> dict:
-        with open(config_path, encoding="utf-8") as handle:
-            text = handle.read()
-        flat = flat_by_text.get(text)
-        if flat is None:
+    def _combine(self, old: _Cache, builder: _FrameBuilder, order: dict[int, int]) -> pd.DataFrame:
+        """Rows of unchanged jobs from the cached frame plus the rows just extracted, in walk order."""
+        fresh = builder.frame()
+        kept = None
+        if old.frame is not None and len(old.frame):
+            kept = old.frame[old.frame[_JOB].isin(order.keys() - builder.job_ids)]
+        if kept is None or not len(kept):
+            return _infer_numbers(fresh, builder.text_columns)
+        if not len(fresh):
+            combined = kept
+        else:
+            combined = pd.concat(
+                [kept, _infer_numbers(fresh, builder.text_columns | old.text_columns)],
+                ignore_index=True,
+                sort=False,
+            )
+        position = combined[_JOB].map(order)
+        if not position.is_monotonic_increasing:
+            combined = combined.iloc[position.argsort(kind="stable")]
+        return combined.reset_index(drop=True)
+
+    def _config(self, rep_path: str, rep_key: str, old: _Cache, new: _Cache, run_config: dict) -> tuple:
+        """The rep's flattened config.json. All reps of a run share one run config, so a file of the same
+        size as the run's first one is not read again."""
+        path = f"{rep_path}/{CONFIG_JSON}"
+        stat = os.stat(path)
+        stamp = (stat.st_size, stat.st_mtime_ns)
+        cached = old.configs.get(rep_key)
+        if cached is not None and cached[0] == stamp:
+            flat = cached[1]
+        elif run_config.get("size") == stat.st_size:
+            flat = run_config["flat"]
+        else:
+            with open(path, "rb") as handle:
+                text = handle.read()
             try:
                 config = json.loads(text)
-            except json.JSONDecodeError as error:
+            except ValueError as error:
                 raise EtlDataError(
                     f"{rep_key}/{CONFIG_JSON} is not valid JSON: {error}", pipeline=self.pipeline
                 ) from None
             flat = flatten(config) if isinstance(config, dict) else {}
-            flat_by_text[text] = flat
-        return flat
+        if "size" not in run_config:
+            run_config.update(size=stat.st_size, flat=flat)
+        new.configs[rep_key] = (stamp, flat)
+        return stamp, flat
 
     # -- cache ----------------------------------------------------------------------------------------------
-    def _load_cache(self) -> dict:
-        empty = {"version": CACHE_VERSION, "jobs": {}, "configs": {}}
-        if self.cache_file is None:
-            return empty
+    @staticmethod
+    def _worth_saving(old: _Cache, new: _Cache, jobs: int, jobs_read: int) -> bool:
+        """Rewriting the whole cache for a handful of new jobs costs more than reading them again next time."""
+        if not old.jobs:
+            return bool(new.jobs)
+        vanished = len(old.jobs.keys() - new.jobs.keys())
+        return jobs_read + vanished >= max(20, jobs // 50)
+
+    @staticmethod
+    def _load_cache(path: Path | None) -> _Cache:
+        if path is None:
+            return _Cache()
         try:
-            with open(self.cache_file, "rb") as handle:
+            with open(path, "rb") as handle:
                 cache = pickle.load(handle)
         except (
             OSError,
@@ -297,16 +424,16 @@ class Extraction:
             TypeError,
             ValueError,
         ):
-            return empty
+            return _Cache()
         if not isinstance(cache, dict) or cache.get("version") != CACHE_VERSION:
-            return empty
-        return cache
+            return _Cache()
+        return cache["cache"]
 
-    def _save_cache(self, cache: dict) -> None:
+    @staticmethod
+    def _save_cache(path: Path, cache: _Cache) -> None:
+        payload = {"version": CACHE_VERSION, "cache": cache}
         write_atomic(
-            self.cache_file,
-            lambda handle: pickle.dump(cache, handle, protocol=pickle.HIGHEST_PROTOCOL),
-            binary=True,
+            path, lambda handle: pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL), binary=True
         )
 
 
@@ -316,62 +443,82 @@ class _FrameBuilder:
     def __init__(self) -> None:
         self.layouts: dict[tuple, list[list]] = {}
         self.text_columns: set[str] = set()
+        self.job_ids: set[int] = set()
+        self._table_layouts: dict[tuple, tuple] = {}
+        self.job_id = -1
         self.seq = 0
 
     def _append(self, layout: tuple, row: list) -> None:
         rows = self.layouts.get(layout)
         if rows is None:
             rows = self.layouts[layout] = []
+        row.append(self.job_id)
         row.append(self.seq)
         self.seq += 1
         rows.append(row)
 
-    def add_job(self, meta: tuple, config_flat: dict, job: JobData) -> None:
-        extra_keys = tuple(job.job_columns)
-        extra_values = list(job.job_columns.values())
-        if not job.pieces and job.job_columns:
-            base = dict(zip(META_COLUMNS, (*meta, job.job_columns_file)))
-            row = {**base, **config_flat, **job.job_columns}
+    def add_job(
+        self, meta: tuple, config_flat: dict, pieces: list, job_columns: dict, job_file: str | None
+    ) -> None:
+        self.job_ids.add(self.job_id)
+        if not pieces and job_columns:
+            row = {**dict(zip(META_COLUMNS, (*meta, job_file))), **config_flat, **job_columns}
             self._append(tuple(row), list(row.values()))
             return
-        for piece in job.pieces:
+        for piece in pieces:
+            if piece[0] == _TABLE:
+                self._add_table(meta, config_flat, piece[1], piece[2], piece[3], job_columns)
+                continue
             base = dict(zip(META_COLUMNS, (*meta, piece[1])))
             base.update(config_flat)
-            if piece[0] == "table":
-                header, rows = piece[2], piece[3]
-                self.text_columns.update(header)
-                width = len(header)
-                if base.keys().isdisjoint(header) and not set(header) & set(extra_keys):
-                    layout = (*base, *header, *extra_keys)
-                    base_values = list(base.values())
-                    for row in rows:
-                        if len(row) < width:
-                            row = row + [None] * (width - len(row))
-                        self._append(layout, base_values + row + extra_values)
-                else:
-                    for row in rows:
-                        merged = {**base, **dict(zip(header, row)), **job.job_columns}
-                        self._append(tuple(merged), list(merged.values()))
-            else:
-                for record in piece[2]:
-                    merged = {**base, **record, **job.job_columns}
-                    self._append(tuple(merged), list(merged.values()))
+            for record in piece[2]:
+                merged = {**base, **record, **job_columns}
+                self._append(tuple(merged), list(merged.values()))
+
+    def _add_table(
+        self, meta: tuple, config_flat: dict, rel: str, header: list, rows: list, job_columns: dict
+    ) -> None:
+        # The column layout depends only on the config keys, the header and the job columns: compute it once.
+        layout_key = (tuple(config_flat), tuple(header), tuple(job_columns))
+        layout = self._table_layouts.get(layout_key)
+        if layout is None:
+            self.text_columns.update(header)
+            names = (*META_COLUMNS, *config_flat)
+            clash = not set(names).isdisjoint(header) or not set(job_columns).isdisjoint((*names, *header))
+            layout = None if clash else (*names, *header, *job_columns)
+            self._table_layouts[layout_key] = layout or ()
+        if not layout:
+            base = {**dict(zip(META_COLUMNS, (*meta, rel))), **config_flat}
+            for row in rows:
+                merged = {**base, **dict(zip(header, row)), **job_columns}
+                self._append(tuple(merged), list(merged.values()))
+            return
+        base_values = [*meta, rel, *config_flat.values()]
+        extra_values = [*job_columns.values(), self.job_id]
+        width = len(header)
+        target = self.layouts.get(layout)
+        if target is None:
+            target = self.layouts[layout] = []
+        for row in rows:
+            if len(row) < width:
+                row = row + [None] * (width - len(row))
+            target.append(base_values + row + extra_values + [self.seq])
+            self.seq += 1
 
     def frame(self) -> pd.DataFrame:
         frames = []
         for layout, rows in self.layouts.items():
             columns = list(zip(*rows))
             frames.append(
-                pd.DataFrame({name: list(values) for name, values in zip((*layout, _SEQ), columns)})
+                pd.DataFrame({name: list(values) for name, values in zip((*layout, _JOB, _SEQ), columns)})
             )
         if not frames:
-            return pd.DataFrame(columns=list(META_COLUMNS))
+            return pd.DataFrame(columns=[*META_COLUMNS, _JOB])
         if len(frames) == 1:
             frame = frames[0]
         else:
             frame = pd.concat(frames, ignore_index=True, sort=False).sort_values(_SEQ, kind="stable")
-        frame = frame.drop(columns=_SEQ).reset_index(drop=True)
-        return _infer_numbers(frame, self.text_columns)
+        return frame.drop(columns=_SEQ).reset_index(drop=True)
 
 
 def _infer_numbers(frame: pd.DataFrame, columns: set[str]) -> pd.DataFrame:

@@ -28,6 +28,11 @@ class Extractor(Step):
     """Turns one file of a job folder into records (dicts); each record becomes one row."""
 
     kind: ClassVar[str] = "extractor"
+    # Hints that let extraction skip work: the file's content is never read / an empty file gives no records.
+    reads_content: ClassVar[bool] = True
+    empty_gives_nothing: ClassVar[bool] = False
+    # The records are not rows but columns added to every row of the same job (RuntimeInfoExtractor).
+    job_columns: ClassVar[bool] = False
     file_regex: tuple[str, ...] = ()
 
     @field_validator("file_regex", mode="before")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import warnings
@@ -32,14 +33,16 @@ def _records(value: object, path: str) -> list[dict]:
 
 @register
 class CsvExtractor(Extractor):
+    empty_gives_nothing: ClassVar[bool] = True
     file_regex: tuple[str, ...] = (r".*\.csv$",)
     delimiter: str = ","
     has_header: bool = True
     fieldnames: list[str] | None = None
 
     def extract_table(self, path: str, options: dict) -> tuple[list[str], list[list]]:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle, delimiter=self.delimiter))
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8")
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter))
         rows = [row for row in rows if row]
         header: list[str] | None = None
         if self.has_header and rows:
@@ -83,6 +86,7 @@ class YamlExtractor(Extractor):
 class ErrorExtractor(Extractor):
     """A non-empty file (stderr.log by default) fails the pipeline, or with on_output=warning is a note."""
 
+    empty_gives_nothing: ClassVar[bool] = True
     file_regex: tuple[str, ...] = (r"^stderr\.log$",)
     on_output: Literal["error", "warning"] = "error"
     preview_lines: int = 3
@@ -104,6 +108,7 @@ class ErrorExtractor(Extractor):
 class IgnoreExtractor(Extractor):
     """Whitelists expected files that hold no data."""
 
+    reads_content: ClassVar[bool] = False
     file_regex: tuple[str, ...] = (r"^stdout\.log$",)
 
     def extract(self, path: str, options: dict) -> list[dict]:

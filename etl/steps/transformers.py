@@ -33,14 +33,23 @@ def runtime_columns(df: pd.DataFrame) -> list[str]:
 
 def hashable_keys(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Group keys must be hashable: object columns (lists, dicts, mixed) become their str form."""
-    converted = {key: df[key].map(_key_text) for key in keys if df[key].dtype == object}
+    converted = {key: _as_text(df[key]) for key in keys if df[key].dtype == object}
     return df.assign(**converted) if converted else df
 
 
-def _key_text(value: Any) -> Any:
-    if value is None or isinstance(value, float) and math.isnan(value):
-        return value
-    return str(value)
+def _as_text(column: pd.Series) -> pd.Series:
+    # Rows of one run share the very same list objects: convert each object once.
+    memo: dict[int, Any] = {}
+
+    def text(value: Any) -> Any:
+        key = id(value)
+        if key not in memo:
+            memo[key] = (
+                value if value is None or isinstance(value, float) and math.isnan(value) else str(value)
+            )
+        return memo[key]
+
+    return pd.Series([text(v) for v in column.to_numpy(dtype=object)], index=column.index, dtype=object)
 
 
 def numeric(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from etl.api import clean_suite_etl, resolve_suite_dir, run_suite_etl
 from etl.errors import EtlConfigError
 from tests.unit.etl.conftest import STEPS, job_files
 from tests.unit.etl.golden import assert_golden
+from tests.unit.etl.tree import age_tree
 
 REPAGG = {"name": "RepAggTransformer", "data_columns": ["lat"]}
 
@@ -210,6 +211,7 @@ def test_pipeline_filter_and_clean(make_suite):
             "q": {"experiments": ["beta"], "extractors": STEPS, "loaders": loaders},
         }
     )
+    age_tree(suite_dir)
     report = run_suite_etl(suite_dir, pipelines=["q"])
     assert [o.pipeline for o in report.outcomes] == ["q"]
     assert (suite_dir / "etl_results" / ".cache").is_dir()
@@ -222,6 +224,7 @@ def test_cache_reads_only_new_or_changed_jobs(make_suite):
     suite_dir = make_suite(
         {"p": {"experiments": "*", "extractors": STEPS, "loaders": {"CsvSummaryLoader": {}}}}
     )
+    age_tree(suite_dir)
     first = run_suite_etl(suite_dir).by_pipeline()["p"]
     assert (first.jobs, first.jobs_read) == (6, 6)
     before = output(suite_dir, "p")

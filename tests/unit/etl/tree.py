@@ -52,3 +52,13 @@ def write_suite(
                             (host_dir / name).parent.mkdir(parents=True, exist_ok=True)
                             (host_dir / name).write_text(text)
     return suite_dir
+
+
+def age_tree(root: Path, seconds: float = 3600) -> None:
+    """Move every mtime under `root` into the past: the cache does not trust entries changed a moment ago."""
+    import os
+    import time
+
+    past = time.time() - seconds
+    for path in [root, *root.rglob("*")]:
+        os.utime(path, (past, past))

@@ -1,0 +1,156 @@
+"""ETL speed on a generated tree of 10,000 jobs, against a floor measured in the same run.
+
+Tree: one experiment, 1,000 runs x 10 repetitions x 1 host; per job a 3-row 5-column results.csv, stdout.log,
+an empty stderr.log and runtime_info.yaml; per repetition config.json. Pipeline: CsvExtractor (+ErrorExtractor,
+IgnoreExtractor) -> RepAggTransformer -> CsvSummaryLoader.
+
+floor: Python's csv module over all result files plus one pandas groupby (no config, no row metadata).
+cold:  run_suite_etl without a cache. warm: run_suite_etl again after 10 new jobs arrived.
+process: a fresh interpreter running the cold ETL (imports included).
+Targets: cold <= 3x floor, warm <= 10% of cold. Usage: python bench/bench_etl.py [--jobs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import pandas as pd  # noqa: E402
+import yaml  # noqa: E402
+
+from etl.api import run_suite_etl  # noqa: E402
+
+SUITE = "bench"
+SUITE_ID = 1700000000
+REPS = 10
+PIPELINE = {
+    "experiments": ["exp"],
+    "extractors": {"CsvExtractor": {}, "ErrorExtractor": {}, "IgnoreExtractor": {}},
+    "transformers": [{"name": "RepAggTransformer", "data_columns": ["lat", "tput", "cpu", "mem"]}],
+    "loaders": {"CsvSummaryLoader": {}},
+}
+
+
+def design() -> dict:
+    return {
+        "exp": {
+            "n_repetitions": REPS,
+            "host_types": {"client": {"n": 1, "$CMD$": [{"main": "bench"}]}},
+            "base_experiment": {"size": {"$FACTOR$": list(range(100))}, "opt": {"mode": "$FACTOR$", "k": 3}},
+            "factor_levels": [{"opt": {"mode": f"m{i}"}} for i in range(10)],
+        },
+        "$ETL$": {"agg": PIPELINE},
+    }
+
+
+def write_job(rep_dir: Path, run: int, rep: int) -> None:
+    host = rep_dir / "client" / "host_0"
+    host.mkdir(parents=True)
+    rows = "".join(f"{op},{run + rep + i},{1000 - run},{i * 7 % 100},{run * 3 + i}\n"
+                   for i, op in enumerate(("get", "put", "scan")))
+    (host / "results.csv").write_text("op,lat,tput,cpu,mem\n" + rows)
+    (host / "stdout.log").write_text("ok\n")
+    (host / "stderr.log").write_text("")
+    (host / "runtime_info.yaml").write_text(
+        "start_time: '2026-01-01T00:00:00Z'\nend_time: '2026-01-01T00:00:01Z'\nwall_seconds: 1.25\n"
+        f"max_rss_kb: {4000 + rep}\nexit_code: 0\nstatus: finished\nhost: exp-client-0\nhost_type: client\n"
+        "host_idx: 0\n")
+
+
+def run_config(run: int) -> dict:
+    return {"size": run // 10, "opt": {"mode": f"m{run % 10}", "k": 3}, "$CMD$": {"client": [{"main": "bench"}]}}
+
+
+def generate(root: Path, jobs: int) -> Path:
+    suite_dir = root / f"{SUITE}_{SUITE_ID}"
+    suite_dir.mkdir(parents=True)
+    (suite_dir / "suite_design.yml").write_text(yaml.safe_dump(design(), sort_keys=False))
+    for job in range(jobs):
+        run, rep = divmod(job, REPS)
+        rep_dir = suite_dir / "exp" / f"run_{run}" / f"rep_{rep}"
+        rep_dir.mkdir(parents=True)
+        (rep_dir / "config.json").write_text(json.dumps(run_config(run), indent=4, sort_keys=True))
+        write_job(rep_dir, run, rep)
+    return suite_dir
+
+
+def floor(suite_dir: Path) -> float:
+    """The least any ETL must do: read every CSV with the csv module, one frame, one groupby."""
+    started = time.perf_counter()
+    runs, ops, values = [], [], []
+    exp_dir = suite_dir / "exp"
+    for run_name in os.listdir(exp_dir):
+        run = int(run_name[4:])
+        for rep_name in os.listdir(exp_dir / run_name):
+            with open(exp_dir / run_name / rep_name / "client" / "host_0" / "results.csv", newline="") as f:
+                reader = csv.reader(f)
+                next(reader)
+                for row in reader:
+                    runs.append(run)
+                    ops.append(row[0])
+                    values.append(row[1:])
+    frame = pd.DataFrame(values, columns=["lat", "tput", "cpu", "mem"]).astype(float)
+    frame["run"], frame["op"] = runs, ops
+    frame.groupby(["run", "op"]).agg(["mean", "min", "max", "std", "count"])
+    return time.perf_counter() - started
+
+
+def timed_etl(suite_dir: Path) -> tuple[float, object]:
+    started = time.perf_counter()
+    report = run_suite_etl(suite_dir)
+    elapsed = time.perf_counter() - started
+    if not report.ok:
+        sys.exit("ETL failed: " + "; ".join(report.lines()))
+    return elapsed, report.by_pipeline()["agg"]
+
+
+def process_cold(suite_dir: Path) -> float:
+    shutil.rmtree(suite_dir / "etl_results" / ".cache")
+    code = ("import sys; from etl.api import run_suite_etl; "
+            "sys.exit(0 if run_suite_etl(sys.argv[1]).ok else 1)")
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code, str(suite_dir)], check=True, cwd=REPO)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=10_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="doe-bench-etl-") as tmp:
+        started = time.perf_counter()
+        suite_dir = generate(Path(tmp), args.jobs)
+        print(f"generated {args.jobs} jobs in {time.perf_counter() - started:.1f} s")
+        floor_s = min(floor(suite_dir), floor(suite_dir))
+        cold_s, cold = timed_etl(suite_dir)
+        first_new = args.jobs // REPS
+        for job in range(10):  # 10 new jobs arrive: a new run with 10 repetitions
+            rep_dir = suite_dir / "exp" / f"run_{first_new}" / f"rep_{job}"
+            rep_dir.mkdir(parents=True)
+            (rep_dir / "config.json").write_text(json.dumps(run_config(first_new), indent=4, sort_keys=True))
+            write_job(rep_dir, first_new, job)
+        warm_s, warm = timed_etl(suite_dir)
+        process_s = process_cold(suite_dir)
+    print(f"floor (csv module + groupby)    {floor_s:6.2f} s")
+    print(f"cold ETL (in process)           {cold_s:6.2f} s   {cold.rows} rows from {cold.jobs} jobs")
+    print(f"warm ETL after 10 new jobs      {warm_s:6.2f} s   {warm.jobs_read} jobs read, "
+          f"{warm.jobs - warm.jobs_read} cached")
+    print(f"cold ETL, whole new process     {process_s:6.2f} s   (imports included)")
+    cold_ratio, warm_ratio = cold_s / floor_s, warm_s / cold_s
+    print(f"cold / floor = {cold_ratio:.2f}x (target <= 3x: {'ok' if cold_ratio <= 3 else 'MISSED'})")
+    print(f"warm / cold  = {warm_ratio:.1%} (target <= 10%: {'ok' if warm_ratio <= 0.10 else 'MISSED'})")
+
+
+if __name__ == "__main__":
+    main()
