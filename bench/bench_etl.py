@@ -26,10 +26,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import pandas as pd  # noqa: E402
-import yaml  # noqa: E402
+import pandas as pd
+import yaml
 
-from etl.api import run_suite_etl  # noqa: E402
+from etl.api import run_suite_etl
 
 SUITE = "bench"
 SUITE_ID = 1700000000
@@ -57,19 +57,26 @@ def design() -> dict:
 def write_job(rep_dir: Path, run: int, rep: int) -> None:
     host = rep_dir / "client" / "host_0"
     host.mkdir(parents=True)
-    rows = "".join(f"{op},{run + rep + i},{1000 - run},{i * 7 % 100},{run * 3 + i}\n"
-                   for i, op in enumerate(("get", "put", "scan")))
+    rows = "".join(
+        f"{op},{run + rep + i},{1000 - run},{i * 7 % 100},{run * 3 + i}\n"
+        for i, op in enumerate(("get", "put", "scan"))
+    )
     (host / "results.csv").write_text("op,lat,tput,cpu,mem\n" + rows)
     (host / "stdout.log").write_text("ok\n")
     (host / "stderr.log").write_text("")
     (host / "runtime_info.yaml").write_text(
         "start_time: '2026-01-01T00:00:00Z'\nend_time: '2026-01-01T00:00:01Z'\nwall_seconds: 1.25\n"
         f"max_rss_kb: {4000 + rep}\nexit_code: 0\nstatus: finished\nhost: exp-client-0\nhost_type: client\n"
-        "host_idx: 0\n")
+        "host_idx: 0\n"
+    )
 
 
 def run_config(run: int) -> dict:
-    return {"size": run // 10, "opt": {"mode": f"m{run % 10}", "k": 3}, "$CMD$": {"client": [{"main": "bench"}]}}
+    return {
+        "size": run // 10,
+        "opt": {"mode": f"m{run % 10}", "k": 3},
+        "$CMD$": {"client": [{"main": "bench"}]},
+    }
 
 
 def generate(root: Path, jobs: int) -> Path:
@@ -117,8 +124,9 @@ def timed_etl(suite_dir: Path) -> tuple[float, object]:
 
 def process_cold(suite_dir: Path) -> float:
     shutil.rmtree(suite_dir / "etl_results" / ".cache")
-    code = ("import sys; from etl.api import run_suite_etl; "
-            "sys.exit(0 if run_suite_etl(sys.argv[1]).ok else 1)")
+    code = (
+        "import sys; from etl.api import run_suite_etl; sys.exit(0 if run_suite_etl(sys.argv[1]).ok else 1)"
+    )
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", code, str(suite_dir)], check=True, cwd=REPO)
     return time.perf_counter() - started
@@ -144,8 +152,10 @@ def main() -> None:
         process_s = process_cold(suite_dir)
     print(f"floor (csv module + groupby)    {floor_s:6.2f} s")
     print(f"cold ETL (in process)           {cold_s:6.2f} s   {cold.rows} rows from {cold.jobs} jobs")
-    print(f"warm ETL after 10 new jobs      {warm_s:6.2f} s   {warm.jobs_read} jobs read, "
-          f"{warm.jobs - warm.jobs_read} cached")
+    print(
+        f"warm ETL after 10 new jobs      {warm_s:6.2f} s   {warm.jobs_read} jobs read, "
+        f"{warm.jobs - warm.jobs_read} cached"
+    )
     print(f"cold ETL, whole new process     {process_s:6.2f} s   (imports included)")
     cold_ratio, warm_ratio = cold_s / floor_s, warm_s / cold_s
     print(f"cold / floor = {cold_ratio:.2f}x (target <= 3x: {'ok' if cold_ratio <= 3 else 'MISSED'})")

@@ -16,8 +16,12 @@ def invoke(tmp_path, *args):
 
 def test_etl_runs_selected_pipelines_and_reports_per_pipeline(make_suite, tmp_path):
     loaders = {"CsvSummaryLoader": {}}
-    suite_dir = make_suite({"p": {"experiments": ["beta"], "extractors": STEPS, "loaders": loaders},
-                            "q": {"experiments": ["beta"], "extractors": STEPS, "loaders": loaders}})
+    suite_dir = make_suite(
+        {
+            "p": {"experiments": ["beta"], "extractors": STEPS, "loaders": loaders},
+            "q": {"experiments": ["beta"], "extractors": STEPS, "loaders": loaders},
+        }
+    )
     result = invoke(tmp_path, "etl", "--suite", "demo", "--id", "last", "--pipelines", "q")
     assert result.exit_code == 0, result.output
     assert "q: ok, 4 rows from 2 jobs" in result.output
