@@ -22,6 +22,8 @@ class _StrictLoader(_CLoader):
     def construct_mapping(self, node, deep=False):
         seen: dict[Any, int] = {}
         for key_node, _value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *anchor` keys may be overridden by the mapping's own keys
             key = self.construct_object(key_node, deep=True)
             try:
                 hash(key)
