@@ -120,3 +120,36 @@ def test_runs_without_filters_are_the_product_of_level_counts(project, counts):
     assert len(runs) == total
     assert [tuple(r[f"f{i}"] for i in range(len(counts))) for r in runs] == \
         list(itertools.product(*[range(n) for n in counts]))
+
+
+KEYS = ["exp", "host_types", "base_experiment", "factor_levels", "except_filters", "n_repetitions",
+        "common_roles", "small", "client", "n", "check_status", "init_roles", "$CMD$", "main", "bg",
+        "$FACTOR$", "$INCLUDE_VARS$", "$SUITE_VARS$", "$ETL$", "x", "run", "setup_base"]
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-2, 3), st.sampled_from(
+    ["$FACTOR$", "echo [% my_run.x %]", "[% my_run.y %]", "network.yml", "true", "[% run %]", "a"]))
+VALUES = st.recursive(SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(KEYS), inner, max_size=4)), max_leaves=12)
+
+
+HOST_SPEC = st.fixed_dictionaries({}, optional={
+    "n": VALUES, "check_status": VALUES, "init_roles": VALUES, "$CMD$": VALUES})
+EXPERIMENT = st.fixed_dictionaries({}, optional={
+    "host_types": st.one_of(VALUES, st.dictionaries(st.sampled_from(["small", "client", "all", "gpu"]),
+                                                    st.one_of(HOST_SPEC, VALUES), max_size=2)),
+    "base_experiment": VALUES, "factor_levels": VALUES, "except_filters": VALUES,
+    "n_repetitions": VALUES, "common_roles": VALUES, "unknown": VALUES})
+DESIGNS = st.one_of(
+    st.dictionaries(st.sampled_from(KEYS), VALUES, min_size=1, max_size=3),
+    st.fixed_dictionaries({"exp": EXPERIMENT}, optional={"$SUITE_VARS$": VALUES, "other": EXPERIMENT}))
+
+
+@settings(max_examples=100, deadline=None)
+@given(design=DESIGNS)
+def test_arbitrary_designs_fail_only_with_user_errors(project, design):
+    from doe_cli.errors import UserError
+
+    Path(project.design_file("fuzz")).write_text(dump_yaml(design))
+    try:
+        load_suite(project, "fuzz").extend(check_commands=False)
+    except UserError as error:
+        assert "\n" not in str(error)
