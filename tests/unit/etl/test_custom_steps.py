@@ -1,0 +1,128 @@
+"""Custom steps from the config dir's does_etl_custom package: discovery, registration by class name, errors."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pandas as pd
+import pytest
+
+from etl.api import run_suite_etl
+from etl.design_section import expand_etl_section
+from etl.errors import EtlConfigError
+from etl.registry import load_registry
+from tests.unit.etl.conftest import STEPS, job_files
+
+STEPS_MODULE = """
+from pathlib import Path
+
+from etl.steps.base import Extractor, Loader, Transformer
+from etl.steps.extractors import CsvExtractor  # importing a built-in step is no duplicate
+
+
+class WordCountExtractor(Extractor):
+    file_regex: list[str] = [r".*\\.txt$"]
+
+    def extract(self, path, options):
+        words = len(Path(path).read_text().split())
+        return [{"words": words, "threads_seen": options["$config_flat$"].get("threads")}]
+
+
+class DoubleTransformer(Transformer):
+    column: str
+
+    def transform(self, df, options):
+        df[self.column + "_x2"] = df[self.column] * 2  # mutates: the runner must hand it a copy
+        return df
+
+
+class RowCountLoader(Loader):
+    def load(self, df, options, etl_info):
+        (self.get_output_dir(etl_info) / "rows.txt").write_text(f"{etl_info['suite']} {len(df)}")
+"""
+
+
+def write_package(config_dir, modules: dict[str, str]) -> None:
+    package = config_dir / "does_etl_custom"
+    (package / "etl").mkdir(parents=True)
+    (config_dir / "designs").mkdir(exist_ok=True)
+    (package / "__init__.py").write_text("")
+    (package / "etl" / "__init__.py").write_text("")
+    for name, text in modules.items():
+        (package / "etl" / f"{name}.py").write_text(textwrap.dedent(text))
+
+
+def test_custom_steps_are_discovered_and_run(make_suite, tmp_path):
+    config_dir = tmp_path / "config"
+    write_package(config_dir, {"steps": STEPS_MODULE})
+    registry = load_registry(config_dir)
+    assert {"WordCountExtractor", "DoubleTransformer", "RowCountLoader", "CsvExtractor"} <= set(
+        registry.steps
+    )
+    assert "Extractor" not in registry.steps  # abstract bases are not steps
+
+    def files(*args):
+        return {**job_files(*args), "notes.txt": "three little words"}
+
+    pipeline = {
+        "experiments": ["beta"],
+        "extractors": {**STEPS, "WordCountExtractor": {}},
+        "transformers": [{"name": "DoubleTransformer", "column": "words"}],
+        "loaders": {"RowCountLoader": {}, "CsvSummaryLoader": {}},
+    }
+    expanded = expand_etl_section({"p": pipeline}, ["alpha", "beta"], config_dir=config_dir)
+    assert expanded["p"]["extractors"]["WordCountExtractor"] == {"file_regex": [r".*\.txt$"]}
+    suite_dir = make_suite({"p": pipeline}, files=files)
+    report = run_suite_etl(suite_dir, config_dir=config_dir)
+    assert report.ok, report.lines()
+    out = suite_dir / "etl_results" / "p"
+    assert (out / "rows.txt").read_text() == "demo 6"
+    frame = pd.read_csv(out / "p.csv", index_col=0)
+    words = frame[frame["source_file"] == "notes.txt"]
+    assert list(words["words_x2"]) == [6, 6] and list(words["threads_seen"]) == [4, 4]
+
+
+def test_a_duplicate_step_name_is_an_error_naming_both(tmp_path):
+    other = (
+        "from etl.steps.base import Transformer\n\n\nclass DoubleTransformer(Transformer):\n"
+        "    def transform(self, df, options):\n        return df\n"
+    )
+    write_package(tmp_path, {"steps": STEPS_MODULE, "more": other})
+    with pytest.raises(EtlConfigError, match="DoubleTransformer is defined twice") as info:
+        load_registry(tmp_path)
+    assert "does_etl_custom.etl.more.DoubleTransformer" in str(info.value)
+    assert "does_etl_custom.etl.steps.DoubleTransformer" in str(info.value)
+
+
+def test_a_custom_step_shadowing_a_builtin_name_is_an_error(tmp_path):
+    shadow = (
+        "from etl.steps.base import Loader\n\n\nclass CsvSummaryLoader(Loader):\n"
+        "    def load(self, df, options, etl_info):\n        pass\n"
+    )
+    write_package(tmp_path, {"shadow": shadow})
+    with pytest.raises(EtlConfigError, match="CsvSummaryLoader is defined twice: etl.steps.loaders"):
+        load_registry(tmp_path)
+
+
+def test_a_module_that_fails_to_import_is_a_one_line_error(tmp_path):
+    write_package(tmp_path, {"broken": "import does_not_exist_anywhere\n"})
+    with pytest.raises(
+        EtlConfigError, match="does_etl_custom.etl.broken failed to import: ModuleNotFoundError"
+    ):
+        load_registry(tmp_path)
+
+
+def test_bad_custom_step_options_name_pipeline_and_step(tmp_path):
+    write_package(tmp_path, {"steps": STEPS_MODULE})
+    section = {
+        "p": {
+            "experiments": "*",
+            "extractors": {"CsvExtractor": {}},
+            "transformers": [{"name": "DoubleTransformer", "colum": "x"}],
+        }
+    }
+    with pytest.raises(
+        EtlConfigError, match="DoubleTransformer: column: Field required; colum: Extra inputs"
+    ) as info:
+        expand_etl_section(section, ["a"], config_dir=tmp_path)
+    assert info.value.path == "$ETL$.p.transformers[0]"
