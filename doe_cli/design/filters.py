@@ -182,8 +182,8 @@ def load_filter_plugins(plugins_dir: Path) -> dict[str, Callable]:
             spec.loader.exec_module(module)
             found = module.FilterModule().filters() if hasattr(module, "FilterModule") else {}
         except Exception as error:  # noqa: BLE001 - any failure of user code is reported, not raised
-            raise UserError(f"filter plugin failed to load: {type(error).__name__}: {error}",
-                            file=str(file)) from None
+            reason = " ".join(f"{type(error).__name__}: {error}".splitlines())
+            raise UserError(f"filter plugin failed to load: {reason}", file=str(file)) from None
         if not isinstance(found, dict):
             raise UserError("FilterModule().filters() must return a mapping name -> function", file=str(file))
         filters.update(found)

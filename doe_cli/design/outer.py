@@ -13,6 +13,7 @@ import jinja2
 from jinja2 import meta
 
 from doe_cli.design.filters import outer_environment
+from doe_cli.design.source import one_line
 from doe_cli.errors import UserError
 
 _EXPRESSION = re.compile(r"\{\{.*?\}\}", re.DOTALL)
@@ -64,14 +65,15 @@ def _render_once(env: jinja2.Environment, text: str, variables: dict, known: set
     try:
         rendered = env.from_string(text).render(variables)
     except jinja2.TemplateSyntaxError as error:
-        raise UserError(f"{{{{ }}}} template syntax error: {error.message}", file=str(file),
+        raise UserError(one_line(f"{{{{ }}}} template syntax error: {error.message}"), file=str(file),
                         line=error.lineno) from None
     except jinja2.UndefinedError as error:
-        raise UserError(f"{{{{ }}}} template: {error.message} (pass it with the command's variables "
-                        "or define it in group_vars/all)", file=str(file), line=_error_line(error)) from None
+        message = f"{{{{ }}}} template: {error.message} (pass it with the command's variables or " \
+                  "define it in group_vars/all)"
+        raise UserError(one_line(message), file=str(file), line=_error_line(error)) from None
     except Exception as error:  # noqa: BLE001 - errors of filters and expressions in user templates
-        raise UserError(f"{{{{ }}}} template failed: {type(error).__name__}: {error}", file=str(file),
-                        line=_error_line(error)) from None
+        message = f"{{{{ }}}} template failed: {type(error).__name__}: {error}"
+        raise UserError(one_line(message), file=str(file), line=_error_line(error)) from None
     if kept:
         rendered = re.sub("\x00doe-kept-(\\d+)\x00", lambda m: kept[int(m.group(1))], rendered)
     return rendered

@@ -12,6 +12,11 @@ from doe_cli.errors import UserError
 SPECIAL_TOP_KEYS = ("$SUITE_VARS$", "$ETL$")
 
 
+def one_line(message: str) -> str:
+    """Errors are one line: line breaks in quoted user text become spaces."""
+    return " ".join(message.splitlines())
+
+
 def format_path(path: tuple, experiments_prefix: bool = True) -> str:
     """`("exp1", "host_types", "client", "$CMD$")` -> `experiments.exp1.host_types.client.$CMD$`.
 
@@ -58,5 +63,5 @@ class Source:
                 line = line_of(_without_jinja(self.original_text), path)
             if line is None and self.text is not None:
                 line = line_of(self.text, path)
-        return UserError(message, file=str(self.file),
+        return UserError(one_line(message), file=str(self.file),
                          path=format_path(path, self.experiments_prefix) or None, line=line)

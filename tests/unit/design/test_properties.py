@@ -153,3 +153,21 @@ def test_arbitrary_designs_fail_only_with_user_errors(project, design):
         load_suite(project, "fuzz").extend(check_commands=False)
     except UserError as error:
         assert "\n" not in str(error)
+
+
+TEXT_PIECES = st.sampled_from(["exp:", "\n", "  ", "host_types:", "{{", "}}", "{%", "%}", "{#", "#}", "[%",
+                               "%]", " if ", "x", "range(3)", "| list", ":", "-", "'", '"', "[", "]", "{", "}",
+                               "$FACTOR$", "&a", "*a", "<<:", "!!python/object", "\t", "\\"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(pieces=st.lists(TEXT_PIECES, max_size=30))
+def test_arbitrary_text_fails_only_with_user_errors(project, pieces):
+    from doe_cli.errors import UserError
+
+    Path(project.design_file("text")).write_text("".join(pieces))
+    for strict in (False, True):
+        try:
+            load_suite(project, "text", strict=strict).extend(check_commands=False)
+        except UserError as error:
+            assert "\n" not in str(error)
