@@ -62,16 +62,6 @@ class FactorPlan:
                     continue
                 yield values
 
-    def level_assignment(self, values: tuple) -> dict:
-        """The nested level assignment of one run (factor paths -> levels), for display and tests."""
-        nested: dict = {}
-        for path, value in zip(self.paths, values):
-            node = nested
-            for key in path[:-1]:
-                node = node.setdefault(key, {})
-            node[path[-1]] = value
-        return nested
-
 
 def _matches(want: Any, have: Any) -> bool:
     """A filter value matches a level if equal, or for mappings if every filter key matches."""
