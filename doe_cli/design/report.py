@@ -60,7 +60,9 @@ def _pipeline_summary(pipeline: str, spec: dict) -> str:
         steps = spec.get(key) or []
         if isinstance(steps, dict):
             return ", ".join(steps) or "-"
-        return ", ".join(s.get("name", "?") if isinstance(s, dict) else str(s) for s in steps) or "-"
+        # a transformer item is {name: Step, ...} or {df.<method>: {kwargs}}
+        return ", ".join(str(s.get("name", next(iter(s), "?"))) if isinstance(s, dict) else str(s)
+                         for s in steps) or "-"
 
     return (f"etl {pipeline}: experiments {experiments or '-'}; extractors {names('extractors')}; "
             f"transformers {names('transformers')}; loaders {names('loaders')}")

@@ -50,3 +50,12 @@ def test_info_counts_runs_and_jobs(shipped):
     assert text.splitlines() == ["example06-vars: 2 experiments, 3 jobs",
                                  "  with_include: 2 runs x 1 repetition = 2 jobs",
                                  "  suite_vars_only: 1 run x 1 repetition = 1 job"]
+
+
+def test_dataframe_method_transformers_are_named_by_their_method():
+    from doe_cli.design.report import _pipeline_summary
+
+    line = _pipeline_summary("p", {"experiments": ["e"], "extractors": {"JsonExtractor": {}},
+                                   "transformers": [{"df.query": {"expr": "x > 1"}}, {"name": "RepAgg"}],
+                                   "loaders": {}})
+    assert line == "etl p: experiments e; extractors JsonExtractor; transformers df.query, RepAgg; loaders -"
