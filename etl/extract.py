@@ -303,7 +303,7 @@ class Extraction:
                     if (CONFIG_JSON, False) not in listing:
                         continue
                     if walk.unchanged and rep_key in old.configs:
-                        # config.json is written once, before the job; an unchanged folder means an unchanged file.
+                        # config.json is written once, before the job: unchanged folder, unchanged file.
                         config_stamp, config_flat = new.configs[rep_key] = old.configs[rep_key]
                     else:
                         config_stamp, config_flat = self._config(rep_path, rep_key, old, new, run_config)
@@ -402,7 +402,7 @@ class Extraction:
     # -- cache ----------------------------------------------------------------------------------------------
     @staticmethod
     def _worth_saving(old: _Cache, new: _Cache, jobs: int, jobs_read: int) -> bool:
-        """Rewriting the whole cache for a handful of new jobs costs more than reading them again next time."""
+        """Rewriting the whole cache for a few new jobs costs more than reading them again next time."""
         if not old.jobs:
             return bool(new.jobs)
         vanished = len(old.jobs.keys() - new.jobs.keys())

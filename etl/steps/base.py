@@ -19,7 +19,7 @@ STEP_CONFIG = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=Tr
 
 class Step(BaseModel, ABC):
     model_config = STEP_CONFIG
-    kind: ClassVar[str] = "step"
+    step_type: ClassVar[str] = "step"
     # Built-in steps are pure and need no defensive copy of their input frame.
     builtin: ClassVar[bool] = False
 
@@ -27,7 +27,7 @@ class Step(BaseModel, ABC):
 class Extractor(Step):
     """Turns one file of a job folder into records (dicts); each record becomes one row."""
 
-    kind: ClassVar[str] = "extractor"
+    step_type: ClassVar[str] = "extractor"
     # Hints that let extraction skip work: the file's content is never read / an empty file gives no records.
     reads_content: ClassVar[bool] = True
     empty_gives_nothing: ClassVar[bool] = False
@@ -57,7 +57,7 @@ class Extractor(Step):
 class Transformer(Step):
     """Turns a frame into a new frame; never mutates its input."""
 
-    kind: ClassVar[str] = "transformer"
+    step_type: ClassVar[str] = "transformer"
 
     @abstractmethod
     def transform(self, df: pd.DataFrame, options: dict) -> pd.DataFrame:
@@ -67,7 +67,7 @@ class Transformer(Step):
 class Loader(Step):
     """Writes a frame somewhere (files under the pipeline's output folder)."""
 
-    kind: ClassVar[str] = "loader"
+    step_type: ClassVar[str] = "loader"
     skip_empty: bool = False
 
     @abstractmethod
@@ -105,5 +105,5 @@ def is_concrete_step(obj: Any) -> bool:
 def step_kind(cls: type[Step]) -> str:
     for base in STEP_BASES:
         if issubclass(cls, base):
-            return base.kind
+            return base.step_type
     raise TypeError(cls)

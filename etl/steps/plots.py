@@ -1,1 +1,220 @@
-"""Plot loaders."""
+"""Plot loaders: `PlotLoader`, the base for custom plots, and `FactorPlotLoader`, a declarative bar / box /
+line chart per factor with error bars taken from the aggregation columns. matplotlib is imported only when a
+plot is drawn (Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from etl.errors import EtlDataError
+from etl.fileio import write_text_atomic, write_via_temp_path
+from etl.steps.base import Loader, register
+from etl.steps.transformers import factor_columns_of
+
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+class PlotLoader(Loader):
+    """Base for custom plot loaders: implement `load` and use the helpers below."""
+
+    def default_fig(self, width: float = 6.4, height: float = 4.0):
+        return pyplot().subplots(figsize=(width, height))
+
+    def save_plot(
+        self, fig, name: str, output_dir: Path | str, types: tuple[str, ...] = ("pdf", "png")
+    ) -> list[Path]:
+        """Write the figure as <name>.<type> (300 dpi, tight bounding box), atomically; closes the figure."""
+        written = []
+        for kind in types:
+            path = Path(output_dir) / f"{_file_name(name)}.{kind}"
+            write_via_temp_path(
+                path, lambda tmp, kind=kind: fig.savefig(tmp, format=kind, dpi=300, bbox_inches="tight")
+            )
+            written.append(path)
+        pyplot().close(fig)
+        return written
+
+    def save_data(self, df: pd.DataFrame, name: str, output_dir: Path | str) -> Path:
+        """The data behind a figure, as an HTML table next to it."""
+        path = Path(output_dir) / f"{_file_name(name)}.html"
+        write_text_atomic(path, df.to_html(index=False, na_rep=""))
+        return path
+
+
+def _file_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=$+-]+", "_", name).strip("_") or "plot"
+
+
+@register
+class FactorPlotLoader(PlotLoader):
+    """A chart without Python: `kind` bar / box / line of `y` over the factor `x`, one series per `group`
+    value, one figure per `facet` value.
+
+    Bar and line charts use `<y>_mean` with error bars from `<y>_ci_low`/`<y>_ci_high`
+    (ConfidenceIntervalTransformer) or `<y>_std` (RepAggTransformer); if the frame has only raw `y`
+    values, the mean and standard deviation per point are computed here. Box plots need the raw `y` values.
+    `x` and `group` default to the first and second factor column.
+    """
+
+    kind: Literal["bar", "box", "line"] = "bar"
+    y: str
+    x: str | None = None
+    group: str | None = None
+    facet: str | None = None
+    name: str | None = None
+    title: str | None = None
+    xlabel: str | None = None
+    ylabel: str | None = None
+    logy: bool = False
+    formats: list[Literal["png", "pdf", "svg"]] = Field(default_factory=lambda: ["png", "pdf"])
+    data_table: bool = True
+
+    def load(self, df: pd.DataFrame, options: dict, etl_info: dict) -> None:
+        if df.empty:
+            if self.skip_empty:
+                return
+            raise EtlDataError("the frame is empty (set skip_empty: true to skip the plot)")
+        x, group = self._axes(df)
+        output_dir = self.get_output_dir(etl_info)
+        base = self.name or f"{etl_info['pipeline']}_{self.kind}_{self.y}"
+        facets = (
+            [(None, df)] if self.facet is None else list(df.groupby(self._column(df, self.facet), sort=False))
+        )
+        for value, part in facets:
+            name = base if value is None else f"{base}_{self.facet}={value}"
+            points = self._points(part, x, group)
+            fig, ax = self.default_fig()
+            self._draw(ax, part, points, x, group)
+            title = self.title or (
+                f"{self.y} by {x}" + (f", {self.facet}={value}" if value is not None else "")
+            )
+            ax.set_title(title)
+            ax.set_xlabel(self.xlabel or x)
+            ax.set_ylabel(self.ylabel or self.y)
+            if self.logy:
+                ax.set_yscale("log")
+            if group is not None:
+                ax.legend(title=group, fontsize="small")
+            ax.grid(axis="y", alpha=0.3)
+            self.save_plot(fig, name, output_dir, tuple(self.formats))
+            if self.data_table:
+                self.save_data(points, name, output_dir)
+
+    def _column(self, df: pd.DataFrame, column: str) -> str:
+        if column not in df.columns:
+            raise EtlDataError(f"column {column!r} not in the frame; columns are {list(df.columns)}")
+        return column
+
+    def _axes(self, df: pd.DataFrame) -> tuple[str, str | None]:
+        factors = [f for f in factor_columns_of(df) if f in df.columns and f != self.facet]
+        x = self.x or (factors[0] if factors else None)
+        if x is None:
+            raise EtlDataError("no x column: set `x` (the frame has no factor columns)")
+        group = self.group if self.group is not None else next((f for f in factors if f != x), None)
+        return self._column(df, x), None if group is None else self._column(df, group)
+
+    def _points(self, df: pd.DataFrame, x: str, group: str | None) -> pd.DataFrame:
+        """Per (group, x): the value and the error bar half-widths below and above it."""
+        keys = [k for k in (group, x) if k is not None]
+        y = self.y
+        if self.kind == "box":
+            self._column(df, y)
+            return df[[*keys, y]]
+        if f"{y}_mean" in df.columns:
+            frame = df[keys].copy()
+            frame["value"] = pd.to_numeric(df[f"{y}_mean"], errors="coerce")
+            if f"{y}_ci_low" in df.columns and f"{y}_ci_high" in df.columns:
+                frame["err_low"] = frame["value"] - pd.to_numeric(df[f"{y}_ci_low"], errors="coerce")
+                frame["err_high"] = pd.to_numeric(df[f"{y}_ci_high"], errors="coerce") - frame["value"]
+            elif f"{y}_std" in df.columns:
+                frame["err_low"] = frame["err_high"] = pd.to_numeric(df[f"{y}_std"], errors="coerce")
+            else:
+                frame["err_low"] = frame["err_high"] = np.nan
+            if frame.duplicated(keys).any():
+                raise EtlDataError(f"several rows per {keys}: aggregate first or set `facet`/`group`")
+            return frame.reset_index(drop=True)
+        self._column(df, y)
+        values = pd.to_numeric(df[y], errors="coerce")
+        stats = values.groupby([df[k].map(_hashable) for k in keys], sort=False, dropna=False).agg(
+            ["mean", "std"]
+        )
+        frame = stats.reset_index()
+        frame.columns = [*keys, "value", "err_low"]
+        frame["err_high"] = frame["err_low"]
+        return frame
+
+    def _draw(self, ax, df: pd.DataFrame, points: pd.DataFrame, x: str, group: str | None) -> None:
+        x_values = list(dict.fromkeys(_hashable(v) for v in points[x]))
+        positions = {value: i for i, value in enumerate(x_values)}
+        groups = list(dict.fromkeys(_hashable(v) for v in points[group])) if group else [None]
+        width = 0.8 / len(groups)
+        for i, value in enumerate(groups):
+            part = points if value is None else points[points[group].map(_hashable) == value]
+            label = None if value is None else str(value)
+            if self.kind == "box":
+                data = [
+                    pd.to_numeric(part[part[x].map(_hashable) == xv][self.y], errors="coerce").dropna()
+                    for xv in x_values
+                ]
+                offsets = [positions[xv] + (i - (len(groups) - 1) / 2) * width for xv in x_values]
+                boxes = ax.boxplot(
+                    data,
+                    positions=offsets,
+                    widths=width * 0.9,
+                    patch_artist=True,
+                    manage_ticks=False,
+                    medianprops={"color": "black"},
+                )
+                color = f"C{i}"
+                for patch in boxes["boxes"]:
+                    patch.set_facecolor(color)
+                    patch.set_alpha(0.6)
+                if label:
+                    ax.plot([], [], color=color, linewidth=8, alpha=0.6, label=label)
+                continue
+            xs = [positions[_hashable(v)] for v in part[x]]
+            errors = [part["err_low"].to_numpy(dtype=float), part["err_high"].to_numpy(dtype=float)]
+            has_errors = not all(math.isnan(e) for e in np.concatenate(errors)) if len(part) else False
+            yerr = np.nan_to_num(errors) if has_errors else None
+            if self.kind == "bar":
+                offsets = [p + (i - (len(groups) - 1) / 2) * width for p in xs]
+                ax.bar(
+                    offsets,
+                    part["value"],
+                    width=width * 0.95,
+                    yerr=yerr,
+                    capsize=3,
+                    label=label,
+                    color=f"C{i}",
+                )
+            else:
+                order = np.argsort(xs)
+                ax.errorbar(
+                    np.array(xs)[order],
+                    part["value"].to_numpy()[order],
+                    yerr=None if yerr is None else yerr[:, order],
+                    marker="o",
+                    capsize=3,
+                    label=label,
+                    color=f"C{i}",
+                )
+        ax.set_xticks(range(len(x_values)))
+        ax.set_xticklabels([str(v) for v in x_values])
+
+
+def _hashable(value: Any) -> Any:
+    return str(value) if isinstance(value, (list, dict, set)) else value
