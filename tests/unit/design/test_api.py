@@ -58,7 +58,7 @@ def test_multi_host_commands_use_the_given_hosts(shipped):
     runs = suite.extend(hosts_for("client_server", {"server": 1, "client": 2}), check_commands=False)
     clients = runs["client_server"][0]["$CMD$"]["client"]
     assert len(clients) == 2
-    assert "http://server0.internal:47810/config.json" in clients[0]["main"]
+    assert "http://server0.internal:40000/config.json" in clients[0]["main"]
 
 
 def test_design_time_host_lookups_show_a_placeholder(shipped):
@@ -146,3 +146,9 @@ def test_config_json_writes_dates_as_text():
     import datetime
 
     assert json.loads(config_json({"day": datetime.date(2024, 5, 1)})) == {"day": "2024-05-01"}
+
+
+def test_multi_host_port_follows_the_suite_id_at_run_time(shipped):
+    suite = load_suite(shipped, "example04-multi", variables={"suite": "s", "id": 1764391234, "cloud": "local"},
+                       strict=True)
+    assert suite.extend(check_commands=False)["client_server"][0]["port"] == 40000 + 1764391234 % 20000
