@@ -171,3 +171,49 @@ def test_arbitrary_text_fails_only_with_user_errors(project, pieces):
             load_suite(project, "text", strict=strict).extend(check_commands=False)
         except UserError as error:
             assert "\n" not in str(error)
+
+
+@st.composite
+def reference_graphs(draw):
+    n = draw(st.integers(1, 6))
+    return {i: draw(st.lists(st.integers(0, n - 1), max_size=3)) for i in range(n)}
+
+
+def _has_cycle(graph: dict[int, list[int]]) -> bool:
+    state = dict.fromkeys(graph, 0)
+
+    def visit(node: int) -> bool:
+        state[node] = 1
+        for nxt in graph[node]:
+            if state[nxt] == 1 or (state[nxt] == 0 and visit(nxt)):
+                return True
+        state[node] = 2
+        return False
+
+    return any(state[node] == 0 and visit(node) for node in graph)
+
+
+@settings(max_examples=80, deadline=None)
+@given(graph=reference_graphs(), nested=st.booleans())
+def test_references_resolve_in_any_order_or_report_the_cycle(project, graph, nested):
+    from doe_cli.errors import UserError
+
+    def ref(i: int) -> str:
+        return f"my_run.g.k{i}" if nested else f"my_run.k{i}"
+
+    values = {f"k{i}": f"<{i}" + "".join(f"[% {ref(j)} %]" for j in targets) + ">" for i, targets in graph.items()}
+    base = {"g": values} if nested else values
+    design = {"exp": {"host_types": {"small": {"$CMD$": "echo [% " + ref(0) + " | quote %]"}},
+                      "base_experiment": base}}
+    Path(project.design_file("refs")).write_text(dump_yaml(design))
+    if _has_cycle(graph):
+        with pytest.raises(UserError, match="cycle"):
+            load_suite(project, "refs").extend(check_commands=False)
+        return
+
+    def expected(i: int) -> str:
+        return f"<{i}" + "".join(expected(j) for j in graph[i]) + ">"
+
+    run = load_suite(project, "refs").extend(check_commands=False)["exp"][0]
+    resolved = run["g"] if nested else run
+    assert {key: resolved[key] for key in values} == {f"k{i}": expected(i) for i in graph}
