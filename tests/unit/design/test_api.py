@@ -149,6 +149,6 @@ def test_config_json_writes_dates_as_text():
 
 
 def test_multi_host_port_follows_the_suite_id_at_run_time(shipped):
-    suite = load_suite(shipped, "example04-multi", variables={"suite": "s", "id": 1764391234, "cloud": "local"},
-                       strict=True)
+    variables = {"suite": "s", "id": 1764391234, "cloud": "local"}
+    suite = load_suite(shipped, "example04-multi", variables=variables, strict=True)
     assert suite.extend(check_commands=False)["client_server"][0]["port"] == 40000 + 1764391234 % 20000

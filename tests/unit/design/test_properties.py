@@ -155,9 +155,9 @@ def test_arbitrary_designs_fail_only_with_user_errors(project, design):
         assert "\n" not in str(error)
 
 
-TEXT_PIECES = st.sampled_from(["exp:", "\n", "  ", "host_types:", "{{", "}}", "{%", "%}", "{#", "#}", "[%",
-                               "%]", " if ", "x", "range(3)", "| list", ":", "-", "'", '"', "[", "]", "{", "}",
-                               "$FACTOR$", "&a", "*a", "<<:", "!!python/object", "\t", "\\"])
+TEXT_PIECES = st.sampled_from([
+    "exp:", "\n", "  ", "host_types:", "{{", "}}", "{%", "%}", "{#", "#}", "[%", "%]", " if ", "x", "range(3)",
+    "| list", ":", "-", "'", '"', "[", "]", "{", "}", "$FACTOR$", "&a", "*a", "<<:", "!!python/object", "\t", "\\"])
 
 
 @settings(max_examples=100, deadline=None)
@@ -201,7 +201,8 @@ def test_references_resolve_in_any_order_or_report_the_cycle(project, graph, nes
     def ref(i: int) -> str:
         return f"my_run.g.k{i}" if nested else f"my_run.k{i}"
 
-    values = {f"k{i}": f"<{i}" + "".join(f"[% {ref(j)} %]" for j in targets) + ">" for i, targets in graph.items()}
+    values = {f"k{i}": f"<{i}" + "".join(f"[% {ref(j)} %]" for j in targets) + ">"
+              for i, targets in graph.items()}
     base = {"g": values} if nested else values
     design = {"exp": {"host_types": {"small": {"$CMD$": "echo [% " + ref(0) + " | quote %]"}},
                       "base_experiment": base}}
