@@ -156,8 +156,9 @@ def test_arbitrary_designs_fail_only_with_user_errors(project, design):
 
 
 TEXT_PIECES = st.sampled_from([
-    "exp:", "\n", "  ", "host_types:", "{{", "}}", "{%", "%}", "{#", "#}", "[%", "%]", " if ", "x", "range(3)",
-    "| list", ":", "-", "'", '"', "[", "]", "{", "}", "$FACTOR$", "&a", "*a", "<<:", "!!python/object", "\t", "\\"])
+    "exp:", "\n", "  ", "host_types:", "{{", "}}", "{%", "%}", "{#", "#}", "[%", "%]", " if ", "x",
+    "range(3)", "| list", ":", "-", "'", '"', "[", "]", "{", "}", "$FACTOR$", "&a", "*a", "<<:",
+    "!!python/object", "\t", "\\"])
 
 
 @settings(max_examples=100, deadline=None)
