@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import shutil
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,7 @@ from etl.fileio import write_text_atomic
 from etl.pipeline import build_pipeline
 from etl.registry import load_registry
 from etl.runner import EtlReport, PipelineOutcome, run_pipeline
+from etl.steps.extractors import EtlWarning
 from etl.suite import (
     ETL_KEY,
     SUITE_DESIGN,
@@ -87,10 +89,12 @@ def run_suite_etl(
             if pipelines and name not in pipelines:
                 continue
             try:
-                expanded = expand_etl_section(
-                    {name: raw}, experiments, config_dir=registry_dir, design_loader=design_loader
-                )[name]
-                pipeline = build_pipeline(name, expanded, load_registry(registry_dir))
+                with warnings.catch_warnings(record=True) as notes:
+                    warnings.simplefilter("always", EtlWarning)
+                    expanded = expand_etl_section(
+                        {name: raw}, experiments, config_dir=registry_dir, design_loader=design_loader
+                    )[name]
+                    pipeline = build_pipeline(name, expanded, load_registry(registry_dir))
             except EtlConfigError as error:
                 report.outcomes.append(PipelineOutcome(name, "error", str(error)))
                 continue
@@ -98,15 +102,15 @@ def run_suite_etl(
                 ExperimentSource(suite_name, suite_id, suite_dir, exp, factors.get(exp, ()))
                 for exp in pipeline.experiments
             ]
-            report.outcomes.append(
-                run_pipeline(
-                    pipeline,
-                    sources,
-                    out_root / name,
-                    {"suite": suite_name, "suite_id": suite_id},
-                    cache_dir=out_root / CACHE_DIR,
-                )
+            outcome = run_pipeline(
+                pipeline,
+                sources,
+                out_root / name,
+                {"suite": suite_name, "suite_id": suite_id},
+                cache_dir=out_root / CACHE_DIR,
             )
+            outcome.warnings[:0] = [str(n.message) for n in notes if issubclass(n.category, EtlWarning)]
+            report.outcomes.append(outcome)
     if error_log:
         _write_error_log(suite_dir, report)
     return report

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import fnmatch
-import logging
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,9 +13,8 @@ from pydantic import ValidationError
 from etl.errors import EtlConfigError
 from etl.registry import Registry
 from etl.steps.base import Step, step_kind
+from etl.steps.extractors import EtlWarning
 from etl.steps.transformers import DataFrameMethodTransformer, dataframe_method_names
-
-log = logging.getLogger("etl")
 
 STEP_KEYS = ("extractors", "transformers", "loaders")
 
@@ -61,11 +60,10 @@ def normalize_file_regex(value: Any, path: str) -> list[str]:
             except re.error:
                 pass
             else:
-                log.info(
-                    "%s: file_regex %r is not a regular expression; read as the glob %r",
-                    path,
-                    entry,
-                    translated,
+                warnings.warn(
+                    f"{path}: {entry!r} is no regular expression; read as a glob",
+                    EtlWarning,
+                    stacklevel=2,
                 )
                 result.append(translated)
                 continue

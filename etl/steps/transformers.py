@@ -140,9 +140,10 @@ class GroupByAggTransformer(Transformer):
         keys = list(dict.fromkeys(keys))
         require_columns(df, keys, "groupby_columns")
         frame = numeric(df, self.data_columns)
-        return group_aggregate(
-            frame, keys, self.data_columns, agg_spec(self.agg_functions, self.custom_tail_length)
-        )
+        # Runtime columns (RuntimeInfoExtractor) are data: aggregated alongside, never group keys.
+        extra = [c for c in runtime_columns(frame) if c not in keys and c not in self.data_columns]
+        data = [*self.data_columns, *(c for c in extra if pd.api.types.is_numeric_dtype(frame[c]))]
+        return group_aggregate(frame, keys, data, agg_spec(self.agg_functions, self.custom_tail_length))
 
 
 @register

@@ -50,3 +50,34 @@ def test_etl_all_runs_every_suite_folder(make_suite, tmp_path):
     assert result.exit_code == 0, result.output
     for suite_dir in (first, second):
         assert (suite_dir / "etl_results" / "p" / "p.csv").is_file()
+
+
+def test_etl_on_a_tree_from_the_design_engine_stored_and_from_design(tmp_path):
+    """example07-etl: suite_design.yml and config.json written by the design engine, pipelines as shipped."""
+    import json
+
+    from doe_cli.config import TOOL_ROOT, discover
+    from doe_cli.design import load_suite
+
+    results = tmp_path / "results"
+    suite = load_suite(discover(TOOL_ROOT, results), "example07-etl", strict=False)
+    suite_dir = results / "example07-etl_1700000000"
+    suite_dir.mkdir(parents=True)
+    suite.write_resolved(suite_dir / "suite_design.yml")
+    for exp, run_configs in suite.extend(None).items():
+        for run, run_config in enumerate(run_configs):
+            rep_dir = suite_dir / exp / f"run_{run}" / "rep_0"
+            host_dir = rep_dir / "small" / "host_0"
+            host_dir.mkdir(parents=True)
+            (rep_dir / "config.json").write_text(json.dumps(run_config, indent=4, sort_keys=True))
+            (host_dir / "metrics.json").write_text(json.dumps({"latency_ms": 1.0 + run, "total": 5}))
+            (host_dir / "stdout.log").write_text("")
+            (host_dir / "stderr.log").write_text("")
+            (host_dir / "runtime_info.yaml").write_text("wall_seconds: 0.5\nmax_rss_kb: 100\nexit_code: 0\n")
+    options = ["--config-dir", str(TOOL_ROOT), "--results-dir", str(results)]
+    for extra in ([], ["--from-design"]):
+        result = CliRunner().invoke(app, [*options, "etl", "--suite", "example07-etl", *extra])
+        assert result.exit_code == 0, result.output
+        assert "timing: ok, 2 rows from 2 jobs" in result.output
+    frame = (suite_dir / "etl_results" / "timing" / "timing.csv").read_text()
+    assert "latency_ms_mean" in frame and "runtime.wall_seconds_mean" in frame

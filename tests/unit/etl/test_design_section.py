@@ -57,7 +57,8 @@ def test_etl_vars_keep_type_and_render_inside_strings():
 
 
 def test_glob_file_regex_is_translated_and_invalid_entry_is_an_error():
-    expanded = expand({"p": {**MINIMAL, "extractors": {"CsvExtractor": {"file_regex": "*.log"}}}})
+    with pytest.warns(UserWarning, match=r"'\*\.log' is no regular expression; read as a glob"):
+        expanded = expand({"p": {**MINIMAL, "extractors": {"CsvExtractor": {"file_regex": "*.log"}}}})
     import re
 
     (regex,) = expanded["p"]["extractors"]["CsvExtractor"]["file_regex"]

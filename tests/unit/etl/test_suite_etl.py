@@ -115,6 +115,7 @@ def test_glob_file_regex_is_accepted(make_suite):
     )
     report = run_suite_etl(suite_dir)
     assert report.ok, report.lines()
+    assert any("read as a glob" in note for note in report.by_pipeline()["p"].warnings)
 
 
 def test_order_is_numeric_by_run_rep_and_host(make_suite):
