@@ -24,6 +24,8 @@ import yaml
 
 from doe_cli.errors import UserError
 
+_UNSAFE_IN_PLACEHOLDER = re.compile(r"[^\w.,:=?|\[\]-]")
+
 
 class RuntimePlaceholder(jinja2.Undefined):
     """Stands for a value only known at run time; renders as `@<expression>@` and chains lookups."""
@@ -31,7 +33,8 @@ class RuntimePlaceholder(jinja2.Undefined):
     __slots__ = ()
 
     def __str__(self) -> str:
-        return f"@{self._undefined_name}@"
+        # shell-safe: commands with placeholders still pass the syntax check at design time
+        return "@" + _UNSAFE_IN_PLACEHOLDER.sub("", str(self._undefined_name)) + "@"
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -40,6 +43,20 @@ class RuntimePlaceholder(jinja2.Undefined):
 
     def __getitem__(self, key: Any) -> RuntimePlaceholder:
         return RuntimePlaceholder(name=f"{self._undefined_name}[{key}]")
+
+    # It acts as a list of one unknown element, so `| first`, `| map(...) | list`, loops and tests on it
+    # give placeholders instead of errors or silently empty text.
+    def __iter__(self):
+        yield RuntimePlaceholder(name=f"{self._undefined_name}[0]")
+
+    def __reversed__(self):
+        return iter(self)
+
+    def __len__(self) -> int:
+        return 1
+
+    def __bool__(self) -> bool:
+        return True
 
     def __repr__(self) -> str:
         return str(self)
