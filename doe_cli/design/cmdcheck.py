@@ -7,6 +7,7 @@ batch fails are they checked one by one to name the culprit.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -55,20 +56,26 @@ def first_invalid(commands: list[str]) -> tuple[str, str] | None:
     return commands[0], command_error(commands[0]) or _batch_error(commands)
 
 
+# At design time `{{ name }}` expressions naming run-time variables are kept as written; the check sees
+# them as a plain word, as it sees host placeholders.
+_KEPT_EXPRESSION = re.compile(r"\{\{.*?\}\}", re.DOTALL)
+
+
 def check_extended_commands(extended: dict[str, list[dict]], design_file: Path) -> None:
     """Raise a UserError naming experiment, run and host type of the first command that is not valid bash."""
-    where: dict[str, tuple[str, int, str]] = {}
+    where: dict[str, tuple[str, int, str, str]] = {}
     for exp_name, runs in extended.items():
         for run_index, run_config in enumerate(runs):
             for host_type, hosts in run_config.get("$CMD$", {}).items():
                 for commands in hosts:
                     for command in commands.values():
-                        where.setdefault(command, (exp_name, run_index, host_type))
+                        checked = _KEPT_EXPRESSION.sub("@runtime@", command)
+                        where.setdefault(checked, (exp_name, run_index, host_type, command))
     invalid = first_invalid(list(where))
     if invalid is None:
         return
-    command, message = invalid
-    exp_name, run_index, host_type = where[command]
+    checked, message = invalid
+    exp_name, run_index, host_type, command = where[checked]
     detail = " ".join(message.replace("\n", "; ").split())
     raise UserError(f"run {run_index}: $CMD$ is invalid bash syntax: {detail} (command: {command!r})",
                     file=str(design_file), path=f"experiments.{exp_name}.host_types.{host_type}.$CMD$")

@@ -70,3 +70,20 @@ def test_run_check_names_experiment_run_and_host_type(tmp_path):
     assert caught.value.detail.startswith("run 1: $CMD$ is invalid bash syntax")
     assert Path(caught.value.file).name == "s.yml"
     suite.extend(hosts, check_commands=False)
+
+
+def test_expressions_kept_for_run_time_pass_the_design_time_check(tmp_path):
+    root = tmp_path / "config"
+    for name in ("all", "small"):
+        (root / "group_vars" / name).mkdir(parents=True)
+    (root / "group_vars" / "all" / "main.yml").write_text("prj_id: t\n")
+    (root / "designs").mkdir()
+    (root / "designs" / "s.yml").write_text(textwrap.dedent("""\
+        exp:
+          host_types:
+            small:
+              $CMD$: "{{ app_python }} {{ code_dir }}/run.py --size [% my_run.size %]"
+          base_experiment: {size: 3}
+    """))
+    runs = load_suite(discover(root), "s").extend(check_commands=True)["exp"]
+    assert runs[0]["$CMD$"]["small"][0]["main"] == "{{ app_python }} {{ code_dir }}/run.py --size 3"
