@@ -9,6 +9,7 @@ their helper script; an Ansible round trip costs about a second, a job can cost 
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import hashlib
 import json
@@ -46,12 +47,14 @@ from doe_cli.run.suite_id import resolve_suite_id
 CMD = "$CMD$"
 STATUS_TASK = "Stop leftovers of completed jobs and read the job states"
 ENQUEUE_TASKS = ("Enqueue the first-phase jobs and wait until they have started", "Enqueue the second-phase jobs")
-SETUP_FACTS_TASK = "Record the host's hardware and kernel"
+SETUP_FACTS_TASK = "Make the queue ready and record the host's hardware and kernel"
 SETUP_GIT_TASK = "Check out the code repositories at their versions"
 SUPPORTED_CLOUDS = ("local",)
-# A host whose poll fails this many times in a row stops the run (the jobs keep running).
-MAX_POLL_FAILURES = 5
+# An enqueue or a host's poll failing this many times in a row stops the run (the jobs keep running).
+MAX_FAILURES_IN_A_ROW = 5
 KEPT_ANSIBLE_DIRS = 20
+# One host-helper request per command line: Linux limits one argument to 128 KiB (base64 adds a third).
+MAX_REQUEST_BYTES = 64 * 1024
 
 
 @dataclass
@@ -66,6 +69,7 @@ class RunOptions:
     job_timeout: float | None = None      # per job, seconds (overrides the job_timeout host var)
     local_dir: Path | None = None
     poll_interval: float = 0.5
+    long_poll: float = 4.0               # seconds a host may wait for its jobs before answering a poll
 
 
 @dataclass
@@ -101,10 +105,6 @@ class ExpRuntime:
     @property
     def multi(self) -> bool:
         return len(self.slots) > 1
-
-
-def label(exp: str, key: JobKey, attempt: int) -> str:
-    return f"doe:{exp}:{key[0]}:{key[1]}:{attempt}"
 
 
 def normalise_repositories(value: Any) -> list[dict]:
@@ -163,6 +163,7 @@ class Controller:
         self.stop_event = threading.Event()
         self.exps: dict[str, ExpRuntime] = {}
         self.poll_failures: dict[str, int] = {}
+        self.enqueue_failures = 0
         self.last_etl = 0.0
         self.new_results_since_etl = False
         self.etl_error = False
@@ -230,10 +231,22 @@ class Controller:
             if opts.retry_failed:
                 for key in state.with_status(FAILED):
                     record = state.jobs[key]
+                    self._set_attempt_aside(name, key, record.attempt)
                     record.status, record.exit_code, record.attempt = PENDING, None, record.attempt + 1
             state.save(path)
             self.exps[name] = ExpRuntime(name=name, state=state, state_path=path, slots=slots, check_hosts=checked,
                                          first_phase=first, runs=extended[name], n_reps=exp.n_repetitions)
+
+    def _set_attempt_aside(self, exp: str, key: JobKey, attempt: int) -> None:
+        """Fetched results are never overwritten: a retried job's earlier results move to
+        `rep_<j>/.attempt_<n>/` (hidden, so the ETL reads only the current attempt)."""
+        rep_dir = self.suite_dir / job_dir(exp, key)
+        target = rep_dir / f".attempt_{attempt}"
+        for host_type in self.suite.experiments[exp].host_types:
+            source = rep_dir / host_type
+            if source.is_dir() and not source.is_symlink():
+                target.mkdir(parents=True, exist_ok=True)
+                os.rename(source, target / host_type)
 
     def _host_vars(self) -> dict[str, dict]:
         hosts = {}
@@ -287,7 +300,7 @@ class Controller:
         result = self._playbook("setup.yml", {"setup_suite_repositories": repos})
         if not result.ok:
             raise DoeError(f"setup failed: {result.summary()}{_stdout_hint(result)}")
-        facts = {host: _json_or_none(res.get("stdout")) or {} for host, res in
+        facts = {host: (helper_report(res) or {}).get("facts", {}) for host, res in
                  result.task_results(SETUP_FACTS_TASK).items()}
         checkouts: dict[str, list[dict]] = {}
         for host, res in result.task_results(SETUP_GIT_TASK).items():
@@ -343,6 +356,8 @@ class Controller:
                 self.log(f"warning: cleanup failed: {result.summary()}")
             else:
                 local_cloud.remove_suite_leftovers(self.host_vars, self.base / f"{self.options.suite}_{self.suite_id}")
+                # The hosts are gone; a later resume (e.g. --retry-failed) sets new ones up.
+                (self.suite_dir / ".doe" / "setup.done").unlink(missing_ok=True)
         return self.summary()
 
     def _stops_pending(self) -> bool:
@@ -359,15 +374,24 @@ class Controller:
         if self.progress is not None:
             self.progress.update({name: (exp.state.counts(), exp.running) for name, exp in self.exps.items()})
 
-    def _job_request(self, exp: ExpRuntime, key: JobKey, slot: HostSlot) -> dict:
-        from doe_cli.design import config_json
-
-        run_config = exp.runs[key[0]]
-        attempt = exp.state.jobs[key].attempt
-        return {"label": label(exp.name, key, attempt), "dir": job_dir(exp.name, key), "attempt": attempt,
-                "config": config_json(run_config), "cmds": run_config[CMD][slot.host_type][slot.idx],
-                "timeout": self.job_timeouts.get(slot.name), "host": slot.name, "host_type": slot.host_type,
-                "host_idx": slot.idx}
+    def _enqueue_chunks(self, exp: ExpRuntime, keys: list[JobKey], slot: HostSlot, stop: list[str],
+                        wait_started: bool) -> list[str]:
+        """A host's batch as base64 requests, each small enough for one command line."""
+        base = {"exp": exp.name, "host": slot.name, "host_type": slot.host_type, "host_idx": slot.idx,
+                "timeout": self.job_timeouts.get(slot.name), "stop": stop, "wait_started": wait_started}
+        chunks, jobs, runs, size = [], [], {}, 0
+        for key in keys:
+            if str(key[0]) not in runs:
+                runs[str(key[0])] = exp.runs[key[0]]
+                size += len(json.dumps(exp.runs[key[0]]))
+            jobs.append([key[0], key[1], exp.state.jobs[key].attempt])
+            size += 16
+            if size > MAX_REQUEST_BYTES:
+                chunks.append(encode_request({**base, "runs": runs, "jobs": jobs}))
+                jobs, runs, size = [], {}, 0
+        if jobs or not chunks:
+            chunks.append(encode_request({**base, "runs": runs, "jobs": jobs}))
+        return chunks
 
     def _enqueue_tick(self) -> None:
         requests: dict[str, dict] = {}
@@ -376,28 +400,41 @@ class Controller:
             pending = exp.state.with_status(PENDING)
             if not pending:
                 continue
+            draining: list[JobKey] = []
             if exp.multi:
-                if exp.state.with_status(QUEUED):
-                    continue  # one job at a time on all hosts
+                # One job at a time on all hosts. A job whose polled hosts finished only waits for its
+                # other hosts (servers) to be stopped: the enqueue stops them before the next job starts.
+                queued = exp.state.with_status(QUEUED)
+                draining = [key for key in queued if exp.check_hosts <= set(exp.host_done.get(key, {}))]
+                if len(draining) < len(queued):
+                    continue
                 keys = pending[:1]
             else:
                 keys = pending
             batch[exp.name] = keys
             for slot in exp.slots:
-                requests[slot.name] = {
-                    "phase": 1 if slot.name in exp.first_phase else 2,
-                    "jobs": [self._job_request(exp, key, slot) for key in keys]}
+                stop = [job_dir(exp.name, key) for key in draining if slot.name not in exp.host_done.get(key, {})]
+                first = slot.name in exp.first_phase
+                requests[slot.name] = {"phase": 1 if first else 2,
+                                       "chunks": self._enqueue_chunks(exp, keys, slot, stop, wait_started=first)}
         if not requests:
             return
         result = self._playbook("enqueue.yml", {"job_queue_requests": requests}, limit=list(requests))
         accepted: set[str] = set()
         for task in ENQUEUE_TASKS:
             for host, res in result.task_results(task).items():
-                if res.get("rc") == 0 and not res.get("failed"):
+                if not res.get("failed") and all(helper_report(item) is not None
+                                                 for item in res.get("results", [])):
                     accepted.add(host)
         if not result.ok:
+            self.enqueue_failures += 1
+            if self.enqueue_failures >= MAX_FAILURES_IN_A_ROW:
+                raise DoeError(f"enqueue failed {MAX_FAILURES_IN_A_ROW} times in a row: {result.summary()}"
+                               f"{_stdout_hint(result)}; resume with: {self.resume_command()}")
             self.log(f"warning: enqueue failed on some hosts, retrying next round: {result.summary()}"
                      f"{_stdout_hint(result)}")
+        else:
+            self.enqueue_failures = 0
         for name, keys in batch.items():
             exp = self.exps[name]
             if not all(host in accepted for host in exp.hosts):
@@ -415,7 +452,7 @@ class Controller:
             write_atomic(path, config_json(exp.runs[key[0]]))
 
     def _poll_tick(self) -> None:
-        requests: dict[str, dict] = {}
+        plain: dict[str, dict] = {}
         for exp in self.exps.values():
             for key in exp.state.with_status(QUEUED):
                 attempt = exp.state.jobs[key].attempt
@@ -424,15 +461,21 @@ class Controller:
                 for slot in exp.slots:
                     if slot.name in done:
                         continue
-                    request = requests.setdefault(slot.name, {"jobs": [], "stop": []})
-                    request["jobs"].append({"label": label(exp.name, key, attempt), "dir": job_dir(exp.name, key),
-                                            "attempt": attempt})
+                    request = plain.setdefault(slot.name, {"exp": exp.name, "jobs": [], "stop": []})
+                    request["jobs"].append([key[0], key[1], attempt])
                     if checks_done:  # the polled hosts finished: stop the rest (servers) of this job
                         request["stop"].append(job_dir(exp.name, key))
-        if not requests:
+        if not plain:
             return
-        for host in requests:
+        for host in plain:
             (self.staging / host).mkdir(parents=True, exist_ok=True)
+        # Long poll on hosts whose jobs decide completion, unless a multi-host job waits to be stopped.
+        by_name = {slot.name: exp for exp in self.exps.values() for slot in exp.slots}
+        if not self._stops_pending():
+            for host, request in plain.items():
+                if host in by_name[host].check_hosts:
+                    request["wait"] = self.options.long_poll
+        requests = {host: {"request": encode_request(request)} for host, request in plain.items()}
         result = self._playbook("poll.yml", {"job_queue_requests": requests,
                                              "job_queue_staging_dir": str(self.staging)}, limit=list(requests))
         broken = result.failed_hosts() | result.unreachable_hosts()
@@ -440,8 +483,8 @@ class Controller:
         for host in requests:
             if host in broken or host not in statuses:
                 self.poll_failures[host] = self.poll_failures.get(host, 0) + 1
-                if self.poll_failures[host] >= MAX_POLL_FAILURES:
-                    raise DoeError(f"polling host {host} failed {MAX_POLL_FAILURES} times in a row: "
+                if self.poll_failures[host] >= MAX_FAILURES_IN_A_ROW:
+                    raise DoeError(f"polling host {host} failed {MAX_FAILURES_IN_A_ROW} times in a row: "
                                    f"{result.summary()}{_stdout_hint(result)}; jobs keep running; resume with: "
                                    f"{self.resume_command()}")
                 continue
@@ -453,7 +496,7 @@ class Controller:
         for host, res in statuses.items():
             if host in broken:
                 continue
-            report = _json_or_none(res.get("stdout")) or {}
+            report = helper_report(res) or {}
             exp, slot = by_host[host]
             for rel, info in report.get("jobs", {}).items():
                 key = _key_of(rel)
@@ -564,6 +607,19 @@ def _etl_errors(report: Any) -> list[str]:
 def _key_of(rel: str) -> JobKey:
     _, run, rep = rel.rsplit("/", 2)
     return int(run.removeprefix("run_")), int(rep.removeprefix("rep_"))
+
+
+def encode_request(request: dict) -> str:
+    """Requests reach the host helper as base64 of JSON: shell-safe on any command line."""
+    return base64.b64encode(json.dumps(request, separators=(",", ":")).encode()).decode()
+
+
+def helper_report(res: dict) -> dict | None:
+    """The helper's `DOE-JSON:` line from a task result (raw over ssh may add other lines)."""
+    for line in str(res.get("stdout") or "").splitlines():
+        if line.startswith("DOE-JSON:"):
+            return _json_or_none(line[len("DOE-JSON:"):])
+    return None
 
 
 def _json_or_none(text: Any) -> Any:

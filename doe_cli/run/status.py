@@ -14,7 +14,7 @@ import yaml
 
 from doe_cli.config import Project
 from doe_cli.errors import UserError
-from doe_cli.run.state import FAILED, FINISHED, PENDING, QUEUED, ExperimentState, job_dir
+from doe_cli.run.state import FAILED, FINISHED, PENDING, QUEUED, ExperimentState
 from doe_cli.run.suite_id import resolve_suite_id, suite_runs
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -55,7 +55,7 @@ def _controller_running(suite_dir: Path) -> bool:
 def _host_states(suite_dir: Path, states: dict[str, ExperimentState], project: Project) -> dict[str, dict]:
     """Per experiment: how many queued jobs the hosts report as done / running / queued."""
     from doe_cli.ansible_adapter import AnsibleAdapter
-    from doe_cli.run.controller import STATUS_TASK, _control_path_dir, _json_or_none, label
+    from doe_cli.run.controller import STATUS_TASK, _control_path_dir, encode_request, helper_report
 
     inventory = suite_dir / ".inventory" / "local.yml"
     if not inventory.exists():
@@ -66,10 +66,9 @@ def _host_states(suite_dir: Path, states: dict[str, ExperimentState], project: P
         state = states.get(host_vars.get("doe_exp"))
         if state is None:
             continue
-        jobs = [{"label": label(state.exp, key, state.jobs[key].attempt), "dir": job_dir(state.exp, key),
-                 "attempt": state.jobs[key].attempt} for key in state.with_status(QUEUED)]
+        jobs = [[key[0], key[1], state.jobs[key].attempt] for key in state.with_status(QUEUED)]
         if jobs:
-            requests[host] = {"jobs": jobs}
+            requests[host] = {"request": encode_request({"exp": state.exp, "jobs": jobs})}
     if not requests:
         return {}
     adapter = AnsibleAdapter(suite_dir / ".doe" / "ansible", roles_paths=[project.roles_dir],
@@ -80,7 +79,7 @@ def _host_states(suite_dir: Path, states: dict[str, ExperimentState], project: P
     for host, res in result.task_results(STATUS_TASK).items():
         exp = hosts[host].get("doe_exp")
         counts = report.setdefault(exp, {"done": 0, "running": 0, "queued": 0, "unknown": 0})
-        for info in (_json_or_none(res.get("stdout")) or {}).get("jobs", {}).values():
+        for info in (helper_report(res) or {}).get("jobs", {}).values():
             state = "done" if info.get("state") in ("done", "lost") else info.get("state", "unknown")
             counts[state if state in counts else "unknown"] += 1
     return report

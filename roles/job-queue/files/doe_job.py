@@ -14,13 +14,12 @@ It runs once per job, so it avoids slow imports: `signal` pulls in enum (~14 ms)
 re, `subprocess` pulls in threading; _signal, marshal and os.posix_spawn do the same work.
 """
 
+import _signal as signal
 import marshal
 import os
 import resource
 import sys
 import time
-
-import _signal as signal
 
 STARTED_MARKER = ".doe_started"
 DONE_MARKER = ".doe_done"
@@ -44,7 +43,7 @@ def json_value(value) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return '"' + "".join(c if c >= " " else "\\u%04x" % ord(c) for c in text) + '"'
+    return '"' + "".join(c if c >= " " else f"\\u{ord(c):04x}" for c in text) + '"'
 
 
 def write_atomic(path: str, text: str, durable: bool = True) -> None:
@@ -60,7 +59,7 @@ def write_atomic(path: str, text: str, durable: bool = True) -> None:
 
 
 def iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + ".%03dZ" % int((ts % 1) * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int((ts % 1) * 1000):03d}Z"
 
 
 def spawn(command: str, out_fd: int, err_fd: int) -> int:
@@ -129,9 +128,9 @@ def main(job_dir: str) -> int:
             if name != "main":
                 background.append(spawn(command, out_fd, err_fd))
         main_pid = spawn(cmds["main"], out_fd, err_fd)
-        write_atomic(STARTED_MARKER, '{"wrapper_pid": %d, "main_pgid": %d, "background_pgids": [%s], '
-                     '"start_time": "%s"}' % (os.getpid(), main_pid, ", ".join(map(str, background)), iso(start)),
-                     durable=False)
+        pgids = ", ".join(map(str, background))
+        write_atomic(STARTED_MARKER, f'{{"wrapper_pid": {os.getpid()}, "main_pgid": {main_pid}, '
+                     f'"background_pgids": [{pgids}], "start_time": "{iso(start)}"}}', durable=False)
         if job.get("timeout"):
             signal.setitimer(signal.ITIMER_REAL, float(job["timeout"]))
         main_status = os.waitpid(main_pid, 0)[1]

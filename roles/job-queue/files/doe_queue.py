@@ -2,21 +2,25 @@
 """Host-side queue helper: one call handles a whole batch of jobs, so the controller needs one Ansible
 task per phase for all jobs of a host, never one per job.
 
-    doe_queue.py enqueue --root DIR [--tsp tsp]   stdin: {"jobs": [...], "wait_started": bool}
-    doe_queue.py status  --root DIR [--tsp tsp]   stdin: {"jobs": [{"label", "dir"}...], "stop": [dir...]}
-    doe_queue.py stop    --root DIR [--tsp tsp]   stdin: {"dirs": [dir...]}
-    doe_queue.py shutdown --root DIR [--tsp tsp]  stop every job of this root and the tsp server
-    doe_queue.py facts                            CPU, memory and kernel of this host
+    doe_queue.py [--tsp tsp] [--socket S] --root DIR enqueue  --request B64   (a batch of jobs)
+    doe_queue.py [--tsp tsp] [--socket S] --root DIR status   --request B64   (states, stops leftovers)
+    doe_queue.py [--tsp tsp] [--socket S] --root DIR shutdown                 (stop all jobs and tsp)
+    doe_queue.py [--tsp tsp] [--socket S] --root DIR setup                    (queue ready + host facts)
 
-The queue is task spooler with $TS_SOCKET set by the caller. Each job lives in <root>/<dir>/ with
-config.json, job.json, results/ and scratch/; doe_job.py (next to this file) runs it and writes the
-done marker .doe_done last. Enqueue is idempotent: a job whose label is in the queue or whose done
-marker exists is skipped. Output is one JSON document on stdout. Standard library only.
+A request is base64 of JSON (shell-safe, so Ansible can call this with `raw`: no Python module run
+per host, about ten times cheaper); without --request it is read from stdin. The queue is task
+spooler on socket S (default: tsp's own). A host serves one experiment; each job lives in
+<root>/<exp>/run_<i>/rep_<j>/ with config.json, job.json, results/ and scratch/; doe_job.py (next to
+this file) runs it and writes the done marker .doe_done last. Enqueue is idempotent: a job whose
+label is in the queue or whose done marker exists is skipped. The label of a job is
+doe:<exp>:<run>:<rep>:<attempt> (the controller uses the same). Output: one line
+`DOE-JSON:<json>` on stdout. Standard library only.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import marshal
 import os
@@ -90,40 +94,63 @@ def archive_attempt(job_dir: str, marker: dict) -> None:
             os.replace(source, os.path.join(target, name))
 
 
+def config_json(run_config: dict) -> str:
+    """config.json exactly as the controller writes it: 4-space indent, keys sorted."""
+    return json.dumps(run_config, indent=4, sort_keys=True, separators=(", ", ": "), ensure_ascii=False)
+
+
+def job_label(exp: str, run: int, rep: int, attempt: int) -> str:
+    return f"doe:{exp}:{run}:{rep}:{attempt}"
+
+
+def job_rel(exp: str, run: int, rep: int) -> str:
+    return f"{exp}/run_{run}/rep_{rep}"
+
+
 def enqueue(root: str, tsp: str, request: dict) -> dict:
-    jobs = request.get("jobs", [])
+    """Enqueue a batch; first stop the leftovers (servers) of the previous multi-host job.
+
+    request: {exp, host, host_type, host_idx, timeout, runs: {run: run config}, jobs: [[run, rep, attempt]],
+              stop: [dir], wait_started: bool, wait_timeout: seconds}
+    """
+    stopped = stop_jobs(root, tsp, request["stop"]) if request.get("stop") else []
+    exp = request["exp"]
     queue = tsp_entries(tsp)
     enqueued, skipped = [], []
-    for job in jobs:
-        job_dir = job_path(root, job["dir"])
+    for run, rep, attempt in request.get("jobs", []):
+        rel = job_rel(exp, run, rep)
+        label = job_label(exp, run, rep, attempt)
+        job_dir = job_path(root, rel)
         marker = read_json(os.path.join(job_dir, DONE_MARKER))
-        attempt = job.get("attempt") or 1
         if marker is not None and (marker.get("attempt") or 1) >= attempt:
-            skipped.append(job["dir"])
+            skipped.append(rel)
             continue
-        entry = queue.get(job["label"])
+        entry = queue.get(label)
         if entry is not None and entry["state"] in ("queued", "running", "allrunning"):
-            skipped.append(job["dir"])
+            skipped.append(rel)
             continue
         if marker is not None:
             archive_attempt(job_dir, marker)
         os.makedirs(os.path.join(job_dir, "results"), exist_ok=True)
         os.makedirs(os.path.join(job_dir, "scratch"), exist_ok=True)
-        write_atomic(os.path.join(job_dir, "config.json"), job["config"])
-        spec = {key: job.get(key) for key in ("label", "cmds", "timeout", "host", "host_type", "host_idx")}
-        spec["attempt"] = attempt
+        run_config = request["runs"][str(run)]
+        write_atomic(os.path.join(job_dir, "config.json"), config_json(run_config))
+        spec = {"label": label, "attempt": attempt, "timeout": request.get("timeout"),
+                "cmds": run_config["$CMD$"][request["host_type"]][request["host_idx"]],
+                "host": request.get("host"), "host_type": request["host_type"], "host_idx": request["host_idx"]}
         write_atomic(os.path.join(job_dir, "job.json"), json.dumps(spec, indent=1))  # for people
         write_atomic(os.path.join(job_dir, "job.marshal"), marshal.dumps(spec))  # for the wrapper: fast to load
         # argv list, no shell: the label and paths never meet a shell parser.
-        submitted = subprocess.run([tsp, "-n", "-L", job["label"], sys.executable, "-S", JOB_WRAPPER, job_dir],
+        submitted = subprocess.run([tsp, "-n", "-L", label, sys.executable, "-S", JOB_WRAPPER, job_dir],
                                    capture_output=True, text=True, check=False)
         if submitted.returncode != 0:
-            raise QueueError(f"{tsp} refused job {job['label']}: {submitted.stderr.strip()}")
-        enqueued.append(job["dir"])
-    result = {"enqueued": enqueued, "skipped": skipped}
+            raise QueueError(f"{tsp} refused job {label}: {submitted.stderr.strip()}")
+        enqueued.append(rel)
+    result = {"enqueued": enqueued, "skipped": skipped, "stopped": stopped,
+              "changed": bool(enqueued or stopped)}
     if request.get("wait_started"):
-        result["started"] = wait_started(root, [job["dir"] for job in jobs],
-                                         float(request.get("wait_timeout", 60)))
+        dirs = [job_rel(exp, run, rep) for run, rep, _ in request.get("jobs", [])]
+        result["started"] = wait_started(root, dirs, float(request.get("wait_timeout", 60)))
     return result
 
 
@@ -189,31 +216,50 @@ def stop_jobs(root: str, tsp: str, dirs: list[str], grace: float = 15.0) -> list
     return stopped
 
 
+def wait_for_markers(root: str, request: dict) -> None:
+    """Long poll: return once every requested job has its done marker, or after request["wait"] seconds.
+    Fewer, longer polls cost the controller far fewer Ansible runs than short ones."""
+    deadline = time.monotonic() + float(request.get("wait") or 0)
+    exp = request.get("exp", "")
+    waiting = [job_path(root, job_rel(exp, run, rep)) for run, rep, _ in request.get("jobs", [])]
+    while waiting and time.monotonic() < deadline:
+        waiting = [d for d in waiting if not os.path.exists(os.path.join(d, DONE_MARKER))]
+        if waiting:
+            time.sleep(0.05)
+
+
 def status(root: str, tsp: str, request: dict) -> dict:
+    """request: {exp, jobs: [[run, rep, attempt]], stop: [dir], wait: seconds}
+    -> states per job dir, what to fetch."""
     stopped = stop_jobs(root, tsp, request.get("stop", [])) if request.get("stop") else []
+    if request.get("wait") and not stopped:
+        wait_for_markers(root, request)
+    exp = request.get("exp", "")
     queue = None
     states, fetch = {}, []
-    for job in request.get("jobs", []):
-        job_dir = job_path(root, job["dir"])
+    for run, rep, attempt in request.get("jobs", []):
+        rel = job_rel(exp, run, rep)
+        job_dir = job_path(root, rel)
         marker = read_json(os.path.join(job_dir, DONE_MARKER))
-        if marker is not None and (marker.get("attempt") or 1) >= (job.get("attempt") or 1):
-            states[job["dir"]] = {"state": "done", **marker}
-            fetch.append(f"{job['dir']}/results/")
+        if marker is not None and (marker.get("attempt") or 1) >= attempt:
+            states[rel] = {"state": "done", **marker}
+            fetch.append(f"{rel}/results/")
             continue
         if queue is None:
             queue = tsp_entries(tsp)
-        entry = queue.get(job["label"])
+        entry = queue.get(job_label(exp, run, rep, attempt))
         if entry is None:
-            states[job["dir"]] = {"state": "unknown"}
+            states[rel] = {"state": "unknown"}
         elif entry["state"] in ("queued", "running", "allrunning"):
             started = os.path.exists(os.path.join(job_dir, STARTED_MARKER))
-            states[job["dir"]] = {"state": "running" if started else "queued"}
+            states[rel] = {"state": "running" if started else "queued"}
         else:
             # tsp finished it but the wrapper left no marker: it was killed.
-            states[job["dir"]] = {"state": "lost", "exit_code": entry["exit_level"]}
+            states[rel] = {"state": "lost", "exit_code": entry["exit_level"]}
             if os.path.isdir(os.path.join(job_dir, "results")):
-                fetch.append(f"{job['dir']}/results/")
-    return {"jobs": states, "fetch": fetch, "stopped": stopped, "rsync_filters": rsync_filters(fetch)}
+                fetch.append(f"{rel}/results/")
+    return {"jobs": states, "fetch": fetch, "stopped": stopped, "rsync_filters": rsync_filters(fetch),
+            "changed": bool(stopped)}
 
 
 def rsync_filters(dirs: list[str]) -> list[str]:
@@ -237,7 +283,15 @@ def shutdown(root: str, tsp: str) -> dict:
     stopped = stop_jobs(root, tsp, running) if running else []
     subprocess.run([tsp, "-C"], capture_output=True, check=False)
     subprocess.run([tsp, "-K"], capture_output=True, check=False)
-    return {"stopped": stopped}
+    return {"stopped": stopped, "changed": bool(stopped)}
+
+
+def setup(root: str, tsp: str) -> dict:
+    """Make the queue ready (one slot: jobs of a host run one after another) and report the host."""
+    done = subprocess.run([tsp, "-S", "1"], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise QueueError(f"{tsp} -S 1 failed: {done.stderr.strip()}")
+    return {"facts": facts(), "changed": False}
 
 
 def facts() -> dict:
@@ -265,35 +319,35 @@ def facts() -> dict:
             "python": platform.python_version()}
 
 
+def read_request(chunk: str | None) -> dict:
+    raw = base64.b64decode(chunk).decode("utf-8") if chunk else sys.stdin.read()
+    return json.loads(raw) if raw.strip() else {}
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="doe_queue.py")
-    parser.add_argument("action", choices=["enqueue", "status", "stop", "shutdown", "facts"])
-    parser.add_argument("--root", help="folder that holds this host's job dirs")
+    parser.add_argument("--root", required=True, help="folder that holds this host's job dirs")
     parser.add_argument("--tsp", default="tsp", help="task spooler binary (Debian: tsp, elsewhere: ts)")
+    parser.add_argument("--socket", default="", help="task spooler socket (TS_SOCKET); empty: tsp's default")
+    parser.add_argument("action", choices=["enqueue", "status", "shutdown", "setup"])
+    parser.add_argument("--request", help="base64 of the JSON request (default: JSON on stdin)")
     args = parser.parse_args(argv)
+    if args.socket:
+        os.environ["TS_SOCKET"] = args.socket
     try:
-        if args.action == "facts":
-            result = facts()
+        os.makedirs(args.root, exist_ok=True)
+        if args.action == "shutdown":
+            result = shutdown(args.root, args.tsp)
+        elif args.action == "setup":
+            result = setup(args.root, args.tsp)
+        elif args.action == "enqueue":
+            result = enqueue(args.root, args.tsp, read_request(args.request))
         else:
-            if not args.root:
-                raise QueueError("--root is required")
-            os.makedirs(args.root, exist_ok=True)
-            if args.action == "shutdown":
-                result = shutdown(args.root, args.tsp)
-            else:
-                raw = sys.stdin.read()
-                request = json.loads(raw) if raw.strip() else {}
-                if args.action == "enqueue":
-                    result = enqueue(args.root, args.tsp, request)
-                elif args.action == "status":
-                    result = status(args.root, args.tsp, request)
-                else:
-                    result = {"stopped": stop_jobs(args.root, args.tsp, request.get("dirs", []))}
-    except QueueError as error:
-        sys.stderr.write(f"doe_queue: {error}\n")
+            result = status(args.root, args.tsp, read_request(args.request))
+    except (QueueError, ValueError, KeyError) as error:
+        sys.stderr.write(f"doe_queue: {type(error).__name__}: {error}\n")
         return 1
-    json.dump(result, sys.stdout)
-    sys.stdout.write("\n")
+    sys.stdout.write("DOE-JSON:" + json.dumps(result) + "\n")
     return 0
 
 

@@ -1,0 +1,110 @@
+"""The host-side queue helper and job wrapper, driven directly with a real task spooler."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.integration.run.conftest import REPO, process_gone, wait_for
+
+QUEUE = REPO / "roles" / "job-queue" / "files" / "doe_queue.py"
+pytestmark = pytest.mark.tsp
+
+
+@pytest.fixture
+def queue(tmp_path):
+    socket = tmp_path / "ts.sock"
+    root = tmp_path / "root"
+
+    def call(action: str, request: dict | None = None, expect_rc: int = 0):
+        argv = [sys.executable, str(QUEUE), "--root", str(root), "--socket", str(socket), action]
+        if request is not None:
+            argv += ["--request", base64.b64encode(json.dumps(request).encode()).decode()]
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        assert done.returncode == expect_rc, done.stderr
+        if expect_rc:
+            return done.stderr
+        assert done.stdout.startswith("DOE-JSON:")
+        return json.loads(done.stdout[len("DOE-JSON:"):])
+
+    call.root = root
+    yield call
+    call("shutdown")
+
+
+def batch(runs: dict[int, dict], jobs: list[list[int]], **extra) -> dict:
+    """An enqueue request for host h-0 (type small, index 0); each run's $CMD$ comes from `runs`."""
+    configs = {str(run): {"n": run, "$CMD$": {"small": [cmds]}} for run, cmds in runs.items()}
+    return {"exp": "e", "host": "h-0", "host_type": "small", "host_idx": 0, "runs": configs, "jobs": jobs, **extra}
+
+
+def wait_done(queue, jobs: list[list[int]]) -> dict:
+    request = {"exp": "e", "jobs": jobs, "wait": 5}
+    return wait_for(lambda: (r := queue("status", request)) and all(
+        s["state"] == "done" for s in r["jobs"].values()) and r, what="jobs done")
+
+
+def test_enqueue_runs_each_job_once_with_separate_streams_and_exit_codes(queue):
+    request = batch({0: {"main": "echo out; echo err >&2; head -c 11 config.json"}, 1: {"main": "echo bad; exit 3"}},
+                    [[0, 0, 1], [1, 0, 1]])
+    first = queue("enqueue", request)
+    again = queue("enqueue", request)
+    assert first["enqueued"] == ["e/run_0/rep_0", "e/run_1/rep_0"]
+    assert again["enqueued"] == [] and again["skipped"] == first["enqueued"]
+    report = wait_done(queue, [[0, 0, 1], [1, 0, 1]])
+    assert queue("enqueue", request)["enqueued"] == []
+    ok, bad = report["jobs"]["e/run_0/rep_0"], report["jobs"]["e/run_1/rep_0"]
+    assert (ok["status"], ok["exit_code"]) == ("finished", 0)
+    assert (bad["status"], bad["exit_code"]) == ("failed", 3)
+    results = queue.root / "e/run_0/rep_0/results"
+    assert (results / "stdout.log").read_text() == 'out\n{\n    "$CMD'
+    assert (results / "stderr.log").read_text() == "err\n"
+    assert json.loads((queue.root / "e/run_0/rep_0/config.json").read_text())["n"] == 0
+    assert report["fetch"] == ["e/run_0/rep_0/results/", "e/run_1/rep_0/results/"]
+    assert report["rsync_filters"][-1] == "--exclude=*"
+    assert "--include=/e/run_1/rep_0/results/***" in report["rsync_filters"]
+    info = (results / "runtime_info.yaml").read_text()
+    for key in ("start_time", "end_time", "wall_seconds", "max_rss_kb", "exit_code", "status", "host",
+                "host_type", "host_idx"):
+        assert f"\n{key}: " in f"\n{info}"
+
+
+def test_background_commands_end_with_main_and_timeout_is_recorded(queue):
+    queue("enqueue", batch({0: {"main": "sleep 0.2", "bg": "echo $$ > results/bg.pid; exec sleep 300"}},
+                           [[0, 0, 1]]))
+    queue("enqueue", batch({1: {"main": "sleep 300"}}, [[1, 0, 1]], timeout=0.5))
+    report = wait_done(queue, [[0, 0, 1], [1, 0, 1]])
+    pid = int((queue.root / "e/run_0/rep_0/results/bg.pid").read_text())
+    assert process_gone(pid)
+    timed_out = report["jobs"]["e/run_1/rep_0"]
+    assert timed_out["status"] == "timeout" and timed_out["exit_code"] == 143
+
+
+def test_stop_ends_a_running_job_and_status_reports_it(queue):
+    result = queue("enqueue", batch({0: {"main": "exec sleep 300"}}, [[0, 0, 1]], wait_started=True))
+    assert result["started"] == ["e/run_0/rep_0"]
+    request = {"exp": "e", "jobs": [[0, 0, 1]]}
+    assert queue("status", request)["jobs"]["e/run_0/rep_0"]["state"] == "running"
+    stopped = queue("status", {**request, "stop": ["e/run_0/rep_0"]})
+    state = stopped["jobs"]["e/run_0/rep_0"]
+    assert stopped["stopped"] == ["e/run_0/rep_0"]
+    assert state["state"] == "done" and state["stopped_by_controller"] is True and state["status"] == "finished"
+
+
+def test_unknown_and_retried_jobs(queue):
+    assert queue("status", {"exp": "e", "jobs": [[9, 0, 1]]})["jobs"] == {"e/run_9/rep_0": {"state": "unknown"}}
+    queue("enqueue", batch({0: {"main": "exit 4"}}, [[0, 0, 1]]))
+    wait_done(queue, [[0, 0, 1]])
+    assert queue("enqueue", batch({0: {"main": "echo second"}}, [[0, 0, 2]]))["enqueued"] == ["e/run_0/rep_0"]
+    report = wait_done(queue, [[0, 0, 2]])
+    assert report["jobs"]["e/run_0/rep_0"]["exit_code"] == 0
+    assert (queue.root / "e/run_0/rep_0/attempt_1/results/stdout.log").exists()
+
+
+def test_job_dirs_outside_the_root_are_refused(queue):
+    error = queue("status", {"exp": "..", "jobs": [[0, 0, 1]], "stop": ["../../escape"]}, expect_rc=1)
+    assert "not a plain relative path" in error

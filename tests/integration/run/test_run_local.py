@@ -1,0 +1,182 @@
+"""`doe run` end to end on the local cloud: real ansible-playbook through the adapter, real tsp.
+
+One suite run (session fixture) covers a single-host experiment (factors, repetitions, a background
+command, a job that fails once) and a client/server experiment (readiness barrier, servers stopped
+when the clients finish); further tests resume it with --retry-failed, filter experiments, and kill
+the controller with SIGKILL in the middle of a 20-job suite.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from datetime import datetime
+
+import pytest
+import yaml
+
+from tests.integration.run.conftest import Doe, make_config_dir, process_gone, wait_for
+
+pytestmark = [pytest.mark.tsp, pytest.mark.slow]
+
+MIXED = """
+single:
+  n_repetitions: 2
+  host_types:
+    small:
+      $CMD$:
+        main: >-
+          if [ [% my_run.x %] = 3 ] && [ ! -e "{shared}/failed_once_$(basename "$PWD")" ];
+          then touch "{shared}/failed_once_$(basename "$PWD")"; echo failing >&2; exit 7; fi;
+          echo "x=[% my_run.x %] label=[% my_run.label %]"; echo "note" >&2;
+          cp config.json results/copied_config.json
+        watcher: echo $$ > results/bg.pid; exec sleep 300
+  base_experiment:
+    label: "it's [% my_run.x %]"
+    x:
+      $FACTOR$: [1, 2, 3]
+client_server:
+  host_types:
+    server:
+      n: 1
+      check_status: false
+      $CMD$: echo $$ > results/server.pid; echo server-up; exec sleep 300
+    client:
+      n: 2
+      $CMD$: echo "client [% my_run.y %]"
+  base_experiment:
+    y:
+      $FACTOR$: [1, 2]
+"""
+
+TWENTY = """
+twenty:
+  n_repetitions: 2
+  host_types:
+    small:
+      $CMD$: echo "$PWD" >> "{shared}/ran.log"; sleep 0.2
+  base_experiment:
+    i:
+      $FACTOR$: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+"""
+
+
+@pytest.fixture(scope="session")
+def env(short_tmp):
+    shared = short_tmp / "shared"
+    shared.mkdir()
+    designs = {"mixed": MIXED.format(shared=shared), "twenty": TWENTY.format(shared=shared)}
+    config = make_config_dir(short_tmp, designs)
+    doe = Doe(config, short_tmp / "results", short_tmp / "hosts")
+    doe.shared = shared
+    return doe
+
+
+@pytest.fixture(scope="session")
+def mixed_run(env):
+    done = env("run", "--suite", "mixed", "--id", "new", check=False)
+    assert done.returncode == 1, done.stderr  # two jobs failed
+    return env.suite_dir("mixed"), done
+
+
+def read_yaml(path):
+    return yaml.safe_load(path.read_text())
+
+
+def test_result_tree_config_and_runtime_info(mixed_run):
+    suite_dir, _ = mixed_run
+    for name in ("suite_design.yml", "suite_design_ext.yml", "provenance.json", ".inventory/local.yml"):
+        assert (suite_dir / name).is_file(), name
+    ext = read_yaml(suite_dir / "suite_design_ext.yml")
+    assert len(ext["single"]) == 3 and len(ext["client_server"]) == 2
+    for run in range(2):
+        for rep in range(2):
+            rep_dir = suite_dir / "single" / f"run_{run}" / f"rep_{rep}"
+            config = json.loads((rep_dir / "config.json").read_text())
+            assert config["x"] == run + 1 and config["label"] == f"it's {run + 1}"
+            host = rep_dir / "small" / "host_0"
+            assert (host / "stdout.log").read_text() == f"x={run + 1} label=it's {run + 1}\n"
+            assert (host / "stderr.log").read_text() == "note\n"
+            assert json.loads((host / "copied_config.json").read_text()) == config
+            info = read_yaml(host / "runtime_info.yaml")
+            assert info["exit_code"] == 0 and info["status"] == "finished"
+            assert info["host"] == "single-small-0" and info["host_type"] == "small" and info["host_idx"] == 0
+            assert info["max_rss_kb"] > 0 and 0 <= info["wall_seconds"] < 60
+            assert datetime.fromisoformat(info["end_time"]) >= datetime.fromisoformat(info["start_time"])
+            assert process_gone(int((host / "bg.pid").read_text()))
+    provenance = json.loads((suite_dir / "provenance.json").read_text())
+    assert provenance["hosts"]["single-small-0"]["cpu_cores"] >= 1
+    assert set(provenance["hosts"]) == {"single-small-0", "client_server-server-0", "client_server-client-0",
+                                        "client_server-client-1"}
+
+
+def test_failed_jobs_are_recorded_fetched_and_listed(mixed_run, env):
+    suite_dir, done = mixed_run
+    state = read_yaml(suite_dir / "single" / "state.yml")
+    assert state["jobs"]["run_2/rep_0"] == {"status": "failed", "exit_code": 7, "attempt": 1}
+    assert len(state["exp_job_ids_finished"]) == 6 and state["exp_job_ids_unfinished"] == []
+    host = suite_dir / "single/run_2/rep_1/small/host_0"
+    assert (host / "stderr.log").read_text() == "failing\n"
+    assert read_yaml(host / "runtime_info.yaml")["status"] == "failed"
+    assert "failed: run 2 rep 0 exit code 7" in done.stderr
+    status = json.loads(env("status", "--suite", "mixed", "--id", "last", "--json").stdout)
+    assert status["experiments"]["single"]["failed"] == 2
+    assert status["experiments"]["client_server"] == {
+        "total": 2, "finished": 2, "failed": 0, "queued": 0, "pending": 0, "failed_jobs": []}
+
+
+def test_client_server_barrier_and_server_stop(mixed_run):
+    suite_dir, _ = mixed_run
+    for run in range(2):
+        rep_dir = suite_dir / "client_server" / f"run_{run}" / "rep_0"
+        server = read_yaml(rep_dir / "server/host_0/runtime_info.yaml")
+        assert server["stopped_by_controller"] is True and server["status"] == "finished"
+        assert (rep_dir / "server/host_0/stdout.log").read_text() == "server-up\n"
+        assert process_gone(int((rep_dir / "server/host_0/server.pid").read_text()))
+        for idx in range(2):
+            client = read_yaml(rep_dir / f"client/host_{idx}/runtime_info.yaml")
+            assert client["exit_code"] == 0
+            # Readiness barrier: no client starts before the server's job has started.
+            assert datetime.fromisoformat(client["start_time"]) >= datetime.fromisoformat(server["start_time"])
+            assert (rep_dir / f"client/host_{idx}/stdout.log").read_text() == f"client {run + 1}\n"
+    runs = sorted((suite_dir / "client_server").glob("run_*/rep_0/server/host_0/runtime_info.yaml"))
+    first_server_end = read_yaml(runs[0])["end_time"]
+    second_server_start = read_yaml(runs[1])["start_time"]
+    assert second_server_start >= first_server_end  # one multi-host job at a time
+
+
+def test_retry_failed_reruns_only_failed_jobs(mixed_run, env):
+    suite_dir, _ = mixed_run
+    before = (suite_dir / "single/run_0/rep_0/small/host_0/runtime_info.yaml").read_text()
+    env("run", "--suite", "mixed", "--id", "last", "--retry-failed")
+    state = read_yaml(suite_dir / "single" / "state.yml")
+    assert state["jobs"]["run_2/rep_0"] == {"status": "finished", "exit_code": 0, "attempt": 2}
+    assert (suite_dir / "single/run_0/rep_0/small/host_0/runtime_info.yaml").read_text() == before
+    host = suite_dir / "single/run_2/rep_0/small/host_0"
+    assert read_yaml(host / "runtime_info.yaml")["exit_code"] == 0
+    assert (host / "stdout.log").read_text() == "x=3 label=it's 3\n"
+
+
+def test_expfilter_runs_only_matching_experiments(env):
+    env("run", "--suite", "mixed", "--id", "new", "--expfilter", "client")
+    suite_dir = env.suite_dir("mixed")
+    assert not (suite_dir / "single").exists()
+    assert (suite_dir / "client_server" / "state.yml").exists()
+    assert list(read_yaml(suite_dir / "suite_design.yml")) == ["client_server", "$ETL$"]
+
+
+def test_resume_after_sigkill_runs_every_job_exactly_once(env):
+    log = env.shared / "ran.log"
+    controller = env.popen("run", "--suite", "twenty", "--id", "new")
+    wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 3, timeout=120, what="first jobs")
+    os.kill(controller.pid, signal.SIGKILL)
+    controller.wait()
+    env("run", "--suite", "twenty", "--id", "last")
+    lines = log.read_text().splitlines()
+    assert len(lines) == 20 and len(set(lines)) == 20
+    suite_dir = env.suite_dir("twenty")
+    state = read_yaml(suite_dir / "twenty" / "state.yml")
+    assert len(state["exp_job_ids_finished"]) == 20
+    assert all(job["status"] == "finished" for job in state["jobs"].values())
+    assert len(list(suite_dir.glob("twenty/run_*/rep_*/small/host_0/runtime_info.yaml"))) == 20
