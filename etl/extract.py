@@ -122,11 +122,15 @@ class _Walk:
         self.old, self.new, self.now_ns = old, new, now_ns
         self.unchanged = False  # whether the last listing came from the cache
 
-    def entries(self, path: str, key: str) -> list[tuple[str, bool]]:
+    def packed(self, path: str, key: str) -> str | None:
+        """The listing as one string (sorted names, `/` after directories, NUL-separated); None if missing.
+
+        Sets `unchanged` when it came from the cache (the directory's mtime is the cached one)."""
         try:
             mtime = os.stat(path).st_mtime_ns
         except (FileNotFoundError, NotADirectoryError):
-            return []
+            self.unchanged = False
+            return None
         cached = self.old.dirs.get(key)
         self.unchanged = cached is not None and cached[0] == mtime
         if self.unchanged:
@@ -137,6 +141,10 @@ class _Walk:
         if self.now_ns - mtime > RACY_NS:
             # One string per directory keeps the cache small and quick to load.
             self.new.dirs[key] = (mtime, packed)
+        return packed
+
+    def entries(self, path: str, key: str) -> list[tuple[str, bool]]:
+        packed = self.packed(path, key)
         if not packed:
             return []
         return [(name[:-1], True) if name[-1] == "/" else (name, False) for name in packed.split("\0")]
@@ -219,6 +227,24 @@ class Extraction:
             chosen.append((rel, path, index, stat.st_size))
             stamps.extend((sys.intern(rel), stat.st_size, stat.st_mtime_ns))
         return chosen, tuple(stamps)
+
+    @staticmethod
+    def _restamp(walk: _Walk, host_path: str, job_key: str, cached: tuple | None) -> tuple | None:
+        """Quick path for an unchanged job folder (same listing, no subfolders): stat only the files whose
+        content was read last time. None means: take the full path."""
+        if cached is None:
+            return None
+        packed = walk.packed(host_path, job_key)
+        if not walk.unchanged or "/" in packed:
+            return None
+        stamps = []
+        for rel in cached[1][::3]:
+            try:
+                stat = os.stat(f"{host_path}/{rel}")
+            except FileNotFoundError:
+                return None
+            stamps.extend((rel, stat.st_size, stat.st_mtime_ns))
+        return tuple(stamps)
 
     def _extract_job(
         self, chosen: list, config_flat: dict, job_key: str, builder: _FrameBuilder, meta: tuple
@@ -314,9 +340,11 @@ class Extraction:
                         for host_idx, host_name in walk.numbered(type_path, type_key, _HOST):
                             jobs += 1
                             job_key = f"{type_key}/{host_name}"
-                            files = walk.files(f"{type_path}/{host_name}", job_key)
-                            chosen, stamps = self._content_files(files, job_key)
+                            host_path = f"{type_path}/{host_name}"
                             cached = old.jobs.get(job_key)
+                            stamps = self._restamp(walk, host_path, job_key, cached)
+                            if stamps is None or stamps != cached[1]:
+                                chosen, stamps = self._content_files(walk.files(host_path, job_key), job_key)
                             if cached is not None and cached[1] == stamps and cached[2] == config_stamp:
                                 job_id = cached[0]
                                 job_notes = cached[3]

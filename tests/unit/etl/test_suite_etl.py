@@ -242,6 +242,11 @@ def test_cache_reads_only_new_or_changed_jobs(make_suite):
     frame = pd.read_csv(suite_dir / "etl_results" / "p" / "p.csv", index_col=0)
     assert 99 in set(frame["lat"]) and 20 not in set(frame["lat"])
 
+    job = suite_dir / "beta" / "run_0" / "rep_1" / "client" / "host_0"
+    (job / "more.csv").write_text("op,lat,ok\nscan,7,yes\n")  # a file added to a cached job folder
+    fourth = run_suite_etl(suite_dir).by_pipeline()["p"]
+    assert fourth.jobs_read >= 1 and fourth.rows == 17
+
     shutil.rmtree(suite_dir / "etl_results" / ".cache")
     assert run_suite_etl(suite_dir).by_pipeline()["p"].jobs_read == 8
 
