@@ -162,16 +162,22 @@ class Suite:
                 raise UserError(f"no hosts given for experiment {exp.name!r}", file=str(self.source.file),
                                 path=f"experiments.{exp.name}")
         skeleton = exp.plan.skeleton
+        # $CMD$ holds only strings and never a factor: its shape and template positions are fixed
         cmd_skeleton = {name: ht.cmd for name, ht in exp.host_types.items()}
+        cmd_templates = [(host_type, idx, key, (CMD, host_type, idx, key))
+                         for host_type, commands in cmd_skeleton.items()
+                         for idx, command in enumerate(commands)
+                         for key, text in command.items() if "[%" in text]
         renderer = self.renderer
         runs = []
         for run_index, values in enumerate(exp.plan.assignments()):
             builder = _Builder(values)
             run_config = builder.build_dict(skeleton, ())
-            cmd_builder = _Builder(())
-            cmd = cmd_builder.build_dict(cmd_skeleton, (CMD,))
+            cmd = {host_type: [dict(command) for command in commands]
+                   for host_type, commands in cmd_skeleton.items()}
+            templates = [(cmd[host_type][idx], key, path) for host_type, idx, key, path in cmd_templates]
             try:
-                renderer.render_run(run_config, builder.templates, cmd_builder.templates, run_index, hosts)
+                renderer.render_run(run_config, builder.templates, templates, run_index, hosts)
             except RenderError as error:
                 raise self._render_error(exp, run_index, error) from None
             run_config[CMD] = cmd

@@ -32,6 +32,99 @@ class CompiledTemplate:
     template: jinja2.Template
     refs: frozenset          # paths of my_run the template reads
     reads_all: bool          # it reads my_run as a whole (or through a computed key)
+    fast: list | None        # text parts and value getters, when the template is simple enough (below)
+
+
+class _NotFast(Exception):
+    """A simple template met a case only Jinja handles (a missing key, an attribute of a non-mapping)."""
+
+
+_FAST_NAMES = frozenset({"my_run", "run", "exp_host_lst"})
+_MAPPING_ATTRIBUTES = frozenset(dir(dict))
+
+
+def _fast_getter(node: nodes.Node, env: jinja2.Environment):
+    """A function variables -> value for the expressions most designs use (constants, my_run.a.b,
+    my_run['a'][0], run, plain filters with constant arguments), or None for anything else.
+
+    It gives what Jinja gives; in every other case (a missing key, a value that is not a mapping) it
+    raises _NotFast, and on that or any other exception (a failing filter) Jinja renders the template,
+    with Jinja's error messages.
+    """
+    if isinstance(node, nodes.Const):
+        value = node.value
+        return lambda variables: value
+    if isinstance(node, nodes.Name) and node.name in _FAST_NAMES and node.ctx == "load":
+        name = node.name
+        return lambda variables: variables[name]
+    if isinstance(node, (nodes.Getattr, nodes.Getitem)):
+        inner = _fast_getter(node.node, env)
+        if inner is None:
+            return None
+        if isinstance(node, nodes.Getattr):
+            key = node.attr
+            if key in _MAPPING_ATTRIBUTES:
+                return None  # Jinja would return the dict method, not the key
+
+            def attribute(variables, inner=inner, key=key):
+                obj = inner(variables)
+                if type(obj) is not dict or key not in obj:
+                    raise _NotFast
+                return obj[key]
+
+            return attribute
+        if not isinstance(node.arg, nodes.Const):
+            return None
+        key = node.arg.value
+
+        def item(variables, inner=inner, key=key):
+            obj = inner(variables)
+            kind = type(obj)
+            if kind is dict and key in obj:
+                return obj[key]
+            if kind is list and type(key) is int and -len(obj) <= key < len(obj):
+                return obj[key]
+            raise _NotFast
+
+        return item
+    if isinstance(node, nodes.Filter) and node.node is not None and not node.kwargs \
+            and node.dyn_args is None and node.dyn_kwargs is None \
+            and all(isinstance(arg, nodes.Const) for arg in node.args):
+        function = env.filters.get(node.name)
+        inner = _fast_getter(node.node, env)
+        if function is None or inner is None or getattr(function, "jinja_pass_arg", None) is not None:
+            return None
+        arguments = tuple(arg.value for arg in node.args)
+
+        def apply(variables, inner=inner, function=function, arguments=arguments):
+            return function(inner(variables), *arguments)
+
+        return apply
+    return None
+
+
+def _render_fast(parts: list, variables: dict) -> str | None:
+    """The text of a simple template, or None when Jinja has to render it (and report any error)."""
+    try:
+        return "".join(part if type(part) is str else str(part(variables)) for part in parts)
+    except Exception:  # noqa: BLE001 - _NotFast, or a filter failing: Jinja renders it again
+        return None
+
+
+def _fast_plan(ast: nodes.Template, env: jinja2.Environment) -> list | None:
+    """Text parts and getters of a template that is only text and simple expressions."""
+    if len(ast.body) != 1 or not isinstance(ast.body[0], nodes.Output):
+        return None
+    parts: list = []
+    for node in ast.body[0].nodes:
+        if isinstance(node, nodes.TemplateData):
+            parts.append(node.data)
+        else:
+            getter = _fast_getter(node, env)
+            if getter is None:
+                return None
+            parts.append(getter)
+    return parts
 
 
 def _my_run_refs(ast: nodes.Node) -> tuple[frozenset, bool]:
@@ -87,7 +180,7 @@ class Renderer:
                 raise RenderError(path, f"[% %] template syntax error: {error.message} "
                                         f"in {source!r}") from None
             refs, reads_all = _my_run_refs(ast)
-            compiled = CompiledTemplate(template, refs, reads_all)
+            compiled = CompiledTemplate(template, refs, reads_all, _fast_plan(ast, self.env))
             self._compiled[source] = compiled
         return compiled
 
@@ -111,7 +204,14 @@ class Renderer:
 
     def _render(self, text: str, path: tuple, variables: dict) -> str:
         for _ in range(MAX_RERENDERS):
-            template = self.compile(text, path).template
+            compiled = self.compile(text, path)
+            fast_text = _render_fast(compiled.fast, variables) if compiled.fast is not None else None
+            if fast_text is not None:
+                text = fast_text
+                if "[%" not in text or "%]" not in text:
+                    return text
+                continue
+            template = compiled.template
             try:
                 # what Template.render does, minus merging the globals into a new dict for every call
                 context = new_context(self.env, template.name, template.blocks, variables, shared=True)
