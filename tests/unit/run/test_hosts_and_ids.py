@@ -1,0 +1,76 @@
+"""Host assignment, suite ids and host-helper requests."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from doe_cli.errors import UserError
+from doe_cli.run.controller import encode_request, helper_report, normalise_repositories
+from doe_cli.run.hosts import assign_hosts
+from doe_cli.run.suite_id import resolve_suite_id
+from tests.conftest import REPO_ROOT
+
+
+def suite(*experiments):
+    exps = {name: SimpleNamespace(name=name, host_types={ht: SimpleNamespace(n=n) for ht, n in types})
+            for name, types in experiments}
+    return SimpleNamespace(experiments=exps)
+
+
+def test_hosts_are_assigned_by_type_order_then_experiment_order():
+    slots = assign_hosts(suite(("a", [("client", 2), ("server", 1)]), ("b", [("server", 1)]), ("c", [("client", 1)])))
+    assert [(s.exp, s.host_type, s.idx, s.n, s.type_index) for s in slots] == [
+        ("a", "client", 0, 2, 0), ("a", "client", 1, 2, 1), ("c", "client", 0, 1, 2),
+        ("a", "server", 0, 1, 0), ("b", "server", 0, 1, 1)]
+    assert slots[0].name == "a-client-0"
+    assert assign_hosts(suite(("a", [("client", 2), ("server", 1)]))) == slots[:2] + [slots[3]]
+
+
+def test_suite_ids(tmp_path):
+    with pytest.raises(UserError, match="no previous run"):
+        resolve_suite_id(tmp_path, "s", "last")
+    (tmp_path / "s_100").mkdir()
+    (tmp_path / "s_20").mkdir()
+    (tmp_path / "s_x_300").mkdir()
+    assert resolve_suite_id(tmp_path, "s", "last") == (100, False)
+    assert resolve_suite_id(tmp_path, "s", "20") == (20, False)
+    new_id, is_new = resolve_suite_id(tmp_path, "s", "new")
+    assert is_new and new_id > 1_700_000_000
+    for bad in ("0", "-3", "abc", "21"):
+        with pytest.raises(UserError):
+            resolve_suite_id(tmp_path, "s", bad)
+
+
+def test_requests_are_shell_safe_and_reports_are_found_among_other_lines():
+    request = {"exp": "e", "jobs": [[0, 0, 1]], "runs": {"0": {"cmd": "echo 'a' \"$b\" `c`; rm -rf /"}}}
+    encoded = encode_request(request)
+    assert set(encoded) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+    assert json.loads(base64.b64decode(encoded)) == request
+    assert helper_report({"stdout": 'noise\r\nDOE-JSON:{"ok": true}\r\nShared connection closed'}) == {"ok": True}
+    assert helper_report({"stdout": "no report"}) is None
+
+
+def test_rsync_filters_select_exactly_the_finished_job_dirs():
+    spec = importlib.util.spec_from_file_location("doe_queue", REPO_ROOT / "roles/job-queue/files/doe_queue.py")
+    doe_queue = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(doe_queue)
+    assert doe_queue.rsync_filters(["e/run_0/rep_1/results/", "e/run_2/rep_0/results/"]) == [
+        "--include=/e/", "--include=/e/run_0/", "--include=/e/run_0/rep_1/", "--include=/e/run_0/rep_1/results/***",
+        "--include=/e/run_2/", "--include=/e/run_2/rep_0/", "--include=/e/run_2/rep_0/results/***", "--exclude=*"]
+    with pytest.raises(doe_queue.QueueError):
+        doe_queue.job_path("/root", "../x")
+
+
+def test_repositories_are_normalised():
+    assert normalise_repositories("https://h/x/app.git") == [{"repo": "https://h/x/app.git", "version": "HEAD",
+                                                              "dir": "code"}]
+    assert normalise_repositories([{"repo": "a", "version": "v1"}, "https://h/lib.git"]) == [
+        {"repo": "a", "version": "v1", "dir": "code"}, {"repo": "https://h/lib.git", "version": "HEAD", "dir": "lib"}]
+    assert normalise_repositories([]) == []
+    with pytest.raises(UserError, match=r"git_remote_repository\[0\]"):
+        normalise_repositories([{"version": "x"}])
