@@ -195,9 +195,9 @@ class OutlierTransformer(Transformer):
         if self.action == "flag":
             return df.assign(outlier=flagged, outlier_reason=reasons)
         label = ("rep " + df["rep"].astype(str) + ": " if "rep" in df.columns else "row: ") + reasons
-        per_group = label[flagged].groupby(codes[flagged], sort=False).agg("; ".join)
+        per_group = label[flagged].groupby(codes[flagged], sort=False).agg("; ".join).to_dict()
         kept = df[~flagged]
-        return kept.assign(dropped=codes[~flagged].map(per_group).fillna("").to_numpy())
+        return kept.assign(dropped=[per_group.get(code, "") for code in codes[~flagged]])
 
     @staticmethod
     def _modified_z(series: pd.Series, codes: pd.Series) -> pd.Series:

@@ -6,9 +6,12 @@ import pickle
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from etl.errors import EtlDataError
 from etl.steps.loaders import CsvSummaryLoader, LatexTableLoader, ParquetLoader, PickleSummaryLoader
+from etl.steps.stats import ConfidenceIntervalTransformer, OutlierTransformer
 from etl.steps.transformers import (
     ConditionalTransformer,
     DataFrameMethodTransformer,
@@ -127,3 +130,35 @@ def test_loaders_refuse_an_empty_frame_unless_skip_empty(tmp_path):
         CsvSummaryLoader().load(pd.DataFrame(), {}, info)
     CsvSummaryLoader(skip_empty=True).load(pd.DataFrame(), {}, info)
     assert not (tmp_path / "p.csv").exists()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 3),
+            st.integers(0, 2),
+            st.sampled_from(["a", "b"]),
+            st.floats(-1e6, 1e6, allow_nan=False),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_no_builtin_transformer_mutates_its_input(rows):
+    df = pd.DataFrame(rows, columns=["run", "rep", "mode", "lat"]).assign(
+        factor_columns=[["mode"]] * len(rows)
+    )
+    before = df.copy(deep=True)
+    steps = [
+        RepAggTransformer(data_columns=["lat"]),
+        GroupByAggTransformer(data_columns=["lat"], groupby_columns=["$FACTORS$"]),
+        ConditionalTransformer(col="mode", dest="mode", value={"a": "A"}),
+        FilterColumnTransformer(filters={"mode": "a"}, allow_empty_result=True),
+        DataFrameMethodTransformer(method="sort_values", kwargs={"by": ["lat"]}),
+        ConfidenceIntervalTransformer(data_columns=["lat"]),
+        OutlierTransformer(data_columns=["lat"], warmup_reps=1, action="drop"),
+    ]
+    for step in steps:
+        step.transform(df, {})
+        pd.testing.assert_frame_equal(df, before)
