@@ -16,7 +16,7 @@ from datetime import datetime
 import pytest
 import yaml
 
-from tests.integration.run.conftest import Doe, make_config_dir, process_gone, wait_for
+from tests.integration.run.conftest import REPO, Doe, make_config_dir, process_gone, wait_for
 
 pytestmark = [pytest.mark.tsp, pytest.mark.slow]
 
@@ -180,3 +180,16 @@ def test_resume_after_sigkill_runs_every_job_exactly_once(env):
     assert len(state["exp_job_ids_finished"]) == 20
     assert all(job["status"] == "finished" for job in state["jobs"].values())
     assert len(list(suite_dir.glob("twenty/run_*/rep_*/small/host_0/runtime_info.yaml"))) == 20
+
+
+def test_example01_minimal_from_the_repository(short_tmp):
+    doe = Doe(REPO, short_tmp / "results-example01", short_tmp / "hosts")
+    done = doe("run", "--suite", "example01-minimal", "--id", "new")
+    suite_dir = doe.suite_dir("example01-minimal")
+    outputs = sorted(p.read_text() for p in suite_dir.glob("minimal/run_*/rep_*/small/host_0/stdout.log"))
+    assert len(outputs) == 8
+    assert outputs.count("payload=64 rate=1 seed=1234\n") == 2
+    assert "minimal: 8/8 jobs, 0 failed" in done.stderr
+    status = doe("status", "--suite", "example01-minimal", "--id", "last")
+    assert "minimal: 8/8 jobs, 0 failed" in status.stdout
+    assert not (short_tmp / "hosts" / suite_dir.name).exists()  # hosts cleaned up
