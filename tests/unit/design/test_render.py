@@ -13,16 +13,17 @@ from doe_cli.design.render import Renderer, RenderError
 
 ENV = inner_environment(TOOL_ROOT / "designs" / "filter_plugins")
 MY_RUN = {"a": 1, "s": "it's \"q\"", "none": None, "flag": True, "f": 2.5, "items": "key named items",
-          "nested": {"list": [10, {"deep": "x"}], "values": [1, 2]}, "big": 12345678901234567890}
+          "nested": {"list": [10, {"deep": "x"}], "values": [1, 2]}, "big": 2**70}
 TEMPLATES = [
     "[% my_run.a %]", "x[% my_run.s %]y", "[% my_run.none %]", "[% my_run.flag %]", "[% my_run.f %]",
-    "[% my_run.items %]", "[% my_run['items'] %]", "[% my_run.nested.values %]", "[% my_run.nested['values'] %]",
-    "[% my_run.nested.list[1].deep %]", "[% my_run.nested.list[-1] %]", "[% my_run.nested.list[5] %]",
-    "[% my_run.missing %]", "[% my_run.a.b %]", "[% my_run.s | quote %]", "[% my_run.s | upper %]",
-    "[% my_run.missing | default('d') %]", "[% my_run.a | default('d') %]", "[% 'maybe' | bool %]",
-    "[% my_run.nested | to_json %]", "[% run %]-[% run %]", "[% my_run.big %]", "[% my_run.nested.list[0] %]",
-    "[% exp_host_lst | to_private_dns_name('server') %]", "[% exp_host_lst | length %]", "[% 3 %]", "\n[% 'x' %]\n",
-    "[% my_run.nested.list | join(',') %]", "[% my_run.nested.list[True] %]", "[% my_run.s | replace('q', 'Q') %]",
+    "[% my_run.items %]", "[% my_run['items'] %]", "[% my_run.nested.values %]",
+    "[% my_run.nested['values'] %]", "[% my_run.nested.list[1].deep %]", "[% my_run.nested.list[-1] %]",
+    "[% my_run.nested.list[5] %]", "[% my_run.missing %]", "[% my_run.a.b %]", "[% my_run.s | quote %]",
+    "[% my_run.s | upper %]", "[% my_run.missing | default('d') %]", "[% my_run.a | default('d') %]",
+    "[% 'maybe' | bool %]", "[% my_run.nested | to_json %]", "[% run %]-[% run %]", "[% my_run.big %]",
+    "[% my_run.nested.list[0] %]", "[% exp_host_lst | to_private_dns_name('server') %]",
+    "[% exp_host_lst | length %]", "[% 3 %]", "\n[% 'x' %]\n", "[% my_run.nested.list | join(',') %]",
+    "[% my_run.nested.list[True] %]", "[% my_run.s | replace('q', 'Q') %]",
 ]
 
 
