@@ -87,3 +87,38 @@ def test_expressions_kept_for_run_time_pass_the_design_time_check(tmp_path):
     """))
     runs = load_suite(discover(root), "s").extend(check_commands=True)["exp"]
     assert runs[0]["$CMD$"]["small"][0]["main"] == "{{ app_python }} {{ code_dir }}/run.py --size 3"
+
+
+def _config_with(tmp_path: Path, design: str):
+    root = tmp_path / "config"
+    for name in ("all", "small"):
+        (root / "group_vars" / name).mkdir(parents=True)
+    (root / "group_vars" / "all" / "main.yml").write_text("prj_id: t\n")
+    (root / "designs").mkdir()
+    (root / "designs" / "s.yml").write_text(textwrap.dedent(design))
+    return discover(root)
+
+
+def test_broken_quoting_in_any_run_is_found_beyond_the_shellcheck_sample(tmp_path):
+    project = _config_with(tmp_path, """\
+        exp:
+          host_types: {small: {$CMD$: "echo '[% my_run.word %]'"}}
+          base_experiment:
+            word: {$FACTOR$: [{{ range(60) | join(', ') }}, "it's"]}
+    """)
+    with pytest.raises(UserError) as caught:
+        load_suite(project, "s").extend(check_commands=True)
+    assert caught.value.detail.startswith("run 60: $CMD$ is invalid bash syntax")
+
+
+@needs_shellcheck
+def test_shellcheck_errors_are_reported_for_the_sample(tmp_path):
+    project = _config_with(tmp_path, """\
+        exp:
+          host_types: {small: {$CMD$: "[[ [% my_run.x %] = b ]"}}
+          base_experiment:
+            x: {$FACTOR$: [a, b]}
+    """)
+    with pytest.raises(UserError) as caught:
+        load_suite(project, "s").extend(check_commands=True)
+    assert "SC" in caught.value.detail and caught.value.detail.startswith("run 0:")
