@@ -1,7 +1,8 @@
 """Design expansion speed: 10,000 and 100,000 runs (targets: under 1 s and under 10 s).
 
 The design has 4 (or 5) cross factors of 10 levels, a value that references other values and `[% %]`
-references in $CMD$. Printed per size: seconds, runs/s, and the ratio to a baseline measured in the same
+references in $CMD$. The $CMD$ syntax check (run only by `doe run`, `doe design` and design-validate,
+not part of the targets) is timed for the smaller design. Printed per size: seconds, runs/s, and the ratio to a baseline measured in the same
 run (building the same number of plain dicts with itertools.product and json.dumps-ing them), so
 figures from different machines can be compared.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from doe_cli.config import Project
 from doe_cli.design import load_suite
+from doe_cli.design.cmdcheck import check_extended_commands
 
 TARGETS = {10_000: 1.0, 100_000: 10.0}
 
@@ -43,10 +45,17 @@ bench:
     return Project(config_dir=root, results_dir=root / "results")
 
 
-def expand(project: Project) -> tuple[float, int]:
+def expand(project: Project) -> tuple[float, int, dict]:
     start = time.perf_counter()
-    extended = load_suite(project, "bench").extend(check_commands=False)
-    return time.perf_counter() - start, len(extended["bench"])
+    suite = load_suite(project, "bench")
+    extended = suite.extend(check_commands=False)
+    return time.perf_counter() - start, len(extended["bench"]), extended
+
+
+def command_check(extended: dict, design: Path) -> float:
+    start = time.perf_counter()
+    check_extended_commands(extended, design)
+    return time.perf_counter() - start
 
 
 def baseline(n_factors: int) -> float:
@@ -64,7 +73,9 @@ def main() -> int:
         n_factors = len(str(runs)) - 1
         with tempfile.TemporaryDirectory() as tmp:
             project = write_config(Path(tmp), n_factors)
-            seconds, produced = expand(project)
+            seconds, produced, extended = expand(project)
+            if runs == min(TARGETS):
+                check_seconds = command_check(extended, project.design_file("bench"))
         assert produced == runs, produced
         base = baseline(n_factors)
         ok = seconds < target
@@ -72,6 +83,8 @@ def main() -> int:
         verdict = "ok" if ok else "MISSED"
         print(f"design expansion {runs:>7} runs: {seconds:6.2f} s, {runs / seconds:>9,.0f} runs/s, "
               f"{seconds / base:5.1f}x baseline ({base:.2f} s); target < {target:.0f} s: {verdict}")
+    print(f"command check (bash -n on each distinct command, shellcheck on a sample), {min(TARGETS)} runs "
+          f"x 2 hosts: {check_seconds:.2f} s")
     return 1 if failed else 0
 
 
