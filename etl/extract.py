@@ -310,6 +310,7 @@ class Extraction:
         new = _Cache()
         now_ns = time.time_ns()
         walk = _Walk(old, new, now_ns)
+        trusted_before = now_ns - RACY_NS
         builder = _FrameBuilder()
         notes: list[str] = []
         order: dict[int, int] = {}  # job id → position in this walk
@@ -371,31 +372,27 @@ class Extraction:
                                 ]
                             order[job_id] = len(order)
                             notes.extend(job_notes)
-                            if all(now_ns - mtime > RACY_NS for mtime in stamps[2::3]):
+                            if max(stamps[2::3], default=0) < trusted_before:
                                 new.jobs[job_key] = (job_id, stamps, config_stamp, job_notes)
         frame = self._combine(old, builder, order)
         new.frame, new.text_columns = frame, old.text_columns | builder.text_columns
         if cache_file is not None and self._worth_saving(old, new, jobs, jobs_read):
             new.frame = frame[frame[_JOB].isin({entry[0] for entry in new.jobs.values()})]
             self._save_cache(cache_file, new)
-        return ExtractionResult(frame.drop(columns=_JOB), notes, jobs, jobs_read)
+        frame = _infer_numbers(frame.drop(columns=_JOB), new.text_columns)
+        return ExtractionResult(frame, notes, jobs, jobs_read)
 
     def _combine(self, old: _Cache, builder: _FrameBuilder, order: dict[int, int]) -> pd.DataFrame:
-        """Rows of unchanged jobs from the cached frame plus the rows just extracted, in walk order."""
+        """Rows of unchanged jobs from the cached frame plus the rows just extracted, in walk order.
+
+        Both hold CSV fields as text: numbers are inferred on the combined frame, as without a cache."""
         fresh = builder.frame()
         kept = None
         if old.frame is not None and len(old.frame):
             kept = old.frame[old.frame[_JOB].isin(order.keys() - builder.job_ids)]
         if kept is None or not len(kept):
-            return _infer_numbers(fresh, builder.text_columns)
-        if not len(fresh):
-            combined = kept
-        else:
-            combined = pd.concat(
-                [kept, _infer_numbers(fresh, builder.text_columns | old.text_columns)],
-                ignore_index=True,
-                sort=False,
-            )
+            return fresh
+        combined = kept if not len(fresh) else pd.concat([kept, fresh], ignore_index=True, sort=False)
         position = combined[_JOB].map(order)
         if not position.is_monotonic_increasing:
             combined = combined.iloc[position.argsort(kind="stable")]
@@ -460,8 +457,12 @@ class Extraction:
     @staticmethod
     def _save_cache(path: Path, cache: _Cache) -> None:
         payload = {"version": CACHE_VERSION, "cache": cache}
+        # A cache needs no fsync: a torn file fails to load and is rebuilt.
         write_atomic(
-            path, lambda handle: pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL), binary=True
+            path,
+            lambda handle: pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL),
+            binary=True,
+            durable=False,
         )
 
 

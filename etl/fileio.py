@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import IO
 
 
-def write_atomic(path: Path | str, write: Callable[[IO], None], *, binary: bool = False) -> None:
-    """Call write(handle) on a temp file next to `path`, fsync it, then rename it over `path`."""
+def write_atomic(
+    path: Path | str, write: Callable[[IO], None], *, binary: bool = False, durable: bool = True
+) -> None:
+    """Call write(handle) on a temp file next to `path`, fsync it (if durable), then rename it over `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -20,7 +22,8 @@ def write_atomic(path: Path | str, write: Callable[[IO], None], *, binary: bool 
         ) as handle:
             write(handle)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -259,3 +259,19 @@ def test_resolve_suite_dir(make_suite, tmp_path):
     assert resolve_suite_dir(results, "demo", 5).name == "demo_5"
     with pytest.raises(EtlConfigError, match="no results for suite 'other'"):
         resolve_suite_dir(results, "other", "last")
+
+
+def test_cached_and_uncached_runs_give_the_same_output(make_suite):
+    suite_dir = make_suite({"p": {"experiments": "*", "extractors": STEPS, "loaders": {"CsvSummaryLoader": {}}}})
+    age_tree(suite_dir)
+    assert run_suite_etl(suite_dir).ok
+    new_run = suite_dir / "alpha" / "run_2"
+    shutil.copytree(suite_dir / "alpha" / "run_0", new_run)
+    (new_run / "rep_0" / "client" / "host_0" / "results.csv").write_text("op,lat,ok\nread,n/a,yes\n")
+    warm = run_suite_etl(suite_dir).by_pipeline()["p"]
+    assert warm.jobs_read == 2 and warm.jobs == 8
+    with_cache = output(suite_dir, "p")
+    shutil.rmtree(suite_dir / "etl_results")
+    assert run_suite_etl(suite_dir).by_pipeline()["p"].jobs_read == 8
+    assert output(suite_dir, "p") == with_cache
+    assert "n/a" in with_cache  # one text value keeps the whole column text, cached or not
