@@ -162,8 +162,11 @@ def run_super_etl(
     pipelines: list[str] | None = None,
     suite_ids: dict[str, Any] | None = None,
     design_loader: Callable[[str], dict] | None = None,
+    config_level: bool = True,
+    pipeline_level: bool = True,
 ) -> EtlReport:
-    """Run `super_etl/<config>.yml` into `<out>/<config>/<pipeline>/` (out defaults to `<results>-super`)."""
+    """Run `super_etl/<config>.yml` into `<out>/<config>/<pipeline>/` (out defaults to `<results>-super`);
+    `config_level` / `pipeline_level` False drop that folder level."""
     config_dir = Path(config_dir)
     results_dir = Path(results_dir)
     report = EtlReport()
@@ -195,7 +198,8 @@ def run_super_etl(
         report.config_error = error
         return report
     out_root = Path(out_dir) if out_dir is not None else results_dir.with_name(results_dir.name + "-super")
-    out_root = out_root / file.stem
+    if config_level:
+        out_root = out_root / file.stem
     results = _Results(results_dir)
     for name, raw in section.items():
         if pipelines and name not in pipelines:
@@ -216,6 +220,12 @@ def run_super_etl(
         suite_id_text = list(dict.fromkeys(str(s.suite_id) for s in sources))
         info = {"suite": "_".join(suites), "suite_id": "_".join(suite_id_text), "config": file.stem}
         report.outcomes.append(
-            run_pipeline(pipeline, sources, out_root / name, info, cache_dir=out_root / CACHE_DIR)
+            run_pipeline(
+                pipeline,
+                sources,
+                out_root / name if pipeline_level else out_root,
+                info,
+                cache_dir=out_root / CACHE_DIR,
+            )
         )
     return report

@@ -48,9 +48,20 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
-@app.command("etl")
+# `--pipelines p1 p2` (as doe-suite users write it): the words after the option arrive as extra arguments.
+EXTRA_WORDS = {"allow_extra_args": True}
+
+
+def _with_extra(values: list[str] | None, ctx: typer.Context, option: str) -> list[str] | None:
+    if ctx.args and not values:
+        raise UserError(f"unexpected arguments {ctx.args}; did you mean {option} {' '.join(ctx.args)}?")
+    return _split([*(values or []), *ctx.args])
+
+
+@app.command("etl", context_settings=EXTRA_WORDS)
 @cli_errors
 def etl(
+    ctx: typer.Context,
     suite: Annotated[str, typer.Option("--suite", help="Suite (design name).")],
     suite_id: Annotated[str, typer.Option("--id", help="Suite id or `last`.")] = "last",
     pipelines: PipelinesOption = None,
@@ -74,7 +85,7 @@ def etl(
     report = run_suite_etl(
         suite_dir,
         config_dir=prj.config_dir,
-        pipelines=_split(pipelines),
+        pipelines=_with_extra(pipelines, ctx, "--pipelines"),
         design_loader=loader,
         etl_section=section,
     )
@@ -128,12 +139,13 @@ def etl_clean(
     err.print(f"removed {len(removed)} entries from {suite_dir.name}/etl_results")
 
 
-@app.command("etl-super")
+@app.command("etl-super", context_settings=EXTRA_WORDS)
 @cli_errors
 def etl_super(
+    ctx: typer.Context,
     config: Annotated[str, typer.Option("--config", help="super_etl/<config>.yml")],
     out: Annotated[
-        Path | None, typer.Option("--out", help="Output folder (default: <results>/super_etl).")
+        Path | None, typer.Option("--out", help="Output folder (default: <results folder>-super).")
     ] = None,
     pipelines: PipelinesOption = None,
     suite_ids: Annotated[
@@ -143,6 +155,12 @@ def etl_super(
             help="Override suite ids: s=id (space-separated or repeated); drops unlisted suites.",
         ),
     ] = None,
+    config_level: Annotated[
+        bool, typer.Option("--config-level/--no-config-level", help="Put outputs under <out>/<config>/.")
+    ] = True,
+    pipeline_level: Annotated[
+        bool, typer.Option("--pipeline-level/--no-pipeline-level", help="One folder per pipeline.")
+    ] = True,
 ) -> None:
     """Run a super-ETL config over several suites' results."""
     from etl.api import parse_suite_id_overrides, run_super_etl
@@ -150,8 +168,14 @@ def etl_super(
 
     prj = project()
     loader, _ = _design_access(prj, None, False)
+    # Extra words: `s=id` continue --suite-id, others continue --pipelines.
+    extra_ids = [word for word in ctx.args if "=" in word]
+    extra_pipelines = [word for word in ctx.args if "=" not in word]
+    if (extra_ids and not suite_ids) or (extra_pipelines and not pipelines):
+        raise UserError(f"unexpected arguments {ctx.args}; expected after --pipelines or --suite-id")
+    pipelines = [*(pipelines or []), *extra_pipelines]
     try:
-        overrides = parse_suite_id_overrides(_split(suite_ids))
+        overrides = parse_suite_id_overrides(_split([*(suite_ids or []), *extra_ids]))
     except EtlConfigError as error:
         raise _user_error(error) from None
     report = run_super_etl(
@@ -160,6 +184,8 @@ def etl_super(
         results_dir=prj.results_dir,
         out_dir=out,
         pipelines=_split(pipelines),
+        config_level=config_level,
+        pipeline_level=pipeline_level,
         suite_ids=overrides,
         design_loader=loader,
     )

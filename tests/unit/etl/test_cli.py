@@ -81,3 +81,42 @@ def test_etl_on_a_tree_from_the_design_engine_stored_and_from_design(tmp_path):
         assert "timing: ok, 2 rows from 2 jobs" in result.output
     frame = (suite_dir / "etl_results" / "timing" / "timing.csv").read_text()
     assert "latency_ms_mean" in frame and "runtime.wall_seconds_mean" in frame
+
+
+def test_space_separated_words_after_pipelines_and_suite_id(make_suite, tmp_path):
+    import yaml
+
+    loaders = {"CsvSummaryLoader": {}}
+    pipelines = {name: {"experiments": ["beta"], "extractors": STEPS, "loaders": loaders} for name in "pqr"}
+    suite_dir = make_suite(pipelines, suite_id=2)
+    result = invoke(tmp_path, "etl", "--suite", "demo", "--pipelines", "p", "q")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (suite_dir / "etl_results").iterdir() if not p.name.startswith(".")) == [
+        "p",
+        "q",
+    ]
+    stray = invoke(tmp_path, "etl", "--suite", "demo", "p")
+    assert stray.exit_code == 2 and "did you mean --pipelines p" in stray.output
+
+    (tmp_path / "config" / "super_etl").mkdir(parents=True)
+    config = {
+        "$SUITE_ID$": {"demo": 1},
+        "$ETL$": {"p": {"experiments": {"demo": ["beta"]}, "extractors": STEPS, "loaders": loaders}},
+    }
+    (tmp_path / "config" / "super_etl" / "combo.yml").write_text(yaml.safe_dump(config))
+    out = tmp_path / "out"
+    result = invoke(
+        tmp_path,
+        "etl-super",
+        "--config",
+        "combo",
+        "--out",
+        str(out),
+        "--suite-id",
+        "demo=2",
+        "--no-config-level",
+        "--pipelines",
+        "p",
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "p" / "p.csv").is_file()

@@ -262,7 +262,9 @@ def test_resolve_suite_dir(make_suite, tmp_path):
 
 
 def test_cached_and_uncached_runs_give_the_same_output(make_suite):
-    suite_dir = make_suite({"p": {"experiments": "*", "extractors": STEPS, "loaders": {"CsvSummaryLoader": {}}}})
+    suite_dir = make_suite(
+        {"p": {"experiments": "*", "extractors": STEPS, "loaders": {"CsvSummaryLoader": {}}}}
+    )
     age_tree(suite_dir)
     assert run_suite_etl(suite_dir).ok
     new_run = suite_dir / "alpha" / "run_2"
