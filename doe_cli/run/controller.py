@@ -164,7 +164,8 @@ class Controller:
         self.exps: dict[str, ExpRuntime] = {}
         self.poll_failures: dict[str, int] = {}
         self.enqueue_failures = 0
-        self.last_etl = 0.0
+        self.shut_down: set[str] = set()  # hosts whose queue the final poll already shut down
+        self.last_etl = time.monotonic()  # the first ETL waits the minimum delay too
         self.new_results_since_etl = False
         self.etl_error = False
 
@@ -291,17 +292,28 @@ class Controller:
 
     # --- setup ------------------------------------------------------------------------------------
     def setup(self) -> None:
-        marker = self.suite_dir / ".doe" / "setup.done"
-        if marker.exists():
+        """Setup runs once per suite id (and again only after cleanup removed the hosts). It is sent
+        together with the first enqueue, which saves one Ansible start-up."""
+        self.setup_vars: dict[str, Any] | None = None
+        if (self.suite_dir / ".doe" / "setup.done").exists():
             record_invocation(self.suite_dir / "provenance.json")
             return
         self.log(f"setting up {len(self.slots)} host(s) of {self.suite_dir.name}")
         repos = normalise_repositories(load_group_vars(self.project, "all").get("git_remote_repository"))
-        result = self._playbook("setup.yml", {"setup_suite_repositories": repos})
-        if not result.ok:
+        self.setup_vars = {"setup_suite_repositories": repos}
+
+    def _run_setup(self, enqueue_requests: dict[str, dict] | None) -> PlaybookResult:
+        assert self.setup_vars is not None
+        if enqueue_requests:
+            result = self._playbook("setup-and-enqueue.yml", {**self.setup_vars,
+                                                              "job_queue_requests": enqueue_requests})
+        else:
+            result = self._playbook("setup.yml", self.setup_vars)
+        facts_results = result.task_results(SETUP_FACTS_TASK)
+        setup_failures = [f for f in result.failures() if f.task not in ENQUEUE_TASKS]
+        if setup_failures or any(helper_report(facts_results.get(s.name, {})) is None for s in self.slots):
             raise DoeError(f"setup failed: {result.summary()}{_stdout_hint(result)}")
-        facts = {host: (helper_report(res) or {}).get("facts", {}) for host, res in
-                 result.task_results(SETUP_FACTS_TASK).items()}
+        facts = {host: (helper_report(res) or {}).get("facts", {}) for host, res in facts_results.items()}
         checkouts: dict[str, list[dict]] = {}
         for host, res in result.task_results(SETUP_GIT_TASK).items():
             checkouts[host] = [{**item.get("item", {}), "commit": item.get("after")}
@@ -313,7 +325,9 @@ class Controller:
                                 **facts.get(slot.name, {}), **{k: v for k, v in extra.items() if v}}
         write_provenance(self.suite_dir / "provenance.json", suite=self.options.suite, suite_id=self.suite_id,
                          cloud=self.options.cloud, hosts=hosts, repositories=checkouts)
-        write_atomic(marker, "setup finished\n")
+        write_atomic(self.suite_dir / ".doe" / "setup.done", "setup finished\n")
+        self.setup_vars = None
+        return result
 
     def _playbook(self, playbook: str, extravars: dict[str, Any], limit: list[str] | None = None
                   ) -> PlaybookResult:
@@ -351,14 +365,20 @@ class Controller:
             raise
         self._maybe_etl(final=True)
         if not self.options.keep:
-            result = self._playbook("cleanup.yml", {})
+            self._cleanup()
+        return self.summary()
+
+    def _cleanup(self) -> None:
+        """Shut down the queues the final polls did not, then remove the local hosts' folders."""
+        remaining = [slot.name for slot in self.slots if slot.name not in self.shut_down]
+        if remaining:
+            result = self._playbook("cleanup.yml", {}, limit=remaining)
             if not result.ok:
                 self.log(f"warning: cleanup failed: {result.summary()}")
-            else:
-                local_cloud.remove_suite_leftovers(self.host_vars, self.base / f"{self.options.suite}_{self.suite_id}")
-                # The hosts are gone; a later resume (e.g. --retry-failed) sets new ones up.
-                (self.suite_dir / ".doe" / "setup.done").unlink(missing_ok=True)
-        return self.summary()
+                return
+        local_cloud.remove_suite_leftovers(self.host_vars, self.base / f"{self.options.suite}_{self.suite_id}")
+        # The hosts are gone; a later resume (e.g. --retry-failed) sets new ones up.
+        (self.suite_dir / ".doe" / "setup.done").unlink(missing_ok=True)
 
     def _stops_pending(self) -> bool:
         """A multi-host job whose polled hosts finished waits for its other hosts to be stopped: no pause."""
@@ -417,9 +437,14 @@ class Controller:
                 first = slot.name in exp.first_phase
                 requests[slot.name] = {"phase": 1 if first else 2,
                                        "chunks": self._enqueue_chunks(exp, keys, slot, stop, wait_started=first)}
-        if not requests:
+        if self.setup_vars is not None:
+            result = self._run_setup(requests)
+            if not requests:
+                return
+        elif not requests:
             return
-        result = self._playbook("enqueue.yml", {"job_queue_requests": requests}, limit=list(requests))
+        else:
+            result = self._playbook("enqueue.yml", {"job_queue_requests": requests}, limit=list(requests))
         accepted: set[str] = set()
         for task in ENQUEUE_TASKS:
             for host, res in result.task_results(task).items():
@@ -471,6 +496,10 @@ class Controller:
             (self.staging / host).mkdir(parents=True, exist_ok=True)
         # Long poll on hosts whose jobs decide completion, unless a multi-host job waits to be stopped.
         by_name = {slot.name: exp for exp in self.exps.values() for slot in exp.slots}
+        if not self.options.keep:
+            for host, request in plain.items():
+                if not by_name[host].state.with_status(PENDING):
+                    request["final"] = True  # the host's last jobs: shut its queue down once fetched
         if not self._stops_pending():
             for host, request in plain.items():
                 if host in by_name[host].check_hosts:
@@ -498,6 +527,8 @@ class Controller:
                 continue
             report = helper_report(res) or {}
             exp, slot = by_host[host]
+            if plain[host].get("final") and report.get("all_done"):
+                self.shut_down.add(host)
             for rel, info in report.get("jobs", {}).items():
                 key = _key_of(rel)
                 if key not in exp.state.jobs or exp.state.jobs[key].status != QUEUED:
@@ -546,7 +577,9 @@ class Controller:
 
     # --- ETL --------------------------------------------------------------------------------------
     def _maybe_etl(self, *, final: bool) -> None:
-        if not self.new_results_since_etl:
+        """The suite's ETL after new results, at most every etl_minimum_delay_sec while jobs run, and
+        once at the end; a suite without pipelines skips it (no pandas import)."""
+        if not self.new_results_since_etl or not self.suite.etl:
             return
         min_delay = float(load_group_vars(self.project, "all").get("etl_minimum_delay_sec", 10) or 0)
         if not final and time.monotonic() - self.last_etl < min_delay:

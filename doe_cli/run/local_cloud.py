@@ -117,9 +117,10 @@ def copy_group_vars(project: Project, inventory_dir: Path) -> None:
 
 
 def remove_suite_leftovers(hosts: dict[str, dict], suite_folder: Path) -> None:
-    """After the cleanup playbook: the hosts' sockets and the (now empty) suite folder."""
+    """After the queues are shut down: the hosts' folders and sockets, and the suite folder."""
     for host in hosts.values():
         Path(host["job_queue_ts_socket"]).unlink(missing_ok=True)
+        shutil.rmtree(host["job_queue_dir"], ignore_errors=True)
     try:
         suite_folder.rmdir()
     except OSError:

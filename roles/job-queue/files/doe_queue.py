@@ -4,7 +4,7 @@ task per phase for all jobs of a host, never one per job.
 
     doe_queue.py [--tsp tsp] [--socket S] --root DIR enqueue  --request B64   (a batch of jobs)
     doe_queue.py [--tsp tsp] [--socket S] --root DIR status   --request B64   (states, stops leftovers)
-    doe_queue.py [--tsp tsp] [--socket S] --root DIR shutdown                 (stop all jobs and tsp)
+    doe_queue.py [--tsp tsp] [--socket S] --root DIR shutdown [--remove-dir]    (stop all jobs and tsp)
     doe_queue.py [--tsp tsp] [--socket S] --root DIR setup                    (queue ready + host facts)
 
 A request is base64 of JSON (shell-safe, so Ansible can call this with `raw`: no Python module run
@@ -26,6 +26,7 @@ import marshal
 import os
 import platform
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -258,8 +259,9 @@ def status(root: str, tsp: str, request: dict) -> dict:
             states[rel] = {"state": "lost", "exit_code": entry["exit_level"]}
             if os.path.isdir(os.path.join(job_dir, "results")):
                 fetch.append(f"{rel}/results/")
+    all_done = all(state["state"] in ("done", "lost") for state in states.values())
     return {"jobs": states, "fetch": fetch, "stopped": stopped, "rsync_filters": rsync_filters(fetch),
-            "changed": bool(stopped)}
+            "all_done": all_done, "changed": bool(stopped)}
 
 
 def rsync_filters(dirs: list[str]) -> list[str]:
@@ -273,8 +275,9 @@ def rsync_filters(dirs: list[str]) -> list[str]:
     return [f"--include={pattern}" for pattern in includes] + ["--exclude=*"]
 
 
-def shutdown(root: str, tsp: str) -> dict:
-    """Stop every job under root that is still running, then the queue's server."""
+def shutdown(root: str, tsp: str, remove_dir: str | None = None) -> dict:
+    """Stop every job under root that is still running, then the queue's server; optionally remove
+    the host's suite folder (the local cloud, after every result was fetched)."""
     running = []
     for current, subdirs, files in os.walk(root):
         if STARTED_MARKER in files and DONE_MARKER not in files:
@@ -283,7 +286,9 @@ def shutdown(root: str, tsp: str) -> dict:
     stopped = stop_jobs(root, tsp, running) if running else []
     subprocess.run([tsp, "-C"], capture_output=True, check=False)
     subprocess.run([tsp, "-K"], capture_output=True, check=False)
-    return {"stopped": stopped, "changed": bool(stopped)}
+    if remove_dir:
+        shutil.rmtree(remove_dir, ignore_errors=True)
+    return {"stopped": stopped, "changed": bool(stopped) or bool(remove_dir)}
 
 
 def setup(root: str, tsp: str) -> dict:
@@ -331,13 +336,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--socket", default="", help="task spooler socket (TS_SOCKET); empty: tsp's default")
     parser.add_argument("action", choices=["enqueue", "status", "shutdown", "setup"])
     parser.add_argument("--request", help="base64 of the JSON request (default: JSON on stdin)")
+    parser.add_argument("--remove-dir", action="store_true", help="shutdown: also remove the folder above bin/")
     args = parser.parse_args(argv)
     if args.socket:
         os.environ["TS_SOCKET"] = args.socket
     try:
         os.makedirs(args.root, exist_ok=True)
         if args.action == "shutdown":
-            result = shutdown(args.root, args.tsp)
+            result = shutdown(args.root, args.tsp, os.path.dirname(HERE) if args.remove_dir else None)
         elif args.action == "setup":
             result = setup(args.root, args.tsp)
         elif args.action == "enqueue":

@@ -1,0 +1,74 @@
+"""`doe run` on the local cloud: a 200-job single-host suite of `true`, against a plain tsp loop.
+
+Targets: the whole suite (design, setup, all jobs, fetch, final status, cleanup) within 30 s, and the
+tool's time per job under 50 ms beyond a plain task spooler loop that runs the same 200 jobs
+(`tsp -n true` 200 times on a private queue, then wait for the last one), measured in the same run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+N_JOBS = 200
+REPO = Path(__file__).resolve().parent.parent
+DOE = Path(sys.executable).parent / "doe"
+SUITE_TARGET_S = 30.0
+PER_JOB_TARGET_MS = 50.0
+
+
+def plain_tsp_loop(root: Path) -> float:
+    env = {**os.environ, "TS_SOCKET": str(root / "plain.sock")}
+    start = time.perf_counter()
+    for _ in range(N_JOBS):
+        subprocess.run(["tsp", "-n", "true"], env=env, check=True, capture_output=True)
+    subprocess.run(["tsp", "-w"], env=env, check=False, capture_output=True)
+    elapsed = time.perf_counter() - start
+    subprocess.run(["tsp", "-K"], env=env, check=False, capture_output=True)
+    return elapsed
+
+
+def doe_suite(root: Path) -> float:
+    config = root / "config"
+    (config / "designs").mkdir(parents=True)
+    shutil.copytree(REPO / "group_vars", config / "group_vars")
+    (config / "designs" / "bench_true.yml").write_text(
+        f"jobs:\n  host_types:\n    small:\n      $CMD$: \"true\"\n"
+        f"  base_experiment:\n    i:\n      $FACTOR$: {list(range(N_JOBS))}\n")
+    env = {**os.environ, "DOE_LOCAL_DIR": str(root / "hosts"),
+           "PATH": f"{DOE.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    argv = [str(DOE), "--config-dir", str(config), "--results-dir", str(root / "results"),
+            "run", "--suite", "bench_true", "--id", "new"]
+    start = time.perf_counter()
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"doe run failed ({done.returncode}):\n{done.stderr}")
+    fetched = list((root / "results").glob("bench_true_*/jobs/run_*/rep_0/small/host_0/runtime_info.yaml"))
+    if len(fetched) != N_JOBS:
+        sys.exit(f"expected {N_JOBS} fetched jobs, found {len(fetched)}")
+    return elapsed
+
+
+def main() -> None:
+    root = Path(tempfile.mkdtemp(prefix="doe-bench-", dir="/tmp"))  # short: tsp socket paths
+    try:
+        plain = plain_tsp_loop(root)
+        suite = doe_suite(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    per_job_ms = (suite - plain) / N_JOBS * 1000
+    print(f"plain tsp loop, {N_JOBS} jobs of true: {plain:6.2f} s  ({plain / N_JOBS * 1000:.1f} ms/job)")
+    print(f"doe run,        {N_JOBS} jobs of true: {suite:6.2f} s  ({suite / N_JOBS * 1000:.1f} ms/job)"
+          f"  target <= {SUITE_TARGET_S:.0f} s: {'ok' if suite <= SUITE_TARGET_S else 'MISSED'}")
+    print(f"doe beyond the plain loop: {per_job_ms:.1f} ms/job  target < {PER_JOB_TARGET_MS:.0f} ms: "
+          f"{'ok' if per_job_ms < PER_JOB_TARGET_MS else 'MISSED'}; ratio doe/plain = {suite / plain:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
