@@ -501,6 +501,8 @@ class _FrameBuilder:
             base = dict(zip(META_COLUMNS, (*meta, piece[1])))
             base.update(config_flat)
             for record in piece[2]:
+                if any(isinstance(value, dict) for value in record.values()):
+                    record = flatten(record)
                 merged = {**base, **record, **job_columns}
                 self._append(tuple(merged), list(merged.values()))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -15,8 +14,6 @@ from etl.errors import EtlConfigError, EtlDataError, EtlError
 from etl.extract import ExperimentSource, Extraction
 from etl.pipeline import Pipeline
 from etl.steps.extractors import EtlWarning
-
-log = logging.getLogger("etl")
 
 Status = Literal["ok", "skipped", "error"]
 

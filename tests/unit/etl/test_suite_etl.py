@@ -277,3 +277,41 @@ def test_cached_and_uncached_runs_give_the_same_output(make_suite):
     assert run_suite_etl(suite_dir).by_pipeline()["p"].jobs_read == 8
     assert output(suite_dir, "p") == with_cache
     assert "n/a" in with_cache  # one text value keeps the whole column text, cached or not
+
+
+def test_json_yaml_records_and_runtime_only_rows_match_golden(make_suite):
+    import json
+
+    def files(exp, run, rep, host_type, idx):
+        produced = job_files(exp, run, rep, host_type, idx)
+        produced.pop("results.csv")
+        produced["metrics.json"] = json.dumps({"lat": run + rep, "nested": {"a": 1}})
+        produced["series.yaml"] = f"- {{step: 0, v: {rep}}}\n- {{step: 1, v: {rep + 1}}}\n"
+        return produced
+
+    runtime_only = {"RuntimeInfoExtractor": {}, "IgnoreExtractor": {"file_regex": [r".*\.(json|log)$", "^series"]}}
+    suite_dir = make_suite(
+        {
+            "records": {
+                "experiments": ["beta"],
+                "loaders": {"CsvSummaryLoader": {}},
+                "extractors": {
+                    "JsonExtractor": {},
+                    "YamlExtractor": {"file_regex": [r"^series\.yaml$"]},
+                    "ErrorExtractor": {},
+                    "IgnoreExtractor": {},
+                },
+            },
+            "runtime": {
+                "experiments": ["beta"],
+                "extractors": runtime_only,
+                "loaders": {"CsvSummaryLoader": {}},
+            },
+        },
+        files=files,
+    )
+    report = run_suite_etl(suite_dir)
+    assert report.ok, report.lines()
+    assert (report.by_pipeline()["records"].rows, report.by_pipeline()["runtime"].rows) == (6, 2)
+    assert_golden("records.csv", output(suite_dir, "records"))
+    assert_golden("runtime_only.csv", output(suite_dir, "runtime"))
