@@ -19,7 +19,8 @@ DATA = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4)
                                                      st.dictionaries(KEYS, inner, max_size=4)), max_leaves=25)
 
 
-DOCUMENTS = st.one_of(st.dictionaries(KEYS, DATA, min_size=1, max_size=4), st.lists(DATA, min_size=1, max_size=4))
+DOCUMENTS = st.one_of(st.dictionaries(KEYS, DATA, min_size=1, max_size=4),
+                      st.lists(DATA, min_size=1, max_size=4))
 
 
 @settings(max_examples=200, deadline=None)
