@@ -273,6 +273,7 @@ def _read_yaml(file: Path, path: str) -> Any:
         ) from None
 
 
+# `[% var %]` as in the design's inner templating; blocks get delimiters of their own that designs never use.
 _JINJA = jinja2.sandbox.SandboxedEnvironment(
     variable_start_string="[%",
     variable_end_string="%]",
