@@ -604,7 +604,6 @@ class Controller:
 
 def run_etl(suite_dir: Path, project: Project) -> bool:
     """The suite's ETL; a failure goes to ETL_ERROR.log and never stops the run. True if it went well."""
-    error_log = suite_dir / "ETL_ERROR.log"
     try:
         from etl.api import run_suite_etl
     except ImportError:
@@ -612,29 +611,12 @@ def run_etl(suite_dir: Path, project: Project) -> bool:
     try:
         from doe_cli.design import design_loader
 
-        report = run_suite_etl(suite_dir, config_dir=project.config_dir, design_loader=design_loader(project))
-        errors = _etl_errors(report)
+        report = run_suite_etl(suite_dir, config_dir=project.config_dir, design_loader=design_loader(project),
+                               error_log=True)
+        return bool(report.ok)
     except Exception as error:  # noqa: BLE001 - any ETL failure is reported, never fatal to the run
-        errors = [f"{type(error).__name__}: {error}"]
-    if errors:
-        write_atomic(error_log, "\n".join(errors) + "\n")
+        write_atomic(suite_dir / "ETL_ERROR.log", f"{type(error).__name__}: {error}\n")
         return False
-    if error_log.exists():
-        error_log.unlink()
-    return True
-
-
-def _etl_errors(report: Any) -> list[str]:
-    """Pipeline errors from the ETL report, whatever its exact shape (mapping or object)."""
-    items = report.items() if isinstance(report, dict) else getattr(report, "pipelines", {}).items() \
-        if isinstance(getattr(report, "pipelines", None), dict) else []
-    errors = []
-    for name, outcome in items:
-        status = outcome.get("status") if isinstance(outcome, dict) else getattr(outcome, "status", outcome)
-        if status == "error":
-            message = outcome.get("message") if isinstance(outcome, dict) else getattr(outcome, "message", "")
-            errors.append(f"pipeline {name}: {message}")
-    return errors
 
 
 def _key_of(rel: str) -> JobKey:

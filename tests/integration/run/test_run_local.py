@@ -48,6 +48,21 @@ client_server:
   base_experiment:
     y:
       $FACTOR$: [1, 2]
+$ETL$:
+  table:
+    experiments: [single]
+    extractors:
+      JsonExtractor: {{}}
+      YamlExtractor: {{}}
+      IgnoreExtractor: {{file_regex: ["^stdout.log$", "^stderr.log$", "^bg.pid$"]}}
+    loaders:
+      CsvSummaryLoader: {{}}
+  broken:
+    experiments: [client_server]
+    extractors:
+      IgnoreExtractor: {{}}
+    loaders:
+      CsvSummaryLoader: {{}}
 """
 
 TWENTY = """
@@ -124,6 +139,16 @@ def test_failed_jobs_are_recorded_fetched_and_listed(mixed_run, env):
     assert status["experiments"]["single"]["failed"] == 2
     assert status["experiments"]["client_server"] == {
         "total": 2, "finished": 2, "failed": 0, "queued": 0, "pending": 0, "failed_jobs": []}
+
+
+def test_etl_runs_after_the_jobs_and_its_errors_go_to_the_log(mixed_run, env):
+    suite_dir, done = mixed_run
+    table = (suite_dir / "etl_results" / "table" / "table.csv").read_text()
+    assert table.count("single") >= 6 and "exit_code" in table
+    assert "broken" in (suite_dir / "ETL_ERROR.log").read_text()
+    assert "ETL failed" in done.stderr
+    status = json.loads(env("status", "--suite", "mixed", "--id", "last", "--json").stdout)
+    assert "broken" in status["etl"]["error"]
 
 
 def test_client_server_barrier_and_server_stop(mixed_run):
