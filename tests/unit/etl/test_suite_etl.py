@@ -289,7 +289,10 @@ def test_json_yaml_records_and_runtime_only_rows_match_golden(make_suite):
         produced["series.yaml"] = f"- {{step: 0, v: {rep}}}\n- {{step: 1, v: {rep + 1}}}\n"
         return produced
 
-    runtime_only = {"RuntimeInfoExtractor": {}, "IgnoreExtractor": {"file_regex": [r".*\.(json|log)$", "^series"]}}
+    runtime_only = {
+        "RuntimeInfoExtractor": {},
+        "IgnoreExtractor": {"file_regex": [r".*\.(json|log)$", "^series"]},
+    }
     suite_dir = make_suite(
         {
             "records": {
@@ -315,3 +318,16 @@ def test_json_yaml_records_and_runtime_only_rows_match_golden(make_suite):
     assert (report.by_pipeline()["records"].rows, report.by_pipeline()["runtime"].rows) == (6, 2)
     assert_golden("records.csv", output(suite_dir, "records"))
     assert_golden("runtime_only.csv", output(suite_dir, "runtime"))
+
+
+def test_files_in_subfolders_of_a_job_folder_are_extracted(make_suite):
+    def files(*args):
+        return {**job_files(*args), "extra/more.csv": "op,lat,ok\nscan,5,yes\n"}
+
+    suite_dir = make_suite(
+        {"p": {"experiments": ["beta"], "extractors": STEPS, "loaders": {"CsvSummaryLoader": {}}}},
+        files=files,
+    )
+    assert run_suite_etl(suite_dir).ok
+    frame = pd.read_csv(suite_dir / "etl_results" / "p" / "p.csv", index_col=0)
+    assert list(frame["source_file"]) == ["extra/more.csv", "results.csv", "results.csv"] * 2
