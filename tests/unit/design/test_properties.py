@@ -143,7 +143,7 @@ DESIGNS = st.one_of(
     st.fixed_dictionaries({"exp": EXPERIMENT}, optional={"$SUITE_VARS$": VALUES, "other": EXPERIMENT}))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(design=DESIGNS)
 def test_arbitrary_designs_fail_only_with_user_errors(project, design):
     from doe_cli.errors import UserError

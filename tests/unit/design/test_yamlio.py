@@ -23,7 +23,7 @@ DOCUMENTS = st.one_of(st.dictionaries(KEYS, DATA, min_size=1, max_size=4),
                       st.lists(DATA, min_size=1, max_size=4))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(data=DOCUMENTS)
 def test_fast_emitter_writes_what_pyyaml_writes(data):
     text = dump_yaml(data)
