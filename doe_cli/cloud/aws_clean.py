@@ -10,7 +10,8 @@ from doe_cli.config import Project
 from doe_cli.errors import UserError
 
 FOUND_TASK = "Report what was found"
-KINDS = ("instances", "security_groups", "route_tables", "internet_gateways", "subnets", "vpcs", "key_pairs")
+KINDS = ("instances", "security_groups", "route_tables", "internet_gateways", "subnets", "vpcs", "key_pairs",
+         "launch_templates")
 
 
 @dataclass(frozen=True)

@@ -182,14 +182,12 @@ def check_instance_types(project: Project, plan: CloudPlan) -> None:
                             file=str(project.group_vars_dir / host_type / "main.yml"), path="aws_instance_type")
 
 
-def plan_suite(project: Project, suite_name: str) -> CloudPlan:
-    """Expand the design, build the plan and run the preflight checks."""
+def plan_suite(project: Project, suite_name: str) -> tuple[CloudPlan, list[HostSlot]]:
+    """Expand the design and build the plan (files only; see preflight for the AWS checks)."""
     from doe_cli.cloud.host_plan import host_plan_for_suite
     from doe_cli.design import load_suite
 
     suite = load_suite(project, suite_name, variables={"suite": suite_name, "cloud": "aws"}, strict=False)
     host_plan = host_plan_for_suite(suite)
     jobs = {name: exp.n_runs() * exp.n_repetitions for name, exp in suite.experiments.items()}
-    plan = build_plan(project, suite_name, host_plan, jobs)
-    preflight(project, host_plan, plan)
-    return plan
+    return build_plan(project, suite_name, host_plan, jobs), host_plan

@@ -30,9 +30,12 @@ def plan_command(
     from doe_cli.cloud import aws_plan
 
     _require_aws(cloud)
-    plan = aws_plan.plan_suite(project(), suite)
+    current = project()
+    plan, host_plan = aws_plan.plan_suite(current, suite)
     out.print("\n".join(plan.lines()), markup=False)
     aws_plan.check_budget(plan, accept=yes)
+    aws_plan.preflight(current, host_plan, plan)
+    err.print("preflight passed: credentials, region, AMIs, key pair, instance types", markup=False)
 
 
 @app.command("clean")
@@ -46,6 +49,9 @@ def clean_command(
     """Delete the project's cloud resources (or one suite's), found by their tags."""
     from doe_cli.cloud import aws_clean
 
+    if cloud == "local":
+        err.print("the local cloud creates no resources: nothing to clean", markup=False)
+        return
     _require_aws(cloud)
     current = project()
     resolved_id = aws_clean.resolve_suite_id(current, suite, suite_id)

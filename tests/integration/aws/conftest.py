@@ -123,6 +123,8 @@ def write_config(config_dir: Path, ssh_key: Path, *, project_id: str, host_types
     types = host_types if host_types is not None else {
         name: {"aws_instance_type": instance_type, "aws_ami_id": EMULATOR_AMI, "aws_root_volume_size_gb": 20}
         for name, instance_type in TEST_HOST_TYPES.items()}
+    if host_types is None:
+        types["large"]["aws_market"] = "spot"
     for name, values in types.items():
         _write_yaml(config_dir / "group_vars" / name / "main.yml", values)
     return Project(config_dir=config_dir, results_dir=config_dir / "results")
@@ -147,6 +149,8 @@ def tagged(ec2, key: str, value: str) -> dict[str, list[str]]:
         "route_tables": [t["RouteTableId"] for t in ec2.describe_route_tables(Filters=tag_filter)["RouteTables"]],
         "security_groups": [g["GroupId"] for g in ec2.describe_security_groups(Filters=tag_filter)["SecurityGroups"]],
         "key_pairs": [k["KeyName"] for k in ec2.describe_key_pairs(Filters=tag_filter)["KeyPairs"]],
+        "launch_templates": [t["LaunchTemplateId"]
+                             for t in ec2.describe_launch_templates(Filters=tag_filter)["LaunchTemplates"]],
     }
 
 
@@ -165,4 +169,5 @@ def non_default_leftovers(ec2) -> dict[str, list[str]]:
         "route_tables": [t["RouteTableId"] for t in ec2.describe_route_tables()["RouteTables"]
                          if not any(a.get("Main") for a in t.get("Associations", []))],
         "key_pairs": [k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]],
+        "launch_templates": [t["LaunchTemplateId"] for t in ec2.describe_launch_templates()["LaunchTemplates"]],
     }

@@ -54,7 +54,7 @@ def test_every_resource_exists_with_the_suite_tags(provisioned, ec2):
     found = tagged(ec2, "doe:suite_id", SUITE_ID)
     assert {kind: len(ids) for kind, ids in found.items()} == {
         "instances": 5, "vpcs": 1, "subnets": 1, "internet_gateways": 1, "route_tables": 1,
-        "security_groups": 1, "key_pairs": 1}
+        "security_groups": 1, "key_pairs": 1, "launch_templates": 1}
     (vpc,) = ec2.describe_vpcs(VpcIds=found["vpcs"])["Vpcs"]
     (subnet,) = ec2.describe_subnets(SubnetIds=found["subnets"])["Subnets"]
     (gateway,) = ec2.describe_internet_gateways(InternetGatewayIds=found["internet_gateways"])["InternetGateways"]
@@ -95,6 +95,18 @@ def test_instances_are_tagged_with_their_slot_and_expire(provisioned, ec2):
     assert types == {"small": "r6i.8xlarge", "medium": "r6i.16xlarge", "large": "r6i.32xlarge"}
     small_indices = sorted(int(tag_dict(i)["doe:index"]) for i in instances if tag_dict(i)["doe:host_type"] == "small")
     assert small_indices == [0, 1, 2]
+
+
+def test_spot_host_types_launch_through_a_spot_launch_template(provisioned, ec2):
+    (template,) = ec2.describe_launch_templates(Filters=[{"Name": "tag:doe:suite_id", "Values": [SUITE_ID]}])[
+        "LaunchTemplates"]
+    assert TAGS.items() <= tag_dict(template).items()
+    data = ec2.describe_launch_template_versions(LaunchTemplateId=template["LaunchTemplateId"])[
+        "LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    assert data["InstanceMarketOptions"]["MarketType"] == "spot"
+    by_type = {tag_dict(i)["doe:host_type"]: tag_dict(i) for i in instances_of_suite(ec2, SUITE_ID)}
+    assert by_type["large"].get("aws:ec2launchtemplate:id") == template["LaunchTemplateId"]
+    assert "aws:ec2launchtemplate:id" not in by_type["medium"]
 
 
 def test_user_data_schedules_the_shutdown_at_the_max_lifetime(provisioned, ec2):
