@@ -21,6 +21,7 @@ from etl.suite import (
     ETL_KEY,
     SUITE_DESIGN,
     experiment_factors,
+    experiment_host_types,
     experiment_names,
     read_design,
     split_suite_dir,
@@ -80,6 +81,7 @@ def run_suite_etl(
         return report
     experiments = experiment_names(design)
     factors = experiment_factors(design)
+    host_types = experiment_host_types(design)
     registry_dir = Path(config_dir) if config_dir is not None else None
     out_root = suite_dir / ETL_RESULTS
     out_root.mkdir(parents=True, exist_ok=True)
@@ -99,7 +101,9 @@ def run_suite_etl(
                 report.outcomes.append(PipelineOutcome(name, "error", str(error)))
                 continue
             sources = [
-                ExperimentSource(suite_name, suite_id, suite_dir, exp, factors.get(exp, ()))
+                ExperimentSource(
+                    suite_name, suite_id, suite_dir, exp, factors.get(exp, ()), host_types.get(exp, ())
+                )
                 for exp in pipeline.experiments
             ]
             outcome = run_pipeline(

@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISDIR
 from typing import Any
 
 import pandas as pd
@@ -68,6 +69,8 @@ class ExperimentSource:
     suite_dir: Path
     exp_name: str
     factor_columns: tuple[str, ...] = ()
+    # (host type, number of hosts) from the design: lets the walk skip listing folders (see _Walk).
+    host_types: tuple[tuple[str, int], ...] = ()
 
     def has_results(self) -> bool:
         exp_dir = self.suite_dir / self.exp_name
@@ -116,42 +119,85 @@ class _Cache:
 
 
 class _Walk:
-    """Directory listings, from the cache when the directory's mtime is unchanged."""
+    """Directory listings, from the cache when the directory's mtime is unchanged.
+
+    Listing a directory costs several times a stat. For the rep and host-type levels the design says which
+    subfolders to expect; when a directory's link count (2 + number of subdirectories) proves there are no
+    others, stats of the expected entries replace the listing. Filesystems without such link counts fall back
+    to listing."""
 
     def __init__(self, old: _Cache, new: _Cache, now_ns: int) -> None:
         self.old, self.new, self.now_ns = old, new, now_ns
         self.unchanged = False  # whether the last listing came from the cache
+        self.stats: dict[str, os.stat_result] = {}  # stats taken while proving a listing, used once more
 
-    def packed(self, path: str, key: str) -> str | None:
+    def stat(self, path: str) -> os.stat_result:
+        known = self.stats.pop(path, None)
+        return known if known is not None else os.stat(path)
+
+    def packed(
+        self, path: str, key: str, expected_dirs: tuple[str, ...] = (), probe_files: tuple[str, ...] = ()
+    ) -> str | None:
         """The listing as one string (sorted names, `/` after directories, NUL-separated); None if missing.
 
-        Sets `unchanged` when it came from the cache (the directory's mtime is the cached one)."""
+        Sets `unchanged` when it came from the cache (the directory's mtime is the cached one). With
+        `expected_dirs`, the listing may hold only those and the `probe_files` that exist (see the class)."""
         try:
-            mtime = os.stat(path).st_mtime_ns
+            stat = self.stat(path)
         except (FileNotFoundError, NotADirectoryError):
             self.unchanged = False
             return None
+        mtime = stat.st_mtime_ns
         cached = self.old.dirs.get(key)
         self.unchanged = cached is not None and cached[0] == mtime
         if self.unchanged:
             packed = cached[1]
         else:
-            with os.scandir(path) as scan:
-                packed = "\0".join(sorted(e.name + "/" if e.is_dir() else e.name for e in scan))
+            packed = self._proven(path, stat, expected_dirs, probe_files) if expected_dirs else None
+            if packed is None:
+                with os.scandir(path) as scan:
+                    packed = "\0".join(sorted(e.name + "/" if e.is_dir() else e.name for e in scan))
         if self.now_ns - mtime > RACY_NS:
             # One string per directory keeps the cache small and quick to load.
             self.new.dirs[key] = (mtime, packed)
         return packed
 
-    def entries(self, path: str, key: str) -> list[tuple[str, bool]]:
-        packed = self.packed(path, key)
+    def _proven(
+        self, path: str, stat: os.stat_result, expected_dirs: tuple[str, ...], probe_files: tuple[str, ...]
+    ) -> str | None:
+        if stat.st_nlink != 2 + len(expected_dirs):
+            return None
+        names = []
+        for name in expected_dirs:
+            try:
+                child = os.stat(f"{path}/{name}")
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+            if not S_ISDIR(child.st_mode):
+                return None
+            self.stats[f"{path}/{name}"] = child
+            names.append(name + "/")
+        for name in probe_files:
+            try:
+                self.stats[f"{path}/{name}"] = os.stat(f"{path}/{name}")
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            names.append(name)
+        return "\0".join(sorted(names))
+
+    def entries(
+        self, path: str, key: str, expected_dirs: tuple[str, ...] = (), probe_files: tuple[str, ...] = ()
+    ) -> list[tuple[str, bool]]:
+        packed = self.packed(path, key, expected_dirs, probe_files)
         if not packed:
             return []
         return [(name[:-1], True) if name[-1] == "/" else (name, False) for name in packed.split("\0")]
 
-    def numbered(self, path: str, key: str, pattern: re.Pattern) -> list[tuple[int, str]]:
+    def numbered(
+        self, path: str, key: str, pattern: re.Pattern, expected_dirs: tuple[str, ...] = ()
+    ) -> list[tuple[int, str]]:
         found = []
-        for name, is_dir in self.entries(path, key):
+        for name, is_dir in self.entries(path, key, expected_dirs):
             match = pattern.match(name)
             if match and is_dir:
                 found.append((int(match.group(1)), name))
@@ -317,6 +363,7 @@ class Extraction:
         next_id = max((entry[0] for entry in old.jobs.values()), default=-1) + 1
         jobs = jobs_read = 0
         factor_list = list(source.factor_columns)
+        host_dirs = {name: tuple(f"host_{i}" for i in range(n)) for name, n in source.host_types}
         root = str(source.suite_dir / source.exp_name)
         prefix = source.exp_name
         with warnings.catch_warnings(record=True) as caught:
@@ -326,19 +373,22 @@ class Extraction:
                 run_config: dict = {}
                 for rep, rep_name in walk.numbered(run_path, run_key, _REP):
                     rep_path, rep_key = f"{run_path}/{rep_name}", f"{run_key}/{rep_name}"
-                    listing = walk.entries(rep_path, rep_key)
+                    listing = walk.entries(rep_path, rep_key, tuple(host_dirs), (CONFIG_JSON,))
                     if (CONFIG_JSON, False) not in listing:
                         continue
                     if walk.unchanged and rep_key in old.configs:
                         # config.json is written once, before the job: unchanged folder, unchanged file.
                         config_stamp, config_flat = new.configs[rep_key] = old.configs[rep_key]
                     else:
-                        config_stamp, config_flat = self._config(rep_path, rep_key, old, new, run_config)
+                        config_stamp, config_flat = self._config(
+                            walk, rep_path, rep_key, old, new, run_config
+                        )
                     for host_type, is_dir in listing:
                         if not is_dir:
                             continue
                         type_path, type_key = f"{rep_path}/{host_type}", f"{rep_key}/{host_type}"
-                        for host_idx, host_name in walk.numbered(type_path, type_key, _HOST):
+                        expected_hosts = host_dirs.get(host_type, ())
+                        for host_idx, host_name in walk.numbered(type_path, type_key, _HOST, expected_hosts):
                             jobs += 1
                             job_key = f"{type_key}/{host_name}"
                             host_path = f"{type_path}/{host_name}"
@@ -398,11 +448,13 @@ class Extraction:
             combined = combined.iloc[position.argsort(kind="stable")]
         return combined.reset_index(drop=True)
 
-    def _config(self, rep_path: str, rep_key: str, old: _Cache, new: _Cache, run_config: dict) -> tuple:
+    def _config(
+        self, walk: _Walk, rep_path: str, rep_key: str, old: _Cache, new: _Cache, run_config: dict
+    ) -> tuple:
         """The rep's flattened config.json. All reps of a run share one run config, so a file of the same
         size as the run's first one is not read again."""
         path = f"{rep_path}/{CONFIG_JSON}"
-        stat = os.stat(path)
+        stat = walk.stat(path)
         stamp = (stat.st_size, stat.st_mtime_ns)
         cached = old.configs.get(rep_key)
         if cached is not None and cached[0] == stamp:

@@ -66,3 +66,21 @@ def experiment_factors(design: dict) -> dict[str, tuple[str, ...]]:
         for name in experiment_names(design)
         if isinstance(design.get(name), dict)
     }
+
+
+def experiment_host_types(design: dict) -> dict[str, tuple[tuple[str, int], ...]]:
+    """Per experiment: (host type, n) in design order; n defaults to 1 as in the design format."""
+    found: dict[str, tuple[tuple[str, int], ...]] = {}
+    for name in experiment_names(design):
+        host_types = (
+            (design.get(name) or {}).get("host_types") if isinstance(design.get(name), dict) else None
+        )
+        if not isinstance(host_types, dict):
+            continue
+        pairs = []
+        for host_type, spec in host_types.items():
+            n = spec.get("n", 1) if isinstance(spec, dict) else 1
+            if isinstance(n, int) and not isinstance(n, bool) and n >= 0:
+                pairs.append((str(host_type), n))
+        found[name] = tuple(pairs)
+    return found

@@ -24,7 +24,13 @@ from etl.extract import ExperimentSource
 from etl.pipeline import build_pipeline
 from etl.registry import load_registry
 from etl.runner import EtlReport, PipelineOutcome, run_pipeline
-from etl.suite import SUITE_DESIGN, experiment_factors, experiment_names, read_design
+from etl.suite import (
+    SUITE_DESIGN,
+    experiment_factors,
+    experiment_host_types,
+    experiment_names,
+    read_design,
+)
 
 SUITE_ID = "$SUITE_ID$"
 DEFAULT = "$DEFAULT$"
@@ -148,7 +154,14 @@ def _sources(
                     path=f"{path}.{suite}",
                 )
             sources.append(
-                ExperimentSource(suite, suite_id, folder, exp, experiment_factors(design).get(exp, ()))
+                ExperimentSource(
+                    suite,
+                    suite_id,
+                    folder,
+                    exp,
+                    experiment_factors(design).get(exp, ()),
+                    experiment_host_types(design).get(exp, ()),
+                )
             )
     return sources
 

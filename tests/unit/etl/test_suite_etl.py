@@ -119,6 +119,7 @@ def test_glob_file_regex_is_accepted(make_suite):
 
 
 def test_order_is_numeric_by_run_rep_and_host(make_suite):
+    """Also: host types and hosts the design does not name (server, 3 clients instead of 1) are found."""
     suite_dir = make_suite(
         {"p": {"experiments": ["beta"], "extractors": STEPS, "loaders": {"CsvSummaryLoader": {}}}},
         reps=1,
