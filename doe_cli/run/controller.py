@@ -344,6 +344,8 @@ class Controller:
     # --- the loop ---------------------------------------------------------------------------------
     def run(self) -> RunSummary:
         start = time.monotonic()
+        if self._all_done() and self.setup_vars is not None:
+            return self.summary()  # a finished suite whose hosts were cleaned up: nothing to do
         self._show()
         try:
             while not self._all_done():

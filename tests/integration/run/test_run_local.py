@@ -197,6 +197,10 @@ def test_resume_after_sigkill_runs_every_job_exactly_once(env):
     wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 3, timeout=120, what="first jobs")
     os.kill(controller.pid, signal.SIGKILL)
     controller.wait()
+    status = json.loads(env("status", "--suite", "twenty", "--id", "last", "--json").stdout)
+    assert status["controller_running"] is False and status["experiments"]["twenty"]["total"] == 20
+    if status["experiments"]["twenty"]["queued"]:  # the hosts are asked, nothing is fetched
+        assert sum(status["experiments"]["twenty"]["on_hosts"].values()) == status["experiments"]["twenty"]["queued"]
     env("run", "--suite", "twenty", "--id", "last")
     lines = log.read_text().splitlines()
     assert len(lines) == 20 and len(set(lines)) == 20
@@ -218,3 +222,15 @@ def test_example01_minimal_from_the_repository(short_tmp):
     status = doe("status", "--suite", "example01-minimal", "--id", "last")
     assert "minimal: 8/8 jobs, 0 failed" in status.stdout
     assert not (short_tmp / "hosts" / suite_dir.name).exists()  # hosts cleaned up
+
+
+def test_bad_input_is_one_line_exit_2_and_creates_nothing(env, short_tmp):
+    (env.config / "designs" / "undefined.yml").write_text(
+        "e:\n  host_types:\n    small:\n      $CMD$: echo {{ not_defined_anywhere }}\n  base_experiment: {}\n")
+    for args, expected in ((("--suite", "undefined", "--id", "new"), "not_defined_anywhere"),
+                           (("--suite", "mixed", "--id", "abc"), "invalid id"),
+                           (("--suite", "mixed", "--id", "new", "--cloud", "nowhere"), "cloud")):
+        done = env("run", *args, check=False)
+        assert done.returncode == 2, done.stderr
+        assert expected in done.stderr and "Traceback" not in done.stderr
+    assert not list(env.results.glob("undefined_*"))
