@@ -130,6 +130,8 @@ class _Walk:
         self.old, self.new, self.now_ns = old, new, now_ns
         self.unchanged = False  # whether the last listing came from the cache
         self.stats: dict[str, os.stat_result] = {}  # stats taken while proving a listing, used once more
+        self._parsed: dict[str, list[tuple[str, bool]]] = {}
+        self._numbered: dict[tuple[str, str], list[tuple[int, str]]] = {}
 
     def stat(self, path: str) -> os.stat_result:
         known = self.stats.pop(path, None)
@@ -191,17 +193,29 @@ class _Walk:
         packed = self.packed(path, key, expected_dirs, probe_files)
         if not packed:
             return []
-        return [(name[:-1], True) if name[-1] == "/" else (name, False) for name in packed.split("\0")]
+        # Most folders of a level list the same names ("client/", "host_0/"): parse each listing once.
+        parsed = self._parsed.get(packed)
+        if parsed is None:
+            parsed = [(name[:-1], True) if name[-1] == "/" else (name, False) for name in packed.split("\0")]
+            self._parsed[packed] = parsed
+        return parsed
 
     def numbered(
         self, path: str, key: str, pattern: re.Pattern, expected_dirs: tuple[str, ...] = ()
     ) -> list[tuple[int, str]]:
-        found = []
-        for name, is_dir in self.entries(path, key, expected_dirs):
-            match = pattern.match(name)
-            if match and is_dir:
-                found.append((int(match.group(1)), name))
-        found.sort()
+        packed = self.packed(path, key, expected_dirs)
+        if not packed:
+            return []
+        memo_key = (packed, pattern.pattern)
+        found = self._numbered.get(memo_key)
+        if found is None:
+            found = []
+            for name in packed.split("\0"):
+                match = pattern.match(name[:-1]) if name[-1] == "/" else None
+                if match:
+                    found.append((int(match.group(1)), name[:-1]))
+            found.sort()
+            self._numbered[memo_key] = found
         return found
 
     def files(self, path: str, key: str, prefix: str = "") -> list[tuple[str, str, str]]:
