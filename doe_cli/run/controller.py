@@ -55,6 +55,8 @@ MAX_FAILURES_IN_A_ROW = 5
 KEPT_ANSIBLE_DIRS = 20
 # One host-helper request per command line: Linux limits one argument to 128 KiB (base64 adds a third).
 MAX_REQUEST_BYTES = 64 * 1024
+# Seconds the readiness barrier waits for first-phase jobs (servers) to start; their queue is empty then.
+BARRIER_TIMEOUT = 120
 
 
 @dataclass
@@ -400,7 +402,8 @@ class Controller:
                         wait_started: bool) -> list[str]:
         """A host's batch as base64 requests, each small enough for one command line."""
         base = {"exp": exp.name, "host": slot.name, "host_type": slot.host_type, "host_idx": slot.idx,
-                "timeout": self.job_timeouts.get(slot.name), "stop": stop, "wait_started": wait_started}
+                "timeout": self.job_timeouts.get(slot.name), "stop": stop, "wait_started": wait_started,
+                "wait_timeout": BARRIER_TIMEOUT}
         chunks, jobs, runs, size = [], [], {}, 0
         for key in keys:
             if str(key[0]) not in runs:
