@@ -30,7 +30,7 @@ import pandas as pd
 from etl.errors import EtlDataError
 from etl.fileio import write_atomic
 from etl.pipeline import StepSpec
-from etl.steps.base import Extractor
+from etl.steps.base import Extractor, is_builtin
 from etl.steps.extractors import EtlWarning
 
 RUNTIME_INFO = "runtime_info.yaml"
@@ -241,7 +241,7 @@ class Extraction:
         self.modes = [_mode(spec.step) for spec in self.extractors]
         self._match_memo: dict[str, int | None] = {}
         # Custom extractors may read more than their own file; only built-ins are cached.
-        cacheable = all(type(spec.step).builtin for spec in self.extractors)
+        cacheable = all(is_builtin(type(spec.step)) for spec in self.extractors)
         self.cache_dir = cache_dir / f"extract-{self._signature()}" if cacheable and cache_dir else None
 
     def _signature(self) -> str:

@@ -13,6 +13,7 @@ import pandas as pd
 from etl.errors import EtlConfigError, EtlDataError, EtlError
 from etl.extract import ExperimentSource, Extraction
 from etl.pipeline import Pipeline
+from etl.steps.base import is_builtin
 from etl.steps.extractors import EtlWarning
 
 Status = Literal["ok", "skipped", "error"]
@@ -114,7 +115,7 @@ def run_pipeline(
 
 def _transform(pipeline: Pipeline, spec, frame: pd.DataFrame) -> pd.DataFrame:
     # Built-in transformers are pure; a custom one gets its own copy so it cannot change what others see.
-    given = frame if type(spec.step).builtin else frame.copy(deep=True)
+    given = frame if is_builtin(type(spec.step)) else frame.copy(deep=True)
     try:
         result = spec.step.transform(given, dict(spec.options))
     except Exception as error:  # noqa: BLE001

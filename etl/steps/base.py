@@ -20,8 +20,6 @@ STEP_CONFIG = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=Tr
 class Step(BaseModel, ABC):
     model_config = STEP_CONFIG
     step_type: ClassVar[str] = "step"
-    # Built-in steps are pure and need no defensive copy of their input frame.
-    builtin: ClassVar[bool] = False
 
 
 class Extractor(Step):
@@ -82,15 +80,21 @@ class Loader(Step):
 
 STEP_BASES: tuple[type[Step], ...] = (Extractor, Transformer, Loader)
 BUILTIN_STEPS: dict[str, type[Step]] = {}
+# Built-in steps not named in designs by class name (`df.<method>` items).
+UNREGISTERED_BUILTINS: set[type] = set()
 
 
 def register(cls: type[Step]) -> type[Step]:
     """Register a built-in step by its class name."""
     if cls.__name__ in BUILTIN_STEPS and BUILTIN_STEPS[cls.__name__] is not cls:
         raise RuntimeError(f"built-in step {cls.__name__} registered twice")
-    cls.builtin = True
     BUILTIN_STEPS[cls.__name__] = cls
     return cls
+
+
+def is_builtin(cls: type) -> bool:
+    """doe's own steps (not subclasses of them): pure transformers, extractors that read only their file."""
+    return cls in BUILTIN_STEPS.values() or cls in UNREGISTERED_BUILTINS
 
 
 def is_concrete_step(obj: Any) -> bool:

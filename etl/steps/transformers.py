@@ -10,7 +10,7 @@ import pandas as pd
 from pydantic import Field
 
 from etl.errors import EtlDataError
-from etl.steps.base import Transformer, register
+from etl.steps.base import UNREGISTERED_BUILTINS, Transformer, register
 from etl.steps.extractors import RUNTIME_PREFIX, EtlWarning
 
 DEFAULT_AGGS = ["mean", "min", "max", "std", "count"]
@@ -197,7 +197,7 @@ class DataFrameMethodTransformer(Transformer):
         return result
 
 
-DataFrameMethodTransformer.builtin = True
+UNREGISTERED_BUILTINS.add(DataFrameMethodTransformer)
 
 
 def dataframe_method_names() -> set[str]:

@@ -126,3 +126,18 @@ def test_bad_custom_step_options_name_pipeline_and_step(tmp_path):
     ) as info:
         expand_etl_section(section, ["a"], config_dir=tmp_path)
     assert info.value.path == "$ETL$.p.transformers[0]"
+
+
+def test_custom_extractors_even_subclasses_of_builtins_are_never_cached(make_suite, tmp_path):
+    from tests.unit.etl.tree import age_tree
+
+    subclass = (
+        "from etl.steps.extractors import CsvExtractor\n\n\nclass MyCsvExtractor(CsvExtractor):\n    pass\n"
+    )
+    write_package(tmp_path / "config", {"mine": subclass})
+    steps = {"MyCsvExtractor": {}, "ErrorExtractor": {}, "IgnoreExtractor": {}}
+    suite_dir = make_suite({"p": {"experiments": ["beta"], "extractors": steps}})
+    age_tree(suite_dir)
+    for _ in range(2):
+        outcome = run_suite_etl(suite_dir, config_dir=tmp_path / "config").by_pipeline()["p"]
+        assert (outcome.status, outcome.jobs, outcome.jobs_read) == ("ok", 2, 2)
