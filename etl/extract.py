@@ -26,6 +26,7 @@ from stat import S_ISDIR
 from typing import Any
 
 import pandas as pd
+from pandas.api.types import is_numeric_dtype
 
 from etl.errors import EtlDataError
 from etl.fileio import write_atomic
@@ -35,7 +36,7 @@ from etl.steps.extractors import EtlWarning
 
 RUNTIME_INFO = "runtime_info.yaml"
 CONFIG_JSON = "config.json"
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 # A file or directory changed less than this long before it was looked at may change again within the same
 # timestamp tick; such entries are not trusted from the cache.
 RACY_NS = 1_000_000_000
@@ -114,8 +115,10 @@ class _Cache:
     dirs: dict[str, tuple[int, str]] = field(default_factory=dict)
     configs: dict[str, tuple[tuple[int, int], dict]] = field(default_factory=dict)
     jobs: dict[str, tuple[int, tuple, tuple, list[str]]] = field(default_factory=dict)
+    # Rows of the cached jobs, CSV text already converted where a column is all numbers (`numeric`).
     frame: pd.DataFrame | None = None
     text_columns: set[str] = field(default_factory=set)
+    numeric: set[str] = field(default_factory=set)
 
 
 class _Walk:
@@ -362,11 +365,11 @@ class Extraction:
             frame = pd.concat(frames, ignore_index=True, sort=False)
         return ExtractionResult(frame, notes, jobs, jobs_read)
 
-    def _run_experiment(self, source: ExperimentSource) -> ExtractionResult:
+    def _run_experiment(self, source: ExperimentSource, use_cache: bool = True) -> ExtractionResult:
         cache_file = (
             self.cache_dir / f"{source.suite_dir.name}__{source.exp_name}.pkl" if self.cache_dir else None
         )
-        old = self._load_cache(cache_file)
+        old = self._load_cache(cache_file) if use_cache else _Cache()
         new = _Cache()
         now_ns = time.time_ns()
         walk = _Walk(old, new, now_ns)
@@ -438,25 +441,42 @@ class Extraction:
                             notes.extend(job_notes)
                             if max(stamps[2::3], default=0) < trusted_before:
                                 new.jobs[job_key] = (job_id, stamps, config_stamp, job_notes)
-        frame = self._combine(old, builder, order)
-        new.frame, new.text_columns = frame, old.text_columns | builder.text_columns
+        new.text_columns = old.text_columns | builder.text_columns
+        frame = self._combine(old, builder, order, new.text_columns)
+        if frame is None:  # a cached number column got a text value: its cached rows need their text again
+            return self._run_experiment(source, use_cache=False)
+        new.numeric = {c for c in new.text_columns if c in frame.columns and is_numeric_dtype(frame[c])}
         if cache_file is not None and self._worth_saving(old, new, jobs, jobs_read):
             new.frame = frame[frame[_JOB].isin({entry[0] for entry in new.jobs.values()})]
             self._save_cache(cache_file, new)
-        frame = _infer_numbers(frame.drop(columns=_JOB), new.text_columns)
-        return ExtractionResult(frame, notes, jobs, jobs_read)
+        return ExtractionResult(frame.drop(columns=_JOB), notes, jobs, jobs_read)
 
-    def _combine(self, old: _Cache, builder: _FrameBuilder, order: dict[int, int]) -> pd.DataFrame:
-        """Rows of unchanged jobs from the cached frame plus the rows just extracted, in walk order.
-
-        Both hold CSV fields as text: numbers are inferred on the combined frame, as without a cache."""
+    def _combine(
+        self, old: _Cache, builder: _FrameBuilder, order: dict[int, int], text_columns: set[str]
+    ) -> pd.DataFrame | None:
+        """Rows of unchanged jobs from the cached frame plus the rows just extracted, in walk order, with
+        CSV text converted to numbers exactly as `_infer_numbers` would on the whole frame; None when that
+        needs text the cache no longer has."""
         fresh = builder.frame()
         kept = None
         if old.frame is not None and len(old.frame):
             kept = old.frame[old.frame[_JOB].isin(order.keys() - builder.job_ids)]
         if kept is None or not len(kept):
-            return fresh
+            return _infer_numbers(fresh, text_columns)
+        converted = {}
+        for column in text_columns & set(fresh.columns):
+            if column in kept.columns and column not in old.numeric:
+                continue  # text in the cached rows: the column stays text (unless rows left, see below)
+            values = _as_numbers(fresh[column])
+            if values is not None:
+                converted[column] = values
+            elif column in old.numeric:
+                return None
+        fresh = fresh.assign(**converted) if converted else fresh
         combined = kept if not len(fresh) else pd.concat([kept, fresh], ignore_index=True, sort=False)
+        if len(kept) < len(old.frame):
+            # Rows left: a text column may now hold only numbers.
+            combined = _infer_numbers(combined, {c for c in text_columns if c not in old.numeric})
         position = combined[_JOB].map(order)
         if not position.is_monotonic_increasing:
             combined = combined.iloc[position.argsort(kind="stable")]
@@ -618,15 +638,21 @@ class _FrameBuilder:
         return frame.drop(columns=_SEQ).reset_index(drop=True)
 
 
+def _as_numbers(column: pd.Series) -> pd.Series | None:
+    if is_numeric_dtype(column):
+        return column
+    try:
+        return pd.to_numeric(column.replace("", None))
+    except (ValueError, TypeError):
+        return None
+
+
 def _infer_numbers(frame: pd.DataFrame, columns: set[str]) -> pd.DataFrame:
     """CSV fields arrive as text: convert columns whose every non-empty value is a number (like read_csv)."""
     converted = {}
     for column in columns:
-        if column not in frame.columns or pd.api.types.is_numeric_dtype(frame[column]):
-            continue
-        values = frame[column].replace("", None)
-        try:
-            converted[column] = pd.to_numeric(values)
-        except (ValueError, TypeError):
-            continue
+        if column in frame.columns and not is_numeric_dtype(frame[column]):
+            values = _as_numbers(frame[column])
+            if values is not None:
+                converted[column] = values
     return frame.assign(**converted) if converted else frame
