@@ -479,7 +479,7 @@ class Controller:
 
         path = self.suite_dir / job_dir(exp.name, key) / "config.json"
         if not path.exists():
-            write_atomic(path, config_json(exp.runs[key[0]]))
+            write_atomic(path, config_json(exp.runs[key[0]]), durable=False)
 
     def _poll_tick(self) -> None:
         plain: dict[str, dict] = {}
@@ -565,7 +565,6 @@ class Controller:
         report = place_results(source, target)
         for name in report.refused:
             self.log(f"warning: {slot.name}: refused to fetch {rel}/results/{name} (symlink or unsafe name)")
-        self._write_config_json(exp, key)
         self.new_results_since_etl = True
 
     def _complete(self, exp: ExpRuntime, key: JobKey, done: dict[str, dict]) -> None:

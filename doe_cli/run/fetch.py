@@ -48,13 +48,36 @@ def _move_no_overwrite(src: str, dest: str) -> bool:
     return True
 
 
+def _plain_tree(source: Path) -> list[str] | None:
+    """Relative names of the regular files under source, or None if anything else is there."""
+    names = []
+    for current, dirs, files in os.walk(source, followlinks=False):
+        for name in dirs + files:
+            path = os.path.join(current, name)
+            mode = os.lstat(path).st_mode
+            if not _safe_name(name) or not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+                return None
+        rel = os.path.relpath(current, source)
+        names.extend(os.path.normpath(os.path.join(rel, name)) for name in files)
+    return names
+
+
 def place_results(source: Path, target: Path) -> PlaceReport:
     """Move everything under `source` into `target` without overwriting; then remove `source`."""
     report = PlaceReport()
-    target.mkdir(parents=True, exist_ok=True)
-    root = target.resolve()
     if not source.exists():
         return report
+    if not os.path.lexists(target):
+        # First fetch of this job dir and only plain files: one rename moves it all.
+        names = _plain_tree(source)
+        if names is not None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.parent.resolve() == target.parent.absolute():
+                os.rename(source, target)
+                report.placed.extend(sorted(names))
+                return report
+    target.mkdir(parents=True, exist_ok=True)
+    root = target.resolve()
     for current, dirs, files in os.walk(source, followlinks=False):
         rel = os.path.relpath(current, source)
         dest_dir = root if rel == "." else root / rel

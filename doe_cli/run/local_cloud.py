@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -118,10 +119,18 @@ def copy_group_vars(project: Project, inventory_dir: Path) -> None:
 
 def remove_suite_leftovers(hosts: dict[str, dict], suite_folder: Path) -> None:
     """After the queues are shut down: the hosts' folders and sockets, and the suite folder."""
+    trash = suite_folder.parent / f".trash-{suite_folder.name}-{os.getpid()}"
     for host in hosts.values():
         Path(host["job_queue_ts_socket"]).unlink(missing_ok=True)
-        shutil.rmtree(host["job_queue_dir"], ignore_errors=True)
+        folder = Path(host["job_queue_dir"])
+        if folder.is_dir() and not folder.is_symlink():
+            trash.mkdir(exist_ok=True)
+            os.rename(folder, trash / folder.name)
     try:
         suite_folder.rmdir()
     except OSError:
-        pass  # not empty: --keep or a host folder the cleanup could not remove
+        pass  # not empty: a host folder the cleanup could not move
+    if trash.exists():
+        # Deleting thousands of job dirs takes seconds; a detached `rm` does it after doe returns.
+        subprocess.Popen(["rm", "-rf", "--", str(trash)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)

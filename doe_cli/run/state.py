@@ -36,15 +36,17 @@ def job_dir(exp: str, key: JobKey) -> str:
     return f"{exp}/run_{key[0]}/rep_{key[1]}"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """temp file in the same folder + fsync + rename + fsync of the folder."""
+def write_atomic(path: Path, text: str, durable: bool = True) -> None:
+    """temp file in the same folder + fsync + rename + fsync of the folder. Files that can be written
+    again from the design (config.json) skip the fsyncs: readers still never see a partial file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -52,6 +54,8 @@ def write_atomic(path: Path, text: str) -> None:
         except FileNotFoundError:
             pass
         raise
+    if not durable:
+        return
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

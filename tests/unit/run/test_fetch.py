@@ -51,3 +51,14 @@ def test_a_symlinked_target_subfolder_is_not_followed(tmp_path):
     (staged / "sub" / "x.txt").write_text("x")
     report = place_results(staged, target)
     assert report.refused == ["sub"] and list(outside.iterdir()) == []
+
+
+def test_a_first_fetch_of_plain_files_moves_the_whole_folder(tmp_path):
+    staged = tmp_path / "staged"
+    (staged / "sub").mkdir(parents=True)
+    (staged / "stdout.log").write_text("out")
+    (staged / "sub" / "x.csv").write_text("1")
+    target = tmp_path / "results" / "run_0" / "rep_0" / "small" / "host_0"
+    report = place_results(staged, target)
+    assert sorted(report.placed) == ["stdout.log", "sub/x.csv"] and not report.refused
+    assert (target / "sub" / "x.csv").read_text() == "1" and not staged.exists()
