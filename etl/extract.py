@@ -148,7 +148,7 @@ class _Walk:
         Sets `unchanged` when it came from the cache (the directory's mtime is the cached one). With
         `expected_dirs`, the listing may hold only those and the `probe_files` that exist (see the class)."""
         try:
-            stat = self.stat(path)
+            stat = self.stats.pop(path, None) or os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
             self.unchanged = False
             return None
