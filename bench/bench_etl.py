@@ -162,6 +162,7 @@ def main() -> None:
         f"{warm.jobs - warm.jobs_read} cached"
     )
     print(f"cold ETL, whole new process     {process_s:6.2f} s   (imports included)")
+    print(f"warm cost per job folder        {warm_s / warm.jobs * 1e6:6.0f} us (stats of folders and read files)")
     cold_ratio, warm_ratio = cold_s / floor_s, warm_s / cold_s
     print(f"cold / floor = {cold_ratio:.2f}x (target <= 3x: {'ok' if cold_ratio <= 3 else 'MISSED'})")
     print(f"warm / cold  = {warm_ratio:.1%} (target <= 10%: {'ok' if warm_ratio <= 0.10 else 'MISSED'})")
