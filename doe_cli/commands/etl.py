@@ -29,11 +29,15 @@ def _user_error(error) -> UserError:
     return UserError(error.detail, file=error.file, path=error.path)
 
 
-def _report(report, label: str = "") -> bool:
+def _report(report, label: str = "", config_error_raises: bool = True) -> bool:
     """Print one line per pipeline to stderr; True if nothing failed."""
-    if report.config_error is not None:
-        raise _user_error(report.config_error)
     prefix = f"{label}: " if label else ""
+    if report.config_error is not None:
+        if config_error_raises:
+            raise _user_error(report.config_error)
+        err.print(f"[red]{prefix}{_escape(str(report.config_error))}[/]", markup=True)
+    if not report.outcomes and report.config_error is None:
+        err.print(f"{prefix}no ETL pipelines to run")
     for outcome in report.outcomes:
         style = {"ok": "green", "skipped": "yellow", "error": "red"}[outcome.status]
         err.print(f"[{style}]{prefix}{_escape(outcome.line())}[/]", markup=True)
@@ -116,7 +120,12 @@ def etl_all() -> None:
     reports = run_all_etl(prj.results_dir, config_dir=prj.config_dir, design_loader=loader)
     if not reports:
         err.print(f"no suite results in {prj.results_dir}")
-    failed = [suite_dir.name for suite_dir, report in reports.items() if not _report(report, suite_dir.name)]
+    # One suite's bad design must not stop the others: report it and go on.
+    failed = [
+        suite_dir.name
+        for suite_dir, report in reports.items()
+        if not _report(report, suite_dir.name, config_error_raises=False)
+    ]
     if failed:
         raise DoeError(f"ETL failed for {', '.join(failed)}")
 

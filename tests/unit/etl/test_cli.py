@@ -120,3 +120,13 @@ def test_space_separated_words_after_pipelines_and_suite_id(make_suite, tmp_path
     )
     assert result.exit_code == 0, result.output
     assert (out / "p" / "p.csv").is_file()
+
+
+def test_etl_all_goes_on_after_a_suite_with_a_broken_design(make_suite, tmp_path):
+    pipelines = {"p": {"experiments": ["beta"], "extractors": STEPS, "loaders": {"CsvSummaryLoader": {}}}}
+    broken, good = make_suite(pipelines, suite="broken", suite_id=1), make_suite(pipelines, suite_id=2)
+    (broken / "suite_design.yml").write_text("{not: [valid")
+    result = invoke(tmp_path, "etl-all")
+    assert result.exit_code == 1
+    assert "broken_1" in result.output and "not valid YAML" in result.output
+    assert (good / "etl_results" / "p" / "p.csv").is_file()
