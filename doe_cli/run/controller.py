@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -163,6 +164,7 @@ class Controller:
         self.log = log
         self.progress = progress
         self.stop_event = threading.Event()
+        self.interrupted = False
         self.exps: dict[str, ExpRuntime] = {}
         self.poll_failures: dict[str, int] = {}
         self.enqueue_failures = 0
@@ -213,7 +215,7 @@ class Controller:
         shutil.rmtree(self.staging, ignore_errors=True)
         self.adapter = AnsibleAdapter(self.suite_dir / ".doe" / "ansible", roles_paths=[self.project.roles_dir],
                                       control_path_dir=_control_path_dir(self.suite_dir))
-        os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        ensure_ansible_on_path()
         self.job_timeouts = self._job_timeouts()
 
         for name, exp in suite.experiments.items():
@@ -333,9 +335,13 @@ class Controller:
 
     def _playbook(self, playbook: str, extravars: dict[str, Any], limit: list[str] | None = None
                   ) -> PlaybookResult:
+        # With a cancel callback ansible-runner leaves SIGINT alone (otherwise it takes the handler over
+        # for good); Ctrl-C sets our flag, the runner stops the playbook, and the loop ends cleanly.
         result = self.adapter.run(playbook, inventory=self.inventory, extravars=extravars,
-                                  limit=",".join(limit) if limit else None)
+                                  limit=",".join(limit) if limit else None, cancel=lambda: self.interrupted)
         self._prune_ansible_dirs()
+        if self.interrupted:
+            raise KeyboardInterrupt
         return result
 
     def _prune_ansible_dirs(self) -> None:
@@ -344,11 +350,16 @@ class Controller:
             shutil.rmtree(old, ignore_errors=True)
 
     # --- the loop ---------------------------------------------------------------------------------
+    def _on_interrupt(self, _signum, _frame) -> None:
+        self.interrupted = True
+        self.stop_event.set()
+
     def run(self) -> RunSummary:
         start = time.monotonic()
         if self._all_done() and self.setup_vars is not None:
             return self.summary()  # a finished suite whose hosts were cleaned up: nothing to do
         self._show()
+        previous = signal.signal(signal.SIGINT, self._on_interrupt)
         try:
             while not self._all_done():
                 if self.options.timeout and time.monotonic() - start > self.options.timeout:
@@ -363,10 +374,14 @@ class Controller:
                     break
                 if not self._stops_pending():
                     self.stop_event.wait(max(0.0, self.options.poll_interval - (time.monotonic() - tick)))
+                if self.interrupted:
+                    raise KeyboardInterrupt
         except KeyboardInterrupt:
             self.log("interrupted: queued jobs keep running on their hosts; resume with: "
                      + self.resume_command())
             raise
+        finally:
+            signal.signal(signal.SIGINT, previous)
         self._maybe_etl(final=True)
         if not self.options.keep:
             self._cleanup()
@@ -626,6 +641,13 @@ def run_etl(suite_dir: Path, project: Project) -> bool:
 def _key_of(rel: str) -> JobKey:
     _, run, rep = rel.rsplit("/", 2)
     return int(run.removeprefix("run_")), int(rep.removeprefix("rep_"))
+
+
+def ensure_ansible_on_path() -> None:
+    """ansible-runner finds ansible-playbook on this process's PATH; `doe` may run without the venv
+    activated, so its own bin/ (where ansible-playbook is installed next to it) goes first."""
+    if shutil.which("ansible-playbook") is None:
+        os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 def encode_request(request: dict) -> str:

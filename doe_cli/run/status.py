@@ -55,7 +55,13 @@ def _controller_running(suite_dir: Path) -> bool:
 def _host_states(suite_dir: Path, states: dict[str, ExperimentState], project: Project) -> dict[str, dict]:
     """Per experiment: how many queued jobs the hosts report as done / running / queued."""
     from doe_cli.ansible_adapter import AnsibleAdapter
-    from doe_cli.run.controller import STATUS_TASK, _control_path_dir, encode_request, helper_report
+    from doe_cli.run.controller import (
+        STATUS_TASK,
+        _control_path_dir,
+        encode_request,
+        ensure_ansible_on_path,
+        helper_report,
+    )
 
     inventory = suite_dir / ".inventory" / "local.yml"
     if not inventory.exists():
@@ -71,6 +77,7 @@ def _host_states(suite_dir: Path, states: dict[str, ExperimentState], project: P
             requests[host] = {"request": encode_request({"exp": state.exp, "jobs": jobs})}
     if not requests:
         return {}
+    ensure_ansible_on_path()
     adapter = AnsibleAdapter(suite_dir / ".doe" / "ansible", roles_paths=[project.roles_dir],
                              control_path_dir=_control_path_dir(suite_dir))
     result = adapter.run("poll.yml", inventory=inventory, limit=",".join(requests),

@@ -77,11 +77,23 @@ twenty:
 """
 
 
+INTERRUPTED = """
+slow:
+  host_types:
+    small:
+      $CMD$: sleep 0.5; echo "[% my_run.i %]"
+  base_experiment:
+    i:
+      $FACTOR$: [0, 1, 2, 3]
+"""
+
+
 @pytest.fixture(scope="session")
 def env(short_tmp):
     shared = short_tmp / "shared"
     shared.mkdir()
-    designs = {"mixed": MIXED.format(shared=shared), "twenty": TWENTY.format(shared=shared)}
+    designs = {"mixed": MIXED.format(shared=shared), "twenty": TWENTY.format(shared=shared),
+               "interrupted": INTERRUPTED}
     config = make_config_dir(short_tmp, designs)
     doe = Doe(config, short_tmp / "results", short_tmp / "hosts")
     doe.shared = shared
@@ -234,3 +246,17 @@ def test_bad_input_is_one_line_exit_2_and_creates_nothing(env, short_tmp):
         assert done.returncode == 2, done.stderr
         assert expected in done.stderr and "Traceback" not in done.stderr
     assert not list(env.results.glob("undefined_*"))
+
+
+def test_ctrl_c_leaves_jobs_queued_and_says_how_to_resume(env):
+    controller = env.popen("run", "--suite", "interrupted", "--id", "new")
+    state_file = lambda: next(env.results.glob("interrupted_*/slow/state.yml"), None)
+    wait_for(lambda: state_file() and read_yaml(state_file())["exp_job_ids_queued"], timeout=120,
+             what="queued jobs")
+    controller.send_signal(signal.SIGINT)
+    _, stderr = controller.communicate(timeout=120)
+    assert controller.returncode == 130
+    assert "resume with: doe run --suite interrupted --id " in stderr
+    env("run", "--suite", "interrupted", "--id", "last")
+    outputs = sorted(p.read_text() for p in env.suite_dir("interrupted").glob("slow/run_*/rep_0/small/host_0/stdout.log"))
+    assert outputs == ["0\n", "1\n", "2\n", "3\n"]
