@@ -9,6 +9,7 @@ classes is an error naming both; a module that merely imports a built-in step is
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 import sys
 from dataclasses import dataclass, field
@@ -52,10 +53,36 @@ def _forget_foreign_modules(package: str, root: Path) -> None:
             del sys.modules[name]
 
 
+def _provide_doespy_names() -> None:
+    """doe-suite projects' custom steps import their bases from `doespy.etl.steps.*`: offer doe's under those
+    names (unless a real doespy is installed)."""
+    if "doespy" in sys.modules or importlib.util.find_spec("doespy") is not None:
+        return
+    from etl.steps import base as base_module
+    from etl.steps import plots as plots_module
+
+    sources = {
+        "doespy.etl.steps.extractors": (extractors, base_module),
+        "doespy.etl.steps.transformers": (transformers, base_module),
+        "doespy.etl.steps.loaders": (loaders, plots_module, base_module),
+    }
+    for name in ("doespy", "doespy.etl", "doespy.etl.steps"):
+        module = ModuleType(name)
+        module.__path__ = []  # a package, so that submodules resolve
+        sys.modules[name] = module
+    for name, originals in sources.items():
+        module = ModuleType(name)
+        for original in reversed(originals):
+            module.__dict__.update({k: v for k, v in vars(original).items() if not k.startswith("__")})
+        sys.modules[name] = module
+        setattr(sys.modules[name.rpartition(".")[0]], name.rpartition(".")[2], module)
+
+
 def _import_package(package_dir: Path) -> list[ModuleType]:
     config_dir = str(package_dir.parent)
     package = package_dir.name
     _forget_foreign_modules(package, package_dir.resolve())
+    _provide_doespy_names()
     added = config_dir not in sys.path
     if added:
         sys.path.insert(0, config_dir)

@@ -141,3 +141,39 @@ def test_custom_extractors_even_subclasses_of_builtins_are_never_cached(make_sui
     for _ in range(2):
         outcome = run_suite_etl(suite_dir, config_dir=tmp_path / "config").by_pipeline()["p"]
         assert (outcome.status, outcome.jobs, outcome.jobs_read) == ("ok", 2, 2)
+
+
+DOESPY_STYLE = """
+from typing import Dict, List
+
+from doespy.etl.steps.extractors import Extractor
+from doespy.etl.steps.loaders import PlotLoader
+
+
+class LineCountExtractor(Extractor):
+    file_regex: List[str] = [r".*\\.txt$"]
+
+    def extract(self, path: str, options: Dict) -> List[Dict]:
+        with open(path) as handle:
+            return [{"lines": len(handle.readlines())}]
+
+
+class TablePlotLoader(PlotLoader):
+    def load(self, df, options, etl_info):
+        self.save_data(df[["run", "lines"]], "lines", self.get_output_dir(etl_info))
+"""
+
+
+def test_doe_suite_style_imports_from_doespy_work(make_suite, tmp_path):
+    write_package(tmp_path / "config", {"legacy": DOESPY_STYLE})
+
+    def files(*args):
+        return {**job_files(*args), "notes.txt": "a\nb\n"}
+
+    steps = {**STEPS, "LineCountExtractor": {}}
+    suite_dir = make_suite(
+        {"p": {"experiments": ["beta"], "extractors": steps, "loaders": {"TablePlotLoader": {}}}}, files=files
+    )
+    report = run_suite_etl(suite_dir, config_dir=tmp_path / "config")
+    assert report.ok, report.lines()
+    assert "<td>2.0</td>" in (suite_dir / "etl_results" / "p" / "lines.html").read_text()
