@@ -36,7 +36,8 @@ def clean(project: Project, *, suite: str | None = None, suite_id: str | int | N
     result = run_playbook(project, "aws-teardown.yml", runs_dir, variables)
     raise_for_failure(result, "AWS cleanup")
     facts = result.task_results(FOUND_TASK).get("localhost", {}).get("ansible_facts", {})
-    found = {kind: list(facts.get("aws_teardown_found", {}).get(kind, [])) for kind in KINDS}
+    listed = facts.get("aws_teardown_found", {})
+    found = {kind: [str(entry["id"]) for entry in listed.get(kind, [])] for kind in KINDS}
     return CleanReport(found=found, deleted=not dry_run)
 
 

@@ -41,7 +41,7 @@ def plan_command(
 @app.command("clean")
 @cli_errors
 def clean_command(
-    cloud: CloudOption = "aws",
+    cloud: Annotated[str, typer.Option("--cloud", help="Cloud to clean (aws); required, as this deletes.")],
     suite: Annotated[str | None, typer.Option("--suite", help="Only this suite's resources.")] = None,
     suite_id: Annotated[str | None, typer.Option("--id", help="Only this suite id (a number or 'last').")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be deleted, delete nothing.")] = False,
