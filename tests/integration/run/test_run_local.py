@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 from datetime import datetime
 
 import pytest
@@ -95,8 +96,18 @@ def env(short_tmp):
     designs = {"mixed": MIXED.format(shared=shared), "twenty": TWENTY.format(shared=shared),
                "interrupted": INTERRUPTED}
     config = make_config_dir(short_tmp, designs)
+    # A code repository to check out on every host (its commit goes into provenance.json).
+    repo = short_tmp / "code-repo"
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    (repo / "tool.sh").write_text("echo tool\n")
+    subprocess.run([*git, "add", "tool.sh"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "one"], check=True)
+    (config / "group_vars" / "all" / "main.yml").write_text(
+        f"prj_id: doe_test\ngit_remote_repository:\n  - repo: file://{repo}\n    version: main\n")
     doe = Doe(config, short_tmp / "results", short_tmp / "hosts")
     doe.shared = shared
+    doe.commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
     return doe
 
 
@@ -111,7 +122,7 @@ def read_yaml(path):
     return yaml.safe_load(path.read_text())
 
 
-def test_result_tree_config_and_runtime_info(mixed_run):
+def test_result_tree_config_and_runtime_info(mixed_run, env):
     suite_dir, _ = mixed_run
     for name in ("suite_design.yml", "suite_design_ext.yml", "provenance.json", ".inventory/local.yml"):
         assert (suite_dir / name).is_file(), name
@@ -136,6 +147,8 @@ def test_result_tree_config_and_runtime_info(mixed_run):
     assert provenance["hosts"]["single-small-0"]["cpu_cores"] >= 1
     assert set(provenance["hosts"]) == {"single-small-0", "client_server-server-0", "client_server-client-0",
                                         "client_server-client-1"}
+    checkout = provenance["repositories"]["single-small-0"][0]
+    assert checkout["commit"] == env.commit and checkout["dir"] == "code" and checkout["version"] == "main"
 
 
 def test_failed_jobs_are_recorded_fetched_and_listed(mixed_run, env):
