@@ -338,7 +338,8 @@ class Controller:
         # With a cancel callback ansible-runner leaves SIGINT alone (otherwise it takes the handler over
         # for good); Ctrl-C sets our flag, the runner stops the playbook, and the loop ends cleanly.
         result = self.adapter.run(playbook, inventory=self.inventory, extravars=extravars,
-                                  limit=",".join(limit) if limit else None, cancel=lambda: self.interrupted)
+                                  limit=",".join(limit) if limit else None, cancel=lambda: self.interrupted,
+                                  on_event=self.progress.event if self.progress is not None else None)
         self._prune_ansible_dirs()
         if self.interrupted:
             raise KeyboardInterrupt

@@ -25,7 +25,8 @@ class Progress:
         self.start = time.monotonic()
         self.live: Live | None = None
         self.last_lines: dict[str, str] = {}
-        self.first_done: dict[str, tuple[float, int]] = {}
+        self.phase = ""
+        self.experiments: dict[str, tuple[dict[str, int], int]] = {}
 
     def __enter__(self) -> Self:
         if self.console.is_terminal:
@@ -44,7 +45,14 @@ class Progress:
                 f"{counts[PENDING] + counts[QUEUED] - running} waiting")
         return text
 
+    def event(self, event: dict) -> None:
+        """Ansible events (from the adapter): the live display shows which task runs on the hosts."""
+        if self.live is not None and event.get("event") == "playbook_on_task_start":
+            self.phase = str(event.get("event_data", {}).get("task", ""))
+            self.update(self.experiments)
+
     def update(self, experiments: dict[str, tuple[dict[str, int], int]]) -> None:
+        self.experiments = experiments
         elapsed = time.monotonic() - self.start
         lines = []
         for name, (counts, running) in experiments.items():
@@ -56,7 +64,8 @@ class Progress:
                 text += f", ETA {_duration((total - done) / rate)}"
             lines.append((name, text))
         if self.live is not None:
-            block = Text("\n".join(text for _, text in lines) + f"\nelapsed {_duration(elapsed)}")
+            phase = f" - {self.phase}" if self.phase else ""
+            block = Text("\n".join(text for _, text in lines) + f"\nelapsed {_duration(elapsed)}{phase}")
             self.live.update(block, refresh=True)
             return
         for name, text in lines:
