@@ -86,6 +86,7 @@ def run_suite_etl(
     out_root = suite_dir / ETL_RESULTS
     out_root.mkdir(parents=True, exist_ok=True)
     (out_root / ".gitkeep").touch()
+    shared: dict = {}
     with _locked(out_root):
         for name, raw in section.items():
             if pipelines and name not in pipelines:
@@ -112,6 +113,7 @@ def run_suite_etl(
                 out_root / name,
                 {"suite": suite_name, "suite_id": suite_id},
                 cache_dir=out_root / CACHE_DIR,
+                shared=shared,
             )
             outcome.warnings[:0] = [str(n.message) for n in notes if issubclass(n.category, EtlWarning)]
             report.outcomes.append(outcome)

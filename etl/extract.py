@@ -245,7 +245,10 @@ class Extraction:
         self._match_memo: dict[str, int | None] = {}
         # Custom extractors may read more than their own file; only built-ins are cached.
         cacheable = all(is_builtin(type(spec.step)) for spec in self.extractors)
-        self.cache_dir = cache_dir / f"extract-{self._signature()}" if cacheable and cache_dir else None
+        self.signature = self._signature()
+        # Same built-in extractors over the same folders give the same frame: pipelines may share it.
+        self.shareable = cacheable
+        self.cache_dir = cache_dir / f"extract-{self.signature}" if cacheable and cache_dir else None
 
     def _signature(self) -> str:
         text = repr(

@@ -67,8 +67,12 @@ def run_pipeline(
     output_dir: Path,
     etl_info: dict,
     cache_dir: Path | None = None,
+    shared: dict | None = None,
 ) -> PipelineOutcome:
-    """Never raises for bad data: the outcome says ok, skipped (no results yet) or error."""
+    """Never raises for bad data: the outcome says ok, skipped (no results yet) or error.
+
+    `shared` (one dict per ETL invocation) lets pipelines with the same built-in extractors over the same
+    experiments extract once."""
     started = time.perf_counter()
     outcome = PipelineOutcome(pipeline.name, "ok", output_dir=output_dir)
     with_results = [source for source in sources if source.has_results()]
@@ -86,9 +90,18 @@ def run_pipeline(
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", EtlWarning)
-            extraction = Extraction(pipeline.name, pipeline.extractors, cache_dir).run(with_results)
+            extractor = Extraction(pipeline.name, pipeline.extractors, cache_dir)
+            key = (extractor.signature, tuple((str(s.suite_dir), s.exp_name) for s in with_results))
+            if shared is not None and extractor.shareable and key in shared:
+                extraction = shared[key]
+                outcome.jobs_read = 0
+            else:
+                extraction = extractor.run(with_results)
+                outcome.jobs_read = extraction.jobs_read
+                if shared is not None and extractor.shareable:
+                    shared[key] = extraction
             outcome.warnings.extend(extraction.warnings)
-            outcome.jobs, outcome.jobs_read = extraction.jobs, extraction.jobs_read
+            outcome.jobs = extraction.jobs
             frame = extraction.frame
             for spec in pipeline.transformers:
                 frame = _transform(pipeline, spec, frame)
@@ -97,7 +110,8 @@ def run_pipeline(
             load_errors = []
             for spec in pipeline.loaders:
                 try:
-                    spec.step.load(frame, dict(spec.options), dict(info))
+                    given = frame if is_builtin(type(spec.step)) else frame.copy(deep=True)
+                    spec.step.load(given, dict(spec.options), dict(info))
                 except Exception as error:  # noqa: BLE001 - a failing loader must not stop the others
                     load_errors.append(_step_error(pipeline, spec.path, error))
             if load_errors:

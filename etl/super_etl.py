@@ -214,6 +214,7 @@ def run_super_etl(
     if config_level:
         out_root = out_root / file.stem
     results = _Results(results_dir)
+    shared: dict = {}
     for name, raw in section.items():
         if pipelines and name not in pipelines:
             continue
@@ -239,6 +240,7 @@ def run_super_etl(
                 out_root / name if pipeline_level else out_root,
                 info,
                 cache_dir=out_root / CACHE_DIR,
+                shared=shared,
             )
         )
     return report

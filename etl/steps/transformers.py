@@ -189,7 +189,8 @@ class DataFrameMethodTransformer(Transformer):
     kwargs: dict[str, Any] = Field(default_factory=dict)
 
     def transform(self, df: pd.DataFrame, options: dict) -> pd.DataFrame:
-        result = getattr(df, self.method)(**self.kwargs)
+        # Methods like pop/insert/update change the frame they are called on: give them a (copy-on-write) copy.
+        result = getattr(df.copy(deep=False), self.method)(**self.kwargs)
         if isinstance(result, pd.Series):
             result = result.to_frame()
         if not isinstance(result, pd.DataFrame):

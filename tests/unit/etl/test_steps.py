@@ -162,3 +162,14 @@ def test_no_builtin_transformer_mutates_its_input(rows):
     for step in steps:
         step.transform(df, {})
         pd.testing.assert_frame_equal(df, before)
+
+
+def test_mutating_dataframe_methods_act_on_a_copy(frame):
+    before = frame.copy(deep=True)
+    popped = DataFrameMethodTransformer(method="pop", kwargs={"item": "lat"}).transform(frame, {})
+    assert list(popped.columns) == ["lat"]
+    with pytest.raises(EtlDataError, match="df.insert returned NoneType"):
+        DataFrameMethodTransformer(method="insert", kwargs={"loc": 0, "column": "z", "value": 1}).transform(
+            frame, {}
+        )
+    pd.testing.assert_frame_equal(frame, before)

@@ -357,3 +357,23 @@ def test_a_column_turns_numeric_when_its_only_text_value_is_fixed(make_suite):
     shutil.rmtree(suite_dir / "etl_results")
     assert run_suite_etl(suite_dir).ok
     pd.testing.assert_frame_equal(pd.read_pickle(suite_dir / "etl_results" / "p" / "p.pkl"), warm)
+
+
+def test_pipelines_with_the_same_extractors_extract_once(make_suite):
+    loaders = {"CsvSummaryLoader": {}}
+    suite_dir = make_suite(
+        {
+            "first": {
+                "experiments": ["beta"],
+                "extractors": STEPS,
+                "loaders": loaders,
+                "transformers": [{"df.pop": {"item": "lat"}}],
+            },
+            "second": {"experiments": ["beta"], "extractors": STEPS, "loaders": loaders},
+        }
+    )
+    report = run_suite_etl(suite_dir)
+    assert report.ok, report.lines()
+    first, second = report.by_pipeline()["first"], report.by_pipeline()["second"]
+    assert (first.jobs_read, second.jobs, second.jobs_read) == (2, 2, 0)
+    assert "lat" in pd.read_csv(suite_dir / "etl_results" / "second" / "second.csv").columns
