@@ -12,9 +12,10 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from doe_cli.config import ANSIBLE_CFG, COLLECTIONS_DIR, PLAYBOOKS_DIR, TOOL_ROOT
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -29,10 +29,10 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    config_dir: Annotated[Optional[Path], typer.Option(
+    config_dir: Annotated[Path | None, typer.Option(
         "--config-dir", help="Config dir with designs/, group_vars/, roles/ "
         "(default: $DOE_CONFIG_DIR, $DOES_PROJECT_DIR/doe-suite-config, the doe repository).")] = None,
-    results_dir: Annotated[Optional[Path], typer.Option(
+    results_dir: Annotated[Path | None, typer.Option(
         "--results-dir", help="Results folder (default: $DOES_RESULTS_DIR, doe-suite-results/ by the config).")] = None,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More output.")] = 0,
     quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")] = 0,

@@ -192,7 +192,7 @@ class SshHostPool:
             self.hosts.append(SshHost(name=f"host{index}", address="127.0.0.1", port=port, dir=host_dir,
                                       private_key=self.key))
 
-    def start(self) -> "SshHostPool":
+    def start(self) -> SshHostPool:
         for host in self.hosts:
             host.start()
         return self
@@ -202,7 +202,7 @@ class SshHostPool:
             host.stop()
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
-    def __enter__(self) -> "SshHostPool":
+    def __enter__(self) -> SshHostPool:
         return self.start()
 
     def __exit__(self, *exc) -> None:
