@@ -157,29 +157,13 @@ def check_budget(plan: CloudPlan, *, accept: bool) -> None:
                         "raise it or pass --yes", file=str(plan.all_vars_file), path="aws_budget_usd")
 
 
-def preflight(project: Project, host_plan: list[HostSlot], plan: CloudPlan) -> None:
-    """Check credentials, region, AMIs and key pair (playbook), then instance type availability."""
+def preflight(project: Project, host_plan: list[HostSlot]) -> None:
+    """Credentials, region, AMIs, instance types, key pair, SSH source (playbooks/aws-preflight.yml)."""
     from doe_cli.cloud.aws_playbooks import raise_for_failure, run_playbook
 
     result = run_playbook(project, "aws-preflight.yml", project.results_dir / ".ansible",
                           {"doe_host_plan": plan_vars(host_plan)})
     raise_for_failure(result, "AWS preflight")
-    check_instance_types(project, plan)
-
-
-def check_instance_types(project: Project, plan: CloudPlan) -> None:
-    import boto3
-
-    region = read_yaml(project.group_vars_dir / "all" / "main.yml").get("aws_region")
-    client = boto3.client("ec2", region_name=region)
-    wanted = sorted(set(plan.instance_types.values()))
-    offered = client.describe_instance_type_offerings(
-        LocationType="region", Filters=[{"Name": "instance-type", "Values": wanted}])["InstanceTypeOfferings"]
-    available = {o["InstanceType"] for o in offered}
-    for host_type, instance_type in plan.instance_types.items():
-        if instance_type not in available:
-            raise UserError(f"instance type {instance_type} is not offered in region {region}",
-                            file=str(project.group_vars_dir / host_type / "main.yml"), path="aws_instance_type")
 
 
 def plan_suite(project: Project, suite_name: str) -> tuple[CloudPlan, list[HostSlot]]:

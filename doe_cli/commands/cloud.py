@@ -34,8 +34,8 @@ def plan_command(
     plan, host_plan = aws_plan.plan_suite(current, suite)
     out.print("\n".join(plan.lines()), markup=False)
     aws_plan.check_budget(plan, accept=yes)
-    aws_plan.preflight(current, host_plan, plan)
-    err.print("preflight passed: credentials, region, AMIs, key pair, instance types", markup=False)
+    aws_plan.preflight(current, host_plan)
+    err.print("preflight passed: credentials, region, AMIs, instance types, key pair, SSH source", markup=False)
 
 
 @app.command("clean")

@@ -1,0 +1,107 @@
+"""Gather what preflight checks in one call: caller identity, region, AMIs, key pair, instance types.
+
+One module start instead of one per question (each costs about 2 s, mostly importing boto3). It only
+reports; the role's tasks decide and word the errors.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: doe_aws_preflight_facts
+short_description: Look up what an AWS suite needs before anything is created.
+options:
+  image_ids:
+    description: AMI ids to look up.
+    type: list
+    elements: str
+    default: []
+  key_name:
+    description: Key pair to look up; empty means none.
+    type: str
+    default: ""
+  instance_types:
+    description: Instance types whose availability in the region is looked up.
+    type: list
+    elements: str
+    default: []
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+RETURN = r"""
+account:
+  description: Account id of the credentials; empty when they were rejected.
+  returned: always
+  type: str
+credentials_error:
+  description: Why the credentials were rejected; empty when they work.
+  returned: always
+  type: str
+region_known:
+  description: Whether the region is enabled for the account.
+  returned: always
+  type: bool
+images_found:
+  description: The AMI ids of image_ids that exist.
+  returned: always
+  type: list
+key_found:
+  description: Whether key_name exists.
+  returned: always
+  type: bool
+instance_types_offered:
+  description: The instance types of instance_types offered in the region.
+  returned: always
+  type: list
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError:
+    pass  # AnsibleAWSModule reports the missing botocore itself
+
+
+def main() -> None:
+    module = AnsibleAWSModule(
+        argument_spec={
+            "image_ids": {"type": "list", "elements": "str", "default": []},
+            "key_name": {"type": "str", "default": ""},
+            "instance_types": {"type": "list", "elements": "str", "default": []},
+        },
+        supports_check_mode=True,
+    )
+    facts = {"account": "", "credentials_error": "", "region_known": False, "images_found": [],
+             "key_found": False, "instance_types_offered": []}
+    try:
+        facts["account"] = module.client("sts").get_caller_identity()["Account"]
+    except (BotoCoreError, ClientError) as error:
+        facts["credentials_error"] = " ".join(str(error).split())
+        module.exit_json(changed=False, **facts)
+    ec2 = module.client("ec2")
+    try:
+        region = module.region
+        facts["region_known"] = bool(ec2.describe_regions(
+            Filters=[{"Name": "region-name", "Values": [region]}])["Regions"])
+        if not facts["region_known"]:
+            module.exit_json(changed=False, **facts)
+        if module.params["image_ids"]:
+            images = ec2.describe_images(Filters=[{"Name": "image-id", "Values": module.params["image_ids"]}])
+            facts["images_found"] = sorted(i["ImageId"] for i in images["Images"])
+        if module.params["key_name"]:
+            keys = ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [module.params["key_name"]]}])
+            facts["key_found"] = bool(keys["KeyPairs"])
+        if module.params["instance_types"]:
+            offers = ec2.describe_instance_type_offerings(
+                LocationType="region", Filters=[{"Name": "instance-type", "Values": module.params["instance_types"]}])
+            facts["instance_types_offered"] = sorted(o["InstanceType"] for o in offers["InstanceTypeOfferings"])
+    except (BotoCoreError, ClientError) as error:
+        module.fail_json_aws(error, msg="Could not look up the suite's AWS prerequisites")
+    module.exit_json(changed=False, **facts)
+
+
+if __name__ == "__main__":
+    main()
