@@ -104,7 +104,7 @@ class FactorPlotLoader(PlotLoader):
             )
             ax.set_title(title)
             ax.set_xlabel(self.xlabel or x)
-            ax.set_ylabel(self.ylabel or self.y)
+            ax.set_ylabel(self.ylabel or f"{self.y}{self._error_note(part)}")
             if self.logy:
                 ax.set_yscale("log")
             if group is not None:
@@ -113,6 +113,14 @@ class FactorPlotLoader(PlotLoader):
             self.save_plot(fig, name, output_dir, tuple(self.formats))
             if self.data_table:
                 self.save_data(points, name, output_dir)
+
+    def _error_note(self, df: pd.DataFrame) -> str:
+        """What the bars and error bars show, for the axis label."""
+        if self.kind == "box":
+            return ""
+        if f"{self.y}_ci_low" in df.columns and f"{self.y}_ci_high" in df.columns:
+            return " (mean, confidence interval)"
+        return " (mean ± std)"
 
     def _column(self, df: pd.DataFrame, column: str) -> str:
         if column not in df.columns:
