@@ -209,11 +209,12 @@ def test_retry_failed_reruns_only_failed_jobs(mixed_run, env):
 
 
 def test_expfilter_runs_only_matching_experiments(env):
-    env("run", "--suite", "mixed", "--id", "new", "--expfilter", "client")
+    env("run", "--suite", "mixed", "--id", "new", "--expfilter", "sing")
     suite_dir = env.suite_dir("mixed")
-    assert not (suite_dir / "single").exists()
-    assert (suite_dir / "client_server" / "state.yml").exists()
-    assert list(read_yaml(suite_dir / "suite_design.yml")) == ["client_server", "$ETL$"]
+    assert not (suite_dir / "client_server").exists()
+    assert (suite_dir / "single" / "state.yml").exists()
+    assert list(read_yaml(suite_dir / "suite_design.yml")) == ["single", "$ETL$"]
+    assert list(read_yaml(suite_dir / "suite_design.yml")["$ETL$"]) == ["table"]
 
 
 def test_resume_after_sigkill_runs_every_job_exactly_once(env):
