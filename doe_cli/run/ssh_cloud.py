@@ -1,0 +1,341 @@
+"""Existing machines over SSH: `doe run --cloud <name>` with the hosts of `inventory/<name>.yml`.
+
+The user's inventory is standard Ansible YAML: one group per host type, hosts in file order, each
+with `ansible_host`, `ansible_port`, `ansible_user`, `ansible_ssh_private_key_file` and optionally
+`private_dns_name`, `job_scheduler`, `remote_dir`, `remote_results_dir`. The suite's slots take the
+hosts of their type in file order (surplus hosts are unused). Everything else is the local cloud's
+machinery: doe writes a static inventory in the suite's `.inventory/` whose host names are the
+slots' names, with the user's connection settings and the queue's folders on each host.
+
+Before anything is set up: the inventory is read and validated (too few hosts of a type, the same
+machine twice), then one Ansible run checks every host (answers, folders writable, free) and takes
+its lock (`<remote_dir>/doe.lock` holding `<suite>_<id>`); `--force` takes a lock held by another
+suite, with a warning. The lock is released when the suite is complete and cleaned up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from doe_cli.ansible_adapter import AnsibleAdapter
+from doe_cli.config import Project
+from doe_cli.errors import DoeError, UserError
+from doe_cli.run.hosts import HostSlot
+from doe_cli.run.local_cloud import copy_group_vars
+from doe_cli.run.state import write_atomic
+
+PREFLIGHT_TASK = "Check the host's folders and take its lock"
+# Settings the user's inventory gives and doe passes on to Ansible unchanged.
+CONNECTION_VARS = ("ansible_host", "ansible_port", "ansible_user", "ansible_ssh_private_key_file",
+                   "ansible_ssh_common_args", "ansible_ssh_extra_args", "ansible_python_interpreter",
+                   "ansible_become", "ansible_become_user", "ansible_become_method", "ansible_connection")
+# Host vars doe sets itself; an inventory must not override them.
+_OWN_PREFIXES = ("job_queue_", "doe_", "ssh_host_")
+
+
+@dataclass
+class InventoryHost:
+    """One machine of the user's inventory, with its variables merged (all < group < host)."""
+
+    name: str
+    host_type: str
+    vars: dict[str, Any]
+
+    @property
+    def address(self) -> str:
+        user = self.vars.get("ansible_user")
+        host = self.vars.get("ansible_host", self.name)
+        port = self.vars.get("ansible_port", 22)
+        return f"{user + '@' if user else ''}{host}:{port}"
+
+    @property
+    def machine(self) -> tuple[str, str]:
+        """Two entries naming the same host and port are the same machine (whatever the user)."""
+        return str(self.vars.get("ansible_host", self.name)), str(self.vars.get("ansible_port", 22))
+
+
+@dataclass
+class RemotePaths:
+    home: str
+    remote_dir: str     # doe's folder on the host (holds doe.lock)
+    results_dir: str    # the job dirs of every suite
+
+
+@dataclass
+class SshCloud:
+    project: Project
+    name: str
+    file: str                                  # for messages: inventory/<name>.yml
+    hosts_by_type: dict[str, list[InventoryHost]]
+    assignment: dict[str, InventoryHost] = field(default_factory=dict)   # slot name -> host
+    paths: dict[str, RemotePaths] = field(default_factory=dict)         # slot name -> paths
+
+    # --- reading and validating the inventory -----------------------------------------------------
+    @classmethod
+    def load(cls, project: Project, name: str, variables: dict[str, Any] | None = None) -> SshCloud:
+        path = inventory_file(project, name)
+        file = f"inventory/{path.name}"
+        text = path.read_text(encoding="utf-8")
+        if "{{" in text or "{%" in text:
+            text = _render(text, file, variables or {})
+        try:
+            content = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            raise UserError(f"not valid YAML: {getattr(error, 'problem', error)}", file=file,
+                            line=mark.line + 1 if mark else None) from None
+        if not isinstance(content, dict) or not content:
+            raise UserError("expected an Ansible YAML inventory: a mapping of groups "
+                            "(one per host type) with hosts", file=file)
+        return cls(project=project, name=name, file=file, hosts_by_type=_hosts_by_group(content, file))
+
+    def assign(self, slots: list[HostSlot]) -> None:
+        """The n-th slot of a host type gets the n-th host of that type in the file; checks there are
+        enough hosts and that no machine serves two slots."""
+        needed: dict[str, list[HostSlot]] = {}
+        for slot in slots:
+            needed.setdefault(slot.host_type, []).append(slot)
+        for host_type, type_slots in needed.items():
+            available = self.hosts_by_type.get(host_type, [])
+            if len(available) < len(type_slots):
+                per_exp: dict[str, int] = {}
+                for slot in type_slots:
+                    per_exp[slot.exp] = per_exp.get(slot.exp, 0) + 1
+                usage = ", ".join(f"{exp}: {n}" for exp, n in per_exp.items())
+                listed = f" ({', '.join(h.name for h in available)})" if available else ""
+                raise UserError(f"host type {host_type!r} needs {len(type_slots)} host(s) ({usage}) but the "
+                                f"inventory lists {len(available)}{listed}", file=self.file, path=host_type)
+        by_machine: dict[tuple[str, str], tuple[HostSlot, InventoryHost]] = {}
+        for slot in slots:
+            host = self.hosts_by_type[slot.host_type][slot.type_index]
+            other = by_machine.get(host.machine)
+            if other is not None:
+                raise UserError(f"host {host.name} ({host.address}) would serve both {other[0].name} and "
+                                f"{slot.name}: it is the same machine as {other[1].name}; every slot needs "
+                                f"its own host", file=self.file, path=f"{slot.host_type}.hosts.{host.name}")
+            by_machine[host.machine] = (slot, host)
+            self.assignment[slot.name] = host
+
+    # --- checking the hosts and taking their locks ------------------------------------------------
+    def preflight(self, suite_dir_name: str, *, force: bool, work_dir: Path, control_path_dir: Path,
+                  log: Callable[[str], None]) -> None:
+        """One Ansible run over all assigned hosts: each must answer, have writable folders and be
+        free (or locked by this suite already). Fills self.paths; raises DoeError naming every host
+        that failed and why, after releasing the locks this run took."""
+        inventory = {"all": {"hosts": {}}}
+        for slot_name, host in self.assignment.items():
+            inventory["all"]["hosts"][slot_name] = {
+                **self.connection_vars(host),
+                "ssh_host_remote_dir": str(host.vars.get("remote_dir") or ""),
+                "ssh_host_results_dir": str(host.vars.get("remote_results_dir") or ""),
+                "ssh_host_lock_owner": suite_dir_name, "ssh_host_force": force,
+                "ssh_host_suite_dir_name": suite_dir_name}
+        work_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="preflight-", dir=work_dir) as tmp:
+            inventory_path = Path(tmp) / "inventory.yml"
+            inventory_path.write_text(yaml.safe_dump(inventory, sort_keys=False))
+            adapter = AnsibleAdapter(Path(tmp) / "ansible", control_path_dir=control_path_dir)
+            result = adapter.run("ssh-preflight.yml", inventory=inventory_path)
+        outputs = result.task_results(PREFLIGHT_TASK)
+        reasons = {f.host: f.message for f in result.failures()}
+        problems, taken = [], []
+        for slot_name, host in self.assignment.items():
+            where = f"host {host.name} ({host.address}, for {slot_name})"
+            if slot_name not in outputs or slot_name in reasons:
+                reason = reasons.get(slot_name, result.summary())
+                kind = "does not answer" if slot_name in result.unreachable_hosts() else "failed the check"
+                problems.append(f"{where} {kind}: {reason}")
+                continue
+            report = parse_report(outputs[slot_name].get("stdout", ""))
+            if "ERROR" in report:
+                problems.append(f"{where}: {report['ERROR']}")
+                continue
+            lock = report.get("LOCK")
+            if lock == "busy":
+                problems.append(f"{where} is in use by suite {report.get('HOLDER') or '?'} (lock file "
+                                f"{report.get('REMOTE-DIR')}/doe.lock); use --force to take it over")
+                continue
+            if lock == "forced":
+                log(f"warning: {where}: took over the lock of suite {report.get('HOLDER') or '?'} (--force)")
+            if lock in ("taken", "forced"):
+                taken.append(slot_name)
+            if lock not in ("taken", "forced", "ours"):
+                problems.append(f"{where}: unexpected answer from the host check: {report or '(nothing)'}")
+                continue
+            self.paths[slot_name] = RemotePaths(home=report["HOME"], remote_dir=report["REMOTE-DIR"],
+                                                results_dir=report["RESULTS-DIR"])
+        if problems:
+            if taken:
+                self.release(suite_dir_name, work_dir=work_dir, control_path_dir=control_path_dir,
+                             only=taken)
+            raise DoeError(f"{self.file}: {len(problems)} host(s) cannot be used, nothing was set up: "
+                           + "; ".join(problems))
+
+    def release(self, suite_dir_name: str, *, work_dir: Path, control_path_dir: Path,
+                only: list[str] | None = None) -> bool:
+        """Release this suite's locks (best effort); True if every host answered."""
+        names = [name for name in (only or list(self.paths)) if name in self.paths]
+        if not names:
+            return True
+        inventory = {"all": {"hosts": {name: {**self.connection_vars(self.assignment[name]),
+                                              "ssh_host_remote_dir": self.paths[name].remote_dir,
+                                              "ssh_host_lock_owner": suite_dir_name} for name in names}}}
+        work_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="release-", dir=work_dir) as tmp:
+            inventory_path = Path(tmp) / "inventory.yml"
+            inventory_path.write_text(yaml.safe_dump(inventory, sort_keys=False))
+            adapter = AnsibleAdapter(Path(tmp) / "ansible", control_path_dir=control_path_dir)
+            return adapter.run("ssh-release.yml", inventory=inventory_path).ok
+
+    # --- what the run machinery needs -------------------------------------------------------------
+    def connection_vars(self, host: InventoryHost) -> dict[str, Any]:
+        found = {key: host.vars[key] for key in CONNECTION_VARS if key in host.vars}
+        found.setdefault("ansible_host", host.name)
+        return found
+
+    def host_vars(self, prj_id: str, suite_dir_name: str, slot: HostSlot, check_status: bool,
+                  setup_roles: list[dict]) -> dict[str, Any]:
+        host = self.assignment[slot.name]
+        paths = self.paths[slot.name]
+        queue_dir = f"{paths.remote_dir}/{prj_id}/{suite_dir_name}"
+        # Per suite and host: its own task spooler server. /tmp keeps the socket path short.
+        digest = hashlib.sha1(f"{queue_dir}/{slot.name}".encode()).hexdigest()[:16]
+        user_vars = {key: value for key, value in host.vars.items()
+                     if key not in CONNECTION_VARS and not key.startswith(_OWN_PREFIXES)}
+        return {
+            **user_vars,
+            **self.connection_vars(host),
+            "job_queue_dir": queue_dir,
+            "job_queue_root": f"{paths.results_dir}/{suite_dir_name}",
+            "job_queue_ts_socket": f"/tmp/doe-ts-{digest}.sock",
+            "doe_exp": slot.exp,
+            "doe_host_type": slot.host_type,
+            "doe_host_idx": slot.idx,
+            "doe_check_status": check_status,
+            "doe_setup_roles": setup_roles,
+            "doe_inventory_host": host.name,
+            "ssh_host_remote_dir": paths.remote_dir,
+            "public_dns_name": str(host.vars.get("ansible_host", host.name)),
+            "private_dns_name": str(host.vars.get("private_dns_name") or host.vars.get("ansible_host", host.name)),
+        }
+
+    def write_inventory(self, suite_dir: Path, slots: list[HostSlot], hosts: dict[str, dict]) -> Path:
+        """Write `.inventory/<name>.yml` (+ a copy of group_vars/), usable with plain ansible-playbook."""
+        inventory_dir = suite_dir / ".inventory"
+        inventory_dir.mkdir(parents=True, exist_ok=True)
+        groups: dict[str, dict] = {}
+
+        def add(group: str, host: str) -> None:
+            groups.setdefault(group, {"hosts": {}})["hosts"][host] = None
+
+        for slot in slots:
+            add(slot.host_type, slot.name)
+            add(f"exp_{slot.exp}", slot.name)
+            add("check_status_yes" if hosts[slot.name]["doe_check_status"] else "check_status_no", slot.name)
+        inventory = {"all": {"vars": {"doe_remove_host_dir": False},
+                             "hosts": {slot.name: hosts[slot.name] for slot in slots},
+                             "children": groups}}
+        path = inventory_dir / f"{self.name}.yml"
+        write_atomic(path, f"# Written by doe from {self.file}: one inventory host per slot of the suite.\n"
+                     + yaml.safe_dump(inventory, sort_keys=False, default_flow_style=False, width=1 << 16))
+        copy_group_vars(self.project, inventory_dir)
+        return path
+
+
+def inventory_file(project: Project, name: str) -> Path:
+    """inventory/<name>.yml (or .yaml) of the config dir; a UserError if there is none."""
+    for suffix in (".yml", ".yaml"):
+        path = project.inventory_dir / f"{name}{suffix}"
+        if path.is_file():
+            return path
+    known = sorted(p.stem for p in project.inventory_dir.glob("*.y*ml")) if project.inventory_dir.is_dir() else []
+    hint = f" (inventories: {', '.join(known)})" if known else ""
+    raise UserError(f"expected `local` or the name of an inventory in inventory/, but inventory/{name}.yml "
+                    f"does not exist{hint}", path="--cloud")
+
+
+def parse_report(stdout: str) -> dict[str, str]:
+    """The host check's `DOE-<KEY>=<value>` lines (raw over ssh may add other lines)."""
+    report = {}
+    for line in stdout.splitlines():
+        if line.startswith("DOE-") and "=" in line:
+            key, value = line[4:].split("=", 1)
+            report[key] = value.rstrip("\r")
+    return report
+
+
+def _render(text: str, file: str, variables: dict[str, Any]) -> str:
+    """Inventories may use Jinja like doe-suite's: `{{ lookup('env', 'NAME') }}` and the suite's variables."""
+    import jinja2
+
+    def lookup(kind: str, name: str, default: str | None = None) -> str:
+        if kind not in ("env", "ansible.builtin.env"):
+            raise UserError(f"only lookup('env', ...) is supported in inventories, not {kind!r}", file=file)
+        value = os.environ.get(name, default)
+        if value is None:
+            raise UserError(f"environment variable {name} is not set", file=file)
+        return value
+
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    try:
+        return environment.from_string(text).render(**variables, lookup=lookup)
+    except jinja2.TemplateSyntaxError as error:
+        raise UserError(f"template error: {error.message}", file=file, line=error.lineno) from None
+    except jinja2.UndefinedError as error:
+        raise UserError(f"template error: {error.message}", file=file) from None
+
+
+def _hosts_by_group(content: dict, file: str) -> dict[str, list[InventoryHost]]:
+    """Ansible YAML inventory -> hosts per group (file order), vars merged all < group < host.
+    A host in a nested group also counts for the parent groups."""
+    result: dict[str, list[InventoryHost]] = {}
+    top = content.get("all") if set(content) == {"all"} and isinstance(content.get("all"), dict) else None
+    root_vars = (top or {}).get("vars") or {}
+    groups = (top or {}).get("children") or {} if top is not None else content
+    if top is not None and top.get("hosts"):
+        raise UserError("hosts directly under `all` have no host type; list them under a group named "
+                        "after their host type", file=file, path="all.hosts")
+
+    def walk(group: str, spec: Any, inherited: dict, path: str, parents: list[str]) -> None:
+        if spec is None:
+            spec = {}
+        if not isinstance(spec, dict):
+            raise UserError("expected a group: a mapping with hosts, vars or children", file=file, path=path)
+        unknown = set(spec) - {"hosts", "vars", "children"}
+        if unknown:
+            raise UserError(f"unknown key(s) {', '.join(sorted(unknown))}; a group has hosts, vars and children",
+                            file=file, path=path)
+        group_vars = {**inherited, **(spec.get("vars") or {})}
+        hosts = spec.get("hosts") or {}
+        if not isinstance(hosts, dict):
+            raise UserError("expected a mapping of host names to their variables", file=file, path=f"{path}.hosts")
+        for name, host_vars in hosts.items():
+            if host_vars is not None and not isinstance(host_vars, dict):
+                raise UserError("expected the host's variables as a mapping", file=file, path=f"{path}.hosts.{name}")
+            merged = {**group_vars, **(host_vars or {})}
+            for own in merged:
+                if own.startswith(_OWN_PREFIXES):
+                    raise UserError(f"{own} is set by doe and cannot be given in an inventory", file=file,
+                                    path=f"{path}.hosts.{name}")
+            for target in [*parents, group]:
+                listed = result.setdefault(target, [])
+                if any(h.name == str(name) for h in listed):
+                    raise UserError(f"host {name} is listed twice in group {target}", file=file,
+                                    path=f"{path}.hosts.{name}")
+                listed.append(InventoryHost(name=str(name), host_type=target, vars=merged))
+        for child, child_spec in (spec.get("children") or {}).items():
+            walk(str(child), child_spec, group_vars, f"{path}.children.{child}", [*parents, group])
+
+    if not isinstance(groups, dict):
+        raise UserError("expected a mapping of groups", file=file, path="all.children")
+    for group, spec in groups.items():
+        walk(str(group), spec, root_vars, f"all.children.{group}" if top is not None else str(group), [])
+    return result
