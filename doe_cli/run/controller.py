@@ -70,6 +70,7 @@ class RunOptions:
     retry_failed: bool = False
     timeout: float | None = None          # whole run, seconds
     job_timeout: float | None = None      # per job, seconds (overrides the job_timeout host var)
+    force: bool = False                   # SSH cloud: take hosts locked by another suite
     local_dir: Path | None = None
     poll_interval: float = 0.5
     long_poll: float = 4.0               # seconds a host may wait for its jobs before answering a poll
@@ -178,9 +179,11 @@ class Controller:
         from doe_cli.design import dump_yaml, load_stored_suite, load_suite
 
         opts = self.options
+        self.ssh = None  # any cloud but local: existing hosts from inventory/<cloud>.yml
         if opts.cloud not in SUPPORTED_CLOUDS:
-            raise UserError(f"cloud {opts.cloud!r} is not supported by `doe run` yet; expected one of "
-                            f"{', '.join(SUPPORTED_CLOUDS)}", path="cloud")
+            from doe_cli.run.ssh_cloud import SshCloud
+
+            self.ssh = SshCloud.load(self.project, opts.cloud, {"suite": opts.suite, "cloud": opts.cloud})
         results_dir = self.project.results_dir
         self.suite_id, self.is_new = resolve_suite_id(results_dir, opts.suite, opts.id)
         self.suite_dir = results_dir / f"{opts.suite}_{self.suite_id}"
@@ -196,10 +199,22 @@ class Controller:
         self.suite = suite
         self.slots = assign_hosts(suite)
         self.base = local_cloud.local_base_dir(opts.local_dir)
-        host_vars = self._host_vars()
-        exp_host_lst = self._exp_host_lst(host_vars)
-        # Render and check every command before anything is created (bad input creates nothing).
-        extended = suite.extend(exp_host_lst)
+        if self.ssh is not None:
+            # Enough hosts, each answering, writable and free: checked (and locked) before anything is set up.
+            self.ssh.assign(self.slots)
+            ensure_ansible_on_path()
+            self.ssh.preflight(self.suite_dir.name, force=opts.force, work_dir=Path(tempfile.gettempdir()),
+                               control_path_dir=_control_path_dir(self.suite_dir), log=self.log)
+        try:
+            host_vars = self._host_vars()
+            exp_host_lst = self._exp_host_lst(host_vars)
+            # Render and check every command before anything is created (bad input creates nothing).
+            extended = suite.extend(exp_host_lst)
+        except BaseException:
+            if self.ssh is not None and self.is_new:
+                self.ssh.release(self.suite_dir.name, work_dir=Path(tempfile.gettempdir()),
+                                 control_path_dir=_control_path_dir(self.suite_dir))
+            raise
 
         if self.is_new:
             self.suite_dir.mkdir(parents=True, exist_ok=False)
@@ -208,8 +223,11 @@ class Controller:
             (self.suite_dir / "etl_results" / ".gitkeep").touch()
         self.lock = SuiteLock(self.suite_dir / ".doe" / "lock")
         write_atomic(self.suite_dir / "suite_design_ext.yml", dump_yaml(extended))
-        self.inventory = local_cloud.write_inventory(self.project, self.suite_dir, self.slots, host_vars,
-                                                     remove_host_dirs=not opts.keep)
+        if self.ssh is not None:
+            self.inventory = self.ssh.write_inventory(self.suite_dir, self.slots, host_vars)
+        else:
+            self.inventory = local_cloud.write_inventory(self.project, self.suite_dir, self.slots, host_vars,
+                                                         remove_host_dirs=not opts.keep)
         self.host_vars = host_vars
         self.staging = self.suite_dir / ".doe" / "staging"
         shutil.rmtree(self.staging, ignore_errors=True)
@@ -260,6 +278,11 @@ class Controller:
             host_type = exp.host_types[slot.host_type]
             roles = [*exp.common_roles, *host_type.init_roles]
             setup_roles = [{"name": role, "tasks_from": self._tasks_from(role)} for role in roles]
+            if self.ssh is not None:
+                prj_id = str(load_group_vars(self.project, "all").get("prj_id") or "doe")
+                hosts[slot.name] = self.ssh.host_vars(prj_id, self.suite_dir.name, slot, host_type.check_status,
+                                                      setup_roles)
+                continue
             hosts[slot.name] = local_cloud.host_vars(self.base, f"{self.options.suite}_{self.suite_id}", slot,
                                                      host_type.check_status, setup_roles)
         return hosts
@@ -396,7 +419,12 @@ class Controller:
             if not result.ok:
                 self.log(f"warning: cleanup failed: {result.summary()}")
                 return
-        local_cloud.remove_suite_leftovers(self.host_vars, self.base / f"{self.options.suite}_{self.suite_id}")
+        if self.ssh is not None:  # results stay on the hosts; the suite's locks go
+            if not self.ssh.release(self.suite_dir.name, work_dir=self.suite_dir / ".doe",
+                                    control_path_dir=_control_path_dir(self.suite_dir)):
+                self.log("warning: could not release the lock on every host (doe.lock under the remote dir)")
+        else:
+            local_cloud.remove_suite_leftovers(self.host_vars, self.base / f"{self.options.suite}_{self.suite_id}")
         # The hosts are gone; a later resume (e.g. --retry-failed) sets new ones up.
         (self.suite_dir / ".doe" / "setup.done").unlink(missing_ok=True)
 
