@@ -209,7 +209,8 @@ def test_retry_failed_reruns_only_failed_jobs(mixed_run, env):
 
 
 def test_expfilter_runs_only_matching_experiments(env):
-    env("run", "--suite", "mixed", "--id", "new", "--expfilter", "sing")
+    done = env("run", "--suite", "mixed", "--id", "new", "--expfilter", "sing", check=False)
+    assert done.returncode in (0, 1), done.stderr  # 1: jobs that fail once (when run before the others)
     suite_dir = env.suite_dir("mixed")
     assert not (suite_dir / "client_server").exists()
     assert (suite_dir / "single" / "state.yml").exists()
