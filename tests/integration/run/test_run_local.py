@@ -80,8 +80,10 @@ twenty:
 
 INTERRUPTED = """
 slow:
+  common_roles: mark
   host_types:
     small:
+      init_roles: [mark_type]
       $CMD$: sleep 0.5; echo "[% my_run.i %]"
   base_experiment:
     i:
@@ -96,6 +98,15 @@ def env(short_tmp):
     designs = {"mixed": MIXED.format(shared=shared), "twenty": TWENTY.format(shared=shared),
                "interrupted": INTERRUPTED}
     config = make_config_dir(short_tmp, designs)
+    # Project setup roles: they append to a log, so the test sees how often they ran (and which tasks file).
+    role_task = ("- name: Note that this role ran\n  ansible.builtin.command:\n"
+                 "    argv: [sh, -c, 'echo \"$1\" >> \"$2\"', sh, '{text} {{{{ inventory_hostname }}}}', '{log}']\n"
+                 "  changed_when: true\n")
+    for role, tasks in (("mark", {"main": "mark"}), ("mark_type", {"main": "type-main", "local": "type-local"})):
+        (config / "roles" / role / "tasks").mkdir(parents=True)
+        for name, text in tasks.items():
+            (config / "roles" / role / "tasks" / f"{name}.yml").write_text(
+                role_task.format(text=text, log=shared / "setup.log"))
     # A code repository to check out on every host (its commit goes into provenance.json).
     repo = short_tmp / "code-repo"
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
@@ -273,5 +284,7 @@ def test_ctrl_c_leaves_jobs_queued_and_says_how_to_resume(env):
     assert controller.returncode == 130
     assert "resume with: doe run --suite interrupted --id " in stderr
     env("run", "--suite", "interrupted", "--id", "last")
+    # Setup ran once (not again on resume), common role then the host type's role, local.yml preferred.
+    assert (env.shared / "setup.log").read_text() == "mark slow-small-0\ntype-local slow-small-0\n"
     outputs = sorted(p.read_text() for p in env.suite_dir("interrupted").glob("slow/run_*/rep_0/small/host_0/stdout.log"))
     assert outputs == ["0\n", "1\n", "2\n", "3\n"]
