@@ -28,3 +28,72 @@ def ssh_hosts(control_path_dir):
     yield pool
     close_control_masters(control_path_dir)
     pool.close()
+
+
+# --- `doe run --cloud sshd` on the test hosts ------------------------------------------------------
+
+SINGLE_AND_MULTI = """
+single:
+  n_repetitions: 2
+  host_types:
+    small:
+      $CMD$: echo "$PWD" >> /tmp/ran.log; echo "x=[% my_run.x %]"; hostname_file=/tmp/whoami; cat $hostname_file
+  base_experiment:
+    x:
+      $FACTOR$: [1, 2]
+pair:
+  host_types:
+    server:
+      n: 1
+      check_status: false
+      $CMD$: echo "$PWD" >> /tmp/ran.log; echo server-up; exec sleep 300
+    client:
+      n: 1
+      $CMD$: echo "$PWD" >> /tmp/ran.log; echo "client [% my_run.y %] talks to [% exp_host_lst | json_query("[?host_type=='server'].private_dns_name") | first %]"
+  base_experiment:
+    y:
+      $FACTOR$: [1, 2]
+"""
+
+
+def write_inventory(config: Path, pool: SshHostPool, groups: dict[str, list[int]], name: str = "sshd",
+                    extra: dict[int, dict] | None = None) -> Path:
+    """inventory/<name>.yml listing the test hosts by host type, as a user would write it."""
+    import yaml
+
+    children = {}
+    for host_type, indexes in groups.items():
+        children[host_type] = {"hosts": {pool.hosts[i].name: {**pool.hosts[i].inventory_vars(),
+                                                               **(extra or {}).get(i, {})} for i in indexes}}
+    path = config / "inventory" / f"{name}.yml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(yaml.safe_dump({"all": {"children": children}}, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def ssh_env(ssh_hosts, tmp_path_factory):
+    """A config dir whose inventory/sshd.yml lists the three hosts: small (host0), server (host1),
+    client (host2); `doe` runs against it."""
+    from tests.integration.run.conftest import Doe, make_config_dir
+
+    root = Path(tempfile.mkdtemp(prefix="doe-ssh-", dir="/tmp"))
+    config = make_config_dir(root, {"mixed": SINGLE_AND_MULTI})
+    (config / "group_vars" / "all" / "main.yml").write_text("prj_id: doe_test\n")
+    write_inventory(config, ssh_hosts, {"small": [0], "server": [1], "client": [2]})
+    for host in ssh_hosts.hosts:
+        (host.dir / "tmp" / "whoami").write_text(host.name + "\n")
+    doe = Doe(config, root / "results", root / "local")
+    doe.pool = ssh_hosts
+    yield doe
+    for suite_dir in (root / "results").glob("*_*"):
+        from doe_cli.run.controller import _control_path_dir
+
+        close_control_masters(_control_path_dir(suite_dir))
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def ran_log(host) -> list[str]:
+    """Job dirs a host ran, one line per run of a job (jobs append to the host's /tmp/ran.log)."""
+    path = host.dir / "tmp" / "ran.log"
+    return path.read_text().split() if path.exists() else []
