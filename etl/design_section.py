@@ -7,14 +7,13 @@ Expanded pipeline: `experiments` first as an explicit list ("*" expanded), `$INC
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
-import jinja2.sandbox
 import yaml
 
 from etl.errors import EtlConfigError
@@ -273,15 +272,6 @@ def _read_yaml(file: Path, path: str) -> Any:
         ) from None
 
 
-# `[% var %]` as in the design's inner templating; blocks get delimiters of their own that designs never use.
-_JINJA = jinja2.sandbox.SandboxedEnvironment(
-    variable_start_string="[%",
-    variable_end_string="%]",
-    block_start_string="[%%",
-    block_end_string="%%]",
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-)
 _WHOLE_VAR = re.compile(r"^\[%\s*([A-Za-z_][A-Za-z0-9_]*)\s*%\]$")
 
 
@@ -296,8 +286,10 @@ def _substitute(value: Any, variables: dict, path: str) -> Any:
     whole = _WHOLE_VAR.match(value)
     if whole and whole.group(1) in variables:
         return variables[whole.group(1)]
+    import jinja2  # only designs with `[% %]` in ETL steps need it
+
     try:
-        return _JINJA.from_string(value).render(variables)
+        return _jinja().from_string(value).render(variables)
     except jinja2.TemplateError as error:
         raise EtlConfigError(
             f"cannot render {value!r} with $ETL_VARS$ {sorted(variables)}: {error}", path=path
@@ -317,3 +309,18 @@ def expand_pipeline(
     check_pipeline_keys(raw, path)
     ctx = _Context(Path(config_dir) if config_dir is not None else None, design_loader)
     return expand_steps(raw, path, ctx, load_registry(ctx.config_dir))
+
+
+@functools.cache
+def _jinja():
+    import jinja2.sandbox
+
+    # `[% var %]` as in the design's inner templating; blocks get delimiters that designs never use.
+    return jinja2.sandbox.SandboxedEnvironment(
+        variable_start_string="[%",
+        variable_end_string="%]",
+        block_start_string="[%%",
+        block_end_string="%%]",
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
