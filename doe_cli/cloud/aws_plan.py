@@ -17,8 +17,10 @@ from typing import Any
 
 import yaml
 
-from doe_cli.cloud.host_plan import HostSlot, hosts_per_type, plan_vars
+from doe_cli.cloud.aws_playbooks import raise_for_failure, run_playbook
+from doe_cli.cloud.host_plan import HostSlot, host_plan_for_suite, hosts_per_type, plan_vars
 from doe_cli.config import Project
+from doe_cli.design import load_suite
 from doe_cli.errors import UserError
 
 _SUITE_DIR = re.compile(r"^(?P<suite>.+)_(?P<id>\d+)$")
@@ -159,8 +161,6 @@ def check_budget(plan: CloudPlan, *, accept: bool) -> None:
 
 def preflight(project: Project, host_plan: list[HostSlot]) -> None:
     """Credentials, region, AMIs, instance types, key pair, SSH source (playbooks/aws-preflight.yml)."""
-    from doe_cli.cloud.aws_playbooks import raise_for_failure, run_playbook
-
     result = run_playbook(project, "aws-preflight.yml", project.results_dir / ".ansible",
                           {"doe_host_plan": plan_vars(host_plan)})
     raise_for_failure(result, "AWS preflight")
@@ -168,9 +168,6 @@ def preflight(project: Project, host_plan: list[HostSlot]) -> None:
 
 def plan_suite(project: Project, suite_name: str) -> tuple[CloudPlan, list[HostSlot]]:
     """Expand the design and build the plan (files only; see preflight for the AWS checks)."""
-    from doe_cli.cloud.host_plan import host_plan_for_suite
-    from doe_cli.design import load_suite
-
     suite = load_suite(project, suite_name, variables={"suite": suite_name, "cloud": "aws"}, strict=False)
     host_plan = host_plan_for_suite(suite)
     jobs = {name: exp.n_runs() * exp.n_repetitions for name, exp in suite.experiments.items()}

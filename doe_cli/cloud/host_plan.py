@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from doe_cli.run.hosts import assign_hosts
+
 
 @dataclass(frozen=True)
 class HostSlot:
@@ -34,8 +36,6 @@ def host_plan_from(slots: Iterable[Any]) -> list[HostSlot]:
 
 
 def host_plan_for_suite(suite: Any) -> list[HostSlot]:
-    from doe_cli.run.hosts import assign_hosts
-
     return host_plan_from(assign_hosts(suite))
 
 
