@@ -16,7 +16,7 @@ CloudOption = Annotated[str, typer.Option("--cloud", help="Cloud to act on (aws)
 
 def _require_aws(cloud: str) -> None:
     if cloud != "aws":
-        raise UserError(f"--cloud {cloud}: only 'aws' has cloud resources to plan or clean", path="--cloud")
+        raise UserError(f"only 'aws' has cloud resources to plan or clean, got '{cloud}'", path="--cloud")
 
 
 @app.command("plan")
