@@ -74,6 +74,7 @@ class RunOptions:
     local_dir: Path | None = None
     poll_interval: float = 0.5
     long_poll: float = 4.0               # seconds a host may wait for its jobs before answering a poll
+    unreachable_timeout: float = 900.0   # seconds a host may stay unreachable before the run stops
 
 
 @dataclass
@@ -169,6 +170,7 @@ class Controller:
         self.exps: dict[str, ExpRuntime] = {}
         self.poll_failures: dict[str, int] = {}
         self.enqueue_failures = 0
+        self.unreachable_since: dict[str, float] = {}  # hosts that did not answer, since when
         self.shut_down: set[str] = set()  # hosts whose queue the final poll already shut down
         self.last_etl = time.monotonic()  # the first ETL waits the minimum delay too
         self.new_results_since_etl = False
@@ -500,7 +502,11 @@ class Controller:
                 if not res.get("failed") and all(helper_report(item) is not None
                                                  for item in res.get("results", [])):
                     accepted.add(host)
-        if not result.ok:
+        unreachable = result.unreachable_hosts()
+        self._note_unreachable(unreachable, result)
+        if not result.ok and unreachable and not result.failed_hosts():
+            pass  # only unreachable hosts: their jobs are enqueued once they answer again
+        elif not result.ok:
             self.enqueue_failures += 1
             if self.enqueue_failures >= MAX_FAILURES_IN_A_ROW:
                 raise DoeError(f"enqueue failed {MAX_FAILURES_IN_A_ROW} times in a row: {result.summary()}"
@@ -556,9 +562,13 @@ class Controller:
         requests = {host: {"request": encode_request(request)} for host, request in plain.items()}
         result = self._playbook("poll.yml", {"job_queue_requests": requests,
                                              "job_queue_staging_dir": str(self.staging)}, limit=list(requests))
-        broken = result.failed_hosts() | result.unreachable_hosts()
+        unreachable = result.unreachable_hosts()
+        broken = result.failed_hosts() | unreachable
         statuses = result.task_results(STATUS_TASK)
+        self._note_unreachable(unreachable, result)
         for host in requests:
+            if host in unreachable:
+                continue  # its jobs keep running; the other hosts are polled meanwhile
             if host in broken or host not in statuses:
                 self.poll_failures[host] = self.poll_failures.get(host, 0) + 1
                 if self.poll_failures[host] >= MAX_FAILURES_IN_A_ROW:
@@ -601,6 +611,24 @@ class Controller:
                     self._complete(exp, key, done)
                     del exp.host_done[key]
             exp.state.save(exp.state_path)
+
+    def _note_unreachable(self, unreachable: set[str], result: PlaybookResult) -> None:
+        """A host that stops answering (network, sshd, reboot) is reported once and retried each round
+        while the others go on; the run stops only after options.unreachable_timeout seconds."""
+        now = time.monotonic()
+        reasons = {f.host: f.message for f in result.failures() if f.unreachable}
+        for host in unreachable:
+            if host not in self.unreachable_since:
+                self.unreachable_since[host] = now
+                self.log(f"warning: host {host} is unreachable ({reasons.get(host, 'no answer')}); its jobs "
+                         f"keep running there, the other hosts are polled meanwhile")
+            elif now - self.unreachable_since[host] > self.options.unreachable_timeout:
+                raise DoeError(f"host {host} has been unreachable for {self.options.unreachable_timeout:g} s "
+                               f"({reasons.get(host, 'no answer')}); its jobs keep running; resume with: "
+                               f"{self.resume_command()}")
+        for host in result.stats.get("processed", {}):
+            if host not in unreachable and self.unreachable_since.pop(host, None) is not None:
+                self.log(f"host {host} answers again")
 
     def _place(self, exp: ExpRuntime, slot: HostSlot, key: JobKey) -> None:
         rel = job_dir(exp.name, key)
