@@ -56,6 +56,22 @@ pair:
 """
 
 
+# Three single-host experiments, one per host (inventory sshd3: three hosts of type small).
+THREE = """
+{exps}
+"""
+THREE_EXP = """
+e{i}:
+  host_types:
+    small:
+      $CMD$: echo "$PWD" >> /tmp/ran.log; sleep [% my_run.s %]; echo done [% my_run.k %]
+  base_experiment:
+    s: {sleep}
+    k:
+      $FACTOR$: [0, 1, 2, 3, 4]
+"""
+
+
 def write_inventory(config: Path, pool: SshHostPool, groups: dict[str, list[int]], name: str = "sshd",
                     extra: dict[int, dict] | None = None) -> Path:
     """inventory/<name>.yml listing the test hosts by host type, as a user would write it."""
@@ -78,9 +94,11 @@ def ssh_env(ssh_hosts, tmp_path_factory):
     from tests.integration.run.conftest import Doe, make_config_dir
 
     root = Path(tempfile.mkdtemp(prefix="doe-ssh-", dir="/tmp"))
-    config = make_config_dir(root, {"mixed": SINGLE_AND_MULTI})
+    three = THREE.format(exps="".join(THREE_EXP.format(i=i, sleep=1.5 if i == 1 else 0.1) for i in range(3)))
+    config = make_config_dir(root, {"mixed": SINGLE_AND_MULTI, "three": three})
     (config / "group_vars" / "all" / "main.yml").write_text("prj_id: doe_test\n")
     write_inventory(config, ssh_hosts, {"small": [0], "server": [1], "client": [2]})
+    write_inventory(config, ssh_hosts, {"small": [0, 1, 2]}, name="sshd3")
     for host in ssh_hosts.hosts:
         (host.dir / "tmp" / "whoami").write_text(host.name + "\n")
     doe = Doe(config, root / "results", root / "local")

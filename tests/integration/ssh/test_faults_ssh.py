@@ -1,0 +1,62 @@
+"""Faults a run on SSH hosts survives, on the real sshd test hosts."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import yaml
+
+from tests.integration.run.conftest import wait_for
+from tests.integration.ssh.conftest import ran_log
+
+pytestmark = [pytest.mark.ssh, pytest.mark.tsp, pytest.mark.slow]
+
+
+def read_yaml(path):
+    return yaml.safe_load(path.read_text())
+
+
+def finished_jobs(suite_dir, exp) -> int:
+    path = suite_dir / exp / "state.yml"
+    if not path.exists():
+        return 0
+    jobs = read_yaml(path)["jobs"].values()
+    return sum(job["status"] == "finished" for job in jobs)
+
+
+def remote_done(host, suite_name, exp) -> int:
+    """Jobs of an experiment the host itself has finished (its done markers), seen from outside."""
+    return len(list((host.root / "doe-suite-results").glob(f"{suite_name}_*/{exp}/run_*/rep_*/.doe_done")))
+
+
+def test_a_host_whose_sshd_stops_is_reported_and_the_suite_finishes_after_it_returns(ssh_env):
+    host0, host1, host2 = ssh_env.pool.hosts
+    before = {host.name: Counter(ran_log(host)) for host in ssh_env.pool.hosts}
+    process = ssh_env.popen("run", "--suite", "three", "--id", "new", "--cloud", "sshd3")
+    try:
+        wait_for(lambda: remote_done(host1, "three", "e1") >= 1, timeout=120, what="host1's first job")
+        host1.stop_sshd_only()
+        suite_dir = wait_for(lambda: next(iter(ssh_env.results.glob("three_*")), None), what="suite dir")
+        # The other hosts keep being polled: their experiments complete while host1 is away.
+        wait_for(lambda: finished_jobs(suite_dir, "e0") == 5 and finished_jobs(suite_dir, "e2") == 5,
+                 timeout=120, what="e0 and e2 finished without host1")
+        assert process.poll() is None
+        # host1's jobs go on in its queue meanwhile.
+        wait_for(lambda: remote_done(host1, "three", "e1") == 5, timeout=60, what="host1's jobs done")
+        assert finished_jobs(suite_dir, "e1") < 5
+    finally:
+        if not host1.running:
+            host1.start()
+    _, err = process.communicate(timeout=180)
+    assert process.returncode == 0, err
+    assert "host e1-small-0 is unreachable" in err and "host e1-small-0 answers again" in err
+    for exp in ("e0", "e1", "e2"):
+        assert finished_jobs(suite_dir, exp) == 5
+        for k in range(5):
+            stdout = suite_dir / exp / f"run_{k}/rep_0/small/host_0/stdout.log"
+            assert stdout.read_text() == f"done {k}\n"
+    # No job lost or duplicated: every job ran exactly once, on its own host.
+    for host, exp in ((host0, "e0"), (host1, "e1"), (host2, "e2")):
+        runs = Counter(ran_log(host)) - before[host.name]
+        assert sorted(runs.values()) == [1] * 5 and all(f"/{exp}/" in path for path in runs)
