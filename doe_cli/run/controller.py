@@ -47,6 +47,7 @@ from doe_cli.run.suite_id import resolve_suite_id
 
 CMD = "$CMD$"
 STATUS_TASK = "Stop leftovers of completed jobs and read the job states"
+FINAL_SHUTDOWN_TASK = "Shut the queue down after the host's last jobs were fetched"
 ENQUEUE_TASKS = ("Enqueue the first-phase jobs and wait until they have started", "Enqueue the second-phase jobs")
 SETUP_FACTS_TASK = "Make the queue ready and record the host's hardware and kernel"
 SETUP_GIT_TASK = "Check out the code repositories at their versions"
@@ -559,13 +560,16 @@ class Controller:
             for host, request in plain.items():
                 if host in by_name[host].check_hosts:
                     request["wait"] = self.options.long_poll
-        requests = {host: {"request": encode_request(request)} for host, request in plain.items()}
+        requests = {host: {"request": encode_request(request), "final": request.pop("final", False)}
+                    for host, request in plain.items()}
         result = self._playbook("poll.yml", {"job_queue_requests": requests,
                                              "job_queue_staging_dir": str(self.staging)}, limit=list(requests))
         unreachable = result.unreachable_hosts()
         broken = result.failed_hosts() | unreachable
         statuses = result.task_results(STATUS_TASK)
         self._note_unreachable(unreachable, result)
+        self.shut_down.update(host for host, res in result.task_results(FINAL_SHUTDOWN_TASK).items()
+                              if not res.get("failed"))
         for host in requests:
             if host in unreachable:
                 continue  # its jobs keep running; the other hosts are polled meanwhile
@@ -586,8 +590,6 @@ class Controller:
                 continue
             report = helper_report(res) or {}
             exp, slot = by_host[host]
-            if plain[host].get("final") and report.get("all_done"):
-                self.shut_down.add(host)
             for rel, info in report.get("jobs", {}).items():
                 key = _key_of(rel)
                 if key not in exp.state.jobs or exp.state.jobs[key].status != QUEUED:

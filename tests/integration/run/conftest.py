@@ -81,6 +81,21 @@ def process_gone(pid: int) -> bool:
         return True
 
 
+def tsp_servers_under(folder: Path) -> list[int]:
+    """Pids of processes whose TS_SOCKET lies under folder (task spooler servers left running)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(v.startswith(b"TS_SOCKET=" + str(folder).encode()) for v in environ) and not process_gone(int(proc.name)):
+            found.append(int(proc.name))
+    return found
+
+
 @pytest.fixture(scope="session")
 def short_tmp():
     """A short temp dir: task spooler sockets need short paths."""

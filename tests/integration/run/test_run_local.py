@@ -17,7 +17,14 @@ from datetime import datetime
 import pytest
 import yaml
 
-from tests.integration.run.conftest import REPO, Doe, make_config_dir, process_gone, wait_for
+from tests.integration.run.conftest import (
+    REPO,
+    Doe,
+    make_config_dir,
+    process_gone,
+    tsp_servers_under,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.tsp, pytest.mark.slow]
 
@@ -135,6 +142,7 @@ def read_yaml(path):
 
 def test_result_tree_config_and_runtime_info(mixed_run, env):
     suite_dir, _ = mixed_run
+    assert tsp_servers_under(env.local) == []  # every host's queue was shut down at the end
     for name in ("suite_design.yml", "suite_design_ext.yml", "provenance.json", ".inventory/local.yml"):
         assert (suite_dir / name).is_file(), name
     ext = read_yaml(suite_dir / "suite_design_ext.yml")
@@ -250,7 +258,7 @@ def test_resume_after_sigkill_runs_every_job_exactly_once(env):
 
 
 def test_example01_minimal_from_the_repository(short_tmp):
-    doe = Doe(REPO, short_tmp / "results-example01", short_tmp / "hosts")
+    doe = Doe(REPO, short_tmp / "results-example01", short_tmp / "hosts-example01")
     done = doe("run", "--suite", "example01-minimal", "--id", "new")
     suite_dir = doe.suite_dir("example01-minimal")
     outputs = sorted(p.read_text() for p in suite_dir.glob("minimal/run_*/rep_*/small/host_0/stdout.log"))
@@ -259,7 +267,8 @@ def test_example01_minimal_from_the_repository(short_tmp):
     assert "minimal: 8/8 jobs, 0 failed" in done.stderr
     status = doe("status", "--suite", "example01-minimal", "--id", "last")
     assert "minimal: 8/8 jobs, 0 failed" in status.stdout
-    assert not (short_tmp / "hosts" / suite_dir.name).exists()  # hosts cleaned up
+    assert not (short_tmp / "hosts-example01" / suite_dir.name).exists()  # hosts cleaned up
+    assert tsp_servers_under(short_tmp / "hosts-example01") == []  # queues shut down
 
 
 def test_bad_input_is_one_line_exit_2_and_creates_nothing(env, short_tmp):
