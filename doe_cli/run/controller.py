@@ -238,6 +238,7 @@ class Controller:
                                       control_path_dir=_control_path_dir(self.suite_dir))
         ensure_ansible_on_path()
         self.job_timeouts = self._job_timeouts()
+        self.max_file_bytes = self._max_file_bytes()
 
         for name, exp in suite.experiments.items():
             slots = slots_of(self.slots, name)
@@ -542,7 +543,8 @@ class Controller:
                 for slot in exp.slots:
                     if slot.name in done:
                         continue
-                    request = plain.setdefault(slot.name, {"exp": exp.name, "jobs": [], "stop": []})
+                    request = plain.setdefault(slot.name, {"exp": exp.name, "jobs": [], "stop": [],
+                                                           "max_file_bytes": self.max_file_bytes})
                     request["jobs"].append([key[0], key[1], attempt])
                     if checks_done:  # the polled hosts finished: stop the rest (servers) of this job
                         request["stop"].append(job_dir(exp.name, key))
@@ -590,6 +592,7 @@ class Controller:
                 continue
             report = helper_report(res) or {}
             exp, slot = by_host[host]
+            self._note_not_fetched(host, report.get("skipped", []))
             for rel, info in report.get("jobs", {}).items():
                 key = _key_of(rel)
                 if key not in exp.state.jobs or exp.state.jobs[key].status != QUEUED:
@@ -613,6 +616,26 @@ class Controller:
                     self._complete(exp, key, done)
                     del exp.host_done[key]
             exp.state.save(exp.state_path)
+
+    def _max_file_bytes(self) -> int:
+        """The fetch skips files larger than fetch_max_file_mb (group_vars/all, default 1024)."""
+        value = load_group_vars(self.project, "all").get("fetch_max_file_mb", 1024)
+        try:
+            return int(float(value) * 1024 * 1024)
+        except (TypeError, ValueError):
+            raise UserError(f"expected a number of megabytes, got {value!r}", path="fetch_max_file_mb",
+                            file="group_vars/all") from None
+
+    def _note_not_fetched(self, host: str, skipped: list[dict]) -> None:
+        """Files a fetch left out (symlinks, special files, files over the cap): said once, kept in
+        .doe/not_fetched.log; the results folder gets nothing for them."""
+        if not skipped:
+            return
+        lines = [f"{host}: {item.get('path')}: {item.get('reason')}" for item in skipped]
+        for line in lines:
+            self.log(f"warning: not fetched: {line}")
+        with open(self.suite_dir / ".doe" / "not_fetched.log", "a", encoding="utf-8") as handle:
+            handle.write("".join(f"{line}\n" for line in lines))
 
     def _note_unreachable(self, unreachable: set[str], result: PlaybookResult) -> None:
         """A host that stops answering (network, sshd, reboot) is reported once and retried each round

@@ -260,19 +260,43 @@ def status(root: str, tsp: str, request: dict) -> dict:
             if os.path.isdir(os.path.join(job_dir, "results")):
                 fetch.append(f"{rel}/results/")
     all_done = all(state["state"] in ("done", "lost") for state in states.values())
-    return {"jobs": states, "fetch": fetch, "stopped": stopped, "rsync_filters": rsync_filters(fetch),
-            "all_done": all_done, "changed": bool(stopped)}
+    max_bytes = request.get("max_file_bytes")
+    return {"jobs": states, "fetch": fetch, "stopped": stopped, "rsync_filters": rsync_filters(fetch, max_bytes),
+            "skipped": not_fetched(root, fetch, max_bytes), "all_done": all_done, "changed": bool(stopped)}
 
 
-def rsync_filters(dirs: list[str]) -> list[str]:
-    """rsync options that transfer exactly these dirs (and the parents they need), nothing else."""
+def not_fetched(root: str, dirs: list[str], max_bytes: int | None) -> list[dict]:
+    """What the fetch leaves out, so the controller can say so: symlinks and other non-regular
+    files (never followed), and files over the size cap."""
+    skipped = []
+    for rel in dirs:
+        top = job_path(root, rel.rstrip("/"))
+        for current, subdirs, files in os.walk(top, followlinks=False):
+            for name in subdirs + files:
+                path = os.path.join(current, name)
+                shown = os.path.join(rel.rstrip("/"), os.path.relpath(path, top))
+                info = os.lstat(path)
+                if os.path.islink(path):
+                    skipped.append({"path": shown, "reason": f"symlink to {os.readlink(path)}"})
+                elif name in files and not os.path.isfile(path):
+                    skipped.append({"path": shown, "reason": "not a regular file"})
+                elif name in files and max_bytes is not None and info.st_size > max_bytes:
+                    skipped.append({"path": shown, "reason": f"{info.st_size} bytes, over the fetch cap of "
+                                                             f"{max_bytes} bytes"})
+    return skipped
+
+
+def rsync_filters(dirs: list[str], max_bytes: int | None = None) -> list[str]:
+    """rsync options that transfer exactly these dirs (and the parents they need), nothing else,
+    and no file larger than max_bytes."""
     includes: dict[str, None] = {}
     for rel in dirs:
         parts = rel.strip("/").split("/")
         for depth in range(1, len(parts)):
             includes["/" + "/".join(parts[:depth]) + "/"] = None
         includes["/" + "/".join(parts) + "/***"] = None
-    return [f"--include={pattern}" for pattern in includes] + ["--exclude=*"]
+    size_cap = [f"--max-size={int(max_bytes)}"] if max_bytes is not None else []
+    return size_cap + [f"--include={pattern}" for pattern in includes] + ["--exclude=*"]
 
 
 def shutdown(root: str, tsp: str, remove_dir: str | None = None) -> dict:
