@@ -72,6 +72,22 @@ e{i}:
 """
 
 
+# Host type "slow" has job_timeout 2 s (group_vars/slow); the fetch cap is 1 MB (group_vars/all).
+HAZARDS = """
+hazards:
+  host_types:
+    slow:
+      $CMD$: >-
+        if [ [% my_run.k %] = 0 ]; then echo $$ > results/hang.pid; exec sleep 600; fi;
+        echo ok; ln -s /etc/passwd results/passwd_link; ln -s / results/root_link;
+        echo x > results/..dots; mkdir -p results/sub; echo y > results/sub/inner.txt;
+        head -c 2000000 /dev/zero > results/big.bin
+  base_experiment:
+    k:
+      $FACTOR$: [0, 1]
+"""
+
+
 def write_inventory(config: Path, pool: SshHostPool, groups: dict[str, list[int]], name: str = "sshd",
                     extra: dict[int, dict] | None = None) -> Path:
     """inventory/<name>.yml listing the test hosts by host type, as a user would write it."""
@@ -95,8 +111,11 @@ def ssh_env(ssh_hosts, tmp_path_factory):
 
     root = Path(tempfile.mkdtemp(prefix="doe-ssh-", dir="/tmp"))
     three = THREE.format(exps="".join(THREE_EXP.format(i=i, sleep=1.5 if i == 1 else 0.1) for i in range(3)))
-    config = make_config_dir(root, {"mixed": SINGLE_AND_MULTI, "three": three})
-    (config / "group_vars" / "all" / "main.yml").write_text("prj_id: doe_test\n")
+    config = make_config_dir(root, {"mixed": SINGLE_AND_MULTI, "three": three, "hazards": HAZARDS})
+    (config / "group_vars" / "all" / "main.yml").write_text("prj_id: doe_test\nfetch_max_file_mb: 1\n")
+    (config / "group_vars" / "slow").mkdir()
+    (config / "group_vars" / "slow" / "main.yml").write_text("job_timeout: 2\n")
+    write_inventory(config, ssh_hosts, {"slow": [1]}, name="sshd_slow")
     write_inventory(config, ssh_hosts, {"small": [0], "server": [1], "client": [2]})
     write_inventory(config, ssh_hosts, {"small": [0, 1, 2]}, name="sshd3")
     for host in ssh_hosts.hosts:

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 import yaml
 
-from tests.integration.run.conftest import wait_for
+from tests.integration.run.conftest import process_gone, wait_for
 from tests.integration.ssh.conftest import ran_log
 
 pytestmark = [pytest.mark.ssh, pytest.mark.tsp, pytest.mark.slow]
@@ -60,3 +60,25 @@ def test_a_host_whose_sshd_stops_is_reported_and_the_suite_finishes_after_it_ret
     for host, exp in ((host0, "e0"), (host1, "e1"), (host2, "e2")):
         runs = Counter(ran_log(host)) - before[host.name]
         assert sorted(runs.values()) == [1] * 5 and all(f"/{exp}/" in path for path in runs)
+
+
+def test_a_hanging_job_times_out_and_unsafe_files_are_not_fetched(ssh_env):
+    done = ssh_env("run", "--suite", "hazards", "--id", "new", "--cloud", "sshd_slow", check=False)
+    assert done.returncode == 1, done.stderr  # the timed-out job counts as failed
+    suite_dir = ssh_env.suite_dir("hazards")
+    hung = suite_dir / "hazards/run_0/rep_0/slow/host_0"
+    info = read_yaml(hung / "runtime_info.yaml")
+    assert info["status"] == "timeout" and info["wall_seconds"] < 60
+    assert process_gone(int((hung / "hang.pid").read_text()))
+    assert read_yaml(suite_dir / "hazards/state.yml")["jobs"]["run_0/rep_0"]["status"] == "failed"
+    # The suite went on: the other job ran and its plain files were fetched, nothing else.
+    host = suite_dir / "hazards/run_1/rep_0/slow/host_0"
+    assert (host / "stdout.log").read_text() == "ok\n"
+    assert (host / "..dots").read_text() == "x\n" and (host / "sub/inner.txt").read_text() == "y\n"
+    for name in ("passwd_link", "root_link", "big.bin"):
+        assert not (host / name).exists() and not (host / name).is_symlink()
+    assert not [path for path in ssh_env.results.rglob("*") if path.is_symlink()]
+    notes = (suite_dir / ".doe/not_fetched.log").read_text()
+    assert "passwd_link: symlink to /etc/passwd" in notes and "root_link: symlink to /" in notes
+    assert "big.bin: 2000000 bytes, over the fetch cap of 1048576 bytes" in notes
+    assert "not fetched: hazards-slow-0: hazards/run_1/rep_0/results/big.bin" in done.stderr
