@@ -88,6 +88,30 @@ hazards:
 """
 
 
+# A single-host experiment (host0) next to a multi-host one (server host1, client host2).
+KILLED = """
+solo:
+  host_types:
+    small:
+      $CMD$: echo "$PWD" >> /tmp/ran.log; sleep 1
+  base_experiment:
+    k:
+      $FACTOR$: [0, 1, 2, 3, 4, 5]
+duo:
+  host_types:
+    server:
+      n: 1
+      check_status: false
+      $CMD$: echo "$PWD" >> /tmp/ran.log; exec sleep 300
+    client:
+      n: 1
+      $CMD$: echo "$PWD" >> /tmp/ran.log; sleep 2
+  base_experiment:
+    k:
+      $FACTOR$: [0, 1]
+"""
+
+
 def write_inventory(config: Path, pool: SshHostPool, groups: dict[str, list[int]], name: str = "sshd",
                     extra: dict[int, dict] | None = None) -> Path:
     """inventory/<name>.yml listing the test hosts by host type, as a user would write it."""
@@ -111,7 +135,8 @@ def ssh_env(ssh_hosts, tmp_path_factory):
 
     root = Path(tempfile.mkdtemp(prefix="doe-ssh-", dir="/tmp"))
     three = THREE.format(exps="".join(THREE_EXP.format(i=i, sleep=1.5 if i == 1 else 0.1) for i in range(3)))
-    config = make_config_dir(root, {"mixed": SINGLE_AND_MULTI, "three": three, "hazards": HAZARDS})
+    config = make_config_dir(root, {"mixed": SINGLE_AND_MULTI, "three": three, "hazards": HAZARDS,
+                                     "killed": KILLED})
     (config / "group_vars" / "all" / "main.yml").write_text("prj_id: doe_test\nfetch_max_file_mb: 1\n")
     (config / "group_vars" / "slow").mkdir()
     (config / "group_vars" / "slow" / "main.yml").write_text("job_timeout: 2\n")

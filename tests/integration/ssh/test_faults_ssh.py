@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from collections import Counter
 
 import pytest
@@ -82,3 +84,29 @@ def test_a_hanging_job_times_out_and_unsafe_files_are_not_fetched(ssh_env):
     assert "passwd_link: symlink to /etc/passwd" in notes and "root_link: symlink to /" in notes
     assert "big.bin: 2000000 bytes, over the fetch cap of 1048576 bytes" in notes
     assert "not fetched: hazards-slow-0: hazards/run_1/rep_0/results/big.bin" in done.stderr
+
+
+def test_controller_killed_in_a_multi_host_job_resumes_and_single_host_jobs_kept_running(ssh_env):
+    host0, host1, host2 = ssh_env.pool.hosts
+    before = {host.name: Counter(ran_log(host)) for host in ssh_env.pool.hosts}
+    process = ssh_env.popen("run", "--suite", "killed", "--id", "new", "--cloud", "sshd")
+    started = host2.root / "doe-suite-results"
+    wait_for(lambda: list(started.glob("killed_*/duo/run_0/rep_0/.doe_started")), timeout=120,
+             what="the first multi-host job started")
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    solo_done_at_kill = remote_done(host0, "killed", "solo")
+    assert solo_done_at_kill < 6
+    # With no controller, the single-host experiment's queue goes on to the end.
+    wait_for(lambda: remote_done(host0, "killed", "solo") == 6, timeout=60, what="solo jobs done without doe")
+
+    ssh_env("run", "--suite", "killed", "--id", "last", "--cloud", "sshd")
+
+    suite_dir = ssh_env.suite_dir("killed")
+    assert finished_jobs(suite_dir, "solo") == 6 and finished_jobs(suite_dir, "duo") == 2
+    for k in range(2):
+        assert (suite_dir / f"duo/run_{k}/rep_0/client/host_0/runtime_info.yaml").is_file()
+    for host, exp, n in ((host0, "solo", 6), (host1, "duo", 2), (host2, "duo", 2)):
+        runs = Counter(ran_log(host)) - before[host.name]
+        assert sorted(runs.values()) == [1] * n and all(f"/{exp}/" in path for path in runs), runs
+    assert not (host1.root / "doe-suite" / "doe.lock").exists()
