@@ -326,7 +326,13 @@ class Controller:
         """Setup runs once per suite id (and again only after cleanup removed the hosts). It is sent
         together with the first enqueue, which saves one Ansible start-up."""
         self.setup_vars: dict[str, Any] | None = None
-        if (self.suite_dir / ".doe" / "setup.done").exists():
+        marker = self.suite_dir / ".doe" / "setup.done"
+        if marker.exists() and self.ssh is None and not all(
+                (Path(host["job_queue_dir"]) / "bin" / "doe_queue.py").is_file() for host in self.host_vars.values()):
+            # Local hosts whose folders are gone (deleted, or a tmpfs after a reboot) are set up again;
+            # their jobs are then unknown to the queues and run again.
+            marker.unlink()
+        if marker.exists():
             record_invocation(self.suite_dir / "provenance.json")
             return
         self.log(f"setting up {len(self.slots)} host(s) of {self.suite_dir.name}")

@@ -249,7 +249,8 @@ def status(root: str, tsp: str, request: dict) -> dict:
         if queue is None:
             queue = tsp_entries(tsp)
         entry = queue.get(job_label(exp, run, rep, attempt))
-        if entry is None:
+        if entry is None or not os.path.exists(os.path.join(job_dir, "job.marshal")):
+            # Not in the queue, or its folder is gone (deleted with the host's files): run it again.
             states[rel] = {"state": "unknown"}
         elif entry["state"] in ("queued", "running", "allrunning"):
             started = os.path.exists(os.path.join(job_dir, STARTED_MARKER))
