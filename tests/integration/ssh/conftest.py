@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -112,6 +113,16 @@ duo:
 """
 
 
+TINY = """
+tiny:
+  host_types:
+    small:
+      $CMD$: echo tiny
+  base_experiment:
+    k: 1
+"""
+
+
 def write_inventory(config: Path, pool: SshHostPool, groups: dict[str, list[int]], name: str = "sshd",
                     extra: dict[int, dict] | None = None) -> Path:
     """inventory/<name>.yml listing the test hosts by host type, as a user would write it."""
@@ -136,7 +147,7 @@ def ssh_env(ssh_hosts, tmp_path_factory):
     root = Path(tempfile.mkdtemp(prefix="doe-ssh-", dir="/tmp"))
     three = THREE.format(exps="".join(THREE_EXP.format(i=i, sleep=1.5 if i == 1 else 0.1) for i in range(3)))
     config = make_config_dir(root, {"mixed": SINGLE_AND_MULTI, "three": three, "hazards": HAZARDS,
-                                     "killed": KILLED})
+                                     "killed": KILLED, "tiny": TINY})
     (config / "group_vars" / "all" / "main.yml").write_text("prj_id: doe_test\nfetch_max_file_mb: 1\n")
     (config / "group_vars" / "slow").mkdir()
     (config / "group_vars" / "slow" / "main.yml").write_text("job_timeout: 2\n")
@@ -153,6 +164,12 @@ def ssh_env(ssh_hosts, tmp_path_factory):
 
         close_control_masters(_control_path_dir(suite_dir))
     shutil.rmtree(root, ignore_errors=True)
+
+
+def in_host(host, script: str) -> None:
+    """Run a shell script inside a test host's mount namespace (e.g. to mount a full or read-only
+    folder that only this host sees)."""
+    subprocess.run(["nsenter", "-t", str(host.process.pid), "-m", "sh", "-ec", script], check=True)
 
 
 def ran_log(host) -> list[str]:
