@@ -38,7 +38,7 @@ single:
           if [ [% my_run.x %] = 3 ] && [ ! -e "{shared}/failed_once_$(basename "$PWD")" ];
           then touch "{shared}/failed_once_$(basename "$PWD")"; echo failing >&2; exit 7; fi;
           echo "x=[% my_run.x %] label=[% my_run.label %]"; echo "note" >&2;
-          cp config.json results/copied_config.json
+          cp config.json results/copied_config.json; ln -s /etc/hostname results/evil_link
         watcher: echo $$ > results/bg.pid; exec sleep 300
   base_experiment:
     label: "it's [% my_run.x %]"
@@ -162,6 +162,7 @@ def test_result_tree_config_and_runtime_info(mixed_run, env):
             assert info["max_rss_kb"] > 0 and 0 <= info["wall_seconds"] < 60
             assert datetime.fromisoformat(info["end_time"]) >= datetime.fromisoformat(info["start_time"])
             assert process_gone(int((host / "bg.pid").read_text()))
+            assert not os.path.lexists(host / "evil_link")  # symlinks are never fetched
     provenance = json.loads((suite_dir / "provenance.json").read_text())
     assert provenance["hosts"]["single-small-0"]["cpu_cores"] >= 1
     assert set(provenance["hosts"]) == {"single-small-0", "client_server-server-0", "client_server-client-0",
