@@ -74,3 +74,24 @@ def test_repositories_are_normalised():
     assert normalise_repositories([]) == []
     with pytest.raises(UserError, match=r"git_remote_repository\[0\]"):
         normalise_repositories([{"version": "x"}])
+
+
+def test_a_large_batch_is_split_into_command_line_sized_requests():
+    from doe_cli.run.controller import MAX_REQUEST_BYTES, Controller, ExpRuntime
+    from doe_cli.run.hosts import HostSlot
+    from doe_cli.run.state import ExperimentState
+
+    runs = [{"payload": "x" * 2000, "$CMD$": {"small": [{"main": f"echo {i}"}]}} for i in range(100)]
+    state = ExperimentState.new("s", 1, "e", n_runs=100, n_reps=2)
+    exp = ExpRuntime(name="e", state=state, state_path=None, slots=[], check_hosts=set(), first_phase=set(),
+                     runs=runs, n_reps=2)
+    controller = Controller.__new__(Controller)
+    controller.job_timeouts = {}
+    slot = HostSlot(exp="e", host_type="small", idx=0, n=1)
+    chunks = controller._enqueue_chunks(exp, list(state.jobs), slot, stop=[], wait_started=False)
+    decoded = [json.loads(base64.b64decode(chunk)) for chunk in chunks]
+    assert len(chunks) > 1 and all(len(chunk) < 2 * MAX_REQUEST_BYTES for chunk in chunks)
+    jobs = [tuple(job) for request in decoded for job in request["jobs"]]
+    assert jobs == [(run, rep, 1) for run in range(100) for rep in range(2)]
+    for request in decoded:  # every job's run config travels in the same request
+        assert {str(run) for run, _, _ in request["jobs"]} <= set(request["runs"])
