@@ -1,0 +1,129 @@
+"""`doe run --cloud <inventory>` on three loopback sshd hosts, against a plain ssh + tsp floor.
+
+The suite: three single-host experiments (one per host) of 50 `true`-like jobs each. Setup is done
+first: a warm-up run with `--keep` lets every job fail (`[ -e /tmp/doe-bench-go ]`), the hosts then
+get the file, and the timed run is `doe run --id last --retry-failed`: host check and lock, enqueue,
+polls, fetch, cleanup and lock release, no setup (resume-style timing).
+The floor: per host, one ssh connection that enqueues the same 50 jobs with `tsp -n` on a private
+queue and waits for the last (`tsp -w`); the three hosts in parallel.
+Targets: the timed run under 15 s, and under 30 ms per job beyond the floor.
+Needs root (the hosts are sshd processes in their own mount namespaces), like the SSH tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.support.sshd_hosts import SshHostPool, close_control_masters
+
+N_HOSTS = 3
+JOBS_PER_HOST = 50
+SMALL_JOBS_PER_HOST = 10  # a second, smaller run gives the marginal cost per job
+SUITE_TARGET_S = 15.0
+PER_JOB_TARGET_MS = 30.0
+DOE = Path(sys.executable).parent / "doe"
+GO_FILE = "doe-bench-go"
+
+
+def write_config(root: Path, pool: SshHostPool, jobs_per_host: int) -> Path:
+    import yaml
+
+    config = root / f"config{jobs_per_host}"
+    (config / "designs").mkdir(parents=True)
+    (config / "inventory").mkdir()
+    shutil.copytree(REPO / "group_vars", config / "group_vars")
+    (config / "group_vars" / "all" / "main.yml").write_text("prj_id: doe_bench\n")
+    design = "".join(
+        f"e{i}:\n  host_types:\n    small:\n      $CMD$: \"[ -e /tmp/{GO_FILE} ]\"\n"
+        f"  base_experiment:\n    k:\n      $FACTOR$: {list(range(jobs_per_host))}\n" for i in range(N_HOSTS))
+    (config / "designs" / "bench_ssh.yml").write_text(design)
+    inventory = {"small": {"hosts": {host.name: host.inventory_vars() for host in pool.hosts}}}
+    (config / "inventory" / "bench.yml").write_text(yaml.safe_dump(inventory, sort_keys=False))
+    return config
+
+
+def run_doe(config: Path, results: Path, *args: str) -> tuple[float, subprocess.CompletedProcess]:
+    env = {**os.environ, "PATH": f"{DOE.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    # DOE_BENCH_DOE: a command to run instead of doe, e.g. a Python profiler wrapper.
+    command = os.environ["DOE_BENCH_DOE"].split() if os.environ.get("DOE_BENCH_DOE") else [str(DOE)]
+    argv = [*command, "--config-dir", str(config), "--results-dir", str(results), "run", "--suite", "bench_ssh",
+            "--cloud", "bench", *args]
+    start = time.perf_counter()
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    return time.perf_counter() - start, done
+
+
+def floor(pool: SshHostPool, jobs_per_host: int) -> float:
+    """Per host one ssh connection: enqueue the jobs with tsp, wait for the last; hosts in parallel."""
+    script = (f"export TS_SOCKET=/tmp/doe-bench-floor.sock; i=0; while [ $i -lt {jobs_per_host} ]; do "
+              f"tsp -n true >/dev/null; i=$((i+1)); done; tsp -w >/dev/null; tsp -K")
+    start = time.perf_counter()
+    processes = [subprocess.Popen(host.ssh_argv(script), stdout=subprocess.DEVNULL) for host in pool.hosts]
+    for process in processes:
+        process.wait()
+    return time.perf_counter() - start
+
+
+def measure(root: Path, pool: SshHostPool, jobs_per_host: int) -> tuple[float, float, float]:
+    """(warm-up seconds, floor seconds, timed doe seconds) for jobs_per_host jobs on every host."""
+    config = write_config(root, pool, jobs_per_host)
+    results = root / f"results{jobs_per_host}"
+    for host in pool.hosts:
+        (host.dir / "tmp" / GO_FILE).unlink(missing_ok=True)
+    warm_s, warm = run_doe(config, results, "--id", "new", "--keep")
+    if warm.returncode != 1:
+        sys.exit(f"warm-up run: expected every job to fail, got exit {warm.returncode}:\n{warm.stderr}")
+    for host in pool.hosts:
+        (host.dir / "tmp" / GO_FILE).touch()
+    floor_s = min(floor(pool, jobs_per_host) for _ in range(2))
+    doe_s, done = run_doe(config, results, "--id", "last", "--retry-failed")
+    if done.returncode != 0:
+        sys.exit(f"timed run failed ({done.returncode}):\n{done.stderr}")
+    if os.environ.get("DOE_BENCH_DOE"):
+        print(done.stderr)
+    fetched = list(results.glob("bench_ssh_*/e*/run_*/rep_0/small/host_0/runtime_info.yaml"))
+    if len(fetched) != N_HOSTS * jobs_per_host:
+        sys.exit(f"expected {N_HOSTS * jobs_per_host} fetched jobs, found {len(fetched)}")
+    from doe_cli.run.controller import _control_path_dir
+
+    for suite_dir in results.glob("bench_ssh_*"):
+        close_control_masters(_control_path_dir(suite_dir))
+    return warm_s, floor_s, doe_s
+
+
+def main() -> None:
+    root = Path(tempfile.mkdtemp(prefix="doe-bench-ssh-", dir="/var/tmp"))
+    try:
+        with SshHostPool(N_HOSTS) as pool:
+            warm_s, floor_s, doe_s = measure(root, pool, JOBS_PER_HOST)
+            _, small_floor_s, small_doe_s = measure(root, pool, SMALL_JOBS_PER_HOST)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    n_jobs = N_HOSTS * JOBS_PER_HOST
+    per_job_ms = (doe_s - floor_s) / n_jobs * 1000
+    extra_jobs = N_HOSTS * (JOBS_PER_HOST - SMALL_JOBS_PER_HOST)
+    marginal_ms = ((doe_s - small_doe_s) - (floor_s - small_floor_s)) / extra_jobs * 1000
+    print(f"hosts: {N_HOSTS} loopback sshd, jobs: {N_HOSTS} experiments x {JOBS_PER_HOST}")
+    print(f"warm-up run with setup (not timed): {warm_s:.2f} s")
+    print(f"floor (ssh + tsp per host, in parallel): {floor_s:.2f} s")
+    print(f"doe run --id last --retry-failed (setup done): {doe_s:.2f} s "
+          f"(target < {SUITE_TARGET_S:.0f} s: {'ok' if doe_s < SUITE_TARGET_S else 'MISSED'})")
+    print(f"ratio doe / floor: {doe_s / floor_s:.1f}x")
+    print(f"per job beyond the floor, whole run / {n_jobs} jobs (fixed costs included): {per_job_ms:.1f} ms "
+          f"(target < {PER_JOB_TARGET_MS:.0f} ms: {'ok' if per_job_ms < PER_JOB_TARGET_MS else 'MISSED'})")
+    print(f"marginal per job beyond the floor ({N_HOSTS} x {SMALL_JOBS_PER_HOST} jobs: doe {small_doe_s:.2f} s, "
+          f"floor {small_floor_s:.2f} s): {marginal_ms:.1f} ms "
+          f"(target < {PER_JOB_TARGET_MS:.0f} ms: {'ok' if marginal_ms < PER_JOB_TARGET_MS else 'MISSED'})")
+
+
+if __name__ == "__main__":
+    main()
