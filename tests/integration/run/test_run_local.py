@@ -85,6 +85,20 @@ twenty:
 """
 
 
+MULTI_KILLED = """
+pairs:
+  host_types:
+    server:
+      check_status: false
+      $CMD$: exec sleep 300
+    client:
+      n: 2
+      $CMD$: echo "$PWD $(basename "$(dirname "$PWD")")" >> "{shared}/pairs.log"; sleep 0.3
+  base_experiment:
+    i:
+      $FACTOR$: [0, 1, 2, 3]
+"""
+
 INTERRUPTED = """
 slow:
   common_roles: mark
@@ -103,7 +117,7 @@ def env(short_tmp):
     shared = short_tmp / "shared"
     shared.mkdir()
     designs = {"mixed": MIXED.format(shared=shared), "twenty": TWENTY.format(shared=shared),
-               "interrupted": INTERRUPTED}
+               "interrupted": INTERRUPTED, "multi_killed": MULTI_KILLED.format(shared=shared)}
     config = make_config_dir(short_tmp, designs)
     # Project setup roles: they append to a log, so the test sees how often they ran (and which tasks file).
     role_task = ("- name: Note that this role ran\n  ansible.builtin.command:\n"
@@ -298,3 +312,18 @@ def test_ctrl_c_leaves_jobs_queued_and_says_how_to_resume(env):
     assert (env.shared / "setup.log").read_text() == "mark slow-small-0\ntype-local slow-small-0\n"
     outputs = sorted(p.read_text() for p in env.suite_dir("interrupted").glob("slow/run_*/rep_0/small/host_0/stdout.log"))
     assert outputs == ["0\n", "1\n", "2\n", "3\n"]
+
+
+def test_multi_host_resume_after_sigkill_runs_every_client_job_once(env):
+    log = env.shared / "pairs.log"
+    controller = env.popen("run", "--suite", "multi_killed", "--id", "new")
+    wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 3, timeout=180, what="first jobs")
+    os.kill(controller.pid, signal.SIGKILL)
+    controller.wait()
+    env("run", "--suite", "multi_killed", "--id", "last")
+    lines = log.read_text().splitlines()
+    assert len(lines) == 8 and len(set(lines)) == 8, lines  # 4 jobs x 2 clients, each exactly once
+    suite_dir = env.suite_dir("multi_killed")
+    assert len(list(suite_dir.glob("pairs/run_*/rep_0/server/host_0/runtime_info.yaml"))) == 4
+    assert all(job["status"] == "finished" for job in read_yaml(suite_dir / "pairs" / "state.yml")["jobs"].values())
+    assert tsp_servers_under(env.local) == []
