@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -155,6 +157,10 @@ class AnsibleAdapter:
         """Run playbooks/<playbook> and return its result; raises nothing for a failed play."""
         import ansible_runner  # imported lazily: it costs ~0.1 s and most commands never need it
 
+        # ansible-runner looks ansible-playbook up on this process's PATH; `doe` may run from a venv
+        # that is not activated, and ansible-playbook is installed next to its Python.
+        if shutil.which("ansible-playbook") is None:
+            os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         playbook_path = PLAYBOOKS_DIR / playbook
         label = re.sub(r"[^A-Za-z0-9_-]", "_", Path(playbook).stem)
         data_dir = self._fresh_data_dir(label)

@@ -10,6 +10,7 @@ from typing import Any
 from doe_cli.cloud.aws_playbooks import raise_for_failure, run_playbook
 from doe_cli.cloud.host_plan import HostSlot, plan_vars
 from doe_cli.config import Project
+from doe_cli.run.local_cloud import copy_group_vars
 
 INVENTORY_NAME = "aws.yml"
 
@@ -45,6 +46,7 @@ def provision(project: Project, suite: str, suite_id: str | int, host_plan: list
     started = time.monotonic()
     result = run_playbook(project, "aws-provision.yml", suite_dir / ".ansible", variables)
     raise_for_failure(result, f"provisioning suite {suite} {suite_id} on AWS")
+    copy_group_vars(project, target.parent)  # so `ansible-playbook -i .inventory/aws.yml` works by hand
     return ProvisionResult(inventory_file=target, changed=result.changed_count(),
                            seconds=time.monotonic() - started)
 
@@ -62,4 +64,5 @@ def write_inventory(project: Project, suite_id: str | int, suite_dir: Path, *,
                  "aws_inventory_host_overrides": _string_keys(host_overrides or {})}
     result = run_playbook(project, "aws-inventory.yml", suite_dir / ".ansible", variables)
     raise_for_failure(result, f"writing the AWS inventory of suite id {suite_id}")
+    copy_group_vars(project, target.parent)
     return target

@@ -1,7 +1,7 @@
 """Give each launched instance its slot of the suite's host plan, as tags.
 
 `ec2_instance` with `exact_count` launches the right number of instances per host type but cannot tag
-them one by one. This filter decides which instance fills which slot: an instance keeps a valid
+them one by one. This decides which instance fills which slot: an instance keeps a valid
 `doe:index` it already has (so a rerun or resume changes nothing), the others take the free indices in
 launch order. It returns only the instances whose tags must change, so a rerun has nothing to do.
 """
@@ -68,8 +68,3 @@ def doe_aws_slot_tags(instances: list[dict], host_plan: list[dict], name_prefix:
         if any(current.get(key) != value for key, value in wanted.items()):
             changes.append({"instance_id": instance_id, "tags": wanted})
     return changes
-
-
-class FilterModule:
-    def filters(self):
-        return {"doe_aws_slot_tags": doe_aws_slot_tags}

@@ -132,6 +132,8 @@ def test_inventory_groups_hosts_by_suite_id_and_host_type(provisioned, ec2):
     assert host["private_dns_name"] == instance["PrivateDnsName"]
     assert host["tags"]["doe:experiment"] == "exp2" and host["exp_host_type_idx"] == 0
     assert inventory["all"]["vars"]["ansible_user"] == "ubuntu"
+    copied = provisioned.inventory_file.parent / "group_vars" / "large" / "main.yml"
+    assert yaml.safe_load(copied.read_text())["aws_instance_type"] == "r6i.32xlarge"
 
 
 def test_rerun_changes_nothing(provisioned, project, ec2):

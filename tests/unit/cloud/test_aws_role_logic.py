@@ -1,4 +1,4 @@
-"""The filter plugins of the AWS roles: slot assignment (idempotent tags) and the inventory shape."""
+"""Pure logic of the AWS roles: slot assignment (idempotent tags) and the inventory shape."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def _load(relative: str):
     return module
 
 
-slots = _load("roles/aws_instances/filter_plugins/doe_aws_slots.py")
+slots = _load("roles/aws_instances/module_utils/doe_aws_slots.py")
 inventory = _load("roles/aws_inventory/filter_plugins/doe_aws_inventory.py")
 
 PLAN = [{"exp": "a", "host_type": "small", "idx": 0}, {"exp": "a", "host_type": "small", "idx": 1},
