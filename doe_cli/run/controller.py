@@ -33,6 +33,7 @@ from doe_cli.run.fetch import place_results
 from doe_cli.run.hosts import HostSlot, assign_hosts, slots_of
 from doe_cli.run.progress import Progress
 from doe_cli.run.provenance import record_invocation, write_provenance
+from doe_cli.run.ssh_cloud import stored_cloud
 from doe_cli.run.state import (
     FAILED,
     FINISHED,
@@ -182,14 +183,21 @@ class Controller:
         from doe_cli.design import dump_yaml, load_stored_suite, load_suite
 
         opts = self.options
+        results_dir = self.project.results_dir
+        self.suite_id, self.is_new = resolve_suite_id(results_dir, opts.suite, opts.id)
+        self.suite_dir = results_dir / f"{opts.suite}_{self.suite_id}"
+        stored = None if self.is_new else stored_cloud(self.suite_dir)
+        if stored is not None and stored != opts.cloud:
+            if opts.cloud != "local":
+                raise UserError(f"{self.suite_dir.name} runs on cloud {stored!r}; resume it with --cloud {stored}",
+                                path="--cloud")
+            self.log(f"note: {self.suite_dir.name} runs on cloud {stored!r}; resuming there")
+            opts.cloud = stored
         self.ssh = None  # any cloud but local: existing hosts from inventory/<cloud>.yml
         if opts.cloud not in SUPPORTED_CLOUDS:
             from doe_cli.run.ssh_cloud import SshCloud
 
             self.ssh = SshCloud.load(self.project, opts.cloud, {"suite": opts.suite, "cloud": opts.cloud})
-        results_dir = self.project.results_dir
-        self.suite_id, self.is_new = resolve_suite_id(results_dir, opts.suite, opts.id)
-        self.suite_dir = results_dir / f"{opts.suite}_{self.suite_id}"
         variables = {"suite": opts.suite, "id": self.suite_id, "cloud": opts.cloud}
         if self.is_new:
             suite = load_suite(self.project, opts.suite, variables=variables, strict=True)

@@ -262,6 +262,12 @@ def inventory_file(project: Project, name: str) -> Path:
                     f"does not exist{hint}", path="--cloud")
 
 
+def stored_cloud(suite_dir: Path) -> str | None:
+    """The cloud a suite run was started on: the name of the inventory doe wrote in its `.inventory/`."""
+    found = sorted(p.stem for p in (suite_dir / ".inventory").glob("*.yml"))
+    return found[0] if len(found) == 1 else None
+
+
 def parse_report(stdout: str) -> dict[str, str]:
     """The host check's `DOE-<KEY>=<value>` lines (raw over ssh may add other lines)."""
     report = {}

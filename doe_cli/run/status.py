@@ -62,10 +62,12 @@ def _host_states(suite_dir: Path, states: dict[str, ExperimentState], project: P
         ensure_ansible_on_path,
         helper_report,
     )
+    from doe_cli.run.ssh_cloud import stored_cloud
 
-    inventory = suite_dir / ".inventory" / "local.yml"
-    if not inventory.exists():
+    cloud = stored_cloud(suite_dir)
+    if cloud is None:
         return {}
+    inventory = suite_dir / ".inventory" / f"{cloud}.yml"
     hosts = (yaml.load(inventory.read_text(), Loader=_Loader) or {}).get("all", {}).get("hosts", {})
     requests: dict[str, dict] = {}
     for host, host_vars in hosts.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections import Counter
@@ -25,6 +26,12 @@ def finished_jobs(suite_dir, exp) -> int:
         return 0
     jobs = read_yaml(path)["jobs"].values()
     return sum(job["status"] == "finished" for job in jobs)
+
+
+def queued_jobs(ssh_env, exp) -> int:
+    paths = list(ssh_env.results.glob(f"killed_*/{exp}/state.yml"))
+    jobs = read_yaml(paths[0])["jobs"].values() if paths else []
+    return sum(job["status"] == "queued" for job in jobs)
 
 
 def remote_done(host, suite_name, exp) -> int:
@@ -91,16 +98,21 @@ def test_controller_killed_in_a_multi_host_job_resumes_and_single_host_jobs_kept
     before = {host.name: Counter(ran_log(host)) for host in ssh_env.pool.hosts}
     process = ssh_env.popen("run", "--suite", "killed", "--id", "new", "--cloud", "sshd")
     started = host2.root / "doe-suite-results"
-    wait_for(lambda: list(started.glob("killed_*/duo/run_0/rep_0/.doe_started")), timeout=120,
-             what="the first multi-host job started")
+    wait_for(lambda: list(started.glob("killed_*/duo/run_0/rep_0/.doe_started")) and queued_jobs(ssh_env, "duo"),
+             timeout=120, what="the first multi-host job started and recorded as queued")
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     solo_done_at_kill = remote_done(host0, "killed", "solo")
     assert solo_done_at_kill < 6
     # With no controller, the single-host experiment's queue goes on to the end.
     wait_for(lambda: remote_done(host0, "killed", "solo") == 6, timeout=60, what="solo jobs done without doe")
+    # doe status asks the SSH hosts (the suite's stored inventory) while no controller runs.
+    status = json.loads(ssh_env("status", "--suite", "killed", "--id", "last", "--json").stdout)
+    assert status["experiments"]["solo"]["on_hosts"]["done"] == status["experiments"]["solo"]["queued"] == 6
 
-    ssh_env("run", "--suite", "killed", "--id", "last", "--cloud", "sshd")
+    # Resuming without --cloud continues on the suite's own cloud.
+    resumed = ssh_env("run", "--suite", "killed", "--id", "last")
+    assert "runs on cloud 'sshd'; resuming there" in resumed.stderr
 
     suite_dir = ssh_env.suite_dir("killed")
     assert finished_jobs(suite_dir, "solo") == 6 and finished_jobs(suite_dir, "duo") == 2
