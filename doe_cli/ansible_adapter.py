@@ -7,10 +7,12 @@ old one, so stale values would win), kept under the caller's work dir for post-m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -130,6 +132,19 @@ def _redact_artifacts(data_dir: Path) -> None:
         command_file.write_text(json.dumps(content))
 
 
+@contextlib.contextmanager
+def _sigint_sets(flag: threading.Event):
+    """While a playbook runs, Ctrl-C asks ansible-runner to stop it instead of leaving it orphaned."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda _signum, _frame: flag.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class AnsibleAdapter:
     """Runs the tool's playbooks; one instance per suite run (or per command)."""
 
@@ -182,27 +197,36 @@ class AnsibleAdapter:
                 on_event(event)
             return False  # events stay in memory; writing one JSON file per event costs time
 
-        kwargs: dict[str, Any] = dict(
-            private_data_dir=str(data_dir),
-            playbook=str(playbook_path),
-            extravars=extravars or {},
-            envvars=env,
-            event_handler=handle,
-            quiet=True,
-            suppress_env_files=True,
-            rotate_artifacts=1,
-        )
+        interrupted = threading.Event()
+
+        def should_cancel() -> bool:
+            return interrupted.is_set() or (cancel is not None and cancel())
+
+        kwargs: dict[str, Any] = {
+            "private_data_dir": str(data_dir),
+            "playbook": str(playbook_path),
+            "extravars": extravars or {},
+            "envvars": env,
+            "event_handler": handle,
+            # Passing a callback also keeps ansible-runner from taking over SIGINT for the whole process.
+            "cancel_callback": should_cancel,
+            "quiet": True,
+            "suppress_env_files": True,
+            "rotate_artifacts": 1,
+        }
         if inventory is not None:
             kwargs["inventory"] = str(inventory)
         if limit:
             kwargs["limit"] = limit
-        if cancel is not None:
-            kwargs["cancel_callback"] = cancel
         if timeout:
             kwargs["timeout"] = timeout
         try:
-            runner = ansible_runner.run(**kwargs)
+            with _sigint_sets(interrupted):
+                runner = ansible_runner.run(**kwargs)
         finally:
             _redact_artifacts(data_dir)
+        if interrupted.is_set():
+            # The playbook was stopped; the caller decides what an interrupted phase means.
+            raise KeyboardInterrupt
         return PlaybookResult(playbook=playbook, status=runner.status, rc=runner.rc if runner.rc is not None else -1,
                               stats=stats, events=events, data_dir=data_dir)
