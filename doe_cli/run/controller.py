@@ -438,7 +438,8 @@ class Controller:
                 self.log(f"warning: cleanup failed: {result.summary()}")
                 return
         if self.ssh is not None:  # results stay on the hosts; the suite's locks go
-            if not self.ssh.release(self.suite_dir.name, work_dir=self.suite_dir / ".doe",
+            # The final polls released the locks of the hosts they shut down.
+            if not self.ssh.release(self.suite_dir.name, work_dir=self.suite_dir / ".doe", only=remaining,
                                     control_path_dir=_control_path_dir(self.suite_dir)):
                 self.log("warning: could not release the lock on every host (doe.lock under the remote dir)")
         else:

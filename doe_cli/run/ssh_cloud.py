@@ -182,7 +182,7 @@ class SshCloud:
     def release(self, suite_dir_name: str, *, work_dir: Path, control_path_dir: Path,
                 only: list[str] | None = None) -> bool:
         """Release this suite's locks (best effort); True if every host answered."""
-        names = [name for name in (only or list(self.paths)) if name in self.paths]
+        names = [name for name in (list(self.paths) if only is None else only) if name in self.paths]
         if not names:
             return True
         inventory = {"all": {"hosts": {name: {**self.connection_vars(self.assignment[name]),
@@ -223,6 +223,7 @@ class SshCloud:
             "doe_setup_roles": setup_roles,
             "doe_inventory_host": host.name,
             "ssh_host_remote_dir": paths.remote_dir,
+            "ssh_host_lock_owner": suite_dir_name,
             "public_dns_name": str(host.vars.get("ansible_host", host.name)),
             "private_dns_name": str(host.vars.get("private_dns_name") or host.vars.get("ansible_host", host.name)),
         }
