@@ -24,6 +24,11 @@ options:
     type: list
     elements: str
     default: []
+  hosts:
+    description: One entry per host the suite needs, with its aws_instance_type and aws_market (on-demand or spot).
+    type: list
+    elements: dict
+    default: []
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -55,6 +60,13 @@ instance_types_offered:
   description: The instance types of instance_types offered in the region.
   returned: always
   type: list
+vcpu_quotas:
+  description:
+    - Per market, the vCPUs the suite's standard-family instances (A, C, D, H, I, M, R, T, Z) need and the account's
+      quota for them (needed, quota, code, exceeded); quota is null and exceeded false when Service Quotas does
+      not tell (no permission, or an emulator).
+  returned: always
+  type: list
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
@@ -64,6 +76,43 @@ try:
 except ImportError:
     pass  # AnsibleAWSModule reports the missing botocore itself
 
+# Service Quotas codes of the vCPU limits of standard instance families, per market.
+STANDARD_VCPU_QUOTAS = {"on-demand": "L-1216C47A", "spot": "L-34B43A08"}
+STANDARD_FAMILIES = set("acdhimrtz")
+
+
+def _is_standard(instance_type: str) -> bool:
+    family = instance_type.split(".", 1)[0]
+    return family[:1] in STANDARD_FAMILIES and not family.startswith(("inf", "dl", "trn", "hpc"))
+
+
+def vcpu_quotas(module, ec2, hosts: list[dict], offered: set[str]) -> list[dict]:
+    instance_counts: dict[str, dict[str, int]] = {}
+    for host in hosts:
+        instance_type = host["aws_instance_type"]
+        if instance_type in offered:
+            per_type = instance_counts.setdefault(host.get("aws_market", "on-demand"), {})
+            per_type[instance_type] = per_type.get(instance_type, 0) + 1
+    types = sorted({t for counts in instance_counts.values() for t in counts if _is_standard(t)})
+    if not types:
+        return []
+    described = ec2.describe_instance_types(InstanceTypes=types)["InstanceTypes"]
+    vcpus = {t["InstanceType"]: t["VCpuInfo"]["DefaultVCpus"] for t in described}
+    quotas_client = module.client("service-quotas")
+    checks = []
+    for market, counts in sorted(instance_counts.items()):
+        needed = sum(vcpus.get(t, 0) * int(n) for t, n in counts.items() if _is_standard(t))
+        if not needed or market not in STANDARD_VCPU_QUOTAS:
+            continue
+        try:
+            quota = quotas_client.get_service_quota(ServiceCode="ec2", QuotaCode=STANDARD_VCPU_QUOTAS[market])
+            value = quota["Quota"]["Value"]
+        except (BotoCoreError, ClientError):
+            value = None  # the API does not tell: no check
+        checks.append({"market": market, "needed": needed, "quota": value, "code": STANDARD_VCPU_QUOTAS[market],
+                       "exceeded": value is not None and needed > value})
+    return checks
+
 
 def main() -> None:
     module = AnsibleAWSModule(
@@ -71,11 +120,12 @@ def main() -> None:
             "image_ids": {"type": "list", "elements": "str", "default": []},
             "key_name": {"type": "str", "default": ""},
             "instance_types": {"type": "list", "elements": "str", "default": []},
+            "hosts": {"type": "list", "elements": "dict", "default": []},
         },
         supports_check_mode=True,
     )
     facts = {"account": "", "credentials_error": "", "region_known": False, "images_found": [],
-             "key_found": False, "instance_types_offered": []}
+             "key_found": False, "instance_types_offered": [], "vcpu_quotas": []}
     try:
         facts["account"] = module.client("sts").get_caller_identity()["Account"]
     except (BotoCoreError, ClientError) as error:
@@ -98,6 +148,8 @@ def main() -> None:
             offers = ec2.describe_instance_type_offerings(
                 LocationType="region", Filters=[{"Name": "instance-type", "Values": module.params["instance_types"]}])
             facts["instance_types_offered"] = sorted(o["InstanceType"] for o in offers["InstanceTypeOfferings"])
+            facts["vcpu_quotas"] = vcpu_quotas(module, ec2, module.params["hosts"],
+                                               set(facts["instance_types_offered"]))
     except (BotoCoreError, ClientError) as error:
         module.fail_json_aws(error, msg="Could not look up the suite's AWS prerequisites")
     module.exit_json(changed=False, **facts)
