@@ -69,6 +69,9 @@ class PlaybookResult:
                 continue
             res = data.get("res") or {}
             message = res.get("msg") or res.get("stderr") or res.get("reason") or "failed"
+            if message == "non-zero return code" and str(res.get("stderr") or "").strip():
+                # raw/command failures: the command's own last words say why
+                message = f"{message}: {str(res['stderr']).strip().splitlines()[-1]}"
             found.append(HostFailure(host=data.get("host", "?"), task=data.get("task", "?"),
                                      message=_one_line(str(message)),
                                      unreachable=kind == "runner_on_unreachable"))

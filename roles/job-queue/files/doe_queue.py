@@ -375,7 +375,8 @@ def main(argv: list[str]) -> int:
             result = enqueue(args.root, args.tsp, read_request(args.request))
         else:
             result = status(args.root, args.tsp, read_request(args.request))
-    except (QueueError, ValueError, KeyError) as error:
+    except (QueueError, ValueError, KeyError, OSError) as error:
+        # OSError: e.g. a full disk or a read-only folder; its text names the path.
         sys.stderr.write(f"doe_queue: {type(error).__name__}: {error}\n")
         return 1
     sys.stdout.write("DOE-JSON:" + json.dumps(result) + "\n")
