@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from doe_cli.cloud.aws_playbooks import raise_for_failure, run_playbook
 from doe_cli.config import Project
@@ -28,12 +27,11 @@ class CleanReport:
 
 
 def clean(project: Project, *, suite: str | None = None, suite_id: str | int | None = None,
-          dry_run: bool = False, work_dir: Path | None = None) -> CleanReport:
+          dry_run: bool = False) -> CleanReport:
     """Resources of the project, narrowed to a suite name and/or a suite id when given."""
     variables = {"aws_teardown_dry_run": dry_run, "aws_teardown_suite": suite or "",
                  "doe_suite_id": "" if suite_id is None else str(suite_id)}
-    runs_dir = work_dir or project.results_dir / ".ansible"
-    result = run_playbook(project, "aws-teardown.yml", runs_dir, variables)
+    result = run_playbook(project, "aws-teardown.yml", project.results_dir / ".ansible", variables)
     raise_for_failure(result, "AWS cleanup")
     facts = result.task_results(FOUND_TASK).get("localhost", {}).get("ansible_facts", {})
     listed = facts.get("aws_teardown_found", {})

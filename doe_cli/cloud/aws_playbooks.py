@@ -18,9 +18,8 @@ def base_vars(project: Project) -> dict[str, Any]:
     return {"doe_config_dir": str(project.config_dir)}
 
 
-def run_playbook(project: Project, playbook: str, work_dir: Path, extravars: dict[str, Any],
-                 env: dict[str, str] | None = None) -> PlaybookResult:
-    adapter = AnsibleAdapter(work_dir, env=env, roles_paths=[project.roles_dir])
+def run_playbook(project: Project, playbook: str, work_dir: Path, extravars: dict[str, Any]) -> PlaybookResult:
+    adapter = AnsibleAdapter(work_dir, roles_paths=[project.roles_dir])
     return adapter.run(playbook, extravars={**base_vars(project), **extravars})
 
 

@@ -27,8 +27,7 @@ def inventory_file(suite_dir: Path) -> Path:
 
 
 def provision(project: Project, suite: str, suite_id: str | int, host_plan: list[HostSlot], suite_dir: Path, *,
-              host_overrides: dict[str, dict[int, dict[str, Any]]] | None = None,
-              extravars: dict[str, Any] | None = None) -> ProvisionResult:
+              host_overrides: dict[str, dict[int, dict[str, Any]]] | None = None) -> ProvisionResult:
     """Create (or complete) the suite's resources and write its inventory; idempotent.
 
     On failure after preflight the playbook deletes everything of the suite before this raises.
@@ -41,7 +40,6 @@ def provision(project: Project, suite: str, suite_id: str | int, host_plan: list
         "doe_host_plan": plan_vars(host_plan),
         "doe_inventory_file": str(target),
         "aws_inventory_host_overrides": _string_keys(host_overrides or {}),
-        **(extravars or {}),
     }
     started = time.monotonic()
     result = run_playbook(project, "aws-provision.yml", suite_dir / ".ansible", variables)
