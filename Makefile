@@ -15,6 +15,8 @@ pipelines ?=
 
 opt = $(if $(2),$(1) "$(2)")
 SUITE_OPTS = --suite "$(suite)" --id "$(id)"
+# plan and clean are about clouds that create hosts: aws unless cloud= is given on the command line.
+CLOUD_OR_AWS = $(if $(filter command line environment,$(origin cloud)),$(cloud),aws)
 
 .PHONY: install run run-keep status design design-validate info schema etl etl-all etl-super etl-clean \
         clean plan test test-unit lint bench
@@ -51,7 +53,7 @@ schema: install
 	$(DOE) schema
 
 plan: install
-	$(DOE) plan --suite "$(suite)" --cloud "$(cloud)"
+	$(DOE) plan --suite "$(suite)" --cloud "$(CLOUD_OR_AWS)"
 
 etl: install
 	$(DOE) etl $(SUITE_OPTS) $(call opt,--pipelines,$(pipelines))
@@ -66,7 +68,7 @@ etl-clean: install
 	$(DOE) etl-clean $(SUITE_OPTS)
 
 clean: install
-	$(DOE) clean --cloud "$(cloud)" $(if $(suite),--suite "$(suite)" --id "$(id)")
+	$(DOE) clean --cloud "$(CLOUD_OR_AWS)" $(if $(suite),--suite "$(suite)" --id "$(id)")
 
 test: install
 	$(VENV)/bin/pytest -q
