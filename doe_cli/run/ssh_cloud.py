@@ -199,6 +199,10 @@ class SshCloud:
     def connection_vars(self, host: InventoryHost) -> dict[str, Any]:
         found = {key: host.vars[key] for key in CONNECTION_VARS if key in host.vars}
         found.setdefault("ansible_host", host.name)
+        # Setup clones private repositories with the controller's SSH agent (as doe-suite does).
+        extra = str(found.get("ansible_ssh_extra_args") or "")
+        if "ForwardAgent" not in extra:
+            found["ansible_ssh_extra_args"] = f"{extra} -o ForwardAgent=yes".strip()
         return found
 
     def host_vars(self, prj_id: str, suite_dir_name: str, slot: HostSlot, check_status: bool,
