@@ -69,6 +69,10 @@ class PlaybookResult:
                 continue
             res = data.get("res") or {}
             message = res.get("msg") or res.get("stderr") or res.get("reason") or "failed"
+            if message == "One or more items failed":  # a loop: the first failed item says why
+                failed = next((item for item in res.get("results") or [] if item.get("failed")), {})
+                detail = failed.get("msg") or failed.get("stderr")
+                message = f"{message}: {detail}" if detail else message
             if message == "non-zero return code" and str(res.get("stderr") or "").strip():
                 # raw/command failures: the command's own last words say why
                 message = f"{message}: {str(res['stderr']).strip().splitlines()[-1]}"
