@@ -138,3 +138,12 @@ def test_report_lines_and_stored_cloud(tmp_path):
     assert stored_cloud(tmp_path) is None
     (tmp_path / ".inventory" / "lab.yml").write_text("all: {}\n")
     assert stored_cloud(tmp_path) == "lab"
+
+
+def test_the_shipped_example_inventory_reads(tmp_path):
+    from doe_cli.config import TOOL_ROOT
+
+    cloud = SshCloud.load(discover(TOOL_ROOT, tmp_path / "results"), "example-ssh")
+    assert [h.name for h in cloud.hosts_by_type["small"]] == ["lab-node-1", "lab-node-2"]
+    assert cloud.hosts_by_type["small"][1].address == "ubuntu@192.0.2.12:2222"
+    assert cloud.hosts_by_type["server"][0].vars["remote_dir"] == "/data/doe-suite"
