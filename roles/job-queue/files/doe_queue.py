@@ -39,6 +39,8 @@ DONE_MARKER = ".doe_done"
 # `tsp -l` rows: ID State Output E-Level Times Command, the command prefixed with "[label]".
 TSP_ROW = re.compile(r"^(\d+)\s+(queued|running|finished|skipped|allrunning)\s.*?\[([^\]]*)\]")
 TSP_ELEVEL = re.compile(r"^\d+\s+finished\s+\S+\s+(-?\d+)\s")
+# A long poll may last up to this many times its wait while its jobs are about to finish.
+STRETCH_FACTOR = 3.0
 
 
 class QueueError(Exception):
@@ -142,7 +144,7 @@ def enqueue(root: str, tsp: str, request: dict) -> dict:
         write_atomic(os.path.join(job_dir, "job.json"), json.dumps(spec, indent=1))  # for people
         write_atomic(os.path.join(job_dir, "job.marshal"), marshal.dumps(spec))  # for the wrapper: fast to load
         # argv list, no shell: the label and paths never meet a shell parser.
-        submitted = subprocess.run([tsp, "-n", "-L", label, sys.executable, "-S", JOB_WRAPPER, job_dir],
+        submitted = subprocess.run([tsp, "-n", "-L", label, sys.executable, "-S", "-I", JOB_WRAPPER, job_dir],
                                    capture_output=True, text=True, check=False)
         if submitted.returncode != 0:
             raise QueueError(f"{tsp} refused job {label}: {submitted.stderr.strip()}")
@@ -219,14 +221,27 @@ def stop_jobs(root: str, tsp: str, dirs: list[str], grace: float = 15.0) -> list
 
 def wait_for_markers(root: str, request: dict) -> None:
     """Long poll: return once every requested job has its done marker, or after request["wait"] seconds.
-    Fewer, longer polls cost the controller far fewer Ansible runs than short ones."""
-    deadline = time.monotonic() + float(request.get("wait") or 0)
+    Fewer, longer polls cost the controller far fewer Ansible runs than short ones. When the wait is
+    over but the jobs finish at a rate that ends the rest within STRETCH_FACTOR times the wait, it
+    goes on: answering just before the last jobs end would cost another Ansible round for nothing."""
+    wait = float(request.get("wait") or 0)
+    start = time.monotonic()
+    deadline, last_chance = start + wait, start + STRETCH_FACTOR * wait
     exp = request.get("exp", "")
     waiting = [job_path(root, job_rel(exp, run, rep)) for run, rep, _ in request.get("jobs", [])]
-    while waiting and time.monotonic() < deadline:
+    n_waiting_at_start = None
+    while waiting:
         waiting = [d for d in waiting if not os.path.exists(os.path.join(d, DONE_MARKER))]
-        if waiting:
-            time.sleep(0.05)
+        now = time.monotonic()
+        if n_waiting_at_start is None:
+            n_waiting_at_start = len(waiting)
+        if not waiting or now >= last_chance:
+            break
+        if now >= deadline:
+            finished = n_waiting_at_start - len(waiting)
+            if finished <= 0 or now + len(waiting) * (now - start) / finished > last_chance:
+                break
+        time.sleep(0.02)
 
 
 def status(root: str, tsp: str, request: dict) -> dict:
