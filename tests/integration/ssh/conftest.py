@@ -53,7 +53,7 @@ pair:
       $CMD$: echo "$PWD" >> /tmp/ran.log; echo "client [% my_run.y %] talks to [% exp_host_lst | json_query("[?host_type=='server'].private_dns_name") | first %]"
   base_experiment:
     y:
-      $FACTOR$: [1, 2]
+      $FACTOR$: [1]
 """
 
 
