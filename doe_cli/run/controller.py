@@ -322,6 +322,7 @@ class Controller:
         timeouts = {}
         for slot in self.slots:
             value = load_group_vars(self.project, slot.host_type).get("job_timeout", group_all.get("job_timeout"))
+            value = self.host_vars[slot.name].get("job_timeout", value)  # an SSH inventory's host var wins
             try:
                 timeouts[slot.name] = float(value) if value else None
             except (TypeError, ValueError):
@@ -347,15 +348,17 @@ class Controller:
         repos = normalise_repositories(load_group_vars(self.project, "all").get("git_remote_repository"))
         self.setup_vars = {"setup_suite_repositories": repos}
 
-    def _run_setup(self, enqueue_requests: dict[str, dict] | None) -> PlaybookResult:
+    def _run_setup(self, round_vars: dict[str, Any] | None) -> PlaybookResult:
+        """Setup, with the first round's enqueue and poll (round_vars) in the same Ansible run."""
         assert self.setup_vars is not None
-        if enqueue_requests:
-            result = self._playbook("setup-and-enqueue.yml", {**self.setup_vars,
-                                                              "job_queue_requests": enqueue_requests})
+        if round_vars:
+            result = self._playbook("setup-and-enqueue.yml", {**self.setup_vars, **round_vars})
         else:
             result = self._playbook("setup.yml", self.setup_vars)
         facts_results = result.task_results(SETUP_FACTS_TASK)
-        setup_failures = [f for f in result.failures() if f.task not in ENQUEUE_TASKS]
+        # A host that reached the poll passed its setup; its failures there are the poll's.
+        polled = result.task_results(STATUS_TASK)
+        setup_failures = [f for f in result.failures() if f.task not in ENQUEUE_TASKS and f.host not in polled]
         if setup_failures or any(helper_report(facts_results.get(s.name, {})) is None for s in self.slots):
             raise DoeError(f"setup failed: {result.summary()}{_stdout_hint(result)}")
         facts = {host: (helper_report(res) or {}).get("facts", {}) for host, res in facts_results.items()}
@@ -408,8 +411,8 @@ class Controller:
                     raise DoeError(f"stopped after --timeout {self.options.timeout:g} s; the queued jobs keep "
                                    f"running; resume with: {self.resume_command()}")
                 tick = time.monotonic()
-                self._enqueue_tick()
-                self._poll_tick()
+                if not self._enqueue_tick():
+                    self._poll_tick()
                 self._maybe_etl(final=False)
                 self._show()
                 if self._all_done():
@@ -481,7 +484,9 @@ class Controller:
             chunks.append(encode_request({**base, "runs": runs, "jobs": jobs}))
         return chunks
 
-    def _enqueue_tick(self) -> None:
+    def _enqueue_tick(self) -> bool:
+        """Enqueue what is due and, in the same Ansible run, poll as the next poll tick would (with the
+        new jobs queued). Returns whether that poll happened."""
         requests: dict[str, dict] = {}
         batch: dict[str, list[JobKey]] = {}
         for exp in self.exps.values():
@@ -505,14 +510,18 @@ class Controller:
                 first = slot.name in exp.first_phase
                 requests[slot.name] = {"phase": 1 if first else 2,
                                        "chunks": self._enqueue_chunks(exp, keys, slot, stop, wait_started=first)}
+        poll_requests = self._poll_requests(queued_too=batch) if requests else {}
+        round_vars = {"doe_enqueue_requests": requests, "doe_poll_requests": poll_requests,
+                      "job_queue_staging_dir": str(self.staging)}
         if self.setup_vars is not None:
-            result = self._run_setup(requests)
+            result = self._run_setup(round_vars if requests else None)
             if not requests:
-                return
+                return False
         elif not requests:
-            return
+            return False
         else:
-            result = self._playbook("enqueue.yml", {"job_queue_requests": requests}, limit=list(requests))
+            result = self._playbook("enqueue-and-poll.yml", round_vars,
+                                    limit=sorted(set(requests) | set(poll_requests)))
         accepted: set[str] = set()
         for task in ENQUEUE_TASKS:
             for host, res in result.task_results(task).items():
@@ -540,6 +549,10 @@ class Controller:
                 exp.state.jobs[key].status = QUEUED
                 self._write_config_json(exp, key)
             exp.state.save(exp.state_path)
+        # A host whose enqueue failed did not get to the poll; that is no poll failure.
+        self._read_poll(result, {host: request for host, request in poll_requests.items()
+                                 if host not in requests or host in accepted})
+        return True
 
     def _write_config_json(self, exp: ExpRuntime, key: JobKey) -> None:
         from doe_cli.design import config_json
@@ -549,9 +562,18 @@ class Controller:
             write_atomic(path, config_json(exp.runs[key[0]]), durable=False)
 
     def _poll_tick(self) -> None:
+        requests = self._poll_requests()
+        if requests:
+            self._read_poll(self._playbook("poll.yml", {"job_queue_requests": requests,
+                                                        "job_queue_staging_dir": str(self.staging)},
+                                           limit=list(requests)), requests)
+
+    def _poll_requests(self, queued_too: dict[str, list[JobKey]] | None = None) -> dict[str, dict]:
+        """Per host: its poll request for the queued jobs (and those of queued_too, about to be queued)."""
         plain: dict[str, dict] = {}
         for exp in self.exps.values():
-            for key in exp.state.with_status(QUEUED):
+            about_to_queue = (queued_too or {}).get(exp.name, [])
+            for key in [*exp.state.with_status(QUEUED), *about_to_queue]:
                 attempt = exp.state.jobs[key].attempt
                 done = exp.host_done.get(key, {})
                 checks_done = exp.check_hosts <= set(done)
@@ -563,24 +585,24 @@ class Controller:
                     request["jobs"].append([key[0], key[1], attempt])
                     if checks_done:  # the polled hosts finished: stop the rest (servers) of this job
                         request["stop"].append(job_dir(exp.name, key))
-        if not plain:
-            return
         for host in plain:
             (self.staging / host).mkdir(parents=True, exist_ok=True)
         # Long poll on hosts whose jobs decide completion, unless a multi-host job waits to be stopped.
         by_name = {slot.name: exp for exp in self.exps.values() for slot in exp.slots}
         if not self.options.keep:
             for host, request in plain.items():
-                if not by_name[host].state.with_status(PENDING):
+                exp = by_name[host]
+                if not set(exp.state.with_status(PENDING)) - set((queued_too or {}).get(exp.name, [])):
                     request["final"] = True  # the host's last jobs: shut its queue down once fetched
         if not self._stops_pending():
             for host, request in plain.items():
                 if host in by_name[host].check_hosts:
                     request["wait"] = self.options.long_poll
-        requests = {host: {"request": encode_request(request), "final": request.pop("final", False)}
-                    for host, request in plain.items()}
-        result = self._playbook("poll.yml", {"job_queue_requests": requests,
-                                             "job_queue_staging_dir": str(self.staging)}, limit=list(requests))
+        return {host: {"request": encode_request(request), "final": request.pop("final", False)}
+                for host, request in plain.items()}
+
+    def _read_poll(self, result: PlaybookResult, requests: dict[str, dict]) -> None:
+        """Job states, fetched results and failures of the hosts polled with `requests`."""
         unreachable = result.unreachable_hosts()
         broken = result.failed_hosts() | unreachable
         statuses = result.task_results(STATUS_TASK)
