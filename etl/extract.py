@@ -11,6 +11,7 @@ re-run lists only changed directories and re-reads only new or changed job folde
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -19,7 +20,8 @@ import re
 import sys
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISDIR
@@ -353,12 +355,13 @@ class Extraction:
     def run(self, sources: Iterable[ExperimentSource]) -> ExtractionResult:
         frames, notes = [], []
         jobs = jobs_read = 0
-        for source in sources:
-            result = self._run_experiment(source)
-            frames.append(result.frame)
-            notes.extend(result.warnings)
-            jobs += result.jobs
-            jobs_read += result.jobs_read
+        with _collector_paused():
+            for source in sources:
+                result = self._run_experiment(source)
+                frames.append(result.frame)
+                notes.extend(result.warnings)
+                jobs += result.jobs
+                jobs_read += result.jobs_read
         frames = [f for f in frames if len(f)]
         if not frames:
             frame = pd.DataFrame(columns=list(META_COLUMNS))
@@ -553,6 +556,21 @@ class Extraction:
             binary=True,
             durable=False,
         )
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Extraction allocates hundreds of thousands of small objects (rows, cached stamps and configs) that form
+    no reference cycles, yet they trigger full cyclic collections that each traverse all of them: about a
+    fifth of a warm run's time in a new process. Reference counting still frees them; cycles made meanwhile
+    wait for the collector's next run."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class _FrameBuilder:

@@ -6,6 +6,7 @@ import math
 import warnings
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic import Field
 
@@ -33,23 +34,27 @@ def runtime_columns(df: pd.DataFrame) -> list[str]:
 
 def hashable_keys(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Group keys must be hashable: object columns (lists, dicts, mixed) become their str form."""
-    converted = {key: _as_text(df[key]) for key in keys if df[key].dtype == object}
+    converted = {key: _as_text(df[key]) for key in keys if df[key].dtype == object and not _all_text(df[key])}
     return df.assign(**converted) if converted else df
 
 
+def _all_text(column: pd.Series) -> bool:
+    # Most object columns hold only str (already their str form); infer_dtype checks that in C.
+    return pd.api.types.infer_dtype(column, skipna=False) == "string"
+
+
 def _as_text(column: pd.Series) -> pd.Series:
-    # Rows of one run share the very same list objects: convert each object once.
-    memo: dict[int, Any] = {}
-
-    def text(value: Any) -> Any:
-        key = id(value)
-        if key not in memo:
-            memo[key] = (
-                value if value is None or isinstance(value, float) and math.isnan(value) else str(value)
-            )
-        return memo[key]
-
-    return pd.Series([text(v) for v in column.to_numpy(dtype=object)], index=column.index, dtype=object)
+    # Rows of one run share the very same list objects: number the distinct objects (in C) and convert each
+    # once, instead of a Python step per row.
+    values = column.to_numpy(dtype=object)
+    codes, distinct = pd.factorize(np.fromiter(map(id, values), dtype=np.uint64, count=len(values)))
+    first_row = np.empty(len(distinct), dtype=np.intp)
+    first_row[codes[::-1]] = np.arange(len(values) - 1, -1, -1)
+    texts = np.empty(len(distinct), dtype=object)
+    for code, row in enumerate(first_row):
+        value = values[row]
+        texts[code] = value if value is None or isinstance(value, float) and math.isnan(value) else str(value)
+    return pd.Series(texts[codes], index=column.index, dtype=object)
 
 
 def numeric(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from etl.steps.transformers import (
     FilterColumnTransformer,
     GroupByAggTransformer,
     RepAggTransformer,
+    hashable_keys,
 )
 from tests.unit.etl.golden import assert_golden
 
@@ -173,3 +174,14 @@ def test_mutating_dataframe_methods_act_on_a_copy(frame):
             frame, {}
         )
     pd.testing.assert_frame_equal(frame, before)
+
+
+def test_group_keys_of_objects_become_their_text_once_per_object():
+    shared, other = [1, 2], {"a": 1}
+    column = [shared, None, shared, other, float("nan"), "x", 3, [1, 2]]
+    frame = pd.DataFrame({"key": pd.Series(column, dtype=object), "text": pd.Series(["t"] * 8, dtype=object)})
+    keyed = hashable_keys(frame, ["key", "text"])
+    assert keyed["key"].tolist()[:4] == ["[1, 2]", None, "[1, 2]", "{'a': 1}"]
+    assert pd.isna(keyed["key"][4]) and keyed["key"].tolist()[5:] == ["x", "3", "[1, 2]"]
+    assert keyed["text"].tolist() == ["t"] * 8
+    assert frame["key"][0] is shared  # the input is left as it was
