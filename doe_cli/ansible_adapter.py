@@ -68,16 +68,8 @@ class PlaybookResult:
             if kind == "runner_on_failed" and data.get("ignore_errors"):
                 continue
             res = data.get("res") or {}
-            message = res.get("msg") or res.get("stderr") or res.get("reason") or "failed"
-            if message == "One or more items failed":  # a loop: the first failed item says why
-                failed = next((item for item in res.get("results") or [] if item.get("failed")), {})
-                detail = failed.get("msg") or failed.get("stderr")
-                message = f"{message}: {detail}" if detail else message
-            if message == "non-zero return code" and str(res.get("stderr") or "").strip():
-                # raw/command failures: the command's own last words say why
-                message = f"{message}: {str(res['stderr']).strip().splitlines()[-1]}"
             found.append(HostFailure(host=data.get("host", "?"), task=data.get("task", "?"),
-                                     message=_one_line(str(message)),
+                                     message=_one_line(_reason(res)),
                                      unreachable=kind == "runner_on_unreachable"))
         return found
 
@@ -106,6 +98,21 @@ class PlaybookResult:
         if failures:
             return "; ".join(str(f) for f in failures[:5])
         return f"playbook {self.playbook} ended with status {self.status} (rc={self.rc})"
+
+
+def _reason(res: dict[str, Any]) -> str:
+    """Why a task failed: its message; for a loop, the first failed item's; for a raw or command
+    failure, also the command's last line of output (its own words say why)."""
+    message = str(res.get("msg") or res.get("stderr") or res.get("reason") or "failed")
+    if message == "One or more items failed":
+        failed = next((item for item in res.get("results") or [] if item.get("failed")), None)
+        if failed is not None:
+            message = f"{message}: {_reason(failed)}"
+    # raw over ssh runs in a terminal, which merges stderr into stdout
+    output = str(res.get("stderr") or "").strip() or str(res.get("stdout") or "").strip()
+    if message == "non-zero return code" and output:
+        message = f"{message}: {output.splitlines()[-1].strip()}"
+    return message
 
 
 def _one_line(text: str, limit: int = 400) -> str:

@@ -132,17 +132,20 @@ def enqueue(root: str, tsp: str, request: dict) -> dict:
         if entry is not None and entry["state"] in ("queued", "running", "allrunning"):
             skipped.append(rel)
             continue
-        if marker is not None:
-            archive_attempt(job_dir, marker)
-        os.makedirs(os.path.join(job_dir, "results"), exist_ok=True)
-        os.makedirs(os.path.join(job_dir, "scratch"), exist_ok=True)
         run_config = request["runs"][str(run)]
-        write_atomic(os.path.join(job_dir, "config.json"), config_json(run_config))
         spec = {"label": label, "attempt": attempt, "timeout": request.get("timeout"),
                 "cmds": run_config["$CMD$"][request["host_type"]][request["host_idx"]],
                 "host": request.get("host"), "host_type": request["host_type"], "host_idx": request["host_idx"]}
-        write_atomic(os.path.join(job_dir, "job.json"), json.dumps(spec, indent=1))  # for people
-        write_atomic(os.path.join(job_dir, "job.marshal"), marshal.dumps(spec))  # for the wrapper: fast to load
+        try:
+            if marker is not None:
+                archive_attempt(job_dir, marker)
+            os.makedirs(os.path.join(job_dir, "results"), exist_ok=True)
+            os.makedirs(os.path.join(job_dir, "scratch"), exist_ok=True)
+            write_atomic(os.path.join(job_dir, "config.json"), config_json(run_config))
+            write_atomic(os.path.join(job_dir, "job.json"), json.dumps(spec, indent=1))  # for people
+            write_atomic(os.path.join(job_dir, "job.marshal"), marshal.dumps(spec))  # for the wrapper: fast to load
+        except OSError as error:  # a full disk or a read-only folder: say where
+            raise QueueError(f"cannot write the job folder {job_dir}: {error.strerror or error}") from None
         # argv list, no shell: the label and paths never meet a shell parser.
         submitted = subprocess.run([tsp, "-n", "-L", label, sys.executable, "-S", "-I", JOB_WRAPPER, job_dir],
                                    capture_output=True, text=True, check=False)

@@ -123,6 +123,17 @@ tiny:
 """
 
 
+MANY = """
+many:
+  host_types:
+    small:
+      $CMD$: "true"
+  base_experiment:
+    k:
+      $FACTOR$: [{}]
+""".format(", ".join(str(k) for k in range(40)))
+
+
 def write_inventory(config: Path, pool: SshHostPool, groups: dict[str, list[int]], name: str = "sshd",
                     extra: dict[int, dict] | None = None) -> Path:
     """inventory/<name>.yml listing the test hosts by host type, as a user would write it."""
@@ -147,7 +158,8 @@ def ssh_env(ssh_hosts, tmp_path_factory):
     root = Path(tempfile.mkdtemp(prefix="doe-ssh-", dir="/tmp"))
     three = THREE.format(exps="".join(THREE_EXP.format(i=i, sleep=1.5 if i == 1 else 0.1) for i in range(3)))
     config = make_config_dir(root, {"mixed": SINGLE_AND_MULTI, "three": three, "hazards": HAZARDS,
-                                     "killed": KILLED, "tiny": TINY})
+                                     "killed": KILLED, "tiny": TINY,
+                                     "many": MANY})
     (config / "group_vars" / "all" / "main.yml").write_text("prj_id: doe_test\nfetch_max_file_mb: 1\n")
     (config / "group_vars" / "slow").mkdir()
     (config / "group_vars" / "slow" / "main.yml").write_text("job_timeout: 2\n")

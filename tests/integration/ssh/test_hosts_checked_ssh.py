@@ -88,3 +88,22 @@ def test_a_host_locked_by_another_suite_is_refused_unless_forced(ssh_env):
     suite_dir = suite_dirs(ssh_env, "tiny")[-1]
     assert (suite_dir / "tiny/run_0/rep_0/small/host_0/stdout.log").read_text() == "tiny\n"
     assert not lock.exists()  # released when the suite was done
+
+
+def test_a_results_dir_that_fills_up_during_the_run_stops_it_naming_host_and_path(ssh_env):
+    """The 64 KiB probe passes, then the job folders of the first enqueue fill the 96 KiB folder."""
+    host2 = ssh_env.pool.hosts[2]
+    in_host(host2, "mkdir -p /root/full2 && mount -t tmpfs -o size=96k doe-full2 /root/full2")
+    try:
+        write_inventory(ssh_env.config, ssh_env.pool, {"small": [2]}, name="filling",
+                        extra={2: {"remote_results_dir": "/root/full2"}})
+        done = ssh_env("run", "--suite", "many", "--id", "new", "--cloud", "filling", check=False)
+        assert done.returncode == 1
+        assert "enqueue failed" in done.stderr and "many-small-0" in done.stderr
+        assert "cannot write the job folder /root/full2/many_" in done.stderr
+        assert "No space left on device" in done.stderr
+        assert "resume with: doe run --suite many --id" in done.stderr
+    finally:
+        in_host(host2, "umount -l /root/full2")
+        # The stopped run keeps its lock (it can be resumed); free the host for the other tests.
+        (host2.root / "doe-suite" / "doe.lock").unlink(missing_ok=True)
