@@ -18,12 +18,15 @@ app = typer.Typer()
 def run(
     suite: Annotated[str, typer.Option("--suite", "-s", help="Design name (designs/<suite>.yml).")],
     id: Annotated[str, typer.Option("--id", help="new | last | <suite id> to resume.")] = "new",
-    cloud: Annotated[str, typer.Option("--cloud", help="Where the hosts come from: local, or the name of an "
-                                                    "inventory in inventory/<name>.yml (existing SSH hosts).")
+    cloud: Annotated[str, typer.Option("--cloud", help="Where the hosts come from: local, aws (EC2 instances "
+                                                    "for the suite), or the name of an inventory in "
+                                                    "inventory/<name>.yml (existing SSH hosts).")
                      ] = "local",
     force: Annotated[bool, typer.Option("--force", help="Use SSH hosts even if another suite holds their "
                                                        "lock.")] = False,
     keep: Annotated[bool, typer.Option("--keep", help="Keep hosts (queues, host folders) after completion.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="AWS: run even if the cost estimate exceeds the budget.")
+                   ] = False,
     expfilter: Annotated[str | None, typer.Option("--expfilter", help="Only experiments matching "
                                                      "this regex (new runs).")] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Run failed jobs again.")] = False,
@@ -41,7 +44,7 @@ def run(
 
     options = RunOptions(suite=suite, id=id, cloud=cloud, keep=keep, expfilter=expfilter,
                          retry_failed=retry_failed, timeout=timeout, job_timeout=job_timeout, local_dir=local_dir,
-                         force=force)
+                         force=force, yes=yes)
     with Progress(err) as progress:
         summary = run_suite(project(), options, log=lambda m: err.print(m, markup=False, highlight=False),
                             progress=progress)

@@ -73,6 +73,7 @@ class RunOptions:
     timeout: float | None = None          # whole run, seconds
     job_timeout: float | None = None      # per job, seconds (overrides the job_timeout host var)
     force: bool = False                   # SSH cloud: take hosts locked by another suite
+    yes: bool = False                     # AWS: accept a cost estimate above the budget
     local_dir: Path | None = None
     poll_interval: float = 0.5
     long_poll: float = 4.0               # seconds a host may wait for its jobs before answering a poll
@@ -194,7 +195,11 @@ class Controller:
             self.log(f"note: {self.suite_dir.name} runs on cloud {stored!r}; resuming there")
             opts.cloud = stored
         self.ssh = None  # any cloud but local: existing hosts from inventory/<cloud>.yml
-        if opts.cloud not in SUPPORTED_CLOUDS:
+        if opts.cloud == "aws":  # instances provisioned for the suite, then used as SSH hosts
+            from doe_cli.run.aws_cloud import AwsCloud
+
+            self.ssh = AwsCloud.create(self.project, opts.suite, self.suite_id, accept_cost=opts.yes, log=self.log)
+        elif opts.cloud not in SUPPORTED_CLOUDS:
             from doe_cli.run.ssh_cloud import SshCloud
 
             self.ssh = SshCloud.load(self.project, opts.cloud, {"suite": opts.suite, "cloud": opts.cloud})
@@ -817,5 +822,11 @@ def run_suite(project: Project, options: RunOptions, *, log: Callable[[str], Non
         controller.prepare()
         controller.setup()
         return controller.run()
+    except Exception:
+        # Provisioned hosts cost money: a failed run deletes them unless --keep (a resume provisions anew).
+        teardown = getattr(getattr(controller, "ssh", None), "teardown", None)
+        if teardown is not None and not options.keep:
+            teardown()
+        raise
     finally:
         controller.close()

@@ -1,0 +1,106 @@
+"""`doe run --cloud aws`: the suite's EC2 instances, then the SSH cloud's machinery on them.
+
+Before anything is set up: the plan (hosts per type, cost against the budget; `--yes` accepts more),
+the AWS preflight, then provisioning (network, instances, a discovery inventory), all idempotent, so a
+resume finds the same instances. The instances then are SSH hosts: checked, locked, set up (with the
+cloud's setup roles, `aws_setup_roles` in group_vars/all) and given jobs like any other. Releasing the
+hosts (cleanup after a complete run, or a failure) deletes everything of the suite id.
+
+`aws_inventory_host_overrides` in group_vars/all ({host_type: {index: {ansible_host, ...}}}) replaces
+discovered host vars: tests map an emulator's instances onto local sshd hosts with it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from doe_cli.cloud import aws_clean, aws_plan, aws_provision
+from doe_cli.cloud.host_plan import host_plan_from
+from doe_cli.config import Project
+from doe_cli.errors import DoeError
+from doe_cli.run.hosts import HostSlot
+from doe_cli.run.ssh_cloud import InventoryHost, SshCloud
+
+CLOUD_NAME = "aws"
+DEFAULT_SETUP_ROLES = ["host_packages", "aws_cli", "rust_toolchain", "cargo_build", "s3_artifacts"]
+
+
+@dataclass
+class AwsCloud(SshCloud):
+    suite: str = ""
+    suite_id: str = ""
+    accept_cost: bool = False
+    log: Callable[[str], None] = print
+    settings: dict[str, Any] = field(default_factory=dict)
+    provisioned: bool = False
+
+    @classmethod
+    def create(cls, project: Project, suite: str, suite_id: int | str, *, accept_cost: bool,
+               log: Callable[[str], None]) -> AwsCloud:
+        settings = aws_plan.read_yaml(project.group_vars_dir / "all" / "main.yml")
+        return cls(project=project, name=CLOUD_NAME, file="group_vars/all/main.yml", hosts_by_type={},
+                   suite=suite, suite_id=str(suite_id), accept_cost=accept_cost, log=log, settings=settings)
+
+    def assign(self, slots: list[HostSlot]) -> None:
+        """Plan and budget, preflight, provision; then each slot gets the instance tagged with it."""
+        host_plan = host_plan_from((slot.exp, slot.host_type, slot.idx) for slot in slots)
+        plan = aws_plan.build_plan(self.project, self.suite, host_plan)
+        for line in plan.lines():
+            self.log(line)
+        aws_plan.check_budget(plan, accept=self.accept_cost)
+        aws_plan.preflight(self.project, host_plan)
+        overrides = self.settings.get("aws_inventory_host_overrides") or {}
+        with tempfile.TemporaryDirectory(prefix="doe-aws-") as tmp:
+            self.provisioned = True  # from here on, a failure deletes whatever was created
+            result = aws_provision.provision(self.project, self.suite, self.suite_id, host_plan, Path(tmp),
+                                             host_overrides=overrides)
+            self.log(f"provisioned {len(slots)} instance(s) in {result.seconds:.0f} s")
+            discovered = yaml.safe_load(result.inventory_file.read_text()) or {}
+        hosts = _hosts_of(discovered, self.suite_id)
+        missing = [slot.name for slot in slots if slot.name not in hosts]
+        if missing:
+            raise DoeError(f"no running instance for {', '.join(missing)} after provisioning")
+        for slot in slots:
+            self.assignment[slot.name] = hosts[slot.name]
+            self.hosts_by_type.setdefault(slot.host_type, []).append(hosts[slot.name])
+
+    def host_vars(self, prj_id: str, suite_dir_name: str, slot: HostSlot, check_status: bool,
+                  setup_roles: list[dict]) -> dict[str, Any]:
+        found = super().host_vars(prj_id, suite_dir_name, slot, check_status, setup_roles)
+        instance = self.assignment[slot.name].vars
+        found["doe_cloud_setup_roles"] = list(self.settings.get("aws_setup_roles", DEFAULT_SETUP_ROLES))
+        found["instance_id"] = instance.get("instance_id")
+        found["private_dns_name"] = instance.get("private_dns_name") or found["private_dns_name"]
+        return found
+
+    def release(self, suite_dir_name: str, *, work_dir: Path, control_path_dir: Path,
+                only: list[str] | None = None) -> bool:
+        """The suite is done with its hosts (complete, or failed): delete everything of the suite id."""
+        answered = super().release(suite_dir_name, work_dir=work_dir, control_path_dir=control_path_dir,
+                                   only=only)
+        self.teardown()
+        return answered
+
+    def teardown(self) -> None:
+        if not self.provisioned:
+            return
+        report = aws_clean.clean(self.project, suite_id=self.suite_id)
+        self.provisioned = False
+        self.log(f"deleted {report.total} AWS resource(s) of suite id {self.suite_id}")
+
+
+def _hosts_of(inventory: dict, suite_id: str) -> dict[str, InventoryHost]:
+    """Instances of the discovery inventory by slot name (<exp>-<host_type>-<idx>), with all vars."""
+    common = dict(inventory.get("all", {}).get("vars") or {})
+    groups = inventory.get("all", {}).get("children", {}).get(f"suite_{suite_id}", {}).get("children") or {}
+    hosts = {}
+    for host_type, group in groups.items():
+        for name, host_vars in (group.get("hosts") or {}).items():
+            hosts[name] = InventoryHost(name=name, host_type=host_type, vars={**common, **(host_vars or {})})
+    return hosts

@@ -1,0 +1,127 @@
+"""`doe run --cloud aws` end to end against the emulator: plan, preflight, provisioning, setup (packages
+and S3 artifacts), jobs on the instances, fetch, ETL, and cleanup of every resource of the suite id.
+
+The emulator's instances get fake public addresses; group_vars/all maps each (host type, index) onto a
+local sshd test host (aws_inventory_host_overrides), so no emulated address is ever contacted.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+
+from tests.integration.run.conftest import Doe
+from tests.support.sshd_hosts import SshHostPool, close_control_masters
+
+from .conftest import REGION, tagged, write_config
+
+pytestmark = [pytest.mark.aws_fake, pytest.mark.slow]
+
+BUCKET = "doe-e2e-artifacts"
+DESIGN = """
+solo:
+  n_repetitions: 2
+  host_types:
+    small:
+      $CMD$: >-
+        echo "[% my_run.x %] $(cat /root/artifacts/greeting.txt)" > results/out.json.txt;
+        echo '{"x": [% my_run.x %]}' > results/out.json
+  base_experiment:
+    x:
+      $FACTOR$: [1, 2]
+duo:
+  host_types:
+    small:
+      n: 1
+      check_status: false
+      $CMD$: exec sleep 300
+    medium:
+      n: 1
+      $CMD$: echo client [% my_run.y %]
+  base_experiment:
+    y: 7
+$ETL$:
+  table:
+    experiments: [solo]
+    extractors:
+      JsonExtractor: {}
+      YamlExtractor: {}
+      IgnoreExtractor: {file_regex: ["^stdout.log$", "^stderr.log$", ".*[.]txt$"]}
+    loaders:
+      CsvSummaryLoader: {}
+"""
+
+
+@pytest.fixture(scope="module")
+def aws_run_env(moto_endpoint, ssh_key):
+    if shutil.which("nsenter") is None or not Path("/usr/sbin/sshd").exists():
+        pytest.skip("needs openssh-server")
+    control = Path(tempfile.mkdtemp(prefix="doecp", dir="/tmp"))
+    root = Path(tempfile.mkdtemp(prefix="doe-aws-run-", dir="/tmp"))
+    pool = SshHostPool(3).start()
+    try:
+        s3 = boto3.client("s3", region_name=REGION, endpoint_url=moto_endpoint)
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.put_object(Bucket=BUCKET, Key="e2e/greeting.txt", Body=b"hello from s3\n")
+        host = [h.inventory_vars() for h in pool.hosts]
+        project = write_config(
+            root / "config", ssh_key, project_id="e2e_test",
+            aws_setup_roles=["host_packages", "s3_artifacts"],
+            host_packages_names=["task-spooler", "git", "rsync"],  # present here: nothing is installed
+            s3_artifacts_sources=[{"bucket": BUCKET, "prefix": "e2e/", "dest": "/root/artifacts"}],
+            aws_inventory_host_overrides={"small": {0: host[0], 1: host[1]}, "medium": {0: host[2]}})
+        (project.config_dir / "designs" / "e2e.yml").write_text(DESIGN)
+        (project.config_dir / "roles").mkdir(exist_ok=True)
+        doe = Doe(project.config_dir, project.results_dir, root / "local")
+        yield doe, pool
+    finally:
+        close_control_masters(control)
+        for suite_dir in (root / "config" / "results").glob("*_*"):
+            from doe_cli.run.controller import _control_path_dir
+
+            close_control_masters(_control_path_dir(suite_dir))
+        pool.close()
+        shutil.rmtree(control, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_doe_run_on_aws_runs_every_job_and_deletes_everything(aws_run_env, ec2):
+    doe, pool = aws_run_env
+    done = doe("run", "--suite", "e2e", "--cloud", "aws", timeout=600)
+    suite_dir = doe.suite_dir("e2e")
+    suite_id = suite_dir.name.rsplit("_", 1)[1]
+    assert "estimated cost" in done.stderr
+    for rep in (0, 1):
+        for run, x in ((0, 1), (1, 2)):
+            out = suite_dir / "solo" / f"run_{run}" / f"rep_{rep}" / "small" / "host_0" / "out.json.txt"
+            assert out.read_text() == f"{x} hello from s3\n"
+    client = suite_dir / "duo" / "run_0" / "rep_0" / "medium" / "host_0" / "stdout.log"
+    assert client.read_text().strip() == "client 7"
+    table = (suite_dir / "etl_results" / "table" / "table.csv").read_text()
+    assert table.count("solo") >= 4 and not (suite_dir / "ETL_ERROR.log").exists()
+    assert yaml.safe_load((suite_dir / ".inventory" / "aws.yml").read_text())["all"]["hosts"]
+    # Every job ran on an sshd test host, and nothing of the suite id is left in the emulator.
+    assert any((h.root / "artifacts" / "greeting.txt").is_file() for h in pool.hosts)
+    assert not any(tagged(ec2, "doe:suite_id", suite_id).values())
+
+
+def test_a_failed_setup_deletes_the_instances(aws_run_env, ec2):
+    doe, _ = aws_run_env
+    settings_file = doe.config / "group_vars" / "all" / "main.yml"
+    settings = yaml.safe_load(settings_file.read_text())
+    broken = {**settings, "s3_artifacts_sources": [{"bucket": "no-such-bucket", "prefix": "", "dest": "/root/x"}]}
+    settings_file.write_text(yaml.safe_dump(broken, sort_keys=False))
+    try:
+        done = doe("run", "--suite", "e2e", "--cloud", "aws", check=False, timeout=600)
+    finally:
+        settings_file.write_text(yaml.safe_dump(settings, sort_keys=False))
+    assert done.returncode == 1, done.stderr
+    assert "setup failed" in done.stderr
+    suite_id = doe.suite_dir("e2e").name.rsplit("_", 1)[1]
+    assert not any(tagged(ec2, "doe:suite_id", suite_id).values())
+    assert "deleted" in done.stderr
