@@ -1,15 +1,17 @@
 """`doe run`: prepare a suite run, set its hosts up once, then drive the jobs to completion.
 
-The loop is a small state machine per experiment over the durable state files. Each tick makes at
-most one Ansible call per phase for all hosts of all experiments: one enqueue call (a batch of jobs
-per host) and one poll call (job states of every host, leftovers of completed multi-host jobs
-stopped, newly finished job dirs fetched with one rsync per host). Hosts do the per-job work with
+The loop is a small state machine per experiment over the durable state files. Each tick makes one
+Ansible call for all hosts of all experiments: it enqueues (a batch of jobs per host), then polls (job
+states of every host, leftovers of completed multi-host jobs stopped, newly finished job dirs fetched
+with one rsync per host); a tick with nothing to enqueue only polls, and a new suite's first tick also
+sets the hosts up, in the same run. Hosts do the per-job work with
 their helper script; an Ansible round trip costs about a second, a job can cost milliseconds.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -356,10 +358,30 @@ class Controller:
     def _run_setup(self, round_vars: dict[str, Any] | None) -> PlaybookResult:
         """Setup, with the first round's enqueue and poll (round_vars) in the same Ansible run."""
         assert self.setup_vars is not None
-        if round_vars:
-            result = self._playbook("setup-and-enqueue.yml", {**self.setup_vars, **round_vars})
-        else:
+        if not round_vars:
             result = self._playbook("setup.yml", self.setup_vars)
+            self._finish_setup(result)
+            return result
+        # Every host is set up once the enqueue starts: the setup is recorded then, so a Ctrl-C or a kill
+        # during the round's long poll does not make the resume set the hosts up again.
+        seen: list[dict] = []
+
+        def on_event(event: dict[str, Any]) -> None:
+            if event.get("event") in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable"):
+                seen.append(event)
+            elif (event.get("event") == "playbook_on_task_start" and self.setup_vars is not None
+                  and event.get("event_data", {}).get("task") in ENQUEUE_TASKS):
+                with contextlib.suppress(DoeError):  # a failed setup is reported after the run
+                    self._finish_setup(PlaybookResult(playbook="setup-and-enqueue.yml", status="running",
+                                                      rc=0, stats={}, events=list(seen)))
+
+        result = self._playbook("setup-and-enqueue.yml", {**self.setup_vars, **round_vars}, on_event=on_event)
+        if self.setup_vars is not None:
+            self._finish_setup(result)
+        return result
+
+    def _finish_setup(self, result: PlaybookResult) -> None:
+        """Check the setup's results, write provenance.json and the setup marker."""
         facts_results = result.task_results(SETUP_FACTS_TASK)
         # A host that reached the poll passed its setup; its failures there are the poll's.
         polled = result.task_results(STATUS_TASK)
@@ -380,15 +402,22 @@ class Controller:
                          cloud=self.options.cloud, hosts=hosts, repositories=checkouts)
         write_atomic(self.suite_dir / ".doe" / "setup.done", "setup finished\n")
         self.setup_vars = None
-        return result
 
-    def _playbook(self, playbook: str, extravars: dict[str, Any], limit: list[str] | None = None
-                  ) -> PlaybookResult:
+    def _playbook(self, playbook: str, extravars: dict[str, Any], limit: list[str] | None = None,
+                  on_event: Callable[[dict[str, Any]], None] | None = None) -> PlaybookResult:
+        progress_event = self.progress.event if self.progress is not None else None
+
+        def handle(event: dict[str, Any]) -> None:
+            if on_event is not None:
+                on_event(event)
+            if progress_event is not None:
+                progress_event(event)
+
         # With a cancel callback ansible-runner leaves SIGINT alone (otherwise it takes the handler over
         # for good); Ctrl-C sets our flag, the runner stops the playbook, and the loop ends cleanly.
         result = self.adapter.run(playbook, inventory=self.inventory, extravars=extravars,
                                   limit=",".join(limit) if limit else None, cancel=lambda: self.interrupted,
-                                  on_event=self.progress.event if self.progress is not None else None)
+                                  on_event=handle)
         self._prune_ansible_dirs()
         if self.interrupted:
             raise KeyboardInterrupt

@@ -105,7 +105,7 @@ slow:
   host_types:
     small:
       init_roles: [mark_type]
-      $CMD$: sleep 0.5; echo "[% my_run.i %]"
+      $CMD$: sleep 1; echo "[% my_run.i %]"
   base_experiment:
     i:
       $FACTOR$: [0, 1, 2, 3]
@@ -300,9 +300,9 @@ def test_bad_input_is_one_line_exit_2_and_creates_nothing(env, short_tmp):
 
 def test_ctrl_c_leaves_jobs_queued_and_says_how_to_resume(env):
     controller = env.popen("run", "--suite", "interrupted", "--id", "new")
-    state_file = lambda: next(env.results.glob("interrupted_*/slow/state.yml"), None)
-    wait_for(lambda: state_file() and read_yaml(state_file())["exp_job_ids_queued"], timeout=120,
-             what="queued jobs")
+    # The first round sets up, enqueues and long-polls in one Ansible run: interrupt it while jobs run.
+    wait_for(lambda: next(env.local.glob("interrupted_*/*/results/slow/run_*/rep_0/.doe_started"), None),
+             timeout=120, what="a running job")
     controller.send_signal(signal.SIGINT)
     _, stderr = controller.communicate(timeout=120)
     assert controller.returncode == 130
