@@ -158,12 +158,12 @@ class _Walk:
         cached = self.old.dirs.get(key)
         self.unchanged = cached is not None and cached[0] == mtime
         if self.unchanged:
-            packed = cached[1]
-        else:
-            packed = self._proven(path, stat, expected_dirs, probe_files) if expected_dirs else None
-            if packed is None:
-                with os.scandir(path) as scan:
-                    packed = "\0".join(sorted(e.name + "/" if e.is_dir() else e.name for e in scan))
+            self.new.dirs[key] = cached  # it was old enough to be trusted when it was kept
+            return cached[1]
+        packed = self._proven(path, stat, expected_dirs, probe_files) if expected_dirs else None
+        if packed is None:
+            with os.scandir(path) as scan:
+                packed = "\0".join(sorted(e.name + "/" if e.is_dir() else e.name for e in scan))
         if self.now_ns - mtime > RACY_NS:
             # One string per directory keeps the cache small and quick to load.
             self.new.dirs[key] = (mtime, packed)
@@ -419,7 +419,10 @@ class Extraction:
                             stamps = self._restamp(walk, host_path, job_key, cached)
                             if stamps is None or stamps != cached[1]:
                                 chosen, stamps = self._content_files(walk.files(host_path, job_key), job_key)
-                            if cached is not None and cached[1] == stamps and cached[2] == config_stamp:
+                            unchanged = (
+                                cached is not None and cached[1] == stamps and cached[2] == config_stamp
+                            )
+                            if unchanged:
                                 job_id = cached[0]
                                 job_notes = cached[3]
                             else:
@@ -445,7 +448,9 @@ class Extraction:
                                 ]
                             order[job_id] = len(order)
                             notes.extend(job_notes)
-                            if max(stamps[2::3], default=0) < trusted_before:
+                            if unchanged:  # its stamps were old enough to be trusted when it was kept
+                                new.jobs[job_key] = cached
+                            elif max(stamps[2::3], default=0) < trusted_before:
                                 new.jobs[job_key] = (job_id, stamps, config_stamp, job_notes)
         new.text_columns = old.text_columns | builder.text_columns
         frame = self._combine(old, builder, order, new.text_columns)

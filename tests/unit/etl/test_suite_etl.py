@@ -377,3 +377,31 @@ def test_pipelines_with_the_same_extractors_extract_once(make_suite):
     first, second = report.by_pipeline()["first"], report.by_pipeline()["second"]
     assert (first.jobs_read, second.jobs, second.jobs_read) == (2, 2, 0)
     assert "lat" in pd.read_csv(suite_dir / "etl_results" / "second" / "second.csv").columns
+
+
+def test_jobs_kept_from_a_rewritten_cache_still_notice_an_edit_in_place(make_suite):
+    suite_dir = make_suite(
+        {"p": {"experiments": "*", "extractors": STEPS, "loaders": {"CsvSummaryLoader": {}}}}
+    )
+    age_tree(suite_dir)
+    assert run_suite_etl(suite_dir).ok
+    for run in range(2, 12):  # enough new jobs that the cache is written again, with the old jobs kept
+        shutil.copytree(suite_dir / "alpha" / "run_0", suite_dir / "alpha" / f"run_{run}")
+        age_tree(suite_dir / "alpha" / f"run_{run}", seconds=60)
+    past = suite_dir.stat().st_mtime_ns + 1_000_000_000
+    os.utime(suite_dir / "alpha", ns=(past, past))
+    cache = next((suite_dir / "etl_results" / ".cache").glob("*/demo_*__alpha.pkl"))
+    written = cache.stat().st_mtime_ns
+    assert run_suite_etl(suite_dir).by_pipeline()["p"].jobs_read == 20
+    assert cache.stat().st_mtime_ns != written
+
+    changed = suite_dir / "alpha" / "run_1" / "rep_0" / "client" / "host_0" / "results.csv"
+    stat = changed.stat()
+    changed.write_text(changed.read_text().replace("read,20", "read,77"))  # same size: mtime must tell
+    os.utime(changed, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert run_suite_etl(suite_dir).by_pipeline()["p"].jobs_read == 1
+    with_cache = output(suite_dir, "p")
+    assert ",77," in with_cache
+    shutil.rmtree(suite_dir / "etl_results")
+    assert run_suite_etl(suite_dir).by_pipeline()["p"].jobs_read == 26
+    assert output(suite_dir, "p") == with_cache
