@@ -6,9 +6,10 @@ IgnoreExtractor) -> RepAggTransformer -> CsvSummaryLoader.
 
 floor: Python's csv module over all result files plus one pandas groupby (no config, no row metadata).
 cold:  the ETL without a cache. warm: the ETL again after 10 new jobs arrived (a new run of 10 repetitions).
-Each is measured twice the same way, as a fresh interpreter (imports included, what `doe etl` costs), and
-the better time counts (the machine is shared: single runs vary a lot). In-process times (after one small
-ETL has loaded pandas' lazily imported parts) are printed too: they show where the time goes.
+Each is measured as a fresh interpreter (imports included, what `doe etl` costs) in rounds of floor, cold,
+warm side by side; the best of the rounds counts (the machine is shared: single runs vary a lot) and each
+round's ratios are printed. In-process times (after one small ETL has loaded pandas' lazily imported
+parts) are measured the same way: they show where the time goes.
 Targets: cold process <= 3x floor process, warm process <= 10% of cold process.
 Usage: python bench/bench_etl.py [--jobs N]
 """
@@ -157,63 +158,60 @@ def add_new_run(suite_dir: Path, run: int) -> None:
         write_job(rep_dir, run, rep)
 
 
-def warm_after_new_run(suite_dir: Path, run: int, measure) -> float:
-    """Time of `measure` after a new run arrived, from the cache of a cold ETL over the tree before it."""
+def measure_round(suite_dir: Path, new_run: int, floor_of, etl_of) -> tuple[float, float, float]:
+    """floor, cold ETL (which leaves the cache), then a warm ETL after a new run arrived: side by side, so a
+    change of the machine's load hits all three alike."""
+    floor_s = floor_of(suite_dir)
     drop_cache(suite_dir)
-    timed_etl(suite_dir)
-    add_new_run(suite_dir, run)
-    return measure(suite_dir)
+    cold_s = etl_of(suite_dir)
+    add_new_run(suite_dir, new_run)
+    return floor_s, cold_s, etl_of(suite_dir)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    outcomes = []
+
+    def in_process(folder: Path) -> float:
+        elapsed, outcome = timed_etl(folder)
+        outcomes.append(outcome)
+        return elapsed
+
     with tempfile.TemporaryDirectory(prefix="doe-bench-etl-") as tmp:
         started = time.perf_counter()
         suite_dir = generate(Path(tmp), args.jobs)
         print(f"generated {args.jobs} jobs in {time.perf_counter() - started:.1f} s")
         timed_etl(generate(Path(tmp) / "warmup", 20))
-        floor_s = min(floor(suite_dir), floor(suite_dir))
-        floor_process_s = min(process_floor(suite_dir), process_floor(suite_dir))
-        cold_s, cold = timed_etl(suite_dir)
-        drop_cache(suite_dir)
-        cold_s = min(cold_s, timed_etl(suite_dir)[0])
-        cold_process = []
-        for _ in range(2):
-            drop_cache(suite_dir)
-            cold_process.append(process_etl(suite_dir))
         new_run = args.jobs // REPS
-        warm_outcomes = []
-
-        def in_process(folder: Path) -> float:
-            elapsed, outcome = timed_etl(folder)
-            warm_outcomes.append(outcome)
-            return elapsed
-
-        warm_s = warm_after_new_run(suite_dir, new_run, in_process)
-        warm = warm_outcomes[0]
-        warm_process = [warm_after_new_run(suite_dir, new_run + 1 + i, process_etl) for i in range(2)]
-    cold_process_s, warm_process_s = min(cold_process), min(warm_process)
+        rounds = []
+        for _ in range(args.rounds):
+            rounds.append(measure_round(suite_dir, new_run, floor, in_process))
+            rounds.append(measure_round(suite_dir, new_run + 1, process_floor, process_etl))
+            new_run += 2
+    cold, warm = outcomes[0], outcomes[1]
+    floor_s, cold_s, warm_s = (min(times) for times in zip(*rounds[0::2]))
+    floor_p, cold_p, warm_p = (min(times) for times in zip(*rounds[1::2]))
+    print(f"best of {args.rounds} rounds; a round measures floor, cold and warm one after the other")
+    print(f"floor (csv module + groupby)    {floor_s:6.2f} s in process, {floor_p:6.2f} s as a process")
     print(
-        f"floor (csv module + groupby)    {floor_s:6.2f} s in process, {floor_process_s:6.2f} s as a process"
-    )
-    print(
-        f"cold ETL                        {cold_s:6.2f} s in process, {cold_process_s:6.2f} s as a process"
+        f"cold ETL                        {cold_s:6.2f} s in process, {cold_p:6.2f} s as a process"
         f"   {cold.rows} rows from {cold.jobs} jobs"
     )
     print(
-        f"warm ETL after 10 new jobs      {warm_s:6.2f} s in process, {warm_process_s:6.2f} s as a process"
+        f"warm ETL after 10 new jobs      {warm_s:6.2f} s in process, {warm_p:6.2f} s as a process"
         f"   {warm.jobs_read} jobs read, {warm.jobs - warm.jobs_read} cached"
     )
     print(
         f"warm cost per job folder        {warm_s / warm.jobs * 1e6:6.0f} us in process (stats, cached rows)"
     )
-    cold_ratio, warm_ratio = cold_process_s / floor_process_s, warm_process_s / cold_process_s
+    spread = [f"{c / f:.2f}x / {w / c:.0%}" for f, c, w in rounds[1::2]]
+    print(f"as processes, per round: cold / floor, warm / cold = {', '.join(spread)}")
     print(f"in process: cold / floor = {cold_s / floor_s:.2f}x, warm / cold = {warm_s / cold_s:.1%}")
-    print(
-        f"as processes: cold {cold_process_s:.2f} s (target < 6 s: {'ok' if cold_process_s < 6 else 'MISSED'})"
-    )
+    cold_ratio, warm_ratio = cold_p / floor_p, warm_p / cold_p
+    print(f"as processes: cold {cold_p:.2f} s (target < 6 s: {'ok' if cold_p < 6 else 'MISSED'})")
     print(
         f"as processes: cold / floor = {cold_ratio:.2f}x (target <= 3x: {'ok' if cold_ratio <= 3 else 'MISSED'})"
     )
