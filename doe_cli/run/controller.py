@@ -355,27 +355,14 @@ class Controller:
         repos = normalise_repositories(load_group_vars(self.project, "all").get("git_remote_repository"))
         self.setup_vars = {"setup_suite_repositories": repos}
 
-    def _run_setup(self, round_vars: dict[str, Any] | None) -> PlaybookResult:
+    def _run_setup(self, round_vars: dict[str, Any] | None,
+                   on_event: Callable[[dict[str, Any]], None] | None = None) -> PlaybookResult:
         """Setup, with the first round's enqueue and poll (round_vars) in the same Ansible run."""
         assert self.setup_vars is not None
-        if not round_vars:
+        if round_vars:
+            result = self._playbook("setup-and-enqueue.yml", {**self.setup_vars, **round_vars}, on_event=on_event)
+        else:
             result = self._playbook("setup.yml", self.setup_vars)
-            self._finish_setup(result)
-            return result
-        # Every host is set up once the enqueue starts: the setup is recorded then, so a Ctrl-C or a kill
-        # during the round's long poll does not make the resume set the hosts up again.
-        seen: list[dict] = []
-
-        def on_event(event: dict[str, Any]) -> None:
-            if event.get("event") in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable"):
-                seen.append(event)
-            elif (event.get("event") == "playbook_on_task_start" and self.setup_vars is not None
-                  and event.get("event_data", {}).get("task") in ENQUEUE_TASKS):
-                with contextlib.suppress(DoeError):  # a failed setup is reported after the run
-                    self._finish_setup(PlaybookResult(playbook="setup-and-enqueue.yml", status="running",
-                                                      rc=0, stats={}, events=list(seen)))
-
-        result = self._playbook("setup-and-enqueue.yml", {**self.setup_vars, **round_vars}, on_event=on_event)
         if self.setup_vars is not None:
             self._finish_setup(result)
         return result
@@ -547,46 +534,71 @@ class Controller:
         poll_requests = self._poll_requests(queued_too=batch) if requests else {}
         round_vars = {"doe_enqueue_requests": requests, "doe_poll_requests": poll_requests,
                       "job_queue_staging_dir": str(self.staging)}
+        # The run's events record progress as it happens: the setup once every host is set up (the
+        # enqueue starts), the queued jobs once every enqueue returned (the poll starts). So a Ctrl-C or
+        # a kill during the round's long poll neither repeats the setup nor hides queued jobs.
+        seen: list[dict] = []
+
+        def on_event(event: dict[str, Any]) -> None:
+            kind = event.get("event")
+            if kind in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable"):
+                seen.append(event)
+            if kind != "playbook_on_task_start":
+                return
+            task = event.get("event_data", {}).get("task")
+            so_far = PlaybookResult(playbook="", status="running", rc=0, stats={}, events=list(seen))
+            if task in ENQUEUE_TASKS and self.setup_vars is not None:
+                with contextlib.suppress(DoeError):  # a failed setup is reported after the run
+                    self._finish_setup(so_far)
+            elif task == STATUS_TASK:
+                self._mark_queued(so_far, batch)
+
         if self.setup_vars is not None:
-            result = self._run_setup(round_vars if requests else None)
+            result = self._run_setup(round_vars if requests else None, on_event=on_event)
             if not requests:
                 return False
         elif not requests:
             return False
         else:
-            result = self._playbook("enqueue-and-poll.yml", round_vars,
+            result = self._playbook("enqueue-and-poll.yml", round_vars, on_event=on_event,
                                     limit=sorted(set(requests) | set(poll_requests)))
-        accepted: set[str] = set()
-        for task in ENQUEUE_TASKS:
-            for host, res in result.task_results(task).items():
-                if not res.get("failed") and all(helper_report(item) is not None
-                                                 for item in res.get("results", [])):
-                    accepted.add(host)
+        accepted = self._mark_queued(result, batch)
         unreachable = result.unreachable_hosts()
         self._note_unreachable(unreachable, result)
-        if not result.ok and unreachable and not result.failed_hosts():
-            pass  # only unreachable hosts: their jobs are enqueued once they answer again
-        elif not result.ok:
+        if all(host in accepted or host in unreachable for host in requests):
+            self.enqueue_failures = 0  # unreachable hosts get their jobs once they answer again
+        else:
             self.enqueue_failures += 1
             if self.enqueue_failures >= MAX_FAILURES_IN_A_ROW:
                 raise DoeError(f"enqueue failed {MAX_FAILURES_IN_A_ROW} times in a row: {result.summary()}"
                                f"{_stdout_hint(result)}; resume with: {self.resume_command()}")
             self.log(f"warning: enqueue failed on some hosts, retrying next round: {result.summary()}"
                      f"{_stdout_hint(result)}")
-        else:
-            self.enqueue_failures = 0
-        for name, keys in batch.items():
-            exp = self.exps[name]
-            if not all(host in accepted for host in exp.hosts):
-                continue
-            for key in keys:
-                exp.state.jobs[key].status = QUEUED
-                self._write_config_json(exp, key)
-            exp.state.save(exp.state_path)
         # A host whose enqueue failed did not get to the poll; that is no poll failure.
         self._read_poll(result, {host: request for host, request in poll_requests.items()
                                  if host not in requests or host in accepted})
         return True
+
+    def _mark_queued(self, result: PlaybookResult, batch: dict[str, list[JobKey]]) -> set[str]:
+        """The batch's jobs of experiments whose hosts all accepted them are queued (saved); returns
+        the hosts that accepted. Marking twice changes nothing."""
+        accepted: set[str] = set()
+        for task in ENQUEUE_TASKS:
+            for host, res in result.task_results(task).items():
+                if not res.get("failed") and all(helper_report(item) is not None
+                                                 for item in res.get("results", [])):
+                    accepted.add(host)
+        for name, keys in batch.items():
+            exp = self.exps[name]
+            if not all(host in accepted for host in exp.hosts):
+                continue
+            pending = [key for key in keys if exp.state.jobs[key].status == PENDING]
+            for key in pending:
+                exp.state.jobs[key].status = QUEUED
+                self._write_config_json(exp, key)
+            if pending:
+                exp.state.save(exp.state_path)
+        return accepted
 
     def _write_config_json(self, exp: ExpRuntime, key: JobKey) -> None:
         from doe_cli.design import config_json
