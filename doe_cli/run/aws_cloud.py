@@ -3,7 +3,7 @@
 Before anything is set up: the plan (hosts per type, cost against the budget; `--yes` accepts more),
 the AWS preflight, then provisioning (network, instances, a discovery inventory), all idempotent, so a
 resume finds the same instances. The instances then are SSH hosts: checked, locked, set up (with the
-cloud's setup roles, `aws_setup_roles` in group_vars/all) and given jobs like any other. Releasing the
+cloud's setup roles, `aws_setup_roles` in group_vars/all, as the discovery inventory names them) and given jobs like any other. Releasing the
 hosts (cleanup after a complete run, or a failure) deletes everything of the suite id.
 
 `aws_inventory_host_overrides` in group_vars/all ({host_type: {index: {ansible_host, ...}}}) replaces
@@ -28,7 +28,6 @@ from doe_cli.run.hosts import HostSlot
 from doe_cli.run.ssh_cloud import InventoryHost, SshCloud
 
 CLOUD_NAME = "aws"
-DEFAULT_SETUP_ROLES = ["host_packages", "aws_cli", "rust_toolchain", "cargo_build", "s3_artifacts"]
 
 
 @dataclass
@@ -74,7 +73,8 @@ class AwsCloud(SshCloud):
                   setup_roles: list[dict]) -> dict[str, Any]:
         found = super().host_vars(prj_id, suite_dir_name, slot, check_status, setup_roles)
         instance = self.assignment[slot.name].vars
-        found["doe_cloud_setup_roles"] = list(self.settings.get("aws_setup_roles", DEFAULT_SETUP_ROLES))
+        # The discovery inventory names them (aws_setup_roles), so plain ansible-playbook runs them too.
+        found["doe_cloud_setup_roles"] = list(instance.get("doe_cloud_setup_roles") or [])
         found["instance_id"] = instance.get("instance_id")
         found["private_dns_name"] = instance.get("private_dns_name") or found["private_dns_name"]
         return found

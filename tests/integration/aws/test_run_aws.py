@@ -104,7 +104,8 @@ def test_doe_run_on_aws_runs_every_job_and_deletes_everything(aws_run_env, ec2):
     assert client.read_text().strip() == "client 7"
     table = (suite_dir / "etl_results" / "table" / "table.csv").read_text()
     assert table.count("solo") >= 4 and not (suite_dir / "ETL_ERROR.log").exists()
-    assert yaml.safe_load((suite_dir / ".inventory" / "aws.yml").read_text())["all"]["hosts"]
+    stored = yaml.safe_load((suite_dir / ".inventory" / "aws.yml").read_text())["all"]["hosts"]
+    assert {host["doe_cloud_setup_roles"] == ["host_packages", "s3_artifacts"] for host in stored.values()} == {True}
     # Every job ran on an sshd test host, and nothing of the suite id is left in the emulator.
     assert any((h.root / "artifacts" / "greeting.txt").is_file() for h in pool.hosts)
     assert not any(tagged(ec2, "doe:suite_id", suite_id).values())
