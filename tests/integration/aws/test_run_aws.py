@@ -7,6 +7,7 @@ local sshd test host (aws_inventory_host_overrides), so no emulated address is e
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,7 +23,6 @@ from .conftest import REGION, tagged, write_config
 
 pytestmark = [pytest.mark.aws_fake, pytest.mark.slow]
 
-BUCKET = "doe-e2e-artifacts"
 DESIGN = """
 solo:
   n_repetitions: 2
@@ -57,36 +57,35 @@ $ETL$:
 """
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def aws_run_env(moto_endpoint, ssh_key):
+    """Fresh sshd hosts per test (0.2 s): a failed run leaves its host locks behind on them."""
     if shutil.which("nsenter") is None or not Path("/usr/sbin/sshd").exists():
         pytest.skip("needs openssh-server")
-    control = Path(tempfile.mkdtemp(prefix="doecp", dir="/tmp"))
     root = Path(tempfile.mkdtemp(prefix="doe-aws-run-", dir="/tmp"))
     pool = SshHostPool(3).start()
+    bucket = f"doe-e2e-{secrets.token_hex(4)}"
     try:
         s3 = boto3.client("s3", region_name=REGION, endpoint_url=moto_endpoint)
-        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-        s3.put_object(Bucket=BUCKET, Key="e2e/greeting.txt", Body=b"hello from s3\n")
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.put_object(Bucket=bucket, Key="e2e/greeting.txt", Body=b"hello from s3\n")
         host = [h.inventory_vars() for h in pool.hosts]
         project = write_config(
             root / "config", ssh_key, project_id="e2e_test",
             aws_setup_roles=["host_packages", "s3_artifacts"],
             host_packages_names=["task-spooler", "git", "rsync"],  # present here: nothing is installed
-            s3_artifacts_sources=[{"bucket": BUCKET, "prefix": "e2e/", "dest": "/root/artifacts"}],
+            s3_artifacts_sources=[{"bucket": bucket, "prefix": "e2e/", "dest": "/root/artifacts"}],
             aws_inventory_host_overrides={"small": {0: host[0], 1: host[1]}, "medium": {0: host[2]}})
         (project.config_dir / "designs" / "e2e.yml").write_text(DESIGN)
         (project.config_dir / "roles").mkdir(exist_ok=True)
         doe = Doe(project.config_dir, project.results_dir, root / "local")
         yield doe, pool
     finally:
-        close_control_masters(control)
         for suite_dir in (root / "config" / "results").glob("*_*"):
             from doe_cli.run.controller import _control_path_dir
 
             close_control_masters(_control_path_dir(suite_dir))
         pool.close()
-        shutil.rmtree(control, ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
 
 
