@@ -4,7 +4,8 @@ Before anything is set up: the plan (hosts per type, cost against the budget; `-
 the AWS preflight, then provisioning (network, instances, a discovery inventory), all idempotent, so a
 resume finds the same instances. The instances then are SSH hosts: checked, locked, set up (with the
 cloud's setup roles, `aws_setup_roles` in group_vars/all, as the discovery inventory names them) and given jobs like any other. Releasing the
-hosts (cleanup after a complete run, or a failure) deletes everything of the suite id.
+hosts (cleanup after a complete run, or a failure) deletes everything of the suite id; Ctrl-C keeps the
+instances for a resume (`doe clean --cloud aws --suite S --id ID` deletes them; they expire anyway).
 
 `aws_inventory_host_overrides` in group_vars/all ({host_type: {index: {ansible_host, ...}}}) replaces
 discovered host vars: tests map an emulator's instances onto local sshd hosts with it.
