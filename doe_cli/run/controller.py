@@ -682,7 +682,11 @@ class Controller:
                     continue
                 state = info.get("state")
                 if state in ("done", "lost"):
-                    self._place(exp, slot, key)
+                    if not self._place(exp, slot, key) and state == "done":
+                        # The transfer left this job out: it stays queued and the next poll fetches it.
+                        self.log(f"warning: {host}: results of {job_dir(exp.name, key)} did not arrive; "
+                                 "fetching them again")
+                        continue
                     exp.host_done.setdefault(key, {})[host] = info
                     changed.add(exp.name)
                 elif state == "unknown":
@@ -738,7 +742,8 @@ class Controller:
             if host not in unreachable and self.unreachable_since.pop(host, None) is not None:
                 self.log(f"host {host} answers again")
 
-    def _place(self, exp: ExpRuntime, slot: HostSlot, key: JobKey) -> None:
+    def _place(self, exp: ExpRuntime, slot: HostSlot, key: JobKey) -> bool:
+        """Move a fetched job into the results tree; True once its runtime_info.yaml is there."""
         rel = job_dir(exp.name, key)
         source = self.staging / slot.name / rel / "results"
         target = self.suite_dir / rel / slot.host_type / f"host_{slot.idx}"
@@ -746,6 +751,7 @@ class Controller:
         for name in report.refused:
             self.log(f"warning: {slot.name}: refused to fetch {rel}/results/{name} (symlink or unsafe name)")
         self.new_results_since_etl = True
+        return (target / "runtime_info.yaml").is_file()
 
     def _complete(self, exp: ExpRuntime, key: JobKey, done: dict[str, dict]) -> None:
         record = exp.state.jobs[key]
