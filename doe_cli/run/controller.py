@@ -30,6 +30,7 @@ from typing import Any
 from doe_cli.ansible_adapter import AnsibleAdapter, PlaybookResult
 from doe_cli.config import Project
 from doe_cli.errors import DoeError, UserError
+from doe_cli.fileio import write_atomic
 from doe_cli.run import local_cloud
 from doe_cli.run.fetch import place_results
 from doe_cli.run.hosts import HostSlot, assign_hosts, slots_of
@@ -44,7 +45,6 @@ from doe_cli.run.state import (
     ExperimentState,
     JobKey,
     job_dir,
-    write_atomic,
 )
 from doe_cli.run.suite_id import resolve_suite_id
 

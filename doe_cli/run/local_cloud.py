@@ -20,8 +20,8 @@ import yaml
 
 from doe_cli.config import Project
 from doe_cli.errors import UserError
+from doe_cli.fileio import write_atomic
 from doe_cli.run.hosts import HostSlot
-from doe_cli.run.state import write_atomic
 
 # Unix socket paths are limited to 108 bytes; keep a margin for tsp's own suffixes.
 _MAX_SOCKET_PATH = 100

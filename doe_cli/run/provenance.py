@@ -12,7 +12,7 @@ from typing import Any
 
 from doe_cli import __version__
 from doe_cli.config import TOOL_ROOT
-from doe_cli.run.state import write_atomic
+from doe_cli.fileio import write_atomic
 
 
 def _tool_commit() -> str | None:

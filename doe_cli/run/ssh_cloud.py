@@ -28,9 +28,9 @@ import yaml
 from doe_cli.ansible_adapter import AnsibleAdapter
 from doe_cli.config import Project
 from doe_cli.errors import DoeError, UserError
+from doe_cli.fileio import write_atomic
 from doe_cli.run.hosts import HostSlot
 from doe_cli.run.local_cloud import copy_group_vars
-from doe_cli.run.state import write_atomic
 
 PREFLIGHT_TASK = "Check the host's folders and take its lock"
 # Settings the user's inventory gives and doe passes on to Ansible unchanged.

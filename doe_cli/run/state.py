@@ -8,14 +8,13 @@ what is on disk. `exp_job_ids_running` is kept for compatibility and stays empty
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from doe_cli.errors import DoeError
+from doe_cli.fileio import write_atomic
 
 PENDING, QUEUED, FINISHED, FAILED = "pending", "queued", "finished", "failed"
 COMPLETED = (FINISHED, FAILED)
@@ -36,31 +35,6 @@ def job_dir(exp: str, key: JobKey) -> str:
     return f"{exp}/run_{key[0]}/rep_{key[1]}"
 
 
-def write_atomic(path: Path, text: str, durable: bool = True) -> None:
-    """temp file in the same folder + fsync + rename + fsync of the folder. Files that can be written
-    again from the design (config.json) skip the fsyncs: readers still never see a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            if durable:
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    if not durable:
-        return
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 class ExperimentState:
