@@ -45,15 +45,10 @@ def root(
 
 
 def _register_command_groups() -> None:
-    import importlib
+    # Commands stay flat (`doe run`, not `doe run run`): each group module's commands join the root.
+    from doe_cli.commands import cloud, design, etl, run
 
-    for name in ("design", "run", "etl", "cloud"):
-        try:
-            module = importlib.import_module(f"doe_cli.commands.{name}")
-        except ModuleNotFoundError as missing:
-            if missing.name != f"doe_cli.commands.{name}":
-                raise
-            continue
+    for module in (design, run, etl, cloud):
         app.registered_commands.extend(module.app.registered_commands)
 
 
