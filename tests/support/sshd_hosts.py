@@ -16,6 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 SSHD = "/usr/sbin/sshd"
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
@@ -202,7 +203,7 @@ class SshHostPool:
             host.stop()
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
-    def __enter__(self) -> SshHostPool:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:
