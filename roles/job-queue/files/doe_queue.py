@@ -71,9 +71,21 @@ def job_path(root: str, rel: str) -> str:
     return os.path.join(root, rel)
 
 
+TSP_TIMEOUT = 60  # seconds; a tsp client can hang on a server that died mid-answer
+
+
+def run_tsp(tsp: str, *args: str) -> subprocess.CompletedProcess:
+    """One tsp call that cannot hang the poll: a client stuck longer than TSP_TIMEOUT is an error."""
+    try:
+        return subprocess.run([tsp, *args], capture_output=True, text=True, check=False, timeout=TSP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise QueueError(f"{tsp} {' '.join(args[:2])} did not answer within {TSP_TIMEOUT} s "
+                         f"(TS_SOCKET={os.environ.get('TS_SOCKET', 'default')})") from None
+
+
 def tsp_entries(tsp: str) -> dict[str, dict]:
     """label -> {"id", "state", "exit_level"} of the queue's entries (the last entry wins)."""
-    listing = subprocess.run([tsp, "-l"], capture_output=True, text=True, check=False)
+    listing = run_tsp(tsp, "-l")
     if listing.returncode != 0:
         raise QueueError(f"{tsp} -l failed: {listing.stderr.strip()}")
     entries = {}
@@ -148,8 +160,7 @@ def enqueue(root: str, tsp: str, request: dict) -> dict:
         except OSError as error:  # a full disk or a read-only folder: say where
             raise QueueError(f"cannot write the job folder {job_dir}: {error.strerror or error}") from None
         # argv list, no shell: the label and paths never meet a shell parser.
-        submitted = subprocess.run([tsp, "-n", "-L", label, sys.executable, "-S", "-I", wrapper, job_dir],
-                                   capture_output=True, text=True, check=False)
+        submitted = run_tsp(tsp, "-n", "-L", label, sys.executable, "-S", "-I", wrapper, job_dir)
         if submitted.returncode != 0:
             raise QueueError(f"{tsp} refused job {label}: {submitted.stderr.strip()}")
         enqueued.append(rel)
@@ -216,7 +227,7 @@ def stop_jobs(root: str, tsp: str, dirs: list[str], grace: float = 15.0) -> list
         spec = read_json(os.path.join(job_dir, "job.json")) or {}
         entry = queue.get(spec.get("label", ""))
         if entry is not None and entry["state"] == "queued":
-            subprocess.run([tsp, "-r", str(entry["id"])], capture_output=True, check=False)
+            run_tsp(tsp, "-r", str(entry["id"]))
             stopped.append(rel)
     deadline = time.monotonic() + grace
     for rel, started in waiting:
@@ -343,8 +354,8 @@ def shutdown(root: str, tsp: str, remove_dir: str | None = None) -> dict:
             running.append(os.path.relpath(current, root))
         subdirs[:] = [d for d in subdirs if d not in ("results", "scratch")]
     stopped = stop_jobs(root, tsp, running) if running else []
-    subprocess.run([tsp, "-C"], capture_output=True, check=False)
-    subprocess.run([tsp, "-K"], capture_output=True, check=False)
+    run_tsp(tsp, "-C")
+    run_tsp(tsp, "-K")
     if remove_dir:
         shutil.rmtree(remove_dir, ignore_errors=True)
     return {"stopped": stopped, "changed": bool(stopped) or bool(remove_dir)}
@@ -352,7 +363,7 @@ def shutdown(root: str, tsp: str, remove_dir: str | None = None) -> dict:
 
 def setup(root: str, tsp: str) -> dict:
     """Make the queue ready (one slot: jobs of a host run one after another) and report the host."""
-    done = subprocess.run([tsp, "-S", "1"], capture_output=True, text=True, check=False)
+    done = run_tsp(tsp, "-S", "1")
     if done.returncode != 0:
         raise QueueError(f"{tsp} -S 1 failed: {done.stderr.strip()}")
     return {"facts": facts(), "changed": False}

@@ -108,3 +108,18 @@ def test_unknown_and_retried_jobs(queue):
 def test_job_dirs_outside_the_root_are_refused(queue):
     error = queue("status", {"exp": "..", "jobs": [[0, 0, 1]], "stop": ["../../escape"]}, expect_rc=1)
     assert "not a plain relative path" in error
+
+
+def test_a_hanging_tsp_client_is_an_error_not_a_hang(tmp_path, monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("doe_queue_under_test", QUEUE)
+    helper = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helper)
+    hanging_tsp = tmp_path / "tsp"
+    hanging_tsp.write_text("#!/bin/sh\nexec sleep 60\n")
+    hanging_tsp.chmod(0o755)
+    monkeypatch.setattr(helper, "TSP_TIMEOUT", 0.5)
+
+    with pytest.raises(helper.QueueError, match="did not answer within 0.5 s"):
+        helper.setup(str(tmp_path / "root"), str(hanging_tsp))
