@@ -327,3 +327,30 @@ def test_multi_host_resume_after_sigkill_runs_every_client_job_once(env):
     assert len(list(suite_dir.glob("pairs/run_*/rep_0/server/host_0/runtime_info.yaml"))) == 4
     assert all(job["status"] == "finished" for job in read_yaml(suite_dir / "pairs" / "state.yml")["jobs"].values())
     assert tsp_servers_under(env.local) == []
+
+
+@pytest.mark.parametrize("suite", ["example02-repetitions", "example03-format", "example04-multi",
+                                   "example05-background", "example06-vars", "example07-etl"])
+def test_every_shipped_example_runs_every_job_on_every_host(suite, short_tmp):
+    doe = Doe(REPO, short_tmp / f"results-{suite}", short_tmp / f"hosts-{suite}")
+    doe("run", "--suite", suite, "--id", "new")
+    suite_dir = doe.suite_dir(suite)
+    design = yaml.safe_load((suite_dir / "suite_design.yml").read_text())
+    extended = yaml.safe_load((suite_dir / "suite_design_ext.yml").read_text())
+    for exp, runs in extended.items():
+        spec = design[exp]
+        for run in range(len(runs)):
+            for rep in range(spec["n_repetitions"]):
+                rep_dir = suite_dir / exp / f"run_{run}" / f"rep_{rep}"
+                assert json.loads((rep_dir / "config.json").read_text())["$CMD$"] == runs[run]["$CMD$"]
+                for host_type, host_spec in spec["host_types"].items():
+                    for idx in range(host_spec["n"]):
+                        host_dir = rep_dir / host_type / f"host_{idx}"
+                        info = yaml.safe_load((host_dir / "runtime_info.yaml").read_text())
+                        # Servers (check_status: false) are stopped by the controller once clients finish.
+                        assert info["exit_code"] == 0 or not host_spec["check_status"], (host_dir, info)
+                        assert (host_dir / "stdout.log").is_file() and (host_dir / "stderr.log").is_file()
+    assert tsp_servers_under(short_tmp / f"hosts-{suite}") == []
+    if design["$ETL$"]:
+        assert not (suite_dir / "ETL_ERROR.log").exists()
+        assert any((suite_dir / "etl_results").rglob("*.csv"))
