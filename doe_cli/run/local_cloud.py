@@ -73,11 +73,22 @@ def host_vars(base: Path, suite_dir_name: str, slot: HostSlot, check_status: boo
 def write_inventory(project: Project, suite_dir: Path, slots: list[HostSlot], hosts: dict[str, dict],
                     remove_host_dirs: bool = True) -> Path:
     """Write `.inventory/local.yml` (+ a copy of group_vars/) and return the inventory path."""
-    inventory_dir = suite_dir / ".inventory"
-    inventory_dir.mkdir(parents=True, exist_ok=True)
     base = local_base_dir_from(hosts)
     if base is not None:
         (base / "ts").mkdir(parents=True, exist_ok=True)
+    return write_suite_inventory(
+        project, suite_dir, "local", "Written by doe for the local cloud; every host is a folder on this machine.",
+        {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+         "job_queue_python": _job_python(), "doe_remove_host_dir": remove_host_dirs},
+        slots, hosts)
+
+
+def write_suite_inventory(project: Project, suite_dir: Path, name: str, header: str, all_vars: dict[str, Any],
+                          slots: list[HostSlot], hosts: dict[str, dict]) -> Path:
+    """`.inventory/<name>.yml`, one host per slot grouped by host type, experiment and check_status, next
+    to a copy of group_vars/, so the playbooks also run by hand with `ansible-playbook -i` that file."""
+    inventory_dir = suite_dir / ".inventory"
+    inventory_dir.mkdir(parents=True, exist_ok=True)
     groups: dict[str, dict] = {}
 
     def add(group: str, host: str) -> None:
@@ -87,14 +98,10 @@ def write_inventory(project: Project, suite_dir: Path, slots: list[HostSlot], ho
         add(slot.host_type, slot.name)
         add(f"exp_{slot.exp}", slot.name)
         add("check_status_yes" if hosts[slot.name]["doe_check_status"] else "check_status_no", slot.name)
-    inventory = {"all": {
-        "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-                 "job_queue_python": _job_python(), "doe_remove_host_dir": remove_host_dirs},
-        "hosts": {slot.name: hosts[slot.name] for slot in slots},
-        "children": groups,
-    }}
-    path = inventory_dir / "local.yml"
-    write_atomic(path, "# Written by doe for the local cloud; every host is a folder on this machine.\n"
+    inventory = {"all": {"vars": all_vars, "hosts": {slot.name: hosts[slot.name] for slot in slots},
+                         "children": groups}}
+    path = inventory_dir / f"{name}.yml"
+    write_atomic(path, f"# {header}\n"
                  + yaml.safe_dump(inventory, sort_keys=False, default_flow_style=False, width=1 << 16))
     copy_group_vars(project, inventory_dir)
     return path

@@ -28,9 +28,8 @@ import yaml
 from doe_cli.ansible_adapter import AnsibleAdapter
 from doe_cli.config import Project
 from doe_cli.errors import DoeError, UserError
-from doe_cli.fileio import write_atomic
 from doe_cli.run.hosts import HostSlot
-from doe_cli.run.local_cloud import copy_group_vars
+from doe_cli.run.local_cloud import write_suite_inventory
 
 PREFLIGHT_TASK = "Check the host's folders and take its lock"
 # Settings the user's inventory gives and doe passes on to Ansible unchanged.
@@ -234,25 +233,9 @@ class SshCloud:
 
     def write_inventory(self, suite_dir: Path, slots: list[HostSlot], hosts: dict[str, dict]) -> Path:
         """Write `.inventory/<name>.yml` (+ a copy of group_vars/), usable with plain ansible-playbook."""
-        inventory_dir = suite_dir / ".inventory"
-        inventory_dir.mkdir(parents=True, exist_ok=True)
-        groups: dict[str, dict] = {}
-
-        def add(group: str, host: str) -> None:
-            groups.setdefault(group, {"hosts": {}})["hosts"][host] = None
-
-        for slot in slots:
-            add(slot.host_type, slot.name)
-            add(f"exp_{slot.exp}", slot.name)
-            add("check_status_yes" if hosts[slot.name]["doe_check_status"] else "check_status_no", slot.name)
-        inventory = {"all": {"vars": {"doe_remove_host_dir": False},
-                             "hosts": {slot.name: hosts[slot.name] for slot in slots},
-                             "children": groups}}
-        path = inventory_dir / f"{self.name}.yml"
-        write_atomic(path, f"# Written by doe from {self.file}: one inventory host per slot of the suite.\n"
-                     + yaml.safe_dump(inventory, sort_keys=False, default_flow_style=False, width=1 << 16))
-        copy_group_vars(self.project, inventory_dir)
-        return path
+        return write_suite_inventory(self.project, suite_dir, self.name,
+                                     f"Written by doe from {self.file}: one inventory host per slot of the suite.",
+                                     {"doe_remove_host_dir": False}, slots, hosts)
 
 
 def inventory_file(project: Project, name: str) -> Path:
