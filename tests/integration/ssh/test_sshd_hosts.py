@@ -23,12 +23,17 @@ PLAYBOOK = """\
 """
 
 
-def test_each_host_has_its_own_tmp(ssh_hosts, control_path_dir, tmp_path):
-    playbook = tmp_path / "probe.yml"
+def write_probe(ssh_hosts, folder):
+    playbook = folder / "probe.yml"
     playbook.write_text(PLAYBOOK)
-    inventory = tmp_path / "inventory.yml"
+    inventory = folder / "inventory.yml"
     inventory.write_text(yaml.safe_dump(
         {"all": {"hosts": {host.name: host.inventory_vars() for host in ssh_hosts.hosts}}}))
+    return playbook, inventory
+
+
+def test_each_host_has_its_own_tmp(ssh_hosts, control_path_dir, tmp_path):
+    playbook, inventory = write_probe(ssh_hosts, tmp_path)
     adapter = AnsibleAdapter(tmp_path / "ansible", control_path_dir=control_path_dir)
 
     result = adapter.run(str(playbook), inventory=inventory)
@@ -41,11 +46,7 @@ def test_each_host_has_its_own_tmp(ssh_hosts, control_path_dir, tmp_path):
 
 
 def test_a_stopped_host_is_reported_unreachable_and_comes_back(ssh_hosts, control_path_dir, tmp_path):
-    playbook = tmp_path / "probe.yml"
-    playbook.write_text(PLAYBOOK)
-    inventory = tmp_path / "inventory.yml"
-    inventory.write_text(yaml.safe_dump(
-        {"all": {"hosts": {host.name: host.inventory_vars() for host in ssh_hosts.hosts}}}))
+    playbook, inventory = write_probe(ssh_hosts, tmp_path)
     adapter = AnsibleAdapter(tmp_path / "ansible", control_path_dir=control_path_dir)
     down = ssh_hosts.hosts[1]
     down.stop_sshd_only()
