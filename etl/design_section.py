@@ -137,15 +137,20 @@ def _resolve_steps(raw: dict, path: str, ctx: _Context) -> _Steps:
         )
     merged_vars: dict[str, Any] = {}
 
-    extractors: dict[str, Any] = {}
-    for key, options in _mapping(raw.get("extractors"), f"{path}.extractors").items():
-        if key == INCLUDE_STEPS:
-            for i, source in enumerate(_source_list(options)):
-                included = _include(source, f"{path}.extractors.{INCLUDE_STEPS}[{i}]", ctx)
-                merged_vars.update(included.variables)
-                _merge_unique(extractors, included.extractors, f"{path}.extractors")
-        else:
-            _merge_unique(extractors, {key: options}, f"{path}.extractors")
+    def named_steps(kind: str) -> dict[str, Any]:
+        """Extractors or loaders: a mapping name -> options where $INCLUDE_STEPS$ lists sources."""
+        steps: dict[str, Any] = {}
+        for key, options in _mapping(raw.get(kind), f"{path}.{kind}").items():
+            if key == INCLUDE_STEPS:
+                for i, source in enumerate(_source_list(options)):
+                    included = _include(source, f"{path}.{kind}.{INCLUDE_STEPS}[{i}]", ctx)
+                    merged_vars.update(included.variables)
+                    _merge_unique(steps, getattr(included, kind), f"{path}.{kind}")
+            else:
+                _merge_unique(steps, {key: options}, f"{path}.{kind}")
+        return steps
+
+    extractors = named_steps("extractors")
 
     transformers: list[Any] = []
     items = raw.get("transformers") or []
@@ -163,15 +168,7 @@ def _resolve_steps(raw: dict, path: str, ctx: _Context) -> _Steps:
         else:
             transformers.append(item)
 
-    loaders: dict[str, Any] = {}
-    for key, options in _mapping(raw.get("loaders"), f"{path}.loaders").items():
-        if key == INCLUDE_STEPS:
-            for i, source in enumerate(_source_list(options)):
-                included = _include(source, f"{path}.loaders.{INCLUDE_STEPS}[{i}]", ctx)
-                merged_vars.update(included.variables)
-                _merge_unique(loaders, included.loaders, f"{path}.loaders")
-        else:
-            _merge_unique(loaders, {key: options}, f"{path}.loaders")
+    loaders = named_steps("loaders")
     return _Steps(extractors, transformers, loaders, {**merged_vars, **variables})
 
 
