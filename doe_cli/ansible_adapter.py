@@ -211,6 +211,12 @@ class AnsibleAdapter:
                 on_event(event)
             return False  # events stay in memory; writing one JSON file per event costs time
 
+        def on_status(status: dict[str, Any], **_: Any) -> None:
+            # Runner reports "running" after writing the `command` artifact, just before it starts the
+            # playbook: redact then, so a controller killed mid-playbook leaves no secret behind.
+            if status.get("status") == "running":
+                _redact_artifacts(data_dir)
+
         interrupted = threading.Event()
 
         def should_cancel() -> bool:
@@ -222,6 +228,7 @@ class AnsibleAdapter:
             "extravars": extravars or {},
             "envvars": env,
             "event_handler": handle,
+            "status_handler": on_status,
             # Passing a callback also keeps ansible-runner from taking over SIGINT for the whole process.
             "cancel_callback": should_cancel,
             "quiet": True,

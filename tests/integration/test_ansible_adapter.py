@@ -1,0 +1,116 @@
+"""The ansible-runner adapter driving real ansible-playbook runs on this machine."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from doe_cli.ansible_adapter import AnsibleAdapter
+
+SECRET_VALUE = "doe-test-secret-value-8c1f"
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # closed once the probe is: nothing listens there
+
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> Path:
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump({"all": {"hosts": {
+        "here": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+        "nowhere": {"ansible_host": "127.0.0.1", "ansible_port": _closed_port(),
+                    "ansible_ssh_common_args": "-o ConnectTimeout=5 -o BatchMode=yes"},
+    }}}))
+    return path
+
+
+def _playbook(tmp_path: Path, name: str, tasks: list[dict], hosts: str = "here") -> str:
+    path = tmp_path / f"{name}.yml"
+    path.write_text(yaml.safe_dump([{"name": name, "hosts": hosts, "gather_facts": False, "tasks": tasks}]))
+    return str(path)  # absolute: the adapter's playbook dir does not apply
+
+
+def test_results_and_stats_come_from_events(tmp_path, inventory):
+    adapter = AnsibleAdapter(tmp_path / "work")
+    playbook = _playbook(tmp_path, "ok", [
+        {"name": "Say hello", "ansible.builtin.command": {"argv": ["echo", "hello {{ who }}"]}, "changed_when": False},
+    ])
+    result = adapter.run(playbook, inventory=inventory, extravars={"who": "doe"}, limit="here")
+    assert result.ok, result.summary()
+    assert result.stats["processed"] == {"here": 1}
+    assert result.task_results("Say hello")["here"]["stdout"] == "hello doe"
+    assert result.failures() == [] and result.failed_hosts() == set()
+
+
+def test_a_failed_task_names_host_task_and_the_commands_last_words(tmp_path, inventory):
+    adapter = AnsibleAdapter(tmp_path / "work")
+    playbook = _playbook(tmp_path, "fails", [
+        {"name": "Fail loudly", "ansible.builtin.command": {"argv": ["sh", "-c", "echo first; echo disk is full >&2; exit 3"]},
+         "changed_when": False},
+    ])
+    result = adapter.run(playbook, inventory=inventory, limit="here")
+    assert not result.ok
+    assert result.failed_hosts() == {"here"}
+    [failure] = result.failures()
+    assert (failure.host, failure.task, failure.unreachable) == ("here", "Fail loudly", False)
+    assert "disk is full" in failure.message
+
+
+def test_a_host_that_does_not_answer_is_unreachable_not_failed(tmp_path, inventory):
+    adapter = AnsibleAdapter(tmp_path / "work")
+    playbook = _playbook(tmp_path, "unreachable", [
+        {"name": "Touch the host", "ansible.builtin.raw": "true", "changed_when": False},
+    ], hosts="all")
+    result = adapter.run(playbook, inventory=inventory)
+    assert result.unreachable_hosts() == {"nowhere"}
+    assert "here" not in result.unreachable_hosts() and result.failed_hosts() == set()
+    assert [f.host for f in result.failures() if f.unreachable] == ["nowhere"]
+
+
+def test_secrets_never_stay_in_the_command_artifact_even_during_the_run(tmp_path, inventory, monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_VALUE)
+    adapter = AnsibleAdapter(tmp_path / "work")
+    playbook = _playbook(tmp_path, "secret", [
+        {"name": "Run while the artifact is checked", "ansible.builtin.raw": "true", "changed_when": False},
+    ])
+    seen_during_run: list[str] = []
+
+    def on_event(event: dict) -> None:
+        # A controller killed at this point leaves the artifact as it is now.
+        if event.get("event") == "playbook_on_task_start":
+            seen_during_run.extend(p.read_text() for p in (tmp_path / "work").glob("*/artifacts/*/command"))
+
+    result = adapter.run(playbook, inventory=inventory, limit="here", on_event=on_event)
+    assert result.ok, result.summary()
+    assert seen_during_run, "the command artifact should exist while the playbook runs"
+    after = [p.read_text() for p in (tmp_path / "work").glob("*/artifacts/*/command")]
+    for text in [*seen_during_run, *after]:
+        assert SECRET_VALUE not in text
+        assert json.loads(text)["env"]["AWS_SECRET_ACCESS_KEY"] == "<redacted>"
+
+
+def test_cancel_stops_the_playbook_before_its_next_task(tmp_path, inventory):
+    adapter = AnsibleAdapter(tmp_path / "work")
+    marker = tmp_path / "second-task-ran"
+    playbook = _playbook(tmp_path, "cancel", [
+        {"name": "Take a while", "ansible.builtin.command": {"argv": ["sleep", "30"]}, "changed_when": False},
+        {"name": "Leave a marker", "ansible.builtin.command": {"argv": ["touch", str(marker)]}, "changed_when": True},
+    ])
+    started: list[str] = []
+
+    def on_event(event: dict) -> None:
+        if event.get("event") == "playbook_on_task_start":
+            started.append(event["event_data"]["task"])
+
+    result = adapter.run(playbook, inventory=inventory, limit="here", on_event=on_event, cancel=lambda: bool(started))
+    assert result.status == "canceled" and not result.ok
+    assert started == ["Take a while"]
+    assert not marker.exists()
