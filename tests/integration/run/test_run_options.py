@@ -1,0 +1,86 @@
+"""`doe run --keep`, `doe clean --cloud local` and `doe run --timeout` on the local cloud (real tsp and Ansible)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tests.integration.run.conftest import Doe, make_config_dir, tsp_servers_under, wait_for
+
+pytestmark = [pytest.mark.tsp, pytest.mark.slow]
+
+KEPT = """
+kept:
+  host_types:
+    small:
+      $CMD$: echo "[% my_run.i %]" >> "{shared}/kept.log"
+  base_experiment:
+    i:
+      $FACTOR$: [1, 2]
+"""
+
+GATED = """
+gated:
+  host_types:
+    small:
+      $CMD$: while [ ! -e "{shared}/go" ]; do sleep 0.05; done; echo "[% my_run.i %]" >> "{shared}/gated.log"
+  base_experiment:
+    i:
+      $FACTOR$: [1, 2]
+"""
+
+
+@pytest.fixture(scope="module")
+def doe(short_tmp) -> Doe:
+    root = short_tmp / "options"
+    shared = root / "shared"
+    shared.mkdir(parents=True)
+    config = make_config_dir(root, {"kept": KEPT.format(shared=shared), "gated": GATED.format(shared=shared)})
+    env = Doe(config, root / "results", root / "hosts")
+    env.shared = shared
+    return env
+
+
+def test_keep_leaves_the_hosts_and_clean_removes_them_but_not_the_results(doe):
+    doe("run", "--suite", "kept", "--id", "new", "--keep")
+    suite_dir = doe.suite_dir("kept")
+    host_folder = doe.local / suite_dir.name / "kept-small-0"
+    assert (host_folder / "bin" / "doe_queue.py").is_file()
+    assert tsp_servers_under(doe.local), "the kept host's queue should still run"
+
+    listed = doe("clean", "--cloud", "local", "--suite", "kept", "--id", "last", "--dry-run")
+    assert f"{suite_dir.name}: 1 local host(s) (kept-small-0)" in listed.stdout
+    assert host_folder.is_dir() and tsp_servers_under(doe.local)  # a dry run changes nothing
+
+    doe("clean", "--cloud", "local", "--suite", "kept", "--id", "last")
+    assert not host_folder.exists()
+    wait_for(lambda: tsp_servers_under(doe.local) == [], timeout=30, what="the queue to stop")
+    outputs = sorted(p.read_text() for p in suite_dir.glob("kept/run_*/rep_0/small/host_0/stdout.log"))
+    assert outputs == ["", ""] and sorted((doe.shared / "kept.log").read_text().split()) == ["1", "2"]
+    again = doe("clean", "--cloud", "local")
+    assert again.stdout == "" and "0 local host(s) of 0 suite run(s)" in again.stderr
+
+
+def test_timeout_stops_waiting_while_jobs_keep_running_and_a_resume_finishes(doe):
+    stopped = doe("run", "--suite", "gated", "--id", "new", "--timeout", "1", check=False)
+    assert stopped.returncode == 1, stopped.stderr
+    suite_dir = doe.suite_dir("gated")
+    assert f"stopped after --timeout 1 s; the queued jobs keep running; resume with: doe run --suite gated --id " \
+           f"{suite_dir.name.rsplit('_', 1)[1]}" in stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    state = yaml.safe_load((suite_dir / "gated" / "state.yml").read_text())
+    assert len(state["exp_job_ids_queued"]) == 2 and not state["exp_job_ids_finished"]
+    assert next(doe.local.glob(f"{suite_dir.name}/*/results/gated/run_*/rep_0/.doe_started"), None) is not None
+
+    (doe.shared / "go").touch()
+    doe("run", "--suite", "gated", "--id", "last")
+    assert sorted((doe.shared / "gated.log").read_text().split()) == ["1", "2"]  # each job ran once
+    state = yaml.safe_load((suite_dir / "gated" / "state.yml").read_text())
+    assert len(state["exp_job_ids_finished"]) == 2
+    assert not (doe.local / suite_dir.name).exists()  # a finished run removes its hosts
+
+
+def test_clean_on_an_unknown_cloud_is_a_one_line_error(doe):
+    done = doe("clean", "--cloud", "nowhere", check=False)
+    assert done.returncode == 2 and "expected 'aws' or 'local', got 'nowhere'" in done.stderr
+    assert "Traceback" not in done.stderr
