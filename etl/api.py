@@ -4,29 +4,39 @@ from __future__ import annotations
 
 import fcntl
 import shutil
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from etl.design_section import expand_etl_section
+from etl import manifest
 from etl.errors import EtlConfigError
-from etl.extract import ExperimentSource
 from etl.fileio import write_text_atomic
-from etl.pipeline import build_pipeline
-from etl.registry import load_registry
-from etl.runner import EtlReport, PipelineOutcome, run_pipeline
-from etl.steps.extractors import EtlWarning
+from etl.report import EtlReport, PipelineOutcome
 from etl.suite import (
     ETL_KEY,
     SUITE_DESIGN,
     experiment_factors,
     experiment_host_types,
     experiment_names,
-    read_design,
+    parse_design,
+    read_design_text,
     split_suite_dir,
 )
-from etl.super_etl import parse_suite_id_overrides, run_super_etl
+
+# pandas, pydantic and the steps are imported only when a pipeline runs: a re-run that finds nothing changed
+# (see etl.manifest) answers without them.
+_LAZY = {"run_super_etl": "etl.super_etl", "parse_suite_id_overrides": "etl.super_etl"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 ETL_RESULTS = "etl_results"
 ETL_ERROR_LOG = "ETL_ERROR.log"
@@ -60,13 +70,28 @@ def run_suite_etl(
     mapping, e.g. re-read from designs/). `pipelines` selects some by name. Never raises for a pipeline's
     problem: each outcome is ok, skipped (no results yet) or error; with `error_log`, failures are also
     written to `<suite_dir>/ETL_ERROR.log` (removed again after a clean run).
+
+    A re-run that finds nothing changed since the last complete one (see etl.manifest) writes nothing and
+    answers with the recorded outcomes.
     """
+    started, started_ns = time.perf_counter(), time.time_ns()
     suite_dir = Path(suite_dir)
     report = EtlReport()
+    out_root = suite_dir / ETL_RESULTS
     try:
         suite_name, suite_id = split_suite_dir(suite_dir.name)
         design_file = suite_dir / SUITE_DESIGN
-        design = read_design(design_file)
+        design_text = read_design_text(design_file)
+        signature = manifest.signature(design_text, etl_section, pipelines, config_dir)
+        manifest_file = manifest.manifest_path(out_root / CACHE_DIR, pipelines, etl_section is not None)
+        replayed = manifest.replay(manifest_file, suite_dir, signature) if signature else None
+        if replayed is not None:
+            for outcome in replayed.outcomes:
+                outcome.seconds = time.perf_counter() - started
+            if error_log:
+                _write_error_log(suite_dir, replayed)
+            return replayed
+        design = parse_design(design_text, design_file)
         section = design.get(ETL_KEY) if etl_section is None else etl_section
         section = section or {}
         if not isinstance(section, dict):
@@ -79,15 +104,23 @@ def run_suite_etl(
     except EtlConfigError as error:
         report.config_error = error
         return report
+    from etl.design_section import expand_etl_section
+    from etl.extract import ExperimentSource
+    from etl.pipeline import build_pipeline
+    from etl.registry import load_registry
+    from etl.runner import run_pipeline
+    from etl.steps.extractors import EtlWarning
+
     experiments = experiment_names(design)
     factors = experiment_factors(design)
     host_types = experiment_host_types(design)
     registry_dir = Path(config_dir) if config_dir is not None else None
-    out_root = suite_dir / ETL_RESULTS
     out_root.mkdir(parents=True, exist_ok=True)
     (out_root / ".gitkeep").touch()
     shared: dict = {}
+    empty_experiments: list[Path] = []
     with _locked(out_root):
+        manifest_file.unlink(missing_ok=True)
         for name, raw in section.items():
             if pipelines and name not in pipelines:
                 continue
@@ -117,6 +150,9 @@ def run_suite_etl(
             )
             outcome.warnings[:0] = [str(n.message) for n in notes if issubclass(n.category, EtlWarning)]
             report.outcomes.append(outcome)
+            empty_experiments.extend(s.suite_dir / s.exp_name for s in sources if not s.has_results())
+        if signature:
+            manifest.record(manifest_file, suite_dir, signature, report, empty_experiments, started_ns)
     if error_log:
         _write_error_log(suite_dir, report)
     return report
@@ -209,10 +245,10 @@ def resolve_suite_dir(results_dir: Path | str, suite: str, suite_id: str | int) 
 
 __all__ = [
     "clean_suite_etl",
-    "parse_suite_id_overrides",
+    "parse_suite_id_overrides",  # noqa: F822 - provided lazily by __getattr__
     "resolve_suite_dir",
     "run_all_etl",
     "run_suite_etl",
-    "run_super_etl",
+    "run_super_etl",  # noqa: F822 - provided lazily by __getattr__
     "suite_result_dirs",
 ]

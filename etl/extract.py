@@ -86,6 +86,8 @@ class ExtractionResult:
     warnings: list[str]
     jobs: int
     jobs_read: int
+    # (size, mtime) of every directory and file the result depends on, by path (see PipelineOutcome.inputs).
+    inputs: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def flatten(config: dict, prefix: str = "") -> dict:
@@ -135,6 +137,7 @@ class _Walk:
         self.old, self.new, self.now_ns = old, new, now_ns
         self.unchanged = False  # whether the last listing came from the cache
         self.stats: dict[str, os.stat_result] = {}  # stats taken while proving a listing, used once more
+        self.inputs: dict[str, tuple[int, int]] = {}  # what the result depends on (ExtractionResult.inputs)
         self._parsed: dict[str, list[tuple[str, bool]]] = {}
         self._numbered: dict[tuple[str, str], list[tuple[int, str]]] = {}
 
@@ -155,6 +158,7 @@ class _Walk:
             self.unchanged = False
             return None
         mtime = stat.st_mtime_ns
+        self.inputs[path] = (stat.st_size, mtime)
         cached = self.old.dirs.get(key)
         self.unchanged = cached is not None and cached[0] == mtime
         if self.unchanged:
@@ -284,7 +288,7 @@ class Extraction:
         self._match_memo[name] = None if self.modes[hits[0]] == _SKIP else hits[0]
         return self._match_memo[name]
 
-    def _content_files(self, files: list, job_key: str) -> tuple[list, tuple]:
+    def _content_files(self, walk: _Walk, files: list, job_key: str) -> tuple[list, tuple]:
         """The files whose content matters, with their extractor and stamp (size, mtime)."""
         chosen, stamps = [], []
         for rel, name, path in files:
@@ -292,6 +296,7 @@ class Extraction:
             if index is None:
                 continue
             stat = os.stat(path)
+            walk.inputs[path] = (stat.st_size, stat.st_mtime_ns)
             chosen.append((rel, path, index, stat.st_size))
             stamps.extend((sys.intern(rel), stat.st_size, stat.st_mtime_ns))
         return chosen, tuple(stamps)
@@ -307,10 +312,12 @@ class Extraction:
             return None
         stamps = []
         for rel in cached[1][::3]:
+            path = f"{host_path}/{rel}"
             try:
-                stat = os.stat(f"{host_path}/{rel}")
+                stat = os.stat(path)
             except FileNotFoundError:
                 return None
+            walk.inputs[path] = (stat.st_size, stat.st_mtime_ns)
             stamps.extend((rel, stat.st_size, stat.st_mtime_ns))
         return tuple(stamps)
 
@@ -354,10 +361,12 @@ class Extraction:
     # -- the walk -------------------------------------------------------------------------------------------
     def run(self, sources: Iterable[ExperimentSource]) -> ExtractionResult:
         frames, notes = [], []
+        inputs: dict[str, tuple[int, int]] = {}
         jobs = jobs_read = 0
         with _collector_paused():
             for source in sources:
                 result = self._run_experiment(source)
+                inputs.update(result.inputs)
                 frames.append(result.frame)
                 notes.extend(result.warnings)
                 jobs += result.jobs
@@ -369,7 +378,7 @@ class Extraction:
             frame = frames[0]
         else:
             frame = pd.concat(frames, ignore_index=True, sort=False)
-        return ExtractionResult(frame, notes, jobs, jobs_read)
+        return ExtractionResult(frame, notes, jobs, jobs_read, inputs)
 
     def _run_experiment(self, source: ExperimentSource, use_cache: bool = True) -> ExtractionResult:
         cache_file = (
@@ -418,7 +427,9 @@ class Extraction:
                             cached = old.jobs.get(job_key)
                             stamps = self._restamp(walk, host_path, job_key, cached)
                             if stamps is None or stamps != cached[1]:
-                                chosen, stamps = self._content_files(walk.files(host_path, job_key), job_key)
+                                chosen, stamps = self._content_files(
+                                    walk, walk.files(host_path, job_key), job_key
+                                )
                             unchanged = (
                                 cached is not None and cached[1] == stamps and cached[2] == config_stamp
                             )
@@ -460,7 +471,7 @@ class Extraction:
         if cache_file is not None and self._worth_saving(old, new, jobs, jobs_read):
             new.frame = frame[frame[_JOB].isin({entry[0] for entry in new.jobs.values()})]
             self._save_cache(cache_file, new)
-        return ExtractionResult(frame.drop(columns=_JOB), notes, jobs, jobs_read)
+        return ExtractionResult(frame.drop(columns=_JOB), notes, jobs, jobs_read, walk.inputs)
 
     def _combine(
         self, old: _Cache, builder: _FrameBuilder, order: dict[int, int], text_columns: set[str]
@@ -501,6 +512,7 @@ class Extraction:
         path = f"{rep_path}/{CONFIG_JSON}"
         stat = walk.stat(path)
         stamp = (stat.st_size, stat.st_mtime_ns)
+        walk.inputs[path] = stamp
         cached = old.configs.get(rep_key)
         if cached is not None and cached[0] == stamp:
             flat = cached[1]

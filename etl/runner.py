@@ -4,61 +4,16 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import pandas as pd
 
-from etl.errors import EtlConfigError, EtlDataError, EtlError
+from etl.errors import EtlDataError, EtlError
 from etl.extract import ExperimentSource, Extraction
 from etl.pipeline import Pipeline
+from etl.report import PipelineOutcome
 from etl.steps.base import is_builtin
 from etl.steps.extractors import EtlWarning
-
-Status = Literal["ok", "skipped", "error"]
-
-
-@dataclass
-class PipelineOutcome:
-    pipeline: str
-    status: Status
-    message: str = ""
-    warnings: list[str] = field(default_factory=list)
-    rows: int = 0
-    jobs: int = 0
-    jobs_read: int = 0
-    output_dir: Path | None = None
-    seconds: float = 0.0
-
-    def line(self) -> str:
-        if self.status == "ok":
-            return (
-                f"{self.pipeline}: ok, {self.rows} rows from {self.jobs} jobs ({self.jobs_read} read, "
-                f"{self.jobs - self.jobs_read} cached) in {self.seconds:.2f} s → {self.output_dir}"
-            )
-        return f"{self.pipeline}: {self.status}: {self.message}"
-
-
-@dataclass
-class EtlReport:
-    outcomes: list[PipelineOutcome] = field(default_factory=list)
-    config_error: EtlConfigError | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.config_error is None and all(o.status != "error" for o in self.outcomes)
-
-    @property
-    def errors(self) -> list[PipelineOutcome]:
-        return [o for o in self.outcomes if o.status == "error"]
-
-    def by_pipeline(self) -> dict[str, PipelineOutcome]:
-        return {o.pipeline: o for o in self.outcomes}
-
-    def lines(self) -> list[str]:
-        head = [f"ETL configuration error: {self.config_error}"] if self.config_error else []
-        return head + [o.line() for o in self.outcomes]
 
 
 def run_pipeline(
@@ -74,7 +29,10 @@ def run_pipeline(
     `shared` (one dict per ETL invocation) lets pipelines with the same built-in extractors over the same
     experiments extract once."""
     started = time.perf_counter()
-    outcome = PipelineOutcome(pipeline.name, "ok", output_dir=output_dir)
+    steps = (*pipeline.extractors, *pipeline.transformers, *pipeline.loaders)
+    outcome = PipelineOutcome(
+        pipeline.name, "ok", output_dir=output_dir, builtin_only=all(is_builtin(type(s.step)) for s in steps)
+    )
     with_results = [source for source in sources if source.has_results()]
     if not with_results:
         outcome.status = "skipped"
@@ -101,6 +59,7 @@ def run_pipeline(
                 if shared is not None and extractor.shareable:
                     shared[key] = extraction
             outcome.warnings.extend(extraction.warnings)
+            outcome.inputs = extraction.inputs
             outcome.jobs = extraction.jobs
             frame = extraction.frame
             for spec in pipeline.transformers:

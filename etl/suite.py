@@ -27,12 +27,19 @@ def split_suite_dir(name: str) -> tuple[str, Any]:
 
 
 def read_design(path: Path) -> dict:
+    return parse_design(read_design_text(path), path)
+
+
+def read_design_text(path: Path) -> bytes:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_bytes()
     except FileNotFoundError:
         raise EtlConfigError(
             "does not exist; expected the stored design of the suite", file=str(path)
         ) from None
+
+
+def parse_design(text: bytes, path: Path) -> dict:
     try:
         design = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as error:

@@ -23,7 +23,8 @@ from etl.errors import EtlConfigError
 from etl.extract import ExperimentSource
 from etl.pipeline import build_pipeline
 from etl.registry import load_registry
-from etl.runner import EtlReport, PipelineOutcome, run_pipeline
+from etl.report import EtlReport, PipelineOutcome
+from etl.runner import run_pipeline
 from etl.suite import (
     SUITE_DESIGN,
     experiment_factors,

@@ -1,0 +1,182 @@
+"""The record of the last complete suite ETL, so that a re-run with nothing new does no work.
+
+After a suite ETL whose pipelines all went well (ok or skipped) and use only doe's own steps, the manifest
+keeps what the outcome depended on: a signature of the request (stored design or given `$ETL$`, pipeline
+selection, config dir), the (size, mtime) of every directory and file the extraction relied on (the same
+stamps the extraction cache trusts: a new, deleted or changed job folder or file changes one of them), the
+experiment folders that had no results yet, and the (size, mtime, inode) of every output file. A re-run whose
+signature and stamps all match answers with the recorded outcomes and touches nothing.
+
+Standard library only: the check runs before pandas is imported, and a process that finds nothing changed
+never imports it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+from pathlib import Path
+
+from etl.fileio import write_atomic
+from etl.report import EtlReport, PipelineOutcome
+
+MANIFEST_VERSION = 1
+# A stamp younger than this when it was taken may change again within the same timestamp tick: a manifest
+# holding one is not written (the extraction cache uses the same rule).
+RACY_NS = 1_000_000_000
+_MISSING = (-1, -1)
+
+
+def signature(
+    design_text: bytes, etl_section: dict | None, pipelines: list[str] | None, config_dir
+) -> str | None:
+    """What the outcome depends on besides the files; None when it may depend on more (`$INCLUDE_*$` pulls in
+    other designs or templates)."""
+    section_text = (
+        b"" if etl_section is None else json.dumps(etl_section, sort_keys=True, default=str).encode()
+    )
+    if b"$INCLUDE_" in (design_text if etl_section is None else section_text):
+        return None
+    digest = hashlib.sha1(f"{MANIFEST_VERSION}\0{pipelines!r}\0{config_dir}\0".encode())
+    digest.update(design_text)
+    digest.update(b"\0")
+    digest.update(section_text)
+    return digest.hexdigest()
+
+
+def manifest_path(cache_dir: Path, pipelines: list[str] | None, from_section: bool) -> Path:
+    """One manifest per kind of request, so that `--pipelines p` does not replace the one of all pipelines."""
+    key = hashlib.sha1(f"{sorted(pipelines) if pipelines else None!r}\0{from_section}".encode()).hexdigest()
+    return cache_dir / f"manifest-{key[:12]}.pkl"
+
+
+def replay(path: Path, suite_dir: Path, expected_signature: str) -> EtlReport | None:
+    """The recorded report if nothing changed since the manifest was written; None otherwise."""
+    try:
+        with open(path, "rb") as handle:
+            manifest = pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("signature") != expected_signature:
+        return None
+    try:
+        folder = os.open(suite_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None
+    try:
+        if not _inputs_match(folder, manifest["paths"], manifest["sizes"], manifest["mtimes"]):
+            return None
+        if not _outputs_match(folder, manifest["outputs"]):
+            return None
+    finally:
+        os.close(folder)
+    return EtlReport(
+        [
+            PipelineOutcome(jobs_read=0, output_dir=suite_dir / out if out else None, **fields)
+            for fields, out in manifest["outcomes"]
+        ]
+    )
+
+
+def _inputs_match(folder: int, paths: list[str], sizes: list[int], mtimes: list[int]) -> bool:
+    # Paths are relative to the suite folder (one lookup less per stat) and sorted shallow first: a new
+    # job changes a directory's mtime, found before the many file stamps are compared.
+    stat = os.stat
+    for path, size, mtime in zip(paths, sizes, mtimes):
+        try:
+            found = stat(path, dir_fd=folder)
+        except FileNotFoundError:
+            if size != _MISSING[0]:
+                return False
+            continue
+        except OSError:
+            return False
+        if found.st_mtime_ns != mtime or found.st_size != size:
+            return False
+    return True
+
+
+def _outputs_match(folder: int, outputs: list[tuple[str, int, int, int]]) -> bool:
+    for path, size, mtime, inode in outputs:
+        try:
+            found = os.stat(path, dir_fd=folder)
+        except OSError:
+            return False
+        if (found.st_size, found.st_mtime_ns, found.st_ino) != (size, mtime, inode):
+            return False
+    return True
+
+
+def record(
+    path: Path,
+    suite_dir: Path,
+    expected_signature: str,
+    report: EtlReport,
+    empty_experiments: list[Path],
+    started_ns: int,
+) -> bool:
+    """Write the manifest of a complete ETL; False (and no manifest) when a re-run could not trust it."""
+    outcomes = report.outcomes
+    if report.config_error is not None or not outcomes:
+        return False
+    if any(o.status == "error" or not o.builtin_only for o in outcomes):
+        return False
+    prefix = f"{suite_dir}/"
+    inputs: dict[str, tuple[int, int]] = {}
+    for outcome in outcomes:
+        inputs.update(outcome.inputs)
+    if any(not name.startswith(prefix) for name in inputs):
+        return False
+    if max((mtime for _, mtime in inputs.values()), default=0) > started_ns - RACY_NS:
+        return False
+    for folder in empty_experiments:
+        try:
+            found = os.stat(folder)
+        except FileNotFoundError:
+            inputs[str(folder)] = _MISSING
+            continue
+        if found.st_mtime_ns > started_ns - RACY_NS:
+            return False
+        inputs[str(folder)] = (found.st_size, found.st_mtime_ns)
+    ordered = sorted(inputs, key=lambda name: name.count("/"))
+    outputs = []
+    for outcome in outcomes:
+        if outcome.status != "ok" or outcome.output_dir is None:
+            continue
+        for root, _, files in os.walk(outcome.output_dir):
+            for name in sorted(files):
+                found = os.stat(f"{root}/{name}")
+                outputs.append(
+                    (f"{root}/{name}"[len(prefix) :], found.st_size, found.st_mtime_ns, found.st_ino)
+                )
+    manifest = {
+        "signature": expected_signature,
+        "paths": [name[len(prefix) :] for name in ordered],
+        "sizes": [inputs[name][0] for name in ordered],
+        "mtimes": [inputs[name][1] for name in ordered],
+        "outputs": outputs,
+        "outcomes": [
+            (
+                {
+                    "pipeline": o.pipeline,
+                    "status": o.status,
+                    "message": o.message,
+                    "warnings": list(o.warnings),
+                    "rows": o.rows,
+                    "jobs": o.jobs,
+                },
+                str(o.output_dir.relative_to(suite_dir)) if o.output_dir is not None else None,
+            )
+            for o in outcomes
+        ],
+    }
+    # No fsync: a torn manifest fails to load and the next run does the work.
+    write_atomic(
+        path,
+        lambda handle: pickle.dump(manifest, handle, pickle.HIGHEST_PROTOCOL),
+        binary=True,
+        durable=False,
+    )
+    return True
