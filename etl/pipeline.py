@@ -14,7 +14,7 @@ from etl.errors import EtlConfigError
 from etl.registry import Registry
 from etl.steps.base import Step, step_kind
 from etl.steps.extractors import EtlWarning
-from etl.steps.transformers import DataFrameMethodTransformer, dataframe_method_names
+from etl.steps.transformers import DataFrameMethodTransformer, is_dataframe_method
 
 STEP_KEYS = ("extractors", "transformers", "loaders")
 
@@ -123,7 +123,7 @@ def build_transformer(registry: Registry, item: Any, path: str) -> StepSpec:
     name, options = transformer_item(item, path)
     if name.startswith("df."):
         method = name[3:]
-        if method not in dataframe_method_names():
+        if not is_dataframe_method(method):
             raise EtlConfigError(f"unknown DataFrame method {name}", path=path)
         kwargs = options["kwargs"] if options["kwargs"] is not None else {}
         if not isinstance(kwargs, dict):

@@ -9,10 +9,12 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, field_validator
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 STEP_CONFIG = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pickle
 from typing import ClassVar
 
-import pandas as pd
-
 from etl.errors import EtlDataError
 from etl.fileio import write_atomic, write_via_temp_path
+from etl.lazy import LazyModule
 from etl.steps.base import Loader, register
+
+pd = LazyModule("pandas")
 
 
 class SummaryLoader(Loader):

@@ -9,14 +9,16 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-import pandas as pd
 from pydantic import Field
 
 from etl.errors import EtlDataError
 from etl.fileio import write_text_atomic, write_via_temp_path
+from etl.lazy import LazyModule
 from etl.steps.base import Loader, register
 from etl.steps.transformers import factor_columns_of
+
+np = LazyModule("numpy")
+pd = LazyModule("pandas")
 
 
 def pyplot():

@@ -5,13 +5,15 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-import numpy as np
-import pandas as pd
 from pydantic import Field
 
 from etl.errors import EtlDataError
+from etl.lazy import LazyModule
 from etl.steps.base import Transformer, register
 from etl.steps.transformers import hashable_keys, numeric, require_columns, runtime_columns
+
+np = LazyModule("numpy")
+pd = LazyModule("pandas")
 
 
 def default_group_keys(df: pd.DataFrame, data_columns: list[str]) -> list[str]:

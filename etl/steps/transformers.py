@@ -6,13 +6,15 @@ import math
 import warnings
 from typing import Any
 
-import numpy as np
-import pandas as pd
 from pydantic import Field
 
 from etl.errors import EtlDataError
+from etl.lazy import LazyModule
 from etl.steps.base import UNREGISTERED_BUILTINS, Transformer, register
 from etl.steps.extractors import RUNTIME_PREFIX, EtlWarning
+
+np = LazyModule("numpy")
+pd = LazyModule("pandas")
 
 DEFAULT_AGGS = ["mean", "min", "max", "std", "count"]
 FACTORS_MARKER = "$FACTORS$"
@@ -206,9 +208,35 @@ class DataFrameMethodTransformer(Transformer):
 UNREGISTERED_BUILTINS.add(DataFrameMethodTransformer)
 
 
+# The public DataFrame methods of pandas 3.1, so that checking a `df.<method>` name needs no pandas import;
+# a name not listed here is looked up in the installed pandas.
+_PANDAS_3_1_METHODS = """
+    abs add add_prefix add_suffix agg aggregate align all any apply asfreq asof assign astype at_time
+    between_time bfill boxplot clip combine combine_first compare convert_dtypes copy corr corrwith count
+    cov cummax cummin cumprod cumsum describe diff div divide dot drop drop_duplicates droplevel dropna
+    duplicated eq equals eval ewm expanding explode ffill fillna filter first_valid_index floordiv
+    from_arrow from_dict from_records ge get groupby gt head hist idxmax idxmin infer_objects info insert
+    interpolate isetitem isin isna isnull items iterrows itertuples join keys kurt kurtosis
+    last_valid_index le lt map mask max mean median melt memory_usage merge min mod mode mul multiply ne
+    nlargest notna notnull nsmallest nunique pct_change pipe pivot pivot_table plot pop pow prod product
+    quantile query radd rank rdiv reindex reindex_like rename rename_axis reorder_levels replace resample
+    reset_index rfloordiv rmod rmul rolling round rpow rsub rtruediv sample select select_dtypes sem
+    set_axis set_flags set_index shift skew sort_index sort_values sparse squeeze stack std sub subtract
+    sum swaplevel tail take to_clipboard to_csv to_dict to_excel to_feather to_hdf to_html to_iceberg
+    to_json to_latex to_markdown to_numpy to_orc to_parquet to_period to_pickle to_records to_sql to_stata
+    to_string to_timestamp to_xarray to_xml transform transpose truediv truncate tz_convert tz_localize
+    unstack update value_counts var where xs
+"""
+KNOWN_DATAFRAME_METHODS = frozenset(_PANDAS_3_1_METHODS.split())
+
+
 def dataframe_method_names() -> set[str]:
     return {
         name
         for name in dir(pd.DataFrame)
         if not name.startswith("_") and callable(getattr(pd.DataFrame, name, None))
     }
+
+
+def is_dataframe_method(name: str) -> bool:
+    return name in KNOWN_DATAFRAME_METHODS or (not name.startswith("_") and name in dataframe_method_names())

@@ -243,3 +243,11 @@ def test_input_section_is_not_mutated(config_dir):
     before = yaml.safe_dump(section)
     expand(section, config_dir=config_dir)
     assert yaml.safe_dump(section) == before
+
+
+def test_dataframe_methods_known_up_front_exist_in_the_installed_pandas():
+    from etl.steps.transformers import KNOWN_DATAFRAME_METHODS, dataframe_method_names, is_dataframe_method
+
+    assert KNOWN_DATAFRAME_METHODS <= dataframe_method_names()
+    assert is_dataframe_method("sort_values") and not is_dataframe_method("nope")
+    assert not is_dataframe_method("_constructor")
