@@ -38,7 +38,7 @@ from etl.steps.extractors import EtlWarning
 
 RUNTIME_INFO = "runtime_info.yaml"
 CONFIG_JSON = "config.json"
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 # A file or directory changed less than this long before it was looked at may change again within the same
 # timestamp tick; such entries are not trusted from the cache.
 RACY_NS = 1_000_000_000
@@ -86,8 +86,8 @@ class ExtractionResult:
     warnings: list[str]
     jobs: int
     jobs_read: int
-    # (size, mtime) of every directory and file the result depends on, by path (see PipelineOutcome.inputs).
-    inputs: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # What the result depends on, in groups (prefix, (name, size, mtime, ...)): see PipelineOutcome.inputs.
+    inputs: list[tuple[str, tuple]] = field(default_factory=list)
 
 
 def flatten(config: dict, prefix: str = "") -> dict:
@@ -112,6 +112,38 @@ def _mode(step: Extractor) -> int:
     return _RECORDS
 
 
+@dataclass(frozen=True)
+class _RunRecord:
+    """Everything one run folder's extraction relied on: when all its stamps are unchanged, the run's cached
+    entries are taken as they are, without walking it (one stat per entry, nothing else)."""
+
+    stamps: tuple  # (path relative to the run folder, size, mtime, ...): the run folder itself is ""
+    dir_keys: tuple[str, ...]
+    config_keys: tuple[str, ...]
+    job_keys: tuple[str, ...]  # in walk order
+    job_ids: tuple[int, ...]
+    notes: tuple[str, ...]  # of all its jobs, in walk order
+
+    def unchanged(self, run_path: str) -> bool:
+        try:
+            folder = os.open(run_path, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            return False
+        names = iter(self.stamps)
+        stat = os.stat
+        try:
+            # Relative to the open run folder: one path lookup per stat instead of one per path component.
+            for name, size, mtime in zip(names, names, names):
+                found = stat(name, dir_fd=folder) if name else os.fstat(folder)
+                if found.st_mtime_ns != mtime or found.st_size != size:
+                    return False
+        except OSError:
+            return False
+        finally:
+            os.close(folder)
+        return True
+
+
 @dataclass
 class _Cache:
     """One experiment's cached extraction (see the module docstring)."""
@@ -119,6 +151,7 @@ class _Cache:
     dirs: dict[str, tuple[int, str]] = field(default_factory=dict)
     configs: dict[str, tuple[tuple[int, int], dict]] = field(default_factory=dict)
     jobs: dict[str, tuple[int, tuple, tuple, list[str]]] = field(default_factory=dict)
+    runs: dict[str, _RunRecord] = field(default_factory=dict)
     # Rows of the cached jobs, CSV text already converted where a column is all numbers (`numeric`).
     frame: pd.DataFrame | None = None
     text_columns: set[str] = field(default_factory=set)
@@ -138,6 +171,7 @@ class _Walk:
         self.unchanged = False  # whether the last listing came from the cache
         self.stats: dict[str, os.stat_result] = {}  # stats taken while proving a listing, used once more
         self.inputs: dict[str, tuple[int, int]] = {}  # what the result depends on (ExtractionResult.inputs)
+        self.dir_keys: list[str] = []  # the directories looked at (for a _RunRecord)
         self._parsed: dict[str, list[tuple[str, bool]]] = {}
         self._numbered: dict[tuple[str, str], list[tuple[int, str]]] = {}
 
@@ -159,6 +193,7 @@ class _Walk:
             return None
         mtime = stat.st_mtime_ns
         self.inputs[path] = (stat.st_size, mtime)
+        self.dir_keys.append(key)
         cached = self.old.dirs.get(key)
         self.unchanged = cached is not None and cached[0] == mtime
         if self.unchanged:
@@ -361,12 +396,12 @@ class Extraction:
     # -- the walk -------------------------------------------------------------------------------------------
     def run(self, sources: Iterable[ExperimentSource]) -> ExtractionResult:
         frames, notes = [], []
-        inputs: dict[str, tuple[int, int]] = {}
+        inputs: list[tuple[str, tuple]] = []
         jobs = jobs_read = 0
         with _collector_paused():
             for source in sources:
                 result = self._run_experiment(source)
-                inputs.update(result.inputs)
+                inputs.extend(result.inputs)
                 frames.append(result.frame)
                 notes.extend(result.warnings)
                 jobs += result.jobs
@@ -393,6 +428,7 @@ class Extraction:
         notes: list[str] = []
         order: dict[int, int] = {}  # job id → position in this walk
         next_id = max((entry[0] for entry in old.jobs.values()), default=-1) + 1
+        kept: dict[str, _RunRecord] = {}  # unchanged runs, by key
         jobs = jobs_read = 0
         factor_list = list(source.factor_columns)
         host_dirs = {name: tuple(f"host_{i}" for i in range(n)) for name, n in source.host_types}
@@ -400,8 +436,22 @@ class Extraction:
         prefix = source.exp_name
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", EtlWarning)
-            for run, run_name in walk.numbered(root, prefix, _RUN):
+            runs = walk.numbered(root, prefix, _RUN)
+            inputs = [("", tuple(item for path, stamp in walk.inputs.items() for item in (path, *stamp)))]
+            for run, run_name in runs:
                 run_path, run_key = f"{root}/{run_name}", f"{prefix}/{run_name}"
+                record = old.runs.get(run_key)
+                if record is not None and record.unchanged(run_path):
+                    # Its cache entries are copied into `new` only if the cache is written (_keep_runs).
+                    kept[run_key] = record
+                    order.update(zip(record.job_ids, range(len(order), len(order) + len(record.job_ids))))
+                    notes.extend(record.notes)
+                    jobs += len(record.job_ids)
+                    inputs.append((f"{run_path}/", record.stamps))
+                    continue
+                walk.inputs, walk.dir_keys = {}, []
+                config_keys: list[str] = []
+                job_keys: list[str] = []
                 run_config: dict = {}
                 for rep, rep_name in walk.numbered(run_path, run_key, _REP):
                     rep_path, rep_key = f"{run_path}/{rep_name}", f"{run_key}/{rep_name}"
@@ -415,6 +465,7 @@ class Extraction:
                         config_stamp, config_flat = self._config(
                             walk, rep_path, rep_key, old, new, run_config
                         )
+                    config_keys.append(rep_key)
                     for host_type, is_dir in listing:
                         if not is_dir:
                             continue
@@ -423,6 +474,7 @@ class Extraction:
                         for host_idx, host_name in walk.numbered(type_path, type_key, _HOST, expected_hosts):
                             jobs += 1
                             job_key = f"{type_key}/{host_name}"
+                            job_keys.append(job_key)
                             host_path = f"{type_path}/{host_name}"
                             cached = old.jobs.get(job_key)
                             stamps = self._restamp(walk, host_path, job_key, cached)
@@ -463,15 +515,31 @@ class Extraction:
                                 new.jobs[job_key] = cached
                             elif max(stamps[2::3], default=0) < trusted_before:
                                 new.jobs[job_key] = (job_id, stamps, config_stamp, job_notes)
+                stamps = _relative_stamps(walk.inputs, run_path)
+                inputs.append((f"{run_path}/", stamps))
+                if (
+                    max(stamps[2::3], default=0) < trusted_before
+                    and all(key in new.jobs for key in job_keys)
+                    and all(key in new.dirs for key in walk.dir_keys)
+                ):
+                    new.runs[run_key] = _RunRecord(
+                        stamps,
+                        tuple(dict.fromkeys(walk.dir_keys)),
+                        tuple(config_keys),
+                        tuple(job_keys),
+                        tuple(new.jobs[key][0] for key in job_keys),
+                        tuple(note for key in job_keys for note in new.jobs[key][3]),
+                    )
         new.text_columns = old.text_columns | builder.text_columns
         frame = self._combine(old, builder, order, new.text_columns)
         if frame is None:  # a cached number column got a text value: its cached rows need their text again
             return self._run_experiment(source, use_cache=False)
         new.numeric = {c for c in new.text_columns if c in frame.columns and is_numeric_dtype(frame[c])}
-        if cache_file is not None and self._worth_saving(old, new, jobs, jobs_read):
+        if cache_file is not None and self._worth_saving(old, new, kept, jobs, jobs_read):
+            self._keep_runs(old, new, kept)
             new.frame = frame[frame[_JOB].isin({entry[0] for entry in new.jobs.values()})]
             self._save_cache(cache_file, new)
-        return ExtractionResult(frame.drop(columns=_JOB), notes, jobs, jobs_read, walk.inputs)
+        return ExtractionResult(frame.drop(columns=_JOB), notes, jobs, jobs_read, inputs)
 
     def _combine(
         self, old: _Cache, builder: _FrameBuilder, order: dict[int, int], text_columns: set[str]
@@ -511,8 +579,9 @@ class Extraction:
         size as the run's first one is not read again."""
         path = f"{rep_path}/{CONFIG_JSON}"
         stat = walk.stat(path)
+        # Not among the walk's inputs: config.json is written once, before the job; the rep folder's mtime
+        # stands for it (a re-run reads it again only when that folder changed).
         stamp = (stat.st_size, stat.st_mtime_ns)
-        walk.inputs[path] = stamp
         cached = old.configs.get(rep_key)
         if cached is not None and cached[0] == stamp:
             flat = cached[1]
@@ -535,12 +604,27 @@ class Extraction:
 
     # -- cache ----------------------------------------------------------------------------------------------
     @staticmethod
-    def _worth_saving(old: _Cache, new: _Cache, jobs: int, jobs_read: int) -> bool:
+    def _worth_saving(
+        old: _Cache, new: _Cache, kept: dict[str, _RunRecord], jobs: int, jobs_read: int
+    ) -> bool:
         """Rewriting the whole cache for a few new jobs costs more than reading them again next time."""
         if not old.jobs:
             return bool(new.jobs)
-        vanished = len(old.jobs.keys() - new.jobs.keys())
+        kept_jobs = {key for record in kept.values() for key in record.job_keys}
+        vanished = len(old.jobs.keys() - new.jobs.keys() - kept_jobs)
         return jobs_read + vanished >= max(20, jobs // 50)
+
+    @staticmethod
+    def _keep_runs(old: _Cache, new: _Cache, kept: dict[str, _RunRecord]) -> None:
+        """The cache entries of the unchanged runs, taken over into the cache to be written."""
+        for run_key, record in kept.items():
+            new.runs[run_key] = record
+            for key in record.dir_keys:
+                new.dirs[key] = old.dirs[key]
+            for key in record.config_keys:
+                new.configs[key] = old.configs[key]
+            for key in record.job_keys:
+                new.jobs[key] = old.jobs[key]
 
     @staticmethod
     def _load_cache(path: Path | None) -> _Cache:
@@ -573,6 +657,15 @@ class Extraction:
             binary=True,
             durable=False,
         )
+
+
+def _relative_stamps(inputs: dict[str, tuple[int, int]], base: str) -> tuple:
+    """(name relative to `base`, size, mtime, ...); names are interned: runs share them, so does the pickle."""
+    cut = len(base) + 1
+    flat: list = []
+    for path, (size, mtime) in inputs.items():
+        flat.extend((sys.intern(path[cut:]), size, mtime))
+    return tuple(flat)
 
 
 @contextmanager

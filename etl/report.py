@@ -23,8 +23,9 @@ class PipelineOutcome:
     jobs_read: int = 0
     output_dir: Path | None = None
     seconds: float = 0.0
-    # (size, mtime) of every directory and file the extraction relied on, by path: what a later run compares.
-    inputs: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)
+    # The (size, mtime) of every directory and file the extraction relied on, what a later run compares: groups
+    # (prefix, (name, size, mtime, name, size, mtime, ...)) whose paths are prefix + name.
+    inputs: list[tuple[str, tuple]] = field(default_factory=list, repr=False)
     # Every step is doe's own (a custom step may depend on more than the files it was given).
     builtin_only: bool = False
 
