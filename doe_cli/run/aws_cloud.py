@@ -1,11 +1,15 @@
 """`doe run --cloud aws`: the suite's EC2 instances, then the SSH cloud's machinery on them.
 
 Before anything is set up: the plan (hosts per type, cost against the budget; `--yes` accepts more),
-the AWS preflight, then provisioning (network, instances, a discovery inventory), all idempotent, so a
-resume finds the same instances. The instances then are SSH hosts: checked, locked, set up (with the
-cloud's setup roles, `aws_setup_roles` in group_vars/all, as the discovery inventory names them) and given jobs like any other. Releasing the
-hosts (cleanup after a complete run, or a failure) deletes everything of the suite id; Ctrl-C keeps the
-instances for a resume (`doe clean --cloud aws --suite S --id ID` deletes them; they expire anyway).
+the AWS preflight, then provisioning (network, instances, a discovery inventory), all idempotent. A
+resume of a suite whose hosts were set up (after a crash, a kill or Ctrl-C) only finds its running
+instances by their tags and goes on with them: no plan, no provisioning, no setup. If one of them is
+gone (expired, or terminated by AWS), replacements are provisioned and every host is set up again.
+The instances then are SSH hosts: checked, locked, set up (with the cloud's setup roles,
+`aws_setup_roles` in group_vars/all, as the discovery inventory names them) and given jobs like any
+other. Releasing the hosts (cleanup after a complete run, or a failure) deletes everything of the suite
+id; Ctrl-C keeps the instances for a resume (`doe clean --cloud aws --suite S --id ID` deletes them;
+they expire anyway).
 
 `aws_inventory_host_overrides` in group_vars/all ({host_type: {index: {ansible_host, ...}}}) replaces
 discovered host vars: tests map an emulator's instances onto local sshd hosts with it.
@@ -29,6 +33,8 @@ from doe_cli.run.hosts import HostSlot
 from doe_cli.run.ssh_cloud import InventoryHost, SshCloud
 
 CLOUD_NAME = "aws"
+# The controller's record that the suite's hosts are set up (under the suite's results folder).
+SETUP_MARKER = Path(".doe") / "setup.done"
 
 
 @dataclass
@@ -48,14 +54,30 @@ class AwsCloud(SshCloud):
                    suite=suite, suite_id=str(suite_id), accept_cost=accept_cost, log=log, settings=settings)
 
     def assign(self, slots: list[HostSlot]) -> None:
-        """Plan and budget, preflight, provision; then each slot gets the instance tagged with it."""
+        """Plan and budget, preflight, provision; then each slot gets the instance tagged with it.
+        Resuming a suite whose hosts are set up: its running instances, found by their tags."""
+        overrides = self.settings.get("aws_inventory_host_overrides") or {}
+        setup_marker = self.project.results_dir / f"{self.suite}_{self.suite_id}" / SETUP_MARKER
+        if setup_marker.exists():
+            with tempfile.TemporaryDirectory(prefix="doe-aws-") as tmp:
+                found = aws_provision.write_inventory(self.project, self.suite_id, Path(tmp),
+                                                      host_overrides=overrides)
+                hosts = _hosts_of(yaml.safe_load(found.read_text()) or {}, self.suite_id)
+            gone = [slot.name for slot in slots if slot.name not in hosts]
+            self.provisioned = True  # a failed resume deletes the instances too (unless --keep)
+            if not gone:
+                self.log(f"resuming on the {len(slots)} running instance(s) of suite id {self.suite_id}")
+                self._take(slots, hosts)
+                return
+            self.log(f"no running instance for {', '.join(gone)} (expired or terminated): launching "
+                     "replacements; every host is set up again, the jobs lost with them run again")
+            setup_marker.unlink(missing_ok=True)
         host_plan = host_plan_from((slot.exp, slot.host_type, slot.idx) for slot in slots)
         plan = aws_plan.build_plan(self.project, self.suite, host_plan)
         for line in plan.lines():
             self.log(line)
         aws_plan.check_budget(plan, accept=self.accept_cost)
         aws_plan.preflight(self.project, host_plan)
-        overrides = self.settings.get("aws_inventory_host_overrides") or {}
         with tempfile.TemporaryDirectory(prefix="doe-aws-") as tmp:
             self.provisioned = True  # from here on, a failure deletes whatever was created
             result = aws_provision.provision(self.project, self.suite, self.suite_id, host_plan, Path(tmp),
@@ -66,6 +88,9 @@ class AwsCloud(SshCloud):
         missing = [slot.name for slot in slots if slot.name not in hosts]
         if missing:
             raise DoeError(f"no running instance for {', '.join(missing)} after provisioning")
+        self._take(slots, hosts)
+
+    def _take(self, slots: list[HostSlot], hosts: dict[str, InventoryHost]) -> None:
         for slot in slots:
             self.assignment[slot.name] = hosts[slot.name]
             self.hosts_by_type.setdefault(slot.host_type, []).append(hosts[slot.name])

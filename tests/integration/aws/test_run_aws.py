@@ -1,5 +1,6 @@
 """`doe run --cloud aws` end to end against the emulator: plan, preflight, provisioning, setup (packages
-and S3 artifacts), jobs on the instances, fetch, ETL, and cleanup of every resource of the suite id.
+and S3 artifacts), jobs on the instances, a controller killed once jobs are queued and the resume on the
+same instances, fetch, ETL, and cleanup of every resource of the suite id.
 
 The emulator's instances get fake public addresses; group_vars/all maps each (host type, index) onto a
 local sshd test host (aws_inventory_host_overrides), so no emulated address is ever contacted.
@@ -7,8 +8,11 @@ local sshd test host (aws_inventory_host_overrides), so no emulated address is e
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -16,7 +20,7 @@ import boto3
 import pytest
 import yaml
 
-from tests.integration.run.conftest import Doe
+from tests.integration.run.conftest import Doe, wait_for
 from tests.support.sshd_hosts import SshHostPool, close_control_masters
 
 from .conftest import REGION, tagged, write_config
@@ -30,7 +34,8 @@ solo:
     small:
       $CMD$: >-
         echo "[% my_run.x %] $(cat /root/artifacts/greeting.txt)" > results/out.json.txt;
-        echo '{"x": [% my_run.x %]}' > results/out.json
+        echo '{"x": [% my_run.x %]}' > results/out.json;
+        pwd >> /root/ran.log; sleep 1
   base_experiment:
     x:
       $FACTOR$: [1, 2]
@@ -89,24 +94,57 @@ def aws_run_env(moto_endpoint, ssh_key):
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_doe_run_on_aws_runs_every_job_and_deletes_everything(aws_run_env, ec2):
+def _all_instances(ec2, suite_id: str) -> list[str]:
+    """Every instance ever launched with the suite id, terminated ones included."""
+    reservations = ec2.describe_instances(Filters=[{"Name": "tag:doe:suite_id", "Values": [suite_id]}])
+    return sorted(i["InstanceId"] for r in reservations["Reservations"] for i in r["Instances"])
+
+
+def _jobs_queued(results: Path) -> bool:
+    return any("status: queued" in state.read_text() for state in results.glob("e2e_*/*/state.yml"))
+
+
+def test_doe_run_on_aws_killed_then_resumed_runs_every_job_once_and_deletes_everything(aws_run_env, ec2):
     doe, pool = aws_run_env
-    done = doe("run", "--suite", "e2e", "--cloud", "aws", timeout=600)
+    controller = doe.popen("run", "--suite", "e2e", "--cloud", "aws", "--id", "new")
+    try:
+        wait_for(lambda: _jobs_queued(doe.results) or controller.poll() is not None, timeout=300,
+                 what="queued jobs")
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # the controller and its Ansible runs, as in a crash
+            os.killpg(controller.pid, signal.SIGKILL)
+        _, stderr = controller.communicate(timeout=30)
+    assert _jobs_queued(doe.results), stderr
+    assert "estimated cost" in stderr
     suite_dir = doe.suite_dir("e2e")
     suite_id = suite_dir.name.rsplit("_", 1)[1]
-    assert "estimated cost" in done.stderr
+    launched = _all_instances(ec2, suite_id)
+    assert len(launched) == 3 and len(tagged(ec2, "doe:suite_id", suite_id)["instances"]) == 3
+    # Setup copies the artifact with mode 0644: a setup that ran again would undo this.
+    artifact = pool.hosts[0].root / "artifacts" / "greeting.txt"
+    artifact.chmod(0o600)
+
+    done = doe("run", "--suite", "e2e", "--id", "last", timeout=600)  # the stored cloud: aws
+    assert "resuming on the 3 running instance(s)" in done.stderr
+    assert "provisioned" not in done.stderr and "setting up" not in done.stderr
+    assert artifact.stat().st_mode & 0o777 == 0o600
+    ran = (pool.hosts[0].root / "ran.log").read_text().splitlines()
+    assert len(ran) == 4 and len(set(ran)) == 4, ran  # 2 runs x 2 repetitions, each exactly once
     for rep in (0, 1):
         for run, x in ((0, 1), (1, 2)):
             out = suite_dir / "solo" / f"run_{run}" / f"rep_{rep}" / "small" / "host_0" / "out.json.txt"
             assert out.read_text() == f"{x} hello from s3\n"
     client = suite_dir / "duo" / "run_0" / "rep_0" / "medium" / "host_0" / "stdout.log"
     assert client.read_text().strip() == "client 7"
+    for exp, jobs in (("solo", 4), ("duo", 1)):
+        states = yaml.safe_load((suite_dir / exp / "state.yml").read_text())["jobs"]
+        assert [job["status"] for job in states.values()] == ["finished"] * jobs
     table = (suite_dir / "etl_results" / "table" / "table.csv").read_text()
     assert table.count("solo") >= 4 and not (suite_dir / "ETL_ERROR.log").exists()
     stored = yaml.safe_load((suite_dir / ".inventory" / "aws.yml").read_text())["all"]["hosts"]
     assert {host["doe_cloud_setup_roles"] == ["host_packages", "s3_artifacts"] for host in stored.values()} == {True}
-    # Every job ran on an sshd test host, and nothing of the suite id is left in the emulator.
-    assert any((h.root / "artifacts" / "greeting.txt").is_file() for h in pool.hosts)
+    # The resume went on with the instances it had (none launched), then deleted everything of the suite id.
+    assert _all_instances(ec2, suite_id) == launched
     assert not any(tagged(ec2, "doe:suite_id", suite_id).values())
 
 
