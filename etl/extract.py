@@ -22,7 +22,7 @@ import time
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from stat import S_ISDIR
 from typing import Any
@@ -38,7 +38,7 @@ from etl.steps.extractors import EtlWarning
 
 RUNTIME_INFO = "runtime_info.yaml"
 CONFIG_JSON = "config.json"
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 # A file or directory changed less than this long before it was looked at may change again within the same
 # timestamp tick; such entries are not trusted from the cache.
 RACY_NS = 1_000_000_000
@@ -114,15 +114,15 @@ def _mode(step: Extractor) -> int:
 
 @dataclass(frozen=True)
 class _RunRecord:
-    """Everything one run folder's extraction relied on: when all its stamps are unchanged, the run's cached
-    entries are taken as they are, without walking it (one stat per entry, nothing else)."""
+    """Everything one run folder's extraction relied on: when all its stamps are unchanged, the run's rows are
+    taken from the cached frame without walking it (one stat per entry, nothing else). Its per-folder cache
+    entries (listings, configs, job stamps) are kept pickled apart and unpickled only when the run changed, for
+    the walk that then re-reads only its new or changed jobs."""
 
     stamps: tuple  # (path relative to the run folder, size, mtime, ...): the run folder itself is ""
-    dir_keys: tuple[str, ...]
-    config_keys: tuple[str, ...]
-    job_keys: tuple[str, ...]  # in walk order
-    job_ids: tuple[int, ...]
+    job_ids: tuple[int, ...]  # in walk order
     notes: tuple[str, ...]  # of all its jobs, in walk order
+    entries: bytes = b""  # pickled (dirs, configs, jobs) of the run's folders, see _Cache
 
     def unchanged(self, run_path: str) -> bool:
         try:
@@ -152,6 +152,7 @@ class _Cache:
     configs: dict[str, tuple[tuple[int, int], dict]] = field(default_factory=dict)
     jobs: dict[str, tuple[int, tuple, tuple, list[str]]] = field(default_factory=dict)
     runs: dict[str, _RunRecord] = field(default_factory=dict)
+    next_job_id: int = 0
     # Rows of the cached jobs, CSV text already converted where a column is all numbers (`numeric`).
     frame: pd.DataFrame | None = None
     text_columns: set[str] = field(default_factory=set)
@@ -171,7 +172,6 @@ class _Walk:
         self.unchanged = False  # whether the last listing came from the cache
         self.stats: dict[str, os.stat_result] = {}  # stats taken while proving a listing, used once more
         self.inputs: dict[str, tuple[int, int]] = {}  # what the result depends on (ExtractionResult.inputs)
-        self.dir_keys: list[str] = []  # the directories looked at (for a _RunRecord)
         self._parsed: dict[str, list[tuple[str, bool]]] = {}
         self._numbered: dict[tuple[str, str], list[tuple[int, str]]] = {}
 
@@ -193,7 +193,6 @@ class _Walk:
             return None
         mtime = stat.st_mtime_ns
         self.inputs[path] = (stat.st_size, mtime)
-        self.dir_keys.append(key)
         cached = self.old.dirs.get(key)
         self.unchanged = cached is not None and cached[0] == mtime
         if self.unchanged:
@@ -427,7 +426,7 @@ class Extraction:
         builder = _FrameBuilder()
         notes: list[str] = []
         order: dict[int, int] = {}  # job id → position in this walk
-        next_id = max((entry[0] for entry in old.jobs.values()), default=-1) + 1
+        next_id = old.next_job_id
         kept: dict[str, _RunRecord] = {}  # unchanged runs, by key
         jobs = jobs_read = 0
         factor_list = list(source.factor_columns)
@@ -442,15 +441,18 @@ class Extraction:
                 run_path, run_key = f"{root}/{run_name}", f"{prefix}/{run_name}"
                 record = old.runs.get(run_key)
                 if record is not None and record.unchanged(run_path):
-                    # Its cache entries are copied into `new` only if the cache is written (_keep_runs).
                     kept[run_key] = record
                     order.update(zip(record.job_ids, range(len(order), len(order) + len(record.job_ids))))
                     notes.extend(record.notes)
                     jobs += len(record.job_ids)
                     inputs.append((f"{run_path}/", record.stamps))
                     continue
-                walk.inputs, walk.dir_keys = {}, []
-                config_keys: list[str] = []
+                if record is not None:  # changed: its folders' entries tell which jobs to read again
+                    for table, entries in zip(
+                        (old.dirs, old.configs, old.jobs), pickle.loads(record.entries)
+                    ):
+                        table.update(entries)
+                walk.inputs = {}
                 job_keys: list[str] = []
                 run_config: dict = {}
                 for rep, rep_name in walk.numbered(run_path, run_key, _REP):
@@ -465,7 +467,6 @@ class Extraction:
                         config_stamp, config_flat = self._config(
                             walk, rep_path, rep_key, old, new, run_config
                         )
-                    config_keys.append(rep_key)
                     for host_type, is_dir in listing:
                         if not is_dir:
                             continue
@@ -517,16 +518,9 @@ class Extraction:
                                 new.jobs[job_key] = (job_id, stamps, config_stamp, job_notes)
                 stamps = _relative_stamps(walk.inputs, run_path)
                 inputs.append((f"{run_path}/", stamps))
-                if (
-                    max(stamps[2::3], default=0) < trusted_before
-                    and all(key in new.jobs for key in job_keys)
-                    and all(key in new.dirs for key in walk.dir_keys)
-                ):
+                if max(stamps[2::3], default=0) < trusted_before and all(key in new.jobs for key in job_keys):
                     new.runs[run_key] = _RunRecord(
                         stamps,
-                        tuple(dict.fromkeys(walk.dir_keys)),
-                        tuple(config_keys),
-                        tuple(job_keys),
                         tuple(new.jobs[key][0] for key in job_keys),
                         tuple(note for key in job_keys for note in new.jobs[key][3]),
                     )
@@ -536,8 +530,12 @@ class Extraction:
             return self._run_experiment(source, use_cache=False)
         new.numeric = {c for c in new.text_columns if c in frame.columns and is_numeric_dtype(frame[c])}
         if cache_file is not None and self._worth_saving(old, new, kept, jobs, jobs_read):
-            self._keep_runs(old, new, kept)
-            new.frame = frame[frame[_JOB].isin({entry[0] for entry in new.jobs.values()})]
+            _pack_recorded_runs(new, prefix)
+            new.runs.update(kept)
+            new.next_job_id = next_id
+            cached_ids = {entry[0] for entry in new.jobs.values()}
+            cached_ids.update(job_id for record in new.runs.values() for job_id in record.job_ids)
+            new.frame = frame[frame[_JOB].isin(cached_ids)]
             self._save_cache(cache_file, new)
         return ExtractionResult(frame.drop(columns=_JOB), notes, jobs, jobs_read, inputs)
 
@@ -608,23 +606,12 @@ class Extraction:
         old: _Cache, new: _Cache, kept: dict[str, _RunRecord], jobs: int, jobs_read: int
     ) -> bool:
         """Rewriting the whole cache for a few new jobs costs more than reading them again next time."""
-        if not old.jobs:
-            return bool(new.jobs)
-        kept_jobs = {key for record in kept.values() for key in record.job_keys}
-        vanished = len(old.jobs.keys() - new.jobs.keys() - kept_jobs)
+        if not old.jobs and not old.runs:
+            return jobs > 0
+        # Jobs gone from the cache: of runs that changed or went away (read again: counted twice, no matter).
+        vanished = len(old.jobs.keys() - new.jobs.keys())
+        vanished += sum(len(record.job_ids) for key, record in old.runs.items() if key not in kept)
         return jobs_read + vanished >= max(20, jobs // 50)
-
-    @staticmethod
-    def _keep_runs(old: _Cache, new: _Cache, kept: dict[str, _RunRecord]) -> None:
-        """The cache entries of the unchanged runs, taken over into the cache to be written."""
-        for run_key, record in kept.items():
-            new.runs[run_key] = record
-            for key in record.dir_keys:
-                new.dirs[key] = old.dirs[key]
-            for key in record.config_keys:
-                new.configs[key] = old.configs[key]
-            for key in record.job_keys:
-                new.jobs[key] = old.jobs[key]
 
     @staticmethod
     def _load_cache(path: Path | None) -> _Cache:
@@ -657,6 +644,19 @@ class Extraction:
             binary=True,
             durable=False,
         )
+
+
+def _pack_recorded_runs(cache: _Cache, prefix: str) -> None:
+    """Move the per-folder entries of each run that has a record into the record (see _RunRecord)."""
+    cut = len(prefix) + 1
+    moved: dict[str, tuple[dict, dict, dict]] = {key: ({}, {}, {}) for key in cache.runs}
+    for index, table in enumerate((cache.dirs, cache.configs, cache.jobs)):
+        for key in list(table):
+            run_tables = moved.get(f"{prefix}/{key[cut:].partition('/')[0]}")
+            if run_tables is not None:
+                run_tables[index][key] = table.pop(key)
+    for key, tables in moved.items():
+        cache.runs[key] = replace(cache.runs[key], entries=pickle.dumps(tables, pickle.HIGHEST_PROTOCOL))
 
 
 def _relative_stamps(inputs: dict[str, tuple[int, int]], base: str) -> tuple:
