@@ -42,9 +42,10 @@ class Experiment:
     factor_levels: list
     except_filters: list
     plan: FactorPlan = field(repr=False)
+    job_timeout: float | None = None  # seconds a job may run before it is killed (None: no limit here)
 
     def resolved(self) -> dict:
-        return {
+        resolved = {
             "n_repetitions": self.n_repetitions,
             "common_roles": list(self.common_roles),
             "host_types": {name: ht.resolved() for name, ht in self.host_types.items()},
@@ -52,6 +53,9 @@ class Experiment:
             "factor_levels": self.factor_levels,
             "except_filters": self.except_filters,
         }
+        if self.job_timeout is not None:
+            resolved["job_timeout"] = self.job_timeout
+        return resolved
 
     def n_runs(self) -> int:
         """Runs after except_filters, counted without building run configs."""

@@ -76,6 +76,10 @@ _EXPERIMENT = {
         },
         "factor_levels": {"type": "array", "minItems": 1, "items": {"type": "object"}, "default": [{}]},
         "except_filters": {"type": "array", "items": {"type": "object", "minProperties": 1}, "default": []},
+        "job_timeout": {"type": "number", "exclusiveMinimum": 0,
+                        "description": "Seconds a job may run before it is killed and recorded as timeout "
+                                       "(--job-timeout overrides it; it overrides job_timeout in the "
+                                       "inventory and group_vars)."},
     },
 }
 

@@ -22,7 +22,7 @@ RESERVED_NAMES = frozenset({
     "init_roles", "check_status", "$CMD$",
 })
 EXPERIMENT_KEYS = ("n_repetitions", "common_roles", "host_types", "base_experiment", "factor_levels",
-                   "except_filters")
+                   "except_filters", "job_timeout")
 HOST_TYPE_KEYS = ("n", "check_status", "init_roles", CMD)
 NOT_HOST_TYPES = ("all", "ansible_controller")
 # Host types and roles name folders; these names cannot step out of group_vars/ or roles/.
@@ -92,6 +92,7 @@ class DesignValidator:
             if required not in raw:
                 raise self.error(path, f"missing required key {required!r}")
         n_repetitions = self._positive_int(raw.get("n_repetitions", 1), path + ("n_repetitions",))
+        job_timeout = self._seconds(raw.get("job_timeout"), path + ("job_timeout",))
         common_roles = self._roles(raw.get("common_roles", []), path + ("common_roles",))
         host_types = self._host_types(raw["host_types"], path + ("host_types",))
         base = self._base(raw["base_experiment"], suite_vars, path + ("base_experiment",))
@@ -108,7 +109,7 @@ class DesignValidator:
         plan = plan_factors(base, factor_levels, except_filters, self.source, path)
         experiment = Experiment(name=name, n_repetitions=n_repetitions, common_roles=common_roles,
                                 host_types=host_types, base_experiment=base, factor_levels=factor_levels,
-                                except_filters=except_filters, plan=plan)
+                                except_filters=except_filters, plan=plan, job_timeout=job_timeout)
         if plan.filters and experiment.n_runs() == 0:
             raise self.error(path + ("except_filters",), "every run is excluded by except_filters; "
                                                          "expected at least one run left")
@@ -123,6 +124,14 @@ class DesignValidator:
     def _positive_int(self, value: Any, path: tuple) -> int:
         if type(value) is not int or value < 1:
             raise self.error(path, f"expected a positive integer, got {_describe(value)}")
+        return value
+
+    def _seconds(self, value: Any, path: tuple) -> float | None:
+        """An optional positive number of seconds (bool is no number here)."""
+        if value is None:
+            return None
+        if type(value) not in (int, float) or not value > 0 or value == float("inf"):
+            raise self.error(path, f"expected a positive number of seconds, got {_describe(value)}")
         return value
 
     def _roles(self, value: Any, path: tuple) -> list[str]:

@@ -51,6 +51,8 @@ from doe_cli.run.suite_id import resolve_suite_id
 CMD = "$CMD$"
 STATUS_TASK = "Stop leftovers of completed jobs and read the job states"
 FINAL_SHUTDOWN_TASK = "Shut the queue down after the host's last jobs were fetched"
+CLEANUP_TASK = "Stop every running job of this suite and the task spooler server"
+FETCH_TASK = "Fetch the newly finished job dirs of a remote host in one transfer into the staging dir"
 ENQUEUE_TASKS = ("Enqueue the first-phase jobs and wait until they have started", "Enqueue the second-phase jobs")
 SETUP_FACTS_TASK = "Make the queue ready and record the host's hardware and kernel"
 SETUP_GIT_TASK = "Check out the code repositories at their versions"
@@ -217,12 +219,18 @@ class Controller:
         self.suite = suite
         self.slots = assign_hosts(suite)
         self.base = local_cloud.local_base_dir(opts.local_dir)
+        self.host_check_pending = False  # the first round checks and locks the SSH hosts
         if self.ssh is not None:
             # Enough hosts, each answering, writable and free: checked (and locked) before anything is set up.
+            # A resumed suite whose hosts are set up knows their folders; its first round checks them.
             self.ssh.assign(self.slots)
             ensure_ansible_on_path()
-            self.ssh.preflight(self.suite_dir.name, force=opts.force, work_dir=Path(tempfile.gettempdir()),
-                               control_path_dir=_control_path_dir(self.suite_dir), log=self.log)
+            set_up = not self.is_new and (self.suite_dir / ".doe" / "setup.done").exists()
+            if set_up and self.ssh.paths_from_inventory(self.suite_dir):
+                self.host_check_pending = True
+            else:
+                self.ssh.preflight(self.suite_dir.name, force=opts.force, work_dir=Path(tempfile.gettempdir()),
+                                   control_path_dir=_control_path_dir(self.suite_dir), log=self.log)
         try:
             host_vars = self._host_vars()
             exp_host_lst = self._exp_host_lst(host_vars)
@@ -323,11 +331,17 @@ class Controller:
         return result
 
     def _job_timeouts(self) -> dict[str, float | None]:
+        """Per host: --job-timeout, else the experiment's job_timeout in the design, else the inventory's
+        host var (SSH), else group_vars (host type, then all)."""
         if self.options.job_timeout:
             return {slot.name: self.options.job_timeout for slot in self.slots}
         group_all = load_group_vars(self.project, "all")
         timeouts = {}
         for slot in self.slots:
+            designed = self.suite.experiments[slot.exp].job_timeout
+            if designed is not None:  # validated with the design
+                timeouts[slot.name] = float(designed)
+                continue
             value = load_group_vars(self.project, slot.host_type).get("job_timeout", group_all.get("job_timeout"))
             value = self.host_vars[slot.name].get("job_timeout", value)  # an SSH inventory's host var wins
             try:
@@ -364,8 +378,21 @@ class Controller:
         else:
             result = self._playbook("setup.yml", self.setup_vars)
         if self.setup_vars is not None:
-            self._finish_setup(result)
+            try:
+                self._finish_setup(result)
+            except DoeError:
+                self._release_after_failed_setup()
+                raise
         return result
+
+    def _release_after_failed_setup(self) -> None:
+        """A setup that failed (on any host, so no host got jobs) keeps no SSH host locked: once the cause
+        is fixed, `--id new` finds the hosts free, and a resume takes the locks again. --keep keeps them."""
+        if self.ssh is None or self.options.keep:
+            return
+        self.log(f"setup failed: releasing the {len(self.slots)} host(s) of {self.suite_dir.name} "
+                 "(their queues stop, their locks go)")
+        self._cleanup()
 
     def _finish_setup(self, result: PlaybookResult) -> None:
         """Check the setup's results, write provenance.json and the setup marker."""
@@ -456,14 +483,18 @@ class Controller:
     def _cleanup(self) -> None:
         """Shut down the queues the final polls did not, then remove the local hosts' folders."""
         remaining = [slot.name for slot in self.slots if slot.name not in self.shut_down]
+        locked = list(remaining)
         if remaining:
             result = self._playbook("cleanup.yml", {}, limit=remaining)
             if not result.ok:
                 self.log(f"warning: cleanup failed: {result.summary()}")
                 return
+            # A shutdown by the host helper releases the lock too; a host without the helper keeps it.
+            shutdowns = result.task_results(CLEANUP_TASK)
+            locked = [host for host in remaining if helper_report(shutdowns.get(host, {})) is None]
         if self.ssh is not None:  # results stay on the hosts; the suite's locks go
-            # The final polls released the locks of the hosts they shut down.
-            if not self.ssh.release(self.suite_dir.name, work_dir=self.suite_dir / ".doe", only=remaining,
+            # The queue shutdowns (final polls, cleanup) released the locks of their hosts.
+            if not self.ssh.release(self.suite_dir.name, work_dir=self.suite_dir / ".doe", only=locked,
                                     control_path_dir=_control_path_dir(self.suite_dir)):
                 self.log("warning: could not release the lock on every host (doe.lock under the remote dir)")
         else:
@@ -560,10 +591,9 @@ class Controller:
         elif not requests:
             return False
         else:
-            result = self._playbook("enqueue-and-poll.yml", round_vars, on_event=on_event,
-                                    limit=sorted(set(requests) | set(poll_requests)))
+            result = self._round(round_vars, sorted(set(requests) | set(poll_requests)), on_event=on_event)
         accepted = self._mark_queued(result, batch)
-        unreachable = result.unreachable_hosts()
+        unreachable = self._unreachable(result)
         self._note_unreachable(unreachable, result)
         if all(host in accepted or host in unreachable for host in requests):
             self.enqueue_failures = 0  # unreachable hosts get their jobs once they answer again
@@ -609,10 +639,30 @@ class Controller:
 
     def _poll_tick(self) -> None:
         requests = self._poll_requests()
-        if requests:
-            self._read_poll(self._playbook("poll.yml", {"job_queue_requests": requests,
-                                                        "job_queue_staging_dir": str(self.staging)},
-                                           limit=list(requests)), requests)
+        if not requests:
+            return
+        if self.host_check_pending:
+            result = self._round({"doe_enqueue_requests": {}, "doe_poll_requests": requests,
+                                  "job_queue_staging_dir": str(self.staging)}, limit=list(requests))
+        else:
+            result = self._playbook("poll.yml", {"job_queue_requests": requests,
+                                                 "job_queue_staging_dir": str(self.staging)}, limit=list(requests))
+        self._read_poll(result, requests)
+
+    def _round(self, round_vars: dict[str, Any], limit: list[str],
+               on_event: Callable[[dict[str, Any]], None] | None = None) -> PlaybookResult:
+        """enqueue-and-poll.yml. The first round of a resumed suite on SSH hosts first checks and locks
+        every host of the suite in the same run; one that fails stops them all before any enqueue."""
+        if not self.host_check_pending:
+            return self._playbook("enqueue-and-poll.yml", round_vars, limit=limit, on_event=on_event)
+        assert self.ssh is not None
+        result = self._playbook("enqueue-and-poll.yml",
+                                {**round_vars, "doe_host_check": True, "ssh_host_force": self.options.force},
+                                on_event=on_event)
+        self.ssh.read_check(result, self.suite_dir.name, work_dir=self.suite_dir / ".doe",
+                            control_path_dir=_control_path_dir(self.suite_dir), log=self.log)
+        self.host_check_pending = False
+        return result
 
     def _poll_requests(self, queued_too: dict[str, list[JobKey]] | None = None) -> dict[str, dict]:
         """Per host: its poll request for the queued jobs (and those of queued_too, about to be queued)."""
@@ -649,8 +699,8 @@ class Controller:
 
     def _read_poll(self, result: PlaybookResult, requests: dict[str, dict]) -> None:
         """Job states, fetched results and failures of the hosts polled with `requests`."""
-        unreachable = result.unreachable_hosts()
-        broken = result.failed_hosts() | unreachable
+        unreachable = self._unreachable(result)
+        broken = result.failed_hosts() | set(unreachable)
         statuses = result.task_results(STATUS_TASK)
         self._note_unreachable(unreachable, result)
         self.shut_down.update(host for host, res in result.task_results(FINAL_SHUTDOWN_TASK).items()
@@ -724,19 +774,29 @@ class Controller:
         with open(self.suite_dir / ".doe" / "not_fetched.log", "a", encoding="utf-8") as handle:
             handle.write("".join(f"{line}\n" for line in lines))
 
-    def _note_unreachable(self, unreachable: set[str], result: PlaybookResult) -> None:
+    @staticmethod
+    def _unreachable(result: PlaybookResult) -> dict[str, str]:
+        """Hosts that did not answer, and why: Ansible could not reach them, or the fetch's ssh could not
+        (rsync exit code 255: the host dropped between its status and its fetch)."""
+        found = {f.host: f.message for f in result.failures() if f.unreachable}
+        for host, res in result.task_results(FETCH_TASK).items():
+            if res.get("rc") == 255 and host not in found:
+                lines = [line for line in str(res.get("stderr") or "").splitlines() if line.strip()]
+                found[host] = f"the fetch could not connect: {lines[0] if lines else 'rsync exit code 255'}"
+        return found
+
+    def _note_unreachable(self, unreachable: dict[str, str], result: PlaybookResult) -> None:
         """A host that stops answering (network, sshd, reboot) is reported once and retried each round
         while the others go on; the run stops only after options.unreachable_timeout seconds."""
         now = time.monotonic()
-        reasons = {f.host: f.message for f in result.failures() if f.unreachable}
-        for host in unreachable:
+        for host, reason in unreachable.items():
             if host not in self.unreachable_since:
                 self.unreachable_since[host] = now
-                self.log(f"warning: host {host} is unreachable ({reasons.get(host, 'no answer')}); its jobs "
+                self.log(f"warning: host {host} is unreachable ({reason or 'no answer'}); its jobs "
                          f"keep running there, the other hosts are polled meanwhile")
             elif now - self.unreachable_since[host] > self.options.unreachable_timeout:
                 raise DoeError(f"host {host} has been unreachable for {self.options.unreachable_timeout:g} s "
-                               f"({reasons.get(host, 'no answer')}); its jobs keep running; resume with: "
+                               f"({reason or 'no answer'}); its jobs keep running; resume with: "
                                f"{self.resume_command()}")
         for host in result.stats.get("processed", {}):
             if host not in unreachable and self.unreachable_since.pop(host, None) is not None:

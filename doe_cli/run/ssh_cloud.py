@@ -10,7 +10,10 @@ slots' names, with the user's connection settings and the queue's folders on eac
 Before anything is set up: the inventory is read and validated (too few hosts of a type, the same
 machine twice), then one Ansible run checks every host (answers, folders writable, free) and takes
 its lock (`<remote_dir>/doe.lock` holding `<suite>_<id>`); `--force` takes a lock held by another
-suite, with a warning. The lock is released when the suite is complete and cleaned up.
+suite, with a warning. A resumed suite whose hosts are set up knows their folders from its stored
+inventory, so the same check is the first play of its first round (one Ansible start-up less); a
+host that fails it stops every host before anything is enqueued. The lock is released with the
+queue's final shutdown when the suite is complete, and when its setup failed.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from doe_cli.ansible_adapter import AnsibleAdapter
+from doe_cli.ansible_adapter import AnsibleAdapter, PlaybookResult
 from doe_cli.config import Project
 from doe_cli.errors import DoeError, UserError
 from doe_cli.run.hosts import HostSlot
@@ -63,7 +66,6 @@ class InventoryHost:
 
 @dataclass
 class RemotePaths:
-    home: str
     remote_dir: str     # doe's folder on the host (holds doe.lock)
     results_dir: str    # the job dirs of every suite
 
@@ -143,17 +145,20 @@ class SshCloud:
             inventory_path.write_text(yaml.safe_dump(inventory, sort_keys=False))
             adapter = AnsibleAdapter(Path(tmp) / "ansible", control_path_dir=control_path_dir)
             result = adapter.run("ssh-preflight.yml", inventory=inventory_path)
+        self.read_check(result, suite_dir_name, work_dir=work_dir, control_path_dir=control_path_dir, log=log)
+
+    def read_check(self, result: PlaybookResult, suite_dir_name: str, *, work_dir: Path, control_path_dir: Path,
+                   log: Callable[[str], None]) -> None:
+        """The host check's answers (a preflight run, or the first play of a resumed suite's first round):
+        fills self.paths; raises DoeError naming every host that failed and why, after releasing the
+        locks this check took."""
         outputs = result.task_results(PREFLIGHT_TASK)
-        reasons = {f.host: f.message for f in result.failures()}
+        # Only the check's own failures: in a round, later tasks fail for other reasons.
+        reasons = {f.host: f.message for f in result.failures() if f.task == PREFLIGHT_TASK}
         problems, taken = [], []
         for slot_name, host in self.assignment.items():
             where = f"host {host.name} ({host.address}, for {slot_name})"
-            if slot_name not in outputs or slot_name in reasons:
-                reason = reasons.get(slot_name, result.summary())
-                kind = "does not answer" if slot_name in result.unreachable_hosts() else "failed the check"
-                problems.append(f"{where} {kind}: {reason}")
-                continue
-            report = parse_report(outputs[slot_name].get("stdout", ""))
+            report = parse_report(outputs.get(slot_name, {}).get("stdout") or "")
             if "ERROR" in report:
                 problems.append(f"{where}: {report['ERROR']}")
                 continue
@@ -166,17 +171,38 @@ class SshCloud:
                 log(f"warning: {where}: took over the lock of suite {report.get('HOLDER') or '?'} (--force)")
             if lock in ("taken", "forced"):
                 taken.append(slot_name)
-            if lock not in ("taken", "forced", "ours"):
-                problems.append(f"{where}: unexpected answer from the host check: {report or '(nothing)'}")
+            if report and slot_name not in reasons and lock not in ("taken", "forced", "ours"):
+                problems.append(f"{where}: unexpected answer from the host check: {report}")
                 continue
-            self.paths[slot_name] = RemotePaths(home=report["HOME"], remote_dir=report["REMOTE-DIR"],
-                                                results_dir=report["RESULTS-DIR"])
+            if slot_name in reasons or lock not in ("taken", "forced", "ours"):
+                kind = "does not answer" if slot_name in result.unreachable_hosts() else "failed the check"
+                problems.append(f"{where} {kind}: {reasons.get(slot_name) or result.summary()}")
+                continue
+            self.paths[slot_name] = RemotePaths(remote_dir=report["REMOTE-DIR"], results_dir=report["RESULTS-DIR"])
         if problems:
             if taken:
                 self.release(suite_dir_name, work_dir=work_dir, control_path_dir=control_path_dir,
                              only=taken)
             raise DoeError(f"{self.file}: {len(problems)} host(s) cannot be used, nothing was set up: "
                            + "; ".join(problems))
+
+    def paths_from_inventory(self, suite_dir: Path) -> bool:
+        """A resumed suite's remote folders, from the inventory doe stored for it (the queues live there);
+        False if it does not name them for every slot (then a preflight finds them)."""
+        path = suite_dir / ".inventory" / f"{self.name}.yml"
+        try:
+            stored = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("all", {}).get("hosts") or {}
+        except (OSError, yaml.YAMLError):
+            return False
+        paths = {}
+        for slot_name in self.assignment:
+            host_vars = stored.get(slot_name) or {}
+            remote_dir, results_dir = host_vars.get("ssh_host_remote_dir"), host_vars.get("ssh_host_results_dir")
+            if not remote_dir or not results_dir:
+                return False
+            paths[slot_name] = RemotePaths(remote_dir=str(remote_dir), results_dir=str(results_dir))
+        self.paths.update(paths)
+        return True
 
     def release(self, suite_dir_name: str, *, work_dir: Path, control_path_dir: Path,
                 only: list[str] | None = None) -> bool:
@@ -225,8 +251,12 @@ class SshCloud:
             "doe_check_status": check_status,
             "doe_setup_roles": setup_roles,
             "doe_inventory_host": host.name,
+            "job_queue_lock_file": f"{paths.remote_dir}/doe.lock",
+            "job_queue_lock_owner": suite_dir_name,
             "ssh_host_remote_dir": paths.remote_dir,
+            "ssh_host_results_dir": paths.results_dir,
             "ssh_host_lock_owner": suite_dir_name,
+            "ssh_host_suite_dir_name": suite_dir_name,
             "public_dns_name": str(host.vars.get("ansible_host", host.name)),
             "private_dns_name": str(host.vars.get("private_dns_name") or host.vars.get("ansible_host", host.name)),
         }

@@ -4,7 +4,8 @@ task per phase for all jobs of a host, never one per job.
 
     doe_queue.py [--tsp tsp] [--socket S] --root DIR enqueue  --request B64   (a batch of jobs)
     doe_queue.py [--tsp tsp] [--socket S] --root DIR status   --request B64   (states, stops leftovers)
-    doe_queue.py [--tsp tsp] [--socket S] --root DIR shutdown [--remove-dir]    (stop all jobs and tsp)
+    doe_queue.py [--tsp tsp] [--socket S] --root DIR shutdown [--remove-dir] [--lock-file F --lock-owner O]
+                                                                             (stop all jobs and tsp)
     doe_queue.py [--tsp tsp] [--socket S] --root DIR setup                    (queue ready + host facts)
 
 A request is base64 of JSON (shell-safe, so Ansible can call this with `raw`: no Python module run
@@ -345,9 +346,11 @@ def rsync_filters(dirs: list[str], max_bytes: int | None = None) -> list[str]:
     return size_cap + [f"--include={pattern}" for pattern in includes] + ["--exclude=*"]
 
 
-def shutdown(root: str, tsp: str, remove_dir: str | None = None) -> dict:
+def shutdown(root: str, tsp: str, remove_dir: str | None = None, lock_file: str | None = None,
+             lock_owner: str = "") -> dict:
     """Stop every job under root that is still running, then the queue's server; optionally remove
-    the host's suite folder (the local cloud, after every result was fetched)."""
+    the host's suite folder (the local cloud, after every result was fetched) and release the host's
+    lock (SSH hosts) in the same call, which saves the controller a task per host."""
     running = []
     for current, subdirs, files in os.walk(root):
         if STARTED_MARKER in files and DONE_MARKER not in files:
@@ -358,7 +361,27 @@ def shutdown(root: str, tsp: str, remove_dir: str | None = None) -> dict:
     run_tsp(tsp, "-K")
     if remove_dir:
         shutil.rmtree(remove_dir, ignore_errors=True)
-    return {"stopped": stopped, "changed": bool(stopped) or bool(remove_dir)}
+    result = {"stopped": stopped, "changed": bool(stopped) or bool(remove_dir)}
+    if lock_file:
+        result["lock"] = release_lock(lock_file, lock_owner)
+        result["changed"] = result["changed"] or result["lock"] == "released"
+    return result
+
+
+def release_lock(lock_file: str, owner: str) -> str:
+    """Remove the host's lock file if `owner` holds it (its first line); another suite's lock stays."""
+    try:
+        with open(lock_file, encoding="utf-8") as handle:
+            holder = handle.readline().rstrip("\n")
+    except OSError:
+        return "not-ours"
+    if holder != owner:
+        return "not-ours"
+    try:
+        os.remove(lock_file)
+    except FileNotFoundError:
+        return "not-ours"
+    return "released"
 
 
 def setup(root: str, tsp: str) -> dict:
@@ -407,13 +430,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("action", choices=["enqueue", "status", "shutdown", "setup"])
     parser.add_argument("--request", help="base64 of the JSON request (default: JSON on stdin)")
     parser.add_argument("--remove-dir", action="store_true", help="shutdown: also remove the folder above bin/")
+    parser.add_argument("--lock-file", help="shutdown: also release this lock file if --lock-owner holds it")
+    parser.add_argument("--lock-owner", default="", help="shutdown: the lock's owner, <suite>_<id>")
     args = parser.parse_args(argv)
     if args.socket:
         os.environ["TS_SOCKET"] = args.socket
     try:
         os.makedirs(args.root, exist_ok=True)
         if args.action == "shutdown":
-            result = shutdown(args.root, args.tsp, os.path.dirname(HERE) if args.remove_dir else None)
+            result = shutdown(args.root, args.tsp, os.path.dirname(HERE) if args.remove_dir else None,
+                              args.lock_file, args.lock_owner)
         elif args.action == "setup":
             result = setup(args.root, args.tsp)
         elif args.action == "enqueue":

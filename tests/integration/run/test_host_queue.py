@@ -123,3 +123,19 @@ def test_a_hanging_tsp_client_is_an_error_not_a_hang(tmp_path, monkeypatch):
 
     with pytest.raises(helper.QueueError, match="did not answer within 0.5 s"):
         helper.setup(str(tmp_path / "root"), str(hanging_tsp))
+
+
+def test_shutdown_releases_the_hosts_lock_only_for_its_owner(tmp_path):
+    socket, root, lock = tmp_path / "ts.sock", tmp_path / "root", tmp_path / "doe.lock"
+
+    def shutdown(owner: str) -> dict:
+        argv = [sys.executable, str(QUEUE), "--root", str(root), "--socket", str(socket), "shutdown",
+                "--lock-file", str(lock), "--lock-owner", owner]
+        done = subprocess.run(argv, capture_output=True, text=True, check=True)
+        return json.loads(done.stdout[len("DOE-JSON:"):])
+
+    lock.write_text("other_2\n")
+    assert shutdown("suite_1")["lock"] == "not-ours" and lock.read_text() == "other_2\n"
+    lock.write_text("suite_1\n")
+    assert shutdown("suite_1")["lock"] == "released" and not lock.exists()
+    assert shutdown("suite_1")["lock"] == "not-ours"  # nothing left to release

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 from collections import Counter
 
 import pytest
@@ -122,3 +123,57 @@ def test_controller_killed_in_a_multi_host_job_resumes_and_single_host_jobs_kept
         runs = Counter(ran_log(host)) - before[host.name]
         assert sorted(runs.values()) == [1] * n and all(f"/{exp}/" in path for path in runs), runs
     assert not (host1.root / "doe-suite" / "doe.lock").exists()
+
+
+GATED = """
+gated:
+  host_types:
+    small:
+      $CMD$: echo "$PWD" >> /tmp/ran.log; while [ ! -e /tmp/doe-gate-open ]; do sleep 0.05; done; echo through
+  base_experiment:
+    k: 1
+"""
+
+
+def test_a_host_that_drops_between_its_status_and_its_fetch_counts_as_unreachable(ssh_env, tmp_path):
+    """The host's sshd listener dies while its job runs: the status still gets through Ansible's open
+    connection, the fetch's new ssh connection does not. That is an unreachable host (retried while
+    the run goes on), not a failed poll (five of which stop the run); its results arrive once it is back."""
+    host0 = ssh_env.pool.hosts[0]
+    (ssh_env.config / "designs" / "gated.yml").write_text(GATED)
+    gate = host0.dir / "tmp" / "doe-gate-open"
+    gate.unlink(missing_ok=True)
+    before = Counter(ran_log(host0))
+    log = tmp_path / "doe.log"
+    with open(log, "w") as stderr:
+        process = subprocess.Popen(ssh_env.argv("run", "--suite", "gated", "--id", "new", "--cloud", "sshd"),
+                                   stdout=subprocess.DEVNULL, stderr=stderr, env=ssh_env.env(),
+                                   start_new_session=True)
+    try:
+        started = host0.root / "doe-suite-results"
+        wait_for(lambda: list(started.glob("gated_*/gated/run_0/rep_0/.doe_started")), timeout=120,
+                 what="the job started")
+        host0.process.kill()  # the listener only: open sessions (Ansible's connection) stay
+        host0.process.wait()
+        gate.touch()
+
+        def reported() -> bool:
+            assert process.poll() is None, log.read_text()
+            return "host gated-small-0 is unreachable (the fetch could not connect" in log.read_text()
+
+        wait_for(reported, timeout=120, what="the host reported unreachable")
+        host0.start()
+        assert process.wait(timeout=180) == 0, log.read_text()
+    finally:
+        gate.unlink(missing_ok=True)
+        if not host0.running:
+            host0.start()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    err = log.read_text()
+    assert "host gated-small-0 answers again" in err and "polling host" not in err
+    suite_dir = ssh_env.suite_dir("gated")
+    assert (suite_dir / "gated/run_0/rep_0/small/host_0/stdout.log").read_text() == "through\n"
+    assert finished_jobs(suite_dir, "gated") == 1
+    assert sorted((Counter(ran_log(host0)) - before).values()) == [1]
+    assert not (host0.root / "doe-suite" / "doe.lock").exists()

@@ -4,6 +4,7 @@ folders and be free (host lock); every problem is reported naming the host, noth
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from tests.integration.ssh.conftest import in_host, write_inventory
 from tests.support.sshd_hosts import free_port
@@ -107,3 +108,85 @@ def test_a_results_dir_that_fills_up_during_the_run_stops_it_naming_host_and_pat
         in_host(host2, "umount -l /root/full2")
         # The stopped run keeps its lock (it can be resumed); free the host for the other tests.
         (host2.root / "doe-suite" / "doe.lock").unlink(missing_ok=True)
+
+
+GATE = "".join(f"""
+g{i}:
+  host_types:
+    small:
+      $CMD$: echo "$PWD" >> /tmp/ran.log; [ -e /tmp/doe-gate-gate ]
+  base_experiment:
+    k:
+      $FACTOR$: [0, 1]
+""" for i in range(3))
+
+
+def test_a_resumed_suite_checks_its_hosts_in_its_first_round_before_any_enqueue(ssh_env):
+    """Setup done, jobs to retry: the host check is the first play of the round. A host locked by
+    another suite stops every host before anything is enqueued; --force takes it over."""
+    from tests.integration.ssh.conftest import ran_log
+
+    (ssh_env.config / "designs" / "gate.yml").write_text(GATE)
+    done = ssh_env("run", "--suite", "gate", "--id", "new", "--cloud", "sshd3", "--keep", check=False)
+    assert done.returncode == 1, done.stderr  # every job failed: the gate file is missing
+    suite_dir = ssh_env.suite_dir("gate")
+    for host in ssh_env.pool.hosts:
+        (host.dir / "tmp" / "doe-gate-gate").touch()
+    ran_before = [ran_log(host) for host in ssh_env.pool.hosts]
+    lock = ssh_env.pool.hosts[1].root / "doe-suite" / "doe.lock"
+    assert lock.read_text() == f"{suite_dir.name}\n"  # --keep kept the hosts locked
+    lock.write_text("other_7\n")
+
+    done = ssh_env("run", "--suite", "gate", "--id", "last", "--retry-failed", check=False)
+    assert done.returncode == 1
+    assert "host host1" in done.stderr and "for g1-small-0) is in use by suite other_7" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert [ran_log(host) for host in ssh_env.pool.hosts] == ran_before  # nothing enqueued anywhere
+    assert lock.read_text() == "other_7\n"
+
+    done = ssh_env("run", "--suite", "gate", "--id", "last", "--retry-failed", "--force")
+    assert "took over the lock of suite other_7" in done.stderr
+    for i in range(3):
+        assert yaml.safe_load((suite_dir / f"g{i}/run_1/rep_0/small/host_0/runtime_info.yaml").read_text())[
+            "status"] == "finished"
+    for host in ssh_env.pool.hosts:
+        assert not (host.root / "doe-suite" / "doe.lock").exists()  # released with the queues' shutdown
+
+
+FAILING_SETUP = """
+broken:
+  common_roles: [fails_on_client]
+  host_types:
+    server:
+      check_status: false
+      $CMD$: echo "$PWD" >> /tmp/ran.log; exec sleep 300
+    client:
+      $CMD$: echo "$PWD" >> /tmp/ran.log
+  base_experiment:
+    k: 1
+"""
+
+
+def test_a_failed_setup_stops_every_host_and_releases_their_locks(ssh_env):
+    from tests.integration.ssh.conftest import ran_log
+
+    (ssh_env.config / "designs" / "broken.yml").write_text(FAILING_SETUP)
+    tasks = ssh_env.config / "roles" / "fails_on_client" / "tasks"
+    tasks.mkdir(parents=True, exist_ok=True)
+    (tasks / "main.yml").write_text("""---
+- name: Fail on the client only
+  ansible.builtin.fail:
+    msg: this role fails on purpose
+  when: doe_host_type == 'client'
+""")
+    _, host1, host2 = ssh_env.pool.hosts
+    ran_before = [ran_log(host1), ran_log(host2)]
+    done = ssh_env("run", "--suite", "broken", "--id", "new", "--cloud", "sshd", check=False)
+    assert done.returncode == 1
+    assert "setup failed" in done.stderr and "this role fails on purpose" in done.stderr
+    assert "releasing the 2 host(s)" in done.stderr
+    # The server's setup passed, but no host got a job, and both locks are gone.
+    assert [ran_log(host1), ran_log(host2)] == ran_before
+    assert not list((host1.root / "doe-suite-results").glob("broken_*/broken/run_0"))
+    for host in (host1, host2):
+        assert not (host.root / "doe-suite" / "doe.lock").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from doe_cli.config import discover
 from doe_cli.errors import UserError
@@ -122,13 +123,33 @@ def test_host_vars_put_the_queue_under_the_checked_remote_dirs(tmp_path):
     cloud = SshCloud.load(project_with(tmp_path, LAB), "lab")
     slot = slots(("e1", "small", 1))[0]
     cloud.assign([slot])
-    cloud.paths[slot.name] = RemotePaths(home="/home/lab", remote_dir="/home/lab/doe-suite",
-                                         results_dir="/home/lab/doe-suite-results")
+    cloud.paths[slot.name] = RemotePaths(remote_dir="/home/lab/doe-suite", results_dir="/home/lab/doe-suite-results")
     host_vars = cloud.host_vars("prj", "s_1", slot, True, [])
     assert host_vars["job_queue_dir"] == "/home/lab/doe-suite/prj/s_1"
     assert host_vars["job_queue_root"] == "/home/lab/doe-suite-results/s_1"
     assert host_vars["ansible_host"] == "10.0.0.1" and host_vars["ansible_port"] == 2222
     assert len(host_vars["job_queue_ts_socket"]) < 40
+    # The queue's final shutdown releases this lock.
+    assert host_vars["job_queue_lock_file"] == "/home/lab/doe-suite/doe.lock"
+    assert host_vars["job_queue_lock_owner"] == "s_1"
+
+
+def test_a_resume_reads_the_remote_dirs_from_the_stored_inventory(tmp_path):
+    from doe_cli.run.ssh_cloud import RemotePaths
+
+    cloud = SshCloud.load(project_with(tmp_path, LAB), "lab")
+    slot = slots(("e1", "small", 1))[0]
+    cloud.assign([slot])
+    suite_dir = tmp_path / "s_1"
+    (suite_dir / ".inventory").mkdir(parents=True)
+    assert not cloud.paths_from_inventory(suite_dir)  # nothing stored: a preflight finds them
+    cloud.paths[slot.name] = RemotePaths(remote_dir="/srv/doe", results_dir="/srv/results")
+    stored = {"all": {"hosts": {slot.name: cloud.host_vars("prj", "s_1", slot, True, [])}}}
+    (suite_dir / ".inventory" / "lab.yml").write_text(yaml.safe_dump(stored))
+    resumed = SshCloud.load(project_with(tmp_path / "again", LAB), "lab")
+    resumed.assign([slot])
+    assert resumed.paths_from_inventory(suite_dir)
+    assert resumed.paths == {slot.name: RemotePaths(remote_dir="/srv/doe", results_dir="/srv/results")}
 
 
 def test_report_lines_and_stored_cloud(tmp_path):
