@@ -22,7 +22,7 @@ from pathlib import Path
 from etl.fileio import write_atomic
 from etl.report import EtlReport, PipelineOutcome
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 # A stamp younger than this when it was taken may change again within the same timestamp tick: a manifest
 # holding one is not written (the extraction cache uses the same rule).
 RACY_NS = 1_000_000_000
@@ -74,14 +74,16 @@ def replay(path: Path, suite_dir: Path, expected_signature: str) -> EtlReport | 
             return None
         if not _outputs_match(folder, manifest["outputs"]):
             return None
+        return EtlReport(
+            [
+                PipelineOutcome(jobs_read=0, output_dir=suite_dir / out if out else None, **fields)
+                for fields, out in manifest["outcomes"]
+            ]
+        )
+    except (KeyError, TypeError, ValueError, pickle.UnpicklingError, EOFError):
+        return None  # a manifest of another layout: the run does the work and writes a new one
     finally:
         os.close(folder)
-    return EtlReport(
-        [
-            PipelineOutcome(jobs_read=0, output_dir=suite_dir / out if out else None, **fields)
-            for fields, out in manifest["outcomes"]
-        ]
-    )
 
 
 def _inputs_match(folder: int, paths: list[str], sizes: list[int], mtimes: list[int]) -> bool:
