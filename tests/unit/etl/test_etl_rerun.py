@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 
 import pytest
@@ -149,3 +150,17 @@ def test_an_experiment_without_results_is_run_once_its_results_arrive(make_suite
 def test_a_cleaned_suite_is_extracted_again(done_suite):
     shutil.rmtree(done_suite / "etl_results" / ".cache")
     assert run_suite_etl(done_suite).by_pipeline()["p"].jobs_read == 6
+
+
+def test_a_damaged_or_foreign_manifest_is_ignored_and_replaced(done_suite):
+    expected = output(done_suite)
+    (manifest,) = (done_suite / "etl_results" / ".cache").glob("manifest-*.pkl")
+    content = pickle.loads(manifest.read_bytes())
+    del content["head"]  # same signature, another layout
+    manifest.write_bytes(pickle.dumps(content))
+    assert run_suite_etl(done_suite).ok and output(done_suite) == expected
+    manifest.write_bytes(b"not a pickle")
+    assert run_suite_etl(done_suite).ok and output(done_suite) == expected
+    before = written(done_suite)
+    assert run_suite_etl(done_suite).by_pipeline()["p"].jobs_read == 0
+    assert written(done_suite) == before  # a new manifest was written and is used
