@@ -69,6 +69,10 @@ def delete_job(suite_dir):
     shutil.rmtree(suite_dir.joinpath(*JOB[:3]))
 
 
+def delete_run(suite_dir):
+    shutil.rmtree(suite_dir.joinpath(*JOB[:2]))
+
+
 def add_file_to_job(suite_dir):
     suite_dir.joinpath(*JOB, "more.csv").write_text("op,lat,ok\nscan,7,yes\n")
 
@@ -86,9 +90,10 @@ def empty_stderr_gets_text(suite_dir):
         (edit_in_place, lambda report, text: ",99," in text and report.jobs_read == 1),
         (add_job, lambda report, text: report.jobs == 8 and report.jobs_read == 2),
         (delete_job, lambda report, text: report.jobs == 5 and report.rows == 10),
+        (delete_run, lambda report, text: report.jobs == 4 and ",20," not in text),
         (add_file_to_job, lambda report, text: report.rows == 13 and ",7," in text),
     ],
-    ids=["file-edited-in-place", "new-job", "deleted-job", "file-added-to-job"],
+    ids=["file-edited-in-place", "new-job", "deleted-job", "deleted-run", "file-added-to-job"],
 )
 def test_a_change_to_the_results_is_noticed(done_suite, change, expect):
     assert run_suite_etl(done_suite).by_pipeline()["p"].jobs_read == 0
