@@ -5,7 +5,8 @@ The hosts share this machine's /usr (nothing is installed there: every package a
 Their /root is their own, so the machine's toolchains in /root are lent to them: each host mounts the
 plain root file system at /run/doe-rootfs, and host0/host1 link ~/.cargo, ~/.rustup and ~/.pyenv to it.
 host2 has no cargo: rustup-init comes from a file URL (the machine's rustup binary) with toolchain
-"none", which needs no network. The AWS CLI is found on every host (its PyPI install needs PyPI).
+"none", which needs no network. The AWS CLI is found on every host (test_aws_cli_pypi.py installs it
+from PyPI).
 """
 
 from __future__ import annotations
