@@ -82,7 +82,7 @@ def run_suite_etl(
         suite_name, suite_id = split_suite_dir(suite_dir.name)
         design_file = suite_dir / SUITE_DESIGN
         design_text = read_design_text(design_file)
-        signature = manifest.signature(design_text, etl_section, pipelines, config_dir)
+        signature = manifest.signature(suite_dir, design_text, etl_section, pipelines, config_dir)
         manifest_file = manifest.manifest_path(out_root / CACHE_DIR, pipelines, etl_section is not None)
         replayed = manifest.replay(manifest_file, suite_dir, signature) if signature else None
         if replayed is not None:

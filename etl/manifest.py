@@ -30,16 +30,21 @@ _MISSING = (-1, -1)
 
 
 def signature(
-    design_text: bytes, etl_section: dict | None, pipelines: list[str] | None, config_dir
+    suite_dir: Path, design_text: bytes, etl_section: dict | None, pipelines: list[str] | None, config_dir
 ) -> str | None:
-    """What the outcome depends on besides the files; None when it may depend on more (`$INCLUDE_*$` pulls in
-    other designs or templates)."""
+    """What the outcome depends on besides the files, including doe's own ETL code (an upgrade is not answered
+    from a record of the old code); None when it may depend on more (`$INCLUDE_*$` pulls in other designs or
+    templates)."""
     section_text = (
         b"" if etl_section is None else json.dumps(etl_section, sort_keys=True, default=str).encode()
     )
     if b"$INCLUDE_" in (design_text if etl_section is None else section_text):
         return None
-    digest = hashlib.sha1(f"{MANIFEST_VERSION}\0{pipelines!r}\0{config_dir}\0".encode())
+    digest = hashlib.sha1(f"{MANIFEST_VERSION}\0{suite_dir.name}\0{pipelines!r}\0{config_dir}\0".encode())
+    package = Path(__file__).parent
+    for module in sorted(package.rglob("*.py")):
+        found = module.stat()
+        digest.update(f"{module.relative_to(package)}\0{found.st_size}\0{found.st_mtime_ns}\0".encode())
     digest.update(design_text)
     digest.update(b"\0")
     digest.update(section_text)
