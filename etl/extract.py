@@ -4,9 +4,11 @@ Speed matters (tens of thousands of small files): file names are matched once pe
 is parsed with json and flattened once per run, CSV files are read with the csv module, rows are
 collected as lists per column layout and turned into one DataFrame at the end.
 
-With a cache folder, each experiment's extracted frame is kept together with, per job folder, the size and
-mtime of the files whose content was read; per directory the listing is kept with the directory's mtime, so a
-re-run lists only changed directories and re-reads only new or changed job folders.
+With a cache folder, each experiment's extracted frame is kept together with, per run folder, the size and
+mtime of every directory below it and of every file whose content was read. A re-run compares those (one stat
+each, nothing else) and takes an unchanged run's rows as they are. A changed or new run is walked: per
+directory the listing is kept with the directory's mtime and per job folder the stamps of its files, so the
+walk lists only changed directories and re-reads only new or changed job folders.
 """
 
 from __future__ import annotations
