@@ -22,7 +22,7 @@ from pathlib import Path
 from etl.fileio import write_atomic
 from etl.report import EtlReport, PipelineOutcome
 
-MANIFEST_VERSION = 2
+MANIFEST_VERSION = 3
 # A stamp younger than this when it was taken may change again within the same timestamp tick: a manifest
 # holding one is not written (the extraction cache uses the same rule).
 RACY_NS = 1_000_000_000
@@ -75,7 +75,7 @@ def replay(path: Path, suite_dir: Path, expected_signature: str) -> EtlReport | 
         # them, and the rest (most of the manifest) is then never unpickled.
         if not _inputs_match(folder, *manifest["head"]):
             return None
-        if not _inputs_match(folder, *pickle.loads(manifest["rest"])):
+        if not all(_group_matches(folder, *group) for group in pickle.loads(manifest["rest"])):
             return None
         if not _outputs_match(folder, manifest["outputs"]):
             return None
@@ -109,6 +109,22 @@ def _inputs_match(folder: int, paths: list[str], sizes: list[int], mtimes: list[
     return True
 
 
+def _group_matches(folder: int, prefix: str, stamps: tuple) -> bool:
+    """The stamps (name, size, mtime, ...) of one run folder's entries; the folder itself ("") is in the head."""
+    stat = os.stat
+    names = iter(stamps)
+    for name, size, mtime in zip(names, names, names):
+        if not name:
+            continue
+        try:
+            found = stat(prefix + name, dir_fd=folder)
+        except OSError:
+            return False
+        if found.st_mtime_ns != mtime or found.st_size != size:
+            return False
+    return True
+
+
 def _outputs_match(folder: int, outputs: list[tuple[str, int, int, int]]) -> bool:
     for path, size, mtime, inode in outputs:
         try:
@@ -134,36 +150,38 @@ def record(
         return False
     if any(o.status == "error" or not o.builtin_only for o in outcomes):
         return False
-    groups = [group for outcome in outcomes for group in outcome.inputs]
-    if any(stamps and max(stamps[2::3]) > started_ns - RACY_NS for _, stamps in groups):
+    # Pipelines that share an extraction share its groups: one each, by run folder (or experiment folder).
+    groups = {
+        prefix or stamps[0]: (prefix, stamps) for o in outcomes for prefix, stamps in o.inputs if stamps
+    }
+    if any(max(stamps[2::3]) > started_ns - RACY_NS for _, stamps in groups.values()):
         return False
     prefix = f"{suite_dir}/"
-    inputs: dict[str, tuple[int, int]] = {}
-    for group, stamps in groups:
-        names = iter(stamps)
-        inputs.update((group + name, (size, mtime)) for name, size, mtime in zip(names, names, names))
-    if any(not name.startswith(prefix) for name in inputs):
-        return False
+    cut = len(prefix)
+    head: dict[str, tuple[int, int]] = {}  # experiment and run folders
+    rest = []  # (run folder relative to the suite folder + "/", its stamps)
+    for group, stamps in groups.values():
+        if not group:  # an experiment folder: absolute names
+            names = iter(stamps)
+            for name, size, mtime in zip(names, names, names):
+                if not name.startswith(prefix):
+                    return False
+                head[name[cut:]] = (size, mtime)
+        elif not group.startswith(prefix) or stamps[0] != "":
+            return False
+        else:
+            head[group[cut:-1]] = (stamps[1], stamps[2])
+            rest.append((group[cut:], stamps))
     for folder in empty_experiments:
         try:
             found = os.stat(folder)
         except FileNotFoundError:
-            inputs[str(folder)] = _MISSING
+            head[str(folder)[cut:]] = _MISSING
             continue
         if found.st_mtime_ns > started_ns - RACY_NS:
             return False
-        inputs[str(folder)] = (found.st_size, found.st_mtime_ns)
-    ordered = sorted(inputs, key=lambda name: name.count("/"))
-    depth = prefix.count("/")
-    split = next((i for i, name in enumerate(ordered) if name.count("/") > depth + 1), len(ordered))
-
-    def part(names: list[str]) -> tuple[list[str], list[int], list[int]]:
-        return (
-            [name[len(prefix) :] for name in names],
-            [inputs[n][0] for n in names],
-            [inputs[n][1] for n in names],
-        )
-
+        head[str(folder)[cut:]] = (found.st_size, found.st_mtime_ns)
+    ordered = sorted(head, key=lambda name: name.count("/"))  # experiments before their runs
     outputs = []
     for outcome in outcomes:
         if outcome.status != "ok" or outcome.output_dir is None:
@@ -171,13 +189,11 @@ def record(
         for root, _, files in os.walk(outcome.output_dir):
             for name in sorted(files):
                 found = os.stat(f"{root}/{name}")
-                outputs.append(
-                    (f"{root}/{name}"[len(prefix) :], found.st_size, found.st_mtime_ns, found.st_ino)
-                )
+                outputs.append((f"{root}/{name}"[cut:], found.st_size, found.st_mtime_ns, found.st_ino))
     manifest = {
         "signature": expected_signature,
-        "head": part(ordered[:split]),
-        "rest": pickle.dumps(part(ordered[split:]), pickle.HIGHEST_PROTOCOL),
+        "head": (ordered, [head[name][0] for name in ordered], [head[name][1] for name in ordered]),
+        "rest": pickle.dumps(rest, pickle.HIGHEST_PROTOCOL),
         "outputs": outputs,
         "outcomes": [
             (
