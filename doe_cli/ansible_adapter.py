@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import sys
@@ -179,6 +180,18 @@ class AnsibleAdapter:
         path.mkdir(parents=True, exist_ok=False)
         return path
 
+    def _launcher(self) -> Path:
+        """An executable that runs ansible-playbook with this Python through doe_cli.ansible_launcher."""
+        path = self.work_dir / "ansible-playbook"
+        script = f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -P -m doe_cli.ansible_launcher \"$@\"\n"
+        if not path.is_file() or path.read_text() != script:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}")
+            tmp.write_text(script)
+            tmp.chmod(0o755)
+            os.replace(tmp, path)
+        return path
+
     def run(self, playbook: str, *, inventory: Path | str | None = None, extravars: dict[str, Any] | None = None,
             limit: str | None = None, on_event: EventHandler | None = None,
             cancel: Callable[[], bool] | None = None, timeout: int | None = None,
@@ -224,7 +237,9 @@ class AnsibleAdapter:
 
         kwargs: dict[str, Any] = {
             "private_data_dir": str(data_dir),
-            "playbook": str(playbook_path),
+            # ansible-playbook through doe's launcher (no interpreter teardown at the end, 0.3 s per run).
+            "binary": str(self._launcher()),
+            "cmdline": shlex.quote(str(playbook_path)),
             "extravars": extravars or {},
             "envvars": env,
             "event_handler": handle,
