@@ -9,9 +9,6 @@ from typing import Annotated
 import typer
 
 from doe_cli.commands._common import cli_errors, err, project
-from doe_cli.design import load_suite, report
-from doe_cli.design.schema import design_schema
-from doe_cli.design.yamlio import dump_yaml
 
 app = typer.Typer()
 
@@ -25,7 +22,10 @@ class Format(str, Enum):
     json = "json"
 
 
+# The design engine (jinja2, yaml) is imported inside the commands: every `doe` start-up would pay for it.
 def _load(suite: str, expfilter: str | None):
+    from doe_cli.design import load_suite
+
     loaded = load_suite(project(), suite)
     return loaded.filter(expfilter) if expfilter else loaded
 
@@ -38,6 +38,8 @@ def design(suite: SuiteOption, expfilter: ExpFilterOption = None,
                "json: the extended design (suite_design_ext.yml).")] = Format.text,
            ) -> None:
     """Show the runs of a suite and each host's command."""
+    from doe_cli.design import report
+
     loaded = _load(suite, expfilter)
     extended = loaded.extend(check_commands=True)
     if output is Format.json:
@@ -50,6 +52,8 @@ def design(suite: SuiteOption, expfilter: ExpFilterOption = None,
 @cli_errors
 def design_validate(suite: SuiteOption, expfilter: ExpFilterOption = None) -> None:
     """Validate a suite and print the resolved design (suite_design.yml)."""
+    from doe_cli.design.yamlio import dump_yaml
+
     loaded = _load(suite, expfilter)
     loaded.extend(check_commands=True)
     typer.echo(dump_yaml(loaded.resolved), nl=False)
@@ -59,6 +63,8 @@ def design_validate(suite: SuiteOption, expfilter: ExpFilterOption = None) -> No
 @cli_errors
 def info() -> None:
     """List the suites of the config dir with their experiments and run counts."""
+    from doe_cli.design import report
+
     infos = report.suites_info(project())
     typer.echo(report.info_listing(infos))
     for failed in (i for i in infos if i.error):
@@ -71,4 +77,6 @@ def info() -> None:
 @cli_errors
 def schema() -> None:
     """Print the JSON Schema of design files (for editors)."""
+    from doe_cli.design.schema import design_schema
+
     typer.echo(json.dumps(design_schema(), indent=2))

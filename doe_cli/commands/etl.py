@@ -99,14 +99,20 @@ def etl(
 
 def _design_access(prj, suite: str | None, from_design: bool):
     """The design loader for `{suite: X}` include sources and, with --from-design, the current $ETL$."""
-    try:
-        from doe_cli.design import design_loader, load_suite
-    except ImportError:
-        if from_design:
-            raise UserError("--from-design needs the design engine (doe_cli.design)") from None
-        return None, None
-    section = load_suite(prj, suite, strict=False).resolved.get("$ETL$", {}) if from_design else None
-    return design_loader(prj), section
+    if from_design:
+        from doe_cli.design import load_suite
+
+        section = load_suite(prj, suite, strict=False).resolved.get("$ETL$", {})
+    else:
+        section = None
+
+    def load_design(name: str) -> dict:
+        # Imported on first use: only `{suite: X}` include sources need the design engine.
+        from doe_cli.design import design_loader
+
+        return design_loader(prj)(name)
+
+    return load_design, section
 
 
 @app.command("etl-all")

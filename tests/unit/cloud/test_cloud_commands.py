@@ -43,13 +43,13 @@ def test_bad_ids_are_one_line_user_errors(project, suite, suite_id, expected):
     assert str(error.value).startswith(expected)
 
 
-def test_clean_needs_a_cloud_and_refuses_clouds_without_resources(project):
+def test_clean_needs_a_cloud_and_refuses_unknown_clouds(project):
     assert invoke(project, "clean").exit_code == 2  # --cloud is required: cleaning deletes
     refused = invoke(project, "clean", "--cloud", "gcp")
     assert refused.exit_code == 2
-    assert refused.stderr.strip().splitlines() == ["error: --cloud: only 'aws' has cloud resources to plan or clean, got 'gcp'"]
-    local = invoke(project, "clean", "--cloud", "local")
-    assert local.exit_code == 0 and "nothing to clean" in local.stderr
+    assert refused.stderr.strip().splitlines() == ["error: --cloud: expected 'aws' or 'local', got 'gcp'"]
+    local = invoke(project, "clean", "--cloud", "local")  # no results yet: no kept hosts
+    assert local.exit_code == 0 and "0 local host(s) of 0 suite run(s)" in local.stderr
 
 
 def test_clean_with_last_and_no_local_state_fails_before_any_cloud_call(project):
