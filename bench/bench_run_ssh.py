@@ -2,8 +2,9 @@
 
 The suite: three single-host experiments (one per host) of 50 `true`-like jobs each. Setup is done
 first: a warm-up run with `--keep` lets every job fail (`[ -e /tmp/doe-bench-go ]`), the hosts then
-get the file, and the timed run is `doe run --id last --retry-failed`: host check and lock, enqueue,
-polls, fetch, cleanup and lock release, no setup (resume-style timing).
+get the file, and the timed run is `doe run --id last --retry-failed`: one Ansible run with the host
+check and lock, enqueue, polls, fetch, and the queue's shutdown with the lock release in the last
+status, no setup (resume-style timing).
 The floor: per host, one ssh connection that enqueues the same 50 jobs with `tsp -n` on a private
 queue and waits for the last (`tsp -w`); the three hosts in parallel.
 Targets: the timed run under 15 s, and under 30 ms per job beyond the floor.

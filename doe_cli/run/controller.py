@@ -3,9 +3,10 @@
 The loop is a small state machine per experiment over the durable state files. Each tick makes one
 Ansible call for all hosts of all experiments: it enqueues (a batch of jobs per host), then polls (job
 states of every host, leftovers of completed multi-host jobs stopped, newly finished job dirs fetched
-with one rsync per host); a tick with nothing to enqueue only polls, and a new suite's first tick also
-sets the hosts up, in the same run. Hosts do the per-job work with
-their helper script; an Ansible round trip costs about a second, a job can cost milliseconds.
+with one rsync per host); a tick with nothing to enqueue only polls, a new suite's first tick also
+sets the hosts up, and a resumed suite's first tick on SSH hosts first checks and locks them, in the
+same run. Hosts do the per-job work with their helper script (a host's last poll also shuts its queue
+down); an Ansible round trip costs about a second, a job can cost milliseconds.
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ from doe_cli.run.suite_id import resolve_suite_id
 
 CMD = "$CMD$"
 STATUS_TASK = "Stop leftovers of completed jobs and read the job states"
-FINAL_SHUTDOWN_TASK = "Shut the queue down after the host's last jobs were fetched"
 CLEANUP_TASK = "Stop every running job of this suite and the task spooler server"
 FETCH_TASK = "Fetch the newly finished job dirs in one transfer into the staging dir"
 ENQUEUE_TASKS = ("Enqueue this host's jobs",)
@@ -143,7 +143,7 @@ def load_group_vars(project: Project, group: str) -> dict:
         else [p for p in (project.group_vars_dir / f"{group}.yml",) if p.is_file()]
     merged: dict = {}
     for file in files:
-        content = yaml.safe_load(file.read_text(encoding="utf-8"))
+        content = yaml.load(file.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         if isinstance(content, dict):
             merged.update(content)
     return merged
@@ -178,7 +178,7 @@ class Controller:
         self.poll_failures: dict[str, int] = {}
         self.enqueue_failures = 0
         self.unreachable_since: dict[str, float] = {}  # hosts that did not answer, since when
-        self.shut_down: set[str] = set()  # hosts whose queue the final poll already shut down
+        self.shut_down: set[str] = set()  # hosts whose queue a final status already shut down
         self.last_etl = time.monotonic()  # the first ETL waits the minimum delay too
         self.new_results_since_etl = False
         self.etl_error = False
@@ -689,13 +689,12 @@ class Controller:
             for host, request in plain.items():
                 exp = by_name[host]
                 if not set(exp.state.with_status(PENDING)) - set((queued_too or {}).get(exp.name, [])):
-                    request["final"] = True  # the host's last jobs: shut its queue down once fetched
+                    request["final"] = True  # the host's last jobs: its queue shuts down once they are done
         if not self._stops_pending():
             for host, request in plain.items():
                 if host in by_name[host].check_hosts:
                     request["wait"] = self.options.long_poll
-        return {host: {"request": encode_request(request), "final": request.pop("final", False)}
-                for host, request in plain.items()}
+        return {host: {"request": encode_request(request)} for host, request in plain.items()}
 
     def _read_poll(self, result: PlaybookResult, requests: dict[str, dict]) -> None:
         """Job states, fetched results and failures of the hosts polled with `requests`."""
@@ -703,8 +702,6 @@ class Controller:
         broken = result.failed_hosts() | set(unreachable)
         statuses = result.task_results(STATUS_TASK)
         self._note_unreachable(unreachable, result)
-        self.shut_down.update(host for host, res in result.task_results(FINAL_SHUTDOWN_TASK).items()
-                              if not res.get("failed"))
         for host in requests:
             if host in unreachable:
                 continue  # its jobs keep running; the other hosts are polled meanwhile
@@ -724,6 +721,8 @@ class Controller:
             if host in broken:
                 continue
             report = helper_report(res) or {}
+            if "shut_down" in report:  # the host's last jobs are done: its queue is down, its lock gone
+                self.shut_down.add(host)
             exp, slot = by_host[host]
             self._note_not_fetched(host, report.get("skipped", []))
             for rel, info in report.get("jobs", {}).items():

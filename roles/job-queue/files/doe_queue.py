@@ -3,7 +3,8 @@
 task per phase for all jobs of a host, never one per job.
 
     doe_queue.py [--tsp tsp] [--socket S] --root DIR enqueue  --request B64   (a batch of jobs)
-    doe_queue.py [--tsp tsp] [--socket S] --root DIR status   --request B64   (states, stops leftovers)
+    doe_queue.py [--tsp tsp] [--socket S] --root DIR status   --request B64 [--lock-file F --lock-owner O]
+                                                          (states, stops leftovers; final: shutdown)
     doe_queue.py [--tsp tsp] [--socket S] --root DIR shutdown [--remove-dir] [--lock-file F --lock-owner O]
                                                                              (stop all jobs and tsp)
     doe_queue.py [--tsp tsp] [--socket S] --root DIR setup                    (queue ready + host facts)
@@ -275,9 +276,11 @@ def wait_for_markers(root: str, request: dict) -> None:
         time.sleep(0.05)  # a scan of hundreds of markers costs ~1 ms; the jobs need the CPU more
 
 
-def status(root: str, tsp: str, request: dict) -> dict:
-    """request: {exp, jobs: [[run, rep, attempt]], stop: [dir], wait: seconds}
-    -> states per job dir, what to fetch."""
+def status(root: str, tsp: str, request: dict, lock_file: str | None = None, lock_owner: str = "") -> dict:
+    """request: {exp, jobs: [[run, rep, attempt]], stop: [dir], wait: seconds, final: bool}
+    -> states per job dir, what to fetch. `final` (the host's last jobs): once all of them are done,
+    the queue is shut down (and the host's lock released) in this same call; the fetch that follows
+    needs only the files, and a fetch that fails is simply repeated by the next poll."""
     stopped = stop_jobs(root, tsp, request.get("stop", [])) if request.get("stop") else []
     if request.get("wait") and not stopped:
         wait_for_markers(root, request)
@@ -308,8 +311,12 @@ def status(root: str, tsp: str, request: dict) -> dict:
                 fetch.append(f"{rel}/results/")
     all_done = all(state["state"] in ("done", "lost") for state in states.values())
     max_bytes = request.get("max_file_bytes")
-    return {"jobs": states, "fetch": fetch, "stopped": stopped, "rsync_filters": rsync_filters(fetch, max_bytes),
-            "skipped": not_fetched(root, fetch, max_bytes), "all_done": all_done, "changed": bool(stopped)}
+    result = {"jobs": states, "fetch": fetch, "stopped": stopped, "rsync_filters": rsync_filters(fetch, max_bytes),
+              "skipped": not_fetched(root, fetch, max_bytes), "all_done": all_done, "changed": bool(stopped)}
+    if request.get("final") and all_done:
+        result["shut_down"] = shutdown(root, tsp, lock_file=lock_file, lock_owner=lock_owner)
+        result["changed"] = True
+    return result
 
 
 def not_fetched(root: str, dirs: list[str], max_bytes: int | None) -> list[dict]:
@@ -430,8 +437,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("action", choices=["enqueue", "status", "shutdown", "setup"])
     parser.add_argument("--request", help="base64 of the JSON request (default: JSON on stdin)")
     parser.add_argument("--remove-dir", action="store_true", help="shutdown: also remove the folder above bin/")
-    parser.add_argument("--lock-file", help="shutdown: also release this lock file if --lock-owner holds it")
-    parser.add_argument("--lock-owner", default="", help="shutdown: the lock's owner, <suite>_<id>")
+    parser.add_argument("--lock-file", help="shutdown (and a final status): also release this lock file if "
+                                            "--lock-owner holds it")
+    parser.add_argument("--lock-owner", default="", help="the lock's owner, <suite>_<id>")
     args = parser.parse_args(argv)
     if args.socket:
         os.environ["TS_SOCKET"] = args.socket
@@ -445,7 +453,7 @@ def main(argv: list[str]) -> int:
         elif args.action == "enqueue":
             result = enqueue(args.root, args.tsp, read_request(args.request))
         else:
-            result = status(args.root, args.tsp, read_request(args.request))
+            result = status(args.root, args.tsp, read_request(args.request), args.lock_file, args.lock_owner)
     except (QueueError, ValueError, KeyError, OSError) as error:
         # OSError: e.g. a full disk or a read-only folder; its text names the path.
         sys.stderr.write(f"doe_queue: {type(error).__name__}: {error}\n")

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.integration.run.conftest import REPO, process_gone, wait_for
+from tests.integration.run.conftest import REPO, process_gone, tsp_servers_under, wait_for
 
 QUEUE = REPO / "roles" / "job-queue" / "files" / "doe_queue.py"
 pytestmark = pytest.mark.tsp
@@ -139,3 +139,23 @@ def test_shutdown_releases_the_hosts_lock_only_for_its_owner(tmp_path):
     lock.write_text("suite_1\n")
     assert shutdown("suite_1")["lock"] == "released" and not lock.exists()
     assert shutdown("suite_1")["lock"] == "not-ours"  # nothing left to release
+
+
+def test_a_final_status_shuts_the_queue_down_once_every_job_is_done(queue, tmp_path):
+    lock = tmp_path / "doe.lock"
+    lock.write_text("suite_1\n")
+    queue("enqueue", batch({0: {"main": "true"}}, [[0, 0, 1]]))
+    wait_done(queue, [[0, 0, 1]])
+
+    def final_status(jobs: list[list[int]]) -> dict:
+        request = base64.b64encode(json.dumps({"exp": "e", "jobs": jobs, "final": True}).encode()).decode()
+        argv = [sys.executable, str(QUEUE), "--root", str(queue.root), "--socket", str(tmp_path / "ts.sock"),
+                "status", "--request", request, "--lock-file", str(lock), "--lock-owner", "suite_1"]
+        done = subprocess.run(argv, capture_output=True, text=True, check=True)
+        return json.loads(done.stdout[len("DOE-JSON:"):])
+
+    # A job of the request is not done yet (never queued): the queue stays up, the lock stays.
+    assert "shut_down" not in final_status([[0, 0, 1], [1, 0, 1]]) and lock.exists()
+    report = final_status([[0, 0, 1]])
+    assert report["all_done"] and report["shut_down"]["lock"] == "released" and not lock.exists()
+    wait_for(lambda: tsp_servers_under(tmp_path) == [], what="the task spooler server gone")
