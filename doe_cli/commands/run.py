@@ -33,7 +33,8 @@ def run(
     timeout: Annotated[float | None, typer.Option("--timeout", help="Stop waiting after this many "
                                                      "seconds (jobs keep running).")] = None,
     job_timeout: Annotated[float | None, typer.Option("--job-timeout", help="Per-job limit in "
-                                                         "seconds (default: the job_timeout host var).")] = None,
+                                                         "seconds (default: the experiment's job_timeout in the "
+                                                         "design, else the job_timeout host var).")] = None,
     local_dir: Annotated[Path | None, typer.Option("--local-dir", help="Base folder of local-cloud hosts "
                                                       "(default: $DOE_LOCAL_DIR or ~/.doe/local).")] = None,
 ) -> None:
