@@ -1,8 +1,12 @@
-"""ansible-playbook as the adapter starts it: the same CLI, with two start-up and exit costs cut.
+"""ansible-playbook as the adapter starts it: the same CLI, ending with its controller, and cheaper to start and end.
 
 - Start-up allocates much and frees little (imports, Ansible's own YAML), so the garbage collector
   only costs time there (about 0.1 s per run, measured): it is off until the first play starts, when
   everything loaded so far is frozen (later collections skip it) and collection resumes.
+- A controller killed with SIGKILL cannot stop its playbook, and ansible-playbook does not notice
+  (runner started it in a session of its own): it would go on alone, for ever when it waits on a
+  host. Here a watcher thread ends the playbook's whole process group once its parent is gone; the
+  host queues keep their jobs and the next `doe run --id last` takes over.
 - When a playbook has ended, a plain `ansible-playbook` spends about 0.3 s tearing its interpreter
   down (garbage collection over everything Ansible loaded; strace shows no system call in that
   time), and every doe round waits for it. Here the output is flushed and the exit handlers run
@@ -17,7 +21,13 @@ from __future__ import annotations
 import atexit
 import gc
 import os
+import signal
 import sys
+import threading
+import time
+
+PARENT_CHECK_SECONDS = 0.5
+TERMINATE_GRACE_SECONDS = 5.0
 
 
 def _collect_from_the_first_play() -> None:
@@ -38,7 +48,27 @@ def _collect_from_the_first_play() -> None:
     TaskQueueManager.run = run
 
 
+def _end_with_the_controller() -> None:
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        # Runner starts the playbook as a process group leader: the group is the playbook with its workers
+        # and ssh clients. Anywhere else only this process goes, never a group it merely belongs to.
+        own_group = os.getpgrp() == os.getpid()
+        for signum in (signal.SIGTERM, signal.SIGKILL):
+            if own_group:
+                os.killpg(os.getpid(), signum)
+            else:
+                os.kill(os.getpid(), signum)
+            time.sleep(TERMINATE_GRACE_SECONDS)
+
+    threading.Thread(target=watch, name="doe-parent-watch", daemon=True).start()
+
+
 def main() -> None:
+    _end_with_the_controller()
     _collect_from_the_first_play()
     from ansible.cli.playbook import main as ansible_playbook
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -114,3 +118,48 @@ def test_cancel_stops_the_playbook_before_its_next_task(tmp_path, inventory):
     assert result.status == "canceled" and not result.ok
     assert started == ["Take a while"]
     assert not marker.exists()
+
+
+def _processes_running(needle: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if needle.encode() in cmdline and state != "Z":
+            found.append(int(proc.name))
+    return found
+
+
+def test_a_playbook_ends_when_its_controller_is_killed(tmp_path, inventory):
+    """The launcher's watcher: no terminal hang-up here (a killed runner's pty would send one), so only the
+    watcher can notice that the parent is gone while a task still has a minute to go."""
+    started = tmp_path / "started"
+    playbook = _playbook(tmp_path, "orphan", [
+        {"name": "Say it runs", "ansible.builtin.command": {"argv": ["touch", str(started)]}, "changed_when": True},
+        {"name": "Wait long", "ansible.builtin.raw": "sleep 60", "changed_when": False},
+    ])
+    launcher = AnsibleAdapter(tmp_path / "work")._launcher()
+    controller_code = (
+        "import subprocess, sys; subprocess.Popen(sys.argv[1:], start_new_session=True, "
+        "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).wait()")
+    env = {**os.environ, "ANSIBLE_CONFIG": str(tmp_path / "none.cfg")}
+    controller = subprocess.Popen([sys.executable, "-c", controller_code, str(launcher), "-i", str(inventory),
+                                   "--limit", "here", playbook], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not started.exists():
+            assert controller.poll() is None and time.monotonic() < deadline, "the playbook did not start"
+            time.sleep(0.05)
+        assert _processes_running(playbook), "the playbook should run"
+        os.kill(controller.pid, signal.SIGKILL)
+        controller.wait()
+        deadline = time.monotonic() + 20
+        while _processes_running(playbook) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _processes_running(playbook) == [], "ansible-playbook outlived its controller"
+    finally:
+        for pid in _processes_running(playbook):
+            os.kill(pid, signal.SIGKILL)
