@@ -849,6 +849,11 @@ class Controller:
         lock = getattr(self, "lock", None)
         if lock is not None:
             lock.release()
+        suite_dir = getattr(self, "suite_dir", None)
+        if suite_dir is not None:
+            # The control socket folder goes once no SSH master lives in it (always so on the local cloud).
+            with contextlib.suppress(OSError):
+                _control_path_dir(suite_dir, create=False).rmdir()
 
 
 def run_etl(suite_dir: Path, project: Project) -> bool:
@@ -913,11 +918,12 @@ def _stdout_hint(result: PlaybookResult) -> str:
     return ""
 
 
-def _control_path_dir(suite_dir: Path) -> Path:
+def _control_path_dir(suite_dir: Path, create: bool = True) -> Path:
     """A short per-run folder for SSH control sockets (Unix socket paths are limited to 108 bytes)."""
     digest = hashlib.sha1(str(suite_dir).encode()).hexdigest()[:10]
     path = Path(tempfile.gettempdir()) / f"doe-cp-{digest}"
-    path.mkdir(mode=0o700, exist_ok=True)
+    if create:
+        path.mkdir(mode=0o700, exist_ok=True)
     return path
 
 
