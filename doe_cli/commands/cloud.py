@@ -41,22 +41,21 @@ def plan_command(
 @app.command("clean")
 @cli_errors
 def clean_command(
-    cloud: Annotated[str, typer.Option("--cloud", help="Cloud to clean (aws, or local: hosts kept by --keep or "
-                                                       "left by a stopped run); required, as this deletes.")],
+    cloud: Annotated[str, typer.Option("--cloud", help="Cloud to clean: aws (resources by tags), local or an "
+                                                       "SSH inventory's name (hosts kept by --keep or left by a "
+                                                       "stopped run); required, as this deletes.")],
     suite: Annotated[str | None, typer.Option("--suite", help="Only this suite's resources.")] = None,
     suite_id: Annotated[str | None, typer.Option("--id", help="Only this suite id (a number or 'last').")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be deleted, delete nothing.")] = False,
 ) -> None:
-    """Delete the project's cloud resources (or one suite's), found by their tags; on the local cloud,
-    stop the queues and remove the host folders that runs left behind (fetched results stay)."""
+    """Delete the project's AWS resources (or one suite's), found by their tags; on the local cloud and on
+    SSH hosts, stop the queues that runs left behind and free the hosts (fetched results stay)."""
     from doe_cli.cloud import aws_clean
 
-    if cloud == "local":
-        _clean_local(suite, suite_id, dry_run)
-        return
-    if cloud != "aws":
-        raise UserError(f"expected 'aws' or 'local', got '{cloud}'", path="--cloud")
     current = project()
+    if cloud != "aws":
+        _clean_kept_hosts(current, cloud, suite, suite_id, dry_run)
+        return
     resolved_id = aws_clean.resolve_suite_id(current, suite, suite_id)
     report = aws_clean.clean(current, suite=suite, suite_id=resolved_id, dry_run=dry_run)
     for line in report.lines():
@@ -65,13 +64,18 @@ def clean_command(
     err.print(f"{verb} {report.total} resource(s)", markup=False)
 
 
-def _clean_local(suite: str | None, suite_id: str | None, dry_run: bool) -> None:
+def _clean_kept_hosts(current, cloud: str, suite: str | None, suite_id: str | None, dry_run: bool) -> None:
     from doe_cli.run import kept_hosts
 
-    kept = kept_hosts.find_kept(project().results_dir, suite, suite_id)
+    if cloud != kept_hosts.LOCAL and not any((current.inventory_dir / f"{cloud}{suffix}").is_file()
+                                             for suffix in (".yml", ".yaml")):
+        raise UserError(f"expected 'aws', 'local' or the name of an inventory in {current.inventory_dir}, "
+                        f"got '{cloud}'", path="--cloud")
+    kept = kept_hosts.find_kept(current.results_dir, cloud, suite, suite_id)
     for entry in kept:
         out.print(entry.describe(), markup=False)
         if not dry_run:
             kept_hosts.release(entry)
-    verb = "would stop and remove" if dry_run else "stopped and removed"
-    err.print(f"{verb} {sum(len(k.hosts) for k in kept)} local host(s) of {len(kept)} suite run(s)", markup=False)
+    verb = "would stop" if dry_run else "stopped"
+    err.print(f"{verb} the queues of {sum(len(k.hosts) for k in kept)} host(s) of {len(kept)} suite run(s)",
+              markup=False)

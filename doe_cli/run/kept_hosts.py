@@ -1,9 +1,10 @@
-"""Local-cloud hosts that outlived their run (`doe run --keep`, Ctrl-C, a crash), released by `doe clean`.
+"""Hosts that outlived their run (`doe run --keep`, Ctrl-C, a crash), released by `doe clean`.
 
 A suite's hosts are known from the inventory doe stored in its results folder, so nothing beyond the
-results tree is needed: every host whose folder or queue socket still exists has its jobs stopped and
-its queue shut down by the same cleanup playbook a finished run uses, then its folder goes. Results
-already fetched stay; a later `doe run --id last` sets new hosts up and runs what did not finish.
+results tree is needed. The same cleanup playbook a finished run uses stops their jobs and shuts their
+queues down; on the local cloud the host folders then go, on SSH hosts the shutdown releases the
+suite's host lock and the files stay. Results already fetched stay; a later `doe run --id last` sets
+the hosts up again and runs what did not finish.
 """
 
 from __future__ import annotations
@@ -16,21 +17,29 @@ import yaml
 
 from doe_cli.errors import DoeError, UserError
 
-LOCAL_INVENTORY = Path(".inventory") / "local.yml"
+LOCAL = "local"
+SETUP_MARKER = Path(".doe") / "setup.done"
 _SUITE_DIR = re.compile(r"^(?P<suite>.+)_(?P<id>[0-9]+)$")
 
 
 @dataclass
 class KeptSuite:
     suite_dir: Path
-    hosts: dict[str, dict]  # inventory name -> its host vars, for hosts that still exist
+    cloud: str
+    hosts: dict[str, dict]  # inventory name -> its host vars
+
+    @property
+    def inventory(self) -> Path:
+        return self.suite_dir / ".inventory" / f"{self.cloud}.yml"
 
     def describe(self) -> str:
-        return f"{self.suite_dir.name}: {len(self.hosts)} local host(s) ({', '.join(sorted(self.hosts))})"
+        kind = "local host(s)" if self.cloud == LOCAL else f"host(s) of inventory {self.cloud}"
+        return f"{self.suite_dir.name}: {len(self.hosts)} {kind} ({', '.join(sorted(self.hosts))})"
 
 
-def find_kept(results_dir: Path, suite: str | None = None, suite_id: str | None = None) -> list[KeptSuite]:
-    """Suite runs on the local cloud whose hosts (folders or queue sockets) still exist."""
+def find_kept(results_dir: Path, cloud: str, suite: str | None = None, suite_id: str | None = None) -> list[KeptSuite]:
+    """Suite runs on `cloud` (local, or an SSH inventory's name) whose hosts are still set up: local
+    hosts whose folder or queue socket exists; SSH hosts of a run that did not clean up after itself."""
     if suite_id is not None and suite is None:
         raise UserError("--id needs --suite", path="--id")
     if suite_id == "last":
@@ -47,28 +56,34 @@ def find_kept(results_dir: Path, suite: str | None = None, suite_id: str | None 
         if not match or (suite is not None and match["suite"] != suite) or \
                 (suite_id is not None and match["id"] != suite_id):
             continue
-        hosts = _existing_hosts(suite_dir / LOCAL_INVENTORY)
-        if hosts:
-            kept.append(KeptSuite(suite_dir=suite_dir, hosts=hosts))
+        entry = KeptSuite(suite_dir=suite_dir, cloud=cloud, hosts={})
+        hosts = _inventory_hosts(entry.inventory)
+        if cloud == LOCAL:
+            entry.hosts = {name: host for name, host in hosts.items()
+                           if host.get("job_queue_dir") and host.get("job_queue_ts_socket")
+                           and (Path(host["job_queue_dir"]).exists() or Path(host["job_queue_ts_socket"]).exists())}
+        elif (suite_dir / SETUP_MARKER).exists():  # a run that cleaned up removed the marker
+            entry.hosts = hosts
+        if entry.hosts:
+            kept.append(entry)
     return kept
 
 
-def _existing_hosts(inventory: Path) -> dict[str, dict]:
+def _inventory_hosts(inventory: Path) -> dict[str, dict]:
     try:
         content = yaml.safe_load(inventory.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
         return {}
     hosts = (content.get("all") or {}).get("hosts") or {}
-    return {name: host for name, host in hosts.items()
-            if isinstance(host, dict) and host.get("job_queue_dir") and host.get("job_queue_ts_socket")
-            and (Path(host["job_queue_dir"]).exists() or Path(host["job_queue_ts_socket"]).exists())}
+    return {name: host for name, host in hosts.items() if isinstance(host, dict)}
 
 
 def release(kept: KeptSuite) -> None:
-    """Stop the suite's jobs and queues and remove its host folders; refuses while its controller runs."""
+    """Stop the suite's jobs and queues (local: remove the host folders; SSH: release the host locks);
+    refuses while the suite's controller runs."""
     from doe_cli.ansible_adapter import AnsibleAdapter
     from doe_cli.run import local_cloud
-    from doe_cli.run.controller import SuiteLock, ensure_ansible_on_path
+    from doe_cli.run.controller import SuiteLock, _control_path_dir, ensure_ansible_on_path
 
     try:
         lock = SuiteLock(kept.suite_dir / ".doe" / "lock")
@@ -77,15 +92,17 @@ def release(kept: KeptSuite) -> None:
                        "(Ctrl-C), then clean") from None
     try:
         ensure_ansible_on_path()
-        adapter = AnsibleAdapter(kept.suite_dir / ".doe" / "ansible")
-        result = adapter.run("cleanup.yml", inventory=kept.suite_dir / LOCAL_INVENTORY,
-                             extravars={"doe_remove_host_dir": True}, limit=",".join(sorted(kept.hosts)))
+        adapter = AnsibleAdapter(kept.suite_dir / ".doe" / "ansible",
+                                 control_path_dir=_control_path_dir(kept.suite_dir))
+        result = adapter.run("cleanup.yml", inventory=kept.inventory, limit=",".join(sorted(kept.hosts)),
+                             extravars={"doe_remove_host_dir": kept.cloud == LOCAL})
         if not result.ok:
             raise DoeError(f"{kept.suite_dir.name}: cleanup failed: {result.summary()}")
-        base = local_cloud.local_base_dir_from(kept.hosts)
-        if base is not None:
-            local_cloud.remove_suite_leftovers(kept.hosts, base / kept.suite_dir.name)
-        # The hosts are gone: a resume sets new ones up.
-        (kept.suite_dir / ".doe" / "setup.done").unlink(missing_ok=True)
+        if kept.cloud == LOCAL:
+            base = local_cloud.local_base_dir_from(kept.hosts)
+            if base is not None:
+                local_cloud.remove_suite_leftovers(kept.hosts, base / kept.suite_dir.name)
+        # The hosts are released: a resume sets them up again.
+        (kept.suite_dir / SETUP_MARKER).unlink(missing_ok=True)
     finally:
         lock.release()

@@ -59,7 +59,7 @@ def test_keep_leaves_the_hosts_and_clean_removes_them_but_not_the_results(doe):
     outputs = sorted(p.read_text() for p in suite_dir.glob("kept/run_*/rep_0/small/host_0/stdout.log"))
     assert outputs == ["", ""] and sorted((doe.shared / "kept.log").read_text().split()) == ["1", "2"]
     again = doe("clean", "--cloud", "local")
-    assert again.stdout == "" and "0 local host(s) of 0 suite run(s)" in again.stderr
+    assert again.stdout == "" and "stopped the queues of 0 host(s) of 0 suite run(s)" in again.stderr
 
 
 def test_timeout_stops_waiting_while_jobs_keep_running_and_a_resume_finishes(doe):
