@@ -78,17 +78,20 @@ def test_a_host_locked_by_another_suite_is_refused_unless_forced(ssh_env):
     lock = host0.root / "doe-suite" / "doe.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
     lock.write_text("other_123\n")
-    done = ssh_env("run", "--suite", "tiny", "--id", "new", "--cloud", "sshd", check=False)
-    assert done.returncode == 1
-    assert "host host0" in done.stderr and "in use by suite other_123" in done.stderr
-    assert "--force" in done.stderr and not suite_dirs(ssh_env, "tiny")
-    assert lock.read_text() == "other_123\n"
+    try:
+        done = ssh_env("run", "--suite", "tiny", "--id", "new", "--cloud", "sshd", check=False)
+        assert done.returncode == 1
+        assert "host host0" in done.stderr and "in use by suite other_123" in done.stderr
+        assert "--force" in done.stderr and not suite_dirs(ssh_env, "tiny")
+        assert lock.read_text() == "other_123\n"
 
-    done = ssh_env("run", "--suite", "tiny", "--id", "new", "--cloud", "sshd", "--force")
-    assert "took over the lock of suite other_123" in done.stderr
-    suite_dir = suite_dirs(ssh_env, "tiny")[-1]
-    assert (suite_dir / "tiny/run_0/rep_0/small/host_0/stdout.log").read_text() == "tiny\n"
-    assert not lock.exists()  # released when the suite was done
+        done = ssh_env("run", "--suite", "tiny", "--id", "new", "--cloud", "sshd", "--force")
+        assert "took over the lock of suite other_123" in done.stderr
+        suite_dir = suite_dirs(ssh_env, "tiny")[-1]
+        assert (suite_dir / "tiny/run_0/rep_0/small/host_0/stdout.log").read_text() == "tiny\n"
+        assert not lock.exists()  # released when the suite was done
+    finally:
+        lock.unlink(missing_ok=True)  # a failure here must not make the host busy for the other tests
 
 
 def test_a_results_dir_that_fills_up_during_the_run_stops_it_naming_host_and_path(ssh_env):
@@ -136,21 +139,24 @@ def test_a_resumed_suite_checks_its_hosts_in_its_first_round_before_any_enqueue(
     lock = ssh_env.pool.hosts[1].root / "doe-suite" / "doe.lock"
     assert lock.read_text() == f"{suite_dir.name}\n"  # --keep kept the hosts locked
     lock.write_text("other_7\n")
+    try:
+        done = ssh_env("run", "--suite", "gate", "--id", "last", "--retry-failed", check=False)
+        assert done.returncode == 1
+        assert "host host1" in done.stderr and "for g1-small-0) is in use by suite other_7" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert [ran_log(host) for host in ssh_env.pool.hosts] == ran_before  # nothing enqueued anywhere
+        assert lock.read_text() == "other_7\n"
 
-    done = ssh_env("run", "--suite", "gate", "--id", "last", "--retry-failed", check=False)
-    assert done.returncode == 1
-    assert "host host1" in done.stderr and "for g1-small-0) is in use by suite other_7" in done.stderr
-    assert "Traceback" not in done.stderr
-    assert [ran_log(host) for host in ssh_env.pool.hosts] == ran_before  # nothing enqueued anywhere
-    assert lock.read_text() == "other_7\n"
-
-    done = ssh_env("run", "--suite", "gate", "--id", "last", "--retry-failed", "--force")
-    assert "took over the lock of suite other_7" in done.stderr
-    for i in range(3):
-        assert yaml.safe_load((suite_dir / f"g{i}/run_1/rep_0/small/host_0/runtime_info.yaml").read_text())[
-            "status"] == "finished"
-    for host in ssh_env.pool.hosts:
-        assert not (host.root / "doe-suite" / "doe.lock").exists()  # released with the queues' shutdown
+        done = ssh_env("run", "--suite", "gate", "--id", "last", "--retry-failed", "--force")
+        assert "took over the lock of suite other_7" in done.stderr
+        for i in range(3):
+            assert yaml.safe_load((suite_dir / f"g{i}/run_1/rep_0/small/host_0/runtime_info.yaml").read_text())[
+                "status"] == "finished"
+        for host in ssh_env.pool.hosts:
+            assert not (host.root / "doe-suite" / "doe.lock").exists()  # released with the queues' shutdown
+    finally:  # a failure here must not leave the hosts busy for the other tests
+        for host in ssh_env.pool.hosts:
+            (host.root / "doe-suite" / "doe.lock").unlink(missing_ok=True)
 
 
 FAILING_SETUP = """
