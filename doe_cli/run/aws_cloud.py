@@ -31,10 +31,9 @@ from doe_cli.config import Project
 from doe_cli.errors import DoeError
 from doe_cli.run.hosts import HostSlot
 from doe_cli.run.ssh_cloud import InventoryHost, SshCloud
+from doe_cli.run.state import setup_marker as suite_setup_marker
 
 CLOUD_NAME = "aws"
-# The controller's record that the suite's hosts are set up (under the suite's results folder).
-SETUP_MARKER = Path(".doe") / "setup.done"
 
 
 @dataclass
@@ -57,7 +56,7 @@ class AwsCloud(SshCloud):
         """Plan and budget, preflight, provision; then each slot gets the instance tagged with it.
         Resuming a suite whose hosts are set up: its running instances, found by their tags."""
         overrides = self.settings.get("aws_inventory_host_overrides") or {}
-        setup_marker = self.project.results_dir / f"{self.suite}_{self.suite_id}" / SETUP_MARKER
+        setup_marker = suite_setup_marker(self.project.results_dir / f"{self.suite}_{self.suite_id}")
         if setup_marker.exists():
             with tempfile.TemporaryDirectory(prefix="doe-aws-") as tmp:
                 found = aws_provision.write_inventory(self.project, self.suite_id, Path(tmp),

@@ -46,6 +46,7 @@ from doe_cli.run.state import (
     ExperimentState,
     JobKey,
     job_dir,
+    setup_marker,
 )
 from doe_cli.run.suite_id import resolve_suite_id
 
@@ -225,7 +226,7 @@ class Controller:
             # A resumed suite whose hosts are set up knows their folders; its first round checks them.
             self.ssh.assign(self.slots)
             ensure_ansible_on_path()
-            set_up = not self.is_new and (self.suite_dir / ".doe" / "setup.done").exists()
+            set_up = not self.is_new and setup_marker(self.suite_dir).exists()
             if set_up and self.ssh.paths_from_inventory(self.suite_dir):
                 self.host_check_pending = True
             else:
@@ -356,7 +357,7 @@ class Controller:
         """Setup runs once per suite id (and again only after cleanup removed the hosts). It is sent
         together with the first enqueue, which saves one Ansible start-up."""
         self.setup_vars: dict[str, Any] | None = None
-        marker = self.suite_dir / ".doe" / "setup.done"
+        marker = setup_marker(self.suite_dir)
         if marker.exists() and self.ssh is None and not all(
                 (Path(host["job_queue_dir"]) / "bin" / "doe_queue.py").is_file() for host in self.host_vars.values()):
             # Local hosts whose folders are gone (deleted, or a tmpfs after a reboot) are set up again;
@@ -414,7 +415,7 @@ class Controller:
                                 **facts.get(slot.name, {}), **{k: v for k, v in extra.items() if v}}
         write_provenance(self.suite_dir / "provenance.json", suite=self.options.suite, suite_id=self.suite_id,
                          cloud=self.options.cloud, hosts=hosts, repositories=checkouts)
-        write_atomic(self.suite_dir / ".doe" / "setup.done", "setup finished\n")
+        write_atomic(setup_marker(self.suite_dir), "setup finished\n")
         self.setup_vars = None
 
     def _playbook(self, playbook: str, extravars: dict[str, Any], limit: list[str] | None = None,
@@ -500,7 +501,7 @@ class Controller:
         else:
             local_cloud.remove_suite_leftovers(self.host_vars, self.base / f"{self.options.suite}_{self.suite_id}")
         # The hosts are gone; a later resume (e.g. --retry-failed) sets new ones up.
-        (self.suite_dir / ".doe" / "setup.done").unlink(missing_ok=True)
+        setup_marker(self.suite_dir).unlink(missing_ok=True)
 
     def _stops_pending(self) -> bool:
         """A multi-host job whose polled hosts finished waits for its other hosts to be stopped: no pause."""

@@ -9,17 +9,15 @@ the hosts up again and runs what did not finish.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from doe_cli.errors import DoeError, UserError
+from doe_cli.run.local_cloud import read_suite_inventory_hosts
+from doe_cli.run.state import setup_marker
+from doe_cli.run.suite_id import suite_runs
 
 LOCAL = "local"
-SETUP_MARKER = Path(".doe") / "setup.done"
-_SUITE_DIR = re.compile(r"^(?P<suite>.+)_(?P<id>[0-9]+)$")
 
 
 @dataclass
@@ -42,40 +40,27 @@ def find_kept(results_dir: Path, cloud: str, suite: str | None = None, suite_id:
     hosts whose folder or queue socket exists; SSH hosts of a run that did not clean up after itself."""
     if suite_id is not None and suite is None:
         raise UserError("--id needs --suite", path="--id")
-    if suite_id == "last":
-        ids = sorted(int(m["id"]) for p in results_dir.glob(f"{suite}_*") if (m := _SUITE_DIR.match(p.name))
-                     and m["suite"] == suite and p.is_dir())
-        if not ids:
-            raise UserError(f"no results folder of suite '{suite}' in {results_dir}", path="--id")
-        suite_id = str(ids[-1])
-    elif suite_id is not None and not suite_id.isdigit():
+    if suite_id is not None and suite_id != "last" and not suite_id.isdigit():
         raise UserError(f"expected a suite id (digits) or 'last', got '{suite_id}'", path="--id")
+    runs = suite_runs(results_dir, suite)
+    if suite_id == "last":
+        if not runs:
+            raise UserError(f"no results folder of suite '{suite}' in {results_dir}", path="--id")
+        runs = runs[-1:]
+    elif suite_id is not None:
+        runs = [run for run in runs if run[1] == int(suite_id)]
     kept = []
-    for suite_dir in sorted(results_dir.iterdir()) if results_dir.is_dir() else []:
-        match = _SUITE_DIR.match(suite_dir.name)
-        if not match or (suite is not None and match["suite"] != suite) or \
-                (suite_id is not None and match["id"] != suite_id):
-            continue
-        entry = KeptSuite(suite_dir=suite_dir, cloud=cloud, hosts={})
-        hosts = _inventory_hosts(entry.inventory)
+    for _, _, suite_dir in runs:
+        hosts = read_suite_inventory_hosts(suite_dir, cloud)
         if cloud == LOCAL:
-            entry.hosts = {name: host for name, host in hosts.items()
-                           if host.get("job_queue_dir") and host.get("job_queue_ts_socket")
-                           and (Path(host["job_queue_dir"]).exists() or Path(host["job_queue_ts_socket"]).exists())}
-        elif (suite_dir / SETUP_MARKER).exists():  # a run that cleaned up removed the marker
-            entry.hosts = hosts
-        if entry.hosts:
-            kept.append(entry)
+            hosts = {name: host for name, host in hosts.items()
+                     if host.get("job_queue_dir") and host.get("job_queue_ts_socket")
+                     and (Path(host["job_queue_dir"]).exists() or Path(host["job_queue_ts_socket"]).exists())}
+        elif not setup_marker(suite_dir).exists():  # a run that cleaned up removed the marker
+            hosts = {}
+        if hosts:
+            kept.append(KeptSuite(suite_dir=suite_dir, cloud=cloud, hosts=hosts))
     return kept
-
-
-def _inventory_hosts(inventory: Path) -> dict[str, dict]:
-    try:
-        content = yaml.safe_load(inventory.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        return {}
-    hosts = (content.get("all") or {}).get("hosts") or {}
-    return {name: host for name, host in hosts.items() if isinstance(host, dict)}
 
 
 def release(kept: KeptSuite) -> None:
@@ -103,6 +88,6 @@ def release(kept: KeptSuite) -> None:
             if base is not None:
                 local_cloud.remove_suite_leftovers(kept.hosts, base / kept.suite_dir.name)
         # The hosts are released: a resume sets them up again.
-        (kept.suite_dir / SETUP_MARKER).unlink(missing_ok=True)
+        setup_marker(kept.suite_dir).unlink(missing_ok=True)
     finally:
         lock.release()

@@ -107,6 +107,17 @@ def write_suite_inventory(project: Project, suite_dir: Path, name: str, header: 
     return path
 
 
+def read_suite_inventory_hosts(suite_dir: Path, name: str) -> dict[str, dict]:
+    """The hosts (name -> host vars) of the inventory doe stored for a suite run; {} when there is none."""
+    try:
+        content = yaml.load((suite_dir / ".inventory" / f"{name}.yml").read_text(encoding="utf-8"),
+                            Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    hosts = (content.get("all") or {}).get("hosts") if isinstance(content, dict) else None
+    return {host: found for host, found in (hosts or {}).items() if isinstance(found, dict)}
+
+
 def local_base_dir_from(hosts: dict[str, dict]) -> Path | None:
     for host in hosts.values():
         return Path(host["job_queue_ts_socket"]).parent.parent

@@ -32,10 +32,9 @@ from doe_cli.ansible_adapter import AnsibleAdapter, PlaybookResult
 from doe_cli.config import Project
 from doe_cli.errors import DoeError, UserError
 from doe_cli.run.hosts import HostSlot
-from doe_cli.run.local_cloud import write_suite_inventory
+from doe_cli.run.local_cloud import read_suite_inventory_hosts, write_suite_inventory
 
 PREFLIGHT_TASK = "Check the host's folders and take its lock"
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: several times faster
 # Settings the user's inventory gives and doe passes on to Ansible unchanged.
 CONNECTION_VARS = ("ansible_host", "ansible_port", "ansible_user", "ansible_ssh_private_key_file",
                    "ansible_ssh_common_args", "ansible_ssh_extra_args", "ansible_python_interpreter",
@@ -190,11 +189,7 @@ class SshCloud:
     def paths_from_inventory(self, suite_dir: Path) -> bool:
         """A resumed suite's remote folders, from the inventory doe stored for it (the queues live there);
         False if it does not name them for every slot (then a preflight finds them)."""
-        path = suite_dir / ".inventory" / f"{self.name}.yml"
-        try:
-            stored = (yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or {}).get("all", {}).get("hosts") or {}
-        except (OSError, yaml.YAMLError):
-            return False
+        stored = read_suite_inventory_hosts(suite_dir, self.name)
         paths = {}
         for slot_name in self.assignment:
             host_vars = stored.get(slot_name) or {}

@@ -35,6 +35,9 @@ def job_dir(exp: str, key: JobKey) -> str:
     return f"{exp}/run_{key[0]}/rep_{key[1]}"
 
 
+def setup_marker(suite_dir: Path) -> Path:
+    """Present while the suite's hosts are set up: written after setup, removed when they are cleaned up."""
+    return suite_dir / ".doe" / "setup.done"
 
 
 class ExperimentState:
