@@ -35,15 +35,13 @@ from pandas.api.types import is_numeric_dtype
 from etl.errors import EtlDataError
 from etl.fileio import write_atomic
 from etl.pipeline import StepSpec
+from etl.stamps import RACY_NS, stamps_match
 from etl.steps.base import Extractor, is_builtin
 from etl.steps.extractors import EtlWarning
 
 RUNTIME_INFO = "runtime_info.yaml"
 CONFIG_JSON = "config.json"
 CACHE_VERSION = 5
-# A file or directory changed less than this long before it was looked at may change again within the same
-# timestamp tick; such entries are not trusted from the cache.
-RACY_NS = 1_000_000_000
 META_COLUMNS = (
     "suite_name",
     "suite_id",
@@ -131,19 +129,11 @@ class _RunRecord:
             folder = os.open(run_path, os.O_RDONLY | os.O_DIRECTORY)
         except OSError:
             return False
-        names = iter(self.stamps)
-        stat = os.stat
         try:
             # Relative to the open run folder: one path lookup per stat instead of one per path component.
-            for name, size, mtime in zip(names, names, names):
-                found = stat(name, dir_fd=folder) if name else os.fstat(folder)
-                if found.st_mtime_ns != mtime or found.st_size != size:
-                    return False
-        except OSError:
-            return False
+            return stamps_match(folder, self.stamps)
         finally:
             os.close(folder)
-        return True
 
 
 @dataclass

@@ -21,11 +21,9 @@ from pathlib import Path
 
 from etl.fileio import write_atomic
 from etl.report import EtlReport, PipelineOutcome
+from etl.stamps import RACY_NS, stamps_match
 
 MANIFEST_VERSION = 3
-# A stamp younger than this when it was taken may change again within the same timestamp tick: a manifest
-# holding one is not written (the extraction cache uses the same rule).
-RACY_NS = 1_000_000_000
 _MISSING = (-1, -1)
 
 
@@ -75,7 +73,7 @@ def replay(path: Path, suite_dir: Path, expected_signature: str) -> EtlReport | 
         # them, and the rest (most of the manifest) is then never unpickled.
         if not _inputs_match(folder, *manifest["head"]):
             return None
-        if not all(_group_matches(folder, *group) for group in pickle.loads(manifest["rest"])):
+        if not all(stamps_match(folder, stamps, prefix) for prefix, stamps in pickle.loads(manifest["rest"])):
             return None
         if not _outputs_match(folder, manifest["outputs"]):
             return None
@@ -102,22 +100,6 @@ def _inputs_match(folder: int, paths: list[str], sizes: list[int], mtimes: list[
             if size != _MISSING[0]:
                 return False
             continue
-        except OSError:
-            return False
-        if found.st_mtime_ns != mtime or found.st_size != size:
-            return False
-    return True
-
-
-def _group_matches(folder: int, prefix: str, stamps: tuple) -> bool:
-    """The stamps (name, size, mtime, ...) of one run folder's entries; the folder itself ("") is in the head."""
-    stat = os.stat
-    names = iter(stamps)
-    for name, size, mtime in zip(names, names, names):
-        if not name:
-            continue
-        try:
-            found = stat(prefix + name, dir_fd=folder)
         except OSError:
             return False
         if found.st_mtime_ns != mtime or found.st_size != size:
