@@ -69,8 +69,12 @@ def run_pipeline(
             load_errors = []
             for spec in pipeline.loaders:
                 try:
-                    given = frame if is_builtin(type(spec.step)) else frame.copy(deep=True)
-                    spec.step.load(given, dict(spec.options), dict(info))
+                    builtin = is_builtin(type(spec.step))
+                    given = frame if builtin else frame.copy(deep=True)
+                    options = dict(spec.options)
+                    if builtin:
+                        options[spec.step.CACHE_DIR_OPTION] = cache_dir
+                    spec.step.load(given, options, dict(info))
                 except Exception as error:  # noqa: BLE001 - a failing loader must not stop the others
                     load_errors.append(_step_error(pipeline, spec.path, error))
             if load_errors:

@@ -68,6 +68,9 @@ class Loader(Step):
     """Writes a frame somewhere (files under the pipeline's output folder)."""
 
     step_type: ClassVar[str] = "loader"
+    # Built-in loaders find in their options, under this key, the ETL's cache folder (or None): what they keep
+    # there lets a re-run write less.
+    CACHE_DIR_OPTION: ClassVar[str] = "$cache_dir$"
     skip_empty: bool = False
 
     @abstractmethod

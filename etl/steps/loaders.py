@@ -33,7 +33,9 @@ class CsvSummaryLoader(SummaryLoader):
     def load(self, df: pd.DataFrame, options: dict, etl_info: dict) -> None:
         path = self.target(df, etl_info)
         if path is not None:
-            write_atomic(path, lambda handle: df.to_csv(handle))
+            from etl.csv_output import write_csv
+
+            write_csv(path, df, options.get(self.CACHE_DIR_OPTION))
 
 
 @register

@@ -1,0 +1,100 @@
+"""CSV output reusing the previous file's rows: always byte-identical to DataFrame.to_csv of the whole frame."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from etl.csv_output import _common_rows, write_csv
+
+
+def frame(rows: int = 6, **changes) -> pd.DataFrame:
+    base = pd.DataFrame(
+        {
+            "run": np.arange(rows),
+            "op": [f"op{i % 3}" for i in range(rows)],
+            "lat": np.arange(rows) * 1.5,
+            "ok": [i % 2 == 0 for i in range(rows)],
+            "cmd": [[{"main": f"c{i}"}] for i in range(rows)],
+        }
+    )
+    for column, (row, value) in changes.items():
+        base.at[row, column] = value
+    return base
+
+
+def written(tmp_path, first: pd.DataFrame, second: pd.DataFrame) -> bytes:
+    target = tmp_path / "out" / "p.csv"
+    write_csv(target, first, tmp_path / "state")
+    assert target.read_text() == first.to_csv()
+    write_csv(target, second, tmp_path / "state")
+    return target.read_bytes()
+
+
+def with_nan(f: pd.DataFrame) -> pd.DataFrame:
+    return f.assign(lat=f["lat"].where(f["run"] != 3))
+
+
+@pytest.mark.parametrize(
+    ("second", "kept"),
+    [
+        (frame(9), 6),
+        (frame(4), 4),
+        (frame(6, lat=(3, 99.0)), 3),
+        (frame(6, op=(1, "other")), 1),
+        (frame(6, cmd=(4, [{"main": "x"}])), 4),
+        (with_nan(frame(6)), 3),
+        (frame(6).assign(lat=frame(6)["lat"].astype("float32")), 0),  # dtype changed: full write
+        (frame(6).assign(extra=1), 0),  # column added
+        (frame(6).rename(columns={"op": "kind"}), 0),  # header changed
+    ],
+    ids=["rows-appended", "rows-removed", "value", "text", "object", "nan", "dtype", "column", "header"],
+)
+def test_the_file_is_what_to_csv_writes(tmp_path, second, kept):
+    first = frame(6)
+    assert written(tmp_path, first, second) == second.to_csv().encode()
+    assert _common_rows(first, second) == kept
+
+
+def test_negative_zero_is_not_taken_for_zero():
+    first = frame(6).assign(lat=0.0)
+    second = first.copy()
+    second.loc[2, "lat"] = -0.0
+    assert _common_rows(first, second) == 2
+
+
+def test_equal_objects_written_differently_are_not_reused(tmp_path):
+    first = pd.DataFrame({"v": pd.Series([1, 2, 3], dtype=object)})
+    second = pd.DataFrame({"v": pd.Series([1, 2.0, 3], dtype=object)})  # 2 == 2.0, but written "2.0"
+    assert _common_rows(first, second) == 1
+    assert written(tmp_path, first, second) == second.to_csv().encode()
+
+
+def test_a_field_with_a_line_break_keeps_no_state(tmp_path):
+    first = frame(6, op=(2, "two\nlines"))
+    target = tmp_path / "p.csv"
+    write_csv(target, first, tmp_path / "state")
+    assert not list((tmp_path / "state").glob("*"))
+    write_csv(target, frame(7, op=(2, "two\nlines")), tmp_path / "state")
+    assert target.read_text() == frame(7, op=(2, "two\nlines")).to_csv()
+
+
+def test_an_output_changed_since_is_written_in_full(tmp_path):
+    target = tmp_path / "p.csv"
+    write_csv(target, frame(6), tmp_path / "state")
+    target.write_text(target.read_text().replace("op1", "XX1"))  # same size
+    os.utime(target, ns=(0, 0))
+    write_csv(target, frame(7), tmp_path / "state")
+    assert target.read_text() == frame(7).to_csv()
+
+
+def test_dates_are_always_written_in_full(tmp_path):
+    first = pd.DataFrame({"at": pd.to_datetime(["2026-01-01", "2026-01-02"])})
+    second = pd.DataFrame(
+        {"at": pd.to_datetime(["2026-01-01", "2026-01-02", "2026-01-02 10:00"], format="ISO8601")}
+    )
+    # The last row makes every date carry its time: the first rows are written differently.
+    assert written(tmp_path, first, second) == second.to_csv().encode()
