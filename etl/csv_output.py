@@ -2,9 +2,10 @@
 
 A re-run after a few new jobs usually changes only the last rows of a summary (results arrive run by run and
 rows follow the runs), yet `DataFrame.to_csv` formats every field again: most of a warm ETL's write. Next to
-the written file a state is kept: the frame it was written from and where each row ends in it. A new frame
-whose leading rows are strictly the same values (same columns, dtypes, index; floats bit for bit, text as
-written) gets the old file's bytes for them and `to_csv` only for the rest.
+the written file a state is kept: the columns, dtypes and index, a hash of each row's fields as they are written
+(floats bit for bit, text by content, objects by their str) and where each row ends in the file. A new frame
+of the same layout whose leading rows hash the same gets the old file's bytes for them and `to_csv` only for
+the rest.
 
 That is byte-identical to `to_csv` of the whole frame because `to_csv` formats each field on its own for the
 dtypes allowed here (numbers, booleans, text, objects as their `str`); other dtypes (dates format per column)
@@ -20,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.util import hash_pandas_object
 
 from etl.fileio import write_atomic
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 def write_csv(path: Path, frame: pd.DataFrame, state_dir: Path | None) -> None:
@@ -32,11 +34,14 @@ def write_csv(path: Path, frame: pd.DataFrame, state_dir: Path | None) -> None:
         state_dir / f"csv-{hashlib.sha1(str(path).encode()).hexdigest()[:16]}.pkl" if state_dir else None
     )
     reusable = state_file is not None and _reusable_dtypes(frame)
-    kept, prefix, ends = 0, b"", None
+    kept, prefix, ends, hashes = 0, b"", None, None
     if reusable:
         state = _load_state(state_file, path)
-        if state is not None:
-            kept = _common_rows(state["frame"], frame)
+        if state is not None and state["layout"] == _layout(frame):
+            hashes = _row_hashes(frame)
+            common = min(len(hashes), len(state["hashes"]))
+            differs = np.flatnonzero(hashes[:common] != state["hashes"][:common])
+            kept = int(differs[0]) if len(differs) else common
             if kept:
                 with open(path, "rb") as handle:
                     prefix = handle.read(int(state["ends"][kept]))
@@ -65,7 +70,8 @@ def write_csv(path: Path, frame: pd.DataFrame, state_dir: Path | None) -> None:
     state = {
         "version": STATE_VERSION,
         "file": (found.st_size, found.st_mtime_ns, found.st_ino),
-        "frame": frame,
+        "layout": _layout(frame),
+        "hashes": hashes if hashes is not None else _row_hashes(frame),
         "ends": ends,
     }
     # No fsync: a torn state fails to load and the next write is a full one.
@@ -104,41 +110,53 @@ def _load_state(state_file: Path, path: Path) -> dict | None:
     return state
 
 
-def _common_rows(old: pd.DataFrame, new: pd.DataFrame) -> int:
-    """How many leading rows the two frames share, value for value as to_csv writes them; 0 when the
-    header or a column's dtype differs."""
-    if (
-        [(type(name), name) for name in old.columns] != [(type(name), name) for name in new.columns]
-        or list(old.dtypes) != list(new.dtypes)
-        or old.index.name != new.index.name
-        or (old.index.start, old.index.step) != (new.index.start, new.index.step)
-    ):
-        return 0
-    common = min(len(old), len(new))
-    for position in range(len(new.columns)):
-        if not common:
-            break
-        differs = _differs(old.iloc[:common, position], new.iloc[:common, position])
-        if len(differs):
-            common = int(differs[0])
-    return common
+def _layout(frame: pd.DataFrame) -> tuple:
+    """What the header and each field's formatting depend on besides the values."""
+    return (
+        [(type(name), name) for name in frame.columns],
+        [str(dtype) for dtype in frame.dtypes],
+        frame.index.name,
+        frame.index.start,
+        frame.index.step,
+    )
 
 
-def _differs(old: pd.Series, new: pd.Series) -> np.ndarray:
-    """Positions where the two columns (same dtype) would be written differently."""
-    dtype = new.dtype
-    if isinstance(dtype, np.dtype) and dtype.kind == "f":
-        # Bit for bit: -0.0 and 0.0 compare equal but are written differently.
-        width = f"u{dtype.itemsize}"
-        a, b = old.to_numpy().view(width), new.to_numpy().view(width)
-        # NaN is written as an empty field whatever its bits.
-        return np.flatnonzero((a != b) & ~(np.isnan(old.to_numpy()) & np.isnan(new.to_numpy())))
-    if isinstance(dtype, np.dtype) and dtype.kind in "iub":
-        return np.flatnonzero(old.to_numpy() != new.to_numpy())
-    # Text and objects: compare what the writer gets (missing values become empty fields, others their str).
-    a, b = old.to_numpy(dtype=object), new.to_numpy(dtype=object)
-    missing_a, missing_b = pd.isna(a), pd.isna(b)
-    if dtype == object:
-        a = np.array([str(v) for v in a], dtype=object)
-        b = np.array([str(v) for v in b], dtype=object)
-    return np.flatnonzero(((a != b) & ~(missing_a & missing_b)) | (missing_a != missing_b))
+def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """One 64-bit hash per row of the fields as to_csv writes them: floats bit for bit (-0.0 and 0.0 compare
+    equal but are written differently), text by content, objects by their str (1 == 1.0 == True, yet each is
+    written differently), any missing value as the empty field."""
+    rows = np.zeros(len(frame), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for position, (_, column) in enumerate(frame.items()):
+            values = column.to_numpy()
+            dtype = column.dtype
+            if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
+                if dtype.kind == "f":
+                    missing = np.isnan(values)
+                    values = values.view(f"u{dtype.itemsize}").astype(np.uint64)
+                    values[missing] = _MISSING
+                else:
+                    values = values.astype(np.uint64)
+                fields = _mix(values)
+            else:
+                if dtype == object:
+                    text = [
+                        None if missing else str(value) for value, missing in zip(values, pd.isna(values))
+                    ]
+                    column = pd.Series(text, dtype=object)
+                fields = hash_pandas_object(column, index=False).to_numpy()
+                fields = np.where(column.isna().to_numpy(), _MISSING, fields)
+            rows = _mix(rows * np.uint64(0x9E3779B97F4A7C15) + fields + np.uint64(position))
+    return rows
+
+
+_MISSING = np.uint64(0x5BD1E9955BD1E995)
+
+
+def _mix(values: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer: every input bit affects every output bit."""
+    values = values ^ (values >> np.uint64(30))
+    values = values * np.uint64(0xBF58476D1CE4E5B9)
+    values = values ^ (values >> np.uint64(27))
+    values = values * np.uint64(0x94D049BB133111EB)
+    return values ^ (values >> np.uint64(31))
