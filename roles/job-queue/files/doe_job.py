@@ -3,25 +3,29 @@
 
 Usage: python3 -S -I doe_job.py <job_dir>
 
-<job_dir>/job.marshal (written by doe_queue.py with the same interpreter) names the commands
-({"main": ..., "<background>": ...}), an optional timeout in seconds and who we are. Background
+<job_dir>/job.spec (written by doe_queue.py) holds NUL-terminated fields: "doe-job-1", the timeout in
+seconds ("" for none), the host's lines of runtime_info.yaml, the host's members of the done marker,
+the marker's last members (label, attempt), the main command, then the background commands. Background
 commands start first, each in its own session/process group; then main runs with `sh -c`; when main
 ends (or times out, or this wrapper gets SIGTERM) the background groups are terminated. The wrapper
 writes results/stdout.log and results/stderr.log (separate streams), results/runtime_info.yaml and,
 last and atomically, the done marker .doe_done (JSON) that the poll trusts.
 
-It runs once per job, so it avoids slow imports: `signal` pulls in enum (~14 ms), `json` pulls in
-re, `subprocess` pulls in threading, `os` costs ~1.5 ms; _signal, marshal and the built-in posix
-module (what os wraps, already loaded at start-up) do the same work.
+doe_job.c is the same wrapper in C, which doe_queue.py builds where a C compiler exists (a Python
+start costs 13-15 ms per job); the two write the same files, and the tests run both.
+This one runs once per job too, so it avoids slow imports: `signal` pulls in enum (~14 ms), `json` pulls
+in re, `subprocess` pulls in threading, `os` costs ~1.5 ms; _signal and the built-in posix module (what
+os wraps, already loaded at start-up) do the same work.
 """
 
 import _signal as signal
-import marshal
 import posix
 import resource
 import sys
 import time
 
+SPEC_TAG = "doe-job-1"
+SPEC_FIXED_FIELDS = 6
 STARTED_MARKER = ".doe_started"
 DONE_MARKER = ".doe_done"
 KILL_GRACE_SECONDS = 5.0
@@ -35,16 +39,10 @@ class Timeout(Exception):
     """The job's time limit passed."""
 
 
-def json_value(value) -> str:
-    """JSON for None/bool/int/float/str; a JSON string is also a valid double-quoted YAML scalar."""
-    if value is None:
-        return "null"
-    if value is True or value is False:
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return '"' + "".join(c if c >= " " else f"\\u{ord(c):04x}" for c in text) + '"'
+def seconds_text(value: float) -> str:
+    """At most six decimals, no trailing zeros (1.5, 0.001234, 3.0): always a YAML float."""
+    text = f"{value:.6f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
 
 
 def write_atomic(path: str, text: str, durable: bool = True) -> None:
@@ -67,7 +65,9 @@ def spawn(command: str, out_fd: int, err_fd: int) -> int:
     """`sh -c command` in its own session (so its whole process group can be signalled)."""
     actions = [(posix.POSIX_SPAWN_OPEN, 0, "/dev/null", posix.O_RDONLY, 0),
                (posix.POSIX_SPAWN_DUP2, out_fd, 1), (posix.POSIX_SPAWN_DUP2, err_fd, 2)]
-    return posix.posix_spawn("/bin/sh", ["sh", "-c", command], posix.environ, file_actions=actions, setsid=True)
+    # Python ignores SIGPIPE and SIGXFSZ; a job gets the defaults (`yes | head` must end quietly).
+    return posix.posix_spawn("/bin/sh", ["sh", "-c", command], posix.environ, file_actions=actions, setsid=True,
+                             setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
 
 
 def make_dir(path: str) -> None:
@@ -108,8 +108,15 @@ def terminate_group(pid: int, status, grace: float = KILL_GRACE_SECONDS):
 
 def main(job_dir: str) -> int:
     posix.chdir(job_dir)
-    with open("job.marshal", "rb") as handle:
-        job = marshal.load(handle)
+    with open("job.spec", "rb") as handle:
+        fields = handle.read().decode("utf-8").split("\0")
+    fields.pop()  # every field ends with NUL
+    if len(fields) < SPEC_FIXED_FIELDS or fields[0] != SPEC_TAG:
+        sys.stderr.write(f"doe_job: job.spec in {job_dir} is not a {SPEC_TAG} spec\n")
+        return 2
+    timeout = float(fields[1]) if fields[1] else 0.0
+    host_yaml, host_json, tail_json = fields[2], fields[3], fields[4]
+    commands = fields[SPEC_FIXED_FIELDS:] + [fields[5]]  # background first, main last
     make_dir("results")
     make_dir("scratch")
     out_fd = posix.open("results/stdout.log", posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC, 0o644)
@@ -125,22 +132,20 @@ def main(job_dir: str) -> int:
         signal.signal(signum, on_stop)
     signal.signal(signal.SIGALRM, on_alarm)
 
-    cmds = job["cmds"]
     background: list[int] = []
     main_pid = None
     main_status = None
     stopped = timed_out = False
     start = time.time()
     try:
-        for name, command in cmds.items():
-            if name != "main":
-                background.append(spawn(command, out_fd, err_fd))
-        main_pid = spawn(cmds["main"], out_fd, err_fd)
+        for command in commands[:-1]:
+            background.append(spawn(command, out_fd, err_fd))
+        main_pid = spawn(commands[-1], out_fd, err_fd)
         pgids = ", ".join(map(str, background))
         write_atomic(STARTED_MARKER, f'{{"wrapper_pid": {posix.getpid()}, "main_pgid": {main_pid}, '
                      f'"background_pgids": [{pgids}], "start_time": "{iso(start)}"}}', durable=False)
-        if job.get("timeout"):
-            signal.setitimer(signal.ITIMER_REAL, float(job["timeout"]))
+        if timeout > 0:
+            signal.setitimer(signal.ITIMER_REAL, timeout)
         main_status = posix.waitpid(main_pid, 0)[1]
         signal.setitimer(signal.ITIMER_REAL, 0)
     except Timeout:
@@ -172,15 +177,16 @@ def main(job_dir: str) -> int:
         status = "finished"
     else:
         status = "failed"
-    info = [
-        ("start_time", iso(start)), ("end_time", iso(end)), ("wall_seconds", round(end - start, 6)),
-        ("max_rss_kb", int(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)), ("exit_code", exit_code),
-        ("status", status), ("host", job.get("host")), ("host_type", job.get("host_type")),
-        ("host_idx", job.get("host_idx")), ("stopped_by_controller", stopped),
-    ]
-    write_atomic("results/runtime_info.yaml", "".join(f"{k}: {json_value(v)}\n" for k, v in info))
-    marker = info + [("label", job.get("label")), ("attempt", job.get("attempt") or 1)]
-    write_atomic(DONE_MARKER, "{" + ", ".join(f'"{k}": {json_value(v)}' for k, v in marker) + "}")
+    rss = int(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    start_text, end_text, wall = iso(start), iso(end), seconds_text(end - start)
+    stopped_text = "true" if stopped else "false"
+    write_atomic("results/runtime_info.yaml",
+                 f'start_time: "{start_text}"\nend_time: "{end_text}"\nwall_seconds: {wall}\nmax_rss_kb: {rss}\n'
+                 f'exit_code: {exit_code}\nstatus: "{status}"\n{host_yaml}stopped_by_controller: {stopped_text}\n')
+    write_atomic(DONE_MARKER,
+                 f'{{"start_time": "{start_text}", "end_time": "{end_text}", "wall_seconds": {wall}, '
+                 f'"max_rss_kb": {rss}, "exit_code": {exit_code}, "status": "{status}", {host_json}, '
+                 f'"stopped_by_controller": {stopped_text}, {tail_json}}}')
     return exit_code
 
 

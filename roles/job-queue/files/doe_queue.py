@@ -9,11 +9,15 @@ task per phase for all jobs of a host, never one per job.
                                                                              (stop all jobs and tsp)
     doe_queue.py [--tsp tsp] [--socket S] --root DIR setup                    (queue ready + host facts)
 
+Every action takes --wrapper auto|native|python (default auto): which job wrapper runs the jobs. setup
+builds the native one (doe_job.c) when the host has a C compiler; auto uses it when it is built and up
+to date, else doe_job.py. Both read the same job.spec and write the same files.
+
 A request is base64 of JSON (shell-safe, so Ansible can call this with `raw`: no Python module run
 per host, about ten times cheaper); without --request it is read from stdin. The queue is task
 spooler on socket S (default: tsp's own). A host serves one experiment; each job lives in
-<root>/<exp>/run_<i>/rep_<j>/ with config.json, job.json, results/ and scratch/; doe_job.py (next to
-this file) runs it and writes the done marker .doe_done last. Enqueue is idempotent: a job whose
+<root>/<exp>/run_<i>/rep_<j>/ with config.json, job.json, job.spec, results/ and scratch/; the job
+wrapper (next to this file) runs it and writes the done marker .doe_done last. Enqueue is idempotent: a job whose
 label is in the queue or whose done marker exists is skipped. The label of a job is
 doe:<exp>:<run>:<rep>:<attempt> (the controller uses the same). Output: one line
 `DOE-JSON:<json>` on stdout. Standard library only.
@@ -24,7 +28,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import marshal
 import os
 import platform
 import re
@@ -36,6 +39,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 JOB_WRAPPER = os.path.join(HERE, "doe_job.py")
+NATIVE_WRAPPER_SOURCE = os.path.join(HERE, "doe_job.c")
+NATIVE_WRAPPER = os.path.join(HERE, "doe_job")
+JOB_SPEC = "job.spec"
+JOB_SPEC_TAG = "doe-job-1"
 STARTED_MARKER = ".doe_started"
 DONE_MARKER = ".doe_done"
 # `tsp -l` rows: ID State Output E-Level Times Command, the command prefixed with "[label]".
@@ -124,7 +131,22 @@ def job_rel(exp: str, run: int, rep: int) -> str:
     return f"{exp}/run_{run}/rep_{rep}"
 
 
-def enqueue(root: str, tsp: str, request: dict) -> dict:
+def job_spec(request: dict, cmds: dict, label: str, attempt: int) -> bytes:
+    """The wrapper's job.spec (doe_job.py describes the fields). Values from the design are rendered
+    here as JSON strings (also valid YAML), so the wrappers only copy them."""
+    host = {"host": request.get("host"), "host_type": request["host_type"], "host_idx": request["host_idx"]}
+    host_yaml = "".join(f"{key}: {json.dumps(value)}\n" for key, value in host.items())
+    host_json = ", ".join(f'"{key}": {json.dumps(value)}' for key, value in host.items())
+    tail_json = f'"label": {json.dumps(label)}, "attempt": {json.dumps(attempt)}'
+    timeout = request.get("timeout")
+    commands = [cmds["main"], *(command for name, command in cmds.items() if name != "main")]
+    fields = [JOB_SPEC_TAG, repr(float(timeout)) if timeout else "", host_yaml, host_json, tail_json, *commands]
+    if any("\0" in field for field in fields):
+        raise QueueError(f"job {label}: a command contains a NUL character")
+    return "".join(f"{field}\0" for field in fields).encode("utf-8")
+
+
+def enqueue(root: str, tsp: str, request: dict, wrapper: str = "auto") -> dict:
     """Enqueue a batch; first stop the leftovers (servers) of the previous multi-host job.
 
     request: {exp, host, host_type, host_idx, timeout, runs: {run: run config}, jobs: [[run, rep, attempt]],
@@ -133,7 +155,7 @@ def enqueue(root: str, tsp: str, request: dict) -> dict:
     stopped = stop_jobs(root, tsp, request["stop"]) if request.get("stop") else []
     exp = request["exp"]
     queue = tsp_entries(tsp)
-    wrapper = compiled_job_wrapper()
+    wrapper_argv = job_wrapper_argv(wrapper)
     enqueued, skipped = [], []
     for run, rep, attempt in request.get("jobs", []):
         rel = job_rel(exp, run, rep)
@@ -148,8 +170,8 @@ def enqueue(root: str, tsp: str, request: dict) -> dict:
             skipped.append(rel)
             continue
         run_config = request["runs"][str(run)]
-        spec = {"label": label, "attempt": attempt, "timeout": request.get("timeout"),
-                "cmds": run_config["$CMD$"][request["host_type"]][request["host_idx"]],
+        cmds = run_config["$CMD$"][request["host_type"]][request["host_idx"]]
+        spec = {"label": label, "attempt": attempt, "timeout": request.get("timeout"), "cmds": cmds,
                 "host": request.get("host"), "host_type": request["host_type"], "host_idx": request["host_idx"]}
         try:
             if marker is not None:
@@ -158,11 +180,11 @@ def enqueue(root: str, tsp: str, request: dict) -> dict:
             os.makedirs(os.path.join(job_dir, "scratch"), exist_ok=True)
             write_atomic(os.path.join(job_dir, "config.json"), config_json(run_config))
             write_atomic(os.path.join(job_dir, "job.json"), json.dumps(spec, indent=1))  # for people
-            write_atomic(os.path.join(job_dir, "job.marshal"), marshal.dumps(spec))  # for the wrapper: fast to load
+            write_atomic(os.path.join(job_dir, JOB_SPEC), job_spec(request, cmds, label, attempt))  # for the wrapper
         except OSError as error:  # a full disk or a read-only folder: say where
             raise QueueError(f"cannot write the job folder {job_dir}: {error.strerror or error}") from None
         # argv list, no shell: the label and paths never meet a shell parser.
-        submitted = run_tsp(tsp, "-n", "-L", label, sys.executable, "-S", "-I", wrapper, job_dir)
+        submitted = run_tsp(tsp, "-n", "-L", label, *wrapper_argv, job_dir)
         if submitted.returncode != 0:
             raise QueueError(f"{tsp} refused job {label}: {submitted.stderr.strip()}")
         enqueued.append(rel)
@@ -172,6 +194,72 @@ def enqueue(root: str, tsp: str, request: dict) -> dict:
         dirs = [job_rel(exp, run, rep) for run, rep, _ in request.get("jobs", [])]
         result["started"] = wait_started(root, dirs, float(request.get("wait_timeout", 60)))
     return result
+
+
+def job_wrapper_argv(choice: str) -> list[str]:
+    """How tsp starts a job's wrapper (the job dir follows): the native build if it is wanted and
+    current, else doe_job.py as byte code for this interpreter."""
+    if choice == "native" and not native_wrapper_current():
+        problem = build_native_wrapper()
+        if problem is not None:
+            raise QueueError(f"cannot build the native job wrapper: {problem}")
+    if choice != "python" and native_wrapper_current():
+        return [NATIVE_WRAPPER]
+    return [sys.executable, "-S", "-I", compiled_job_wrapper()]
+
+
+def native_wrapper_current() -> bool:
+    try:
+        return os.stat(NATIVE_WRAPPER).st_mtime >= os.stat(NATIVE_WRAPPER_SOURCE).st_mtime
+    except OSError:
+        return False
+
+
+def build_native_wrapper() -> str | None:
+    """Put a build of doe_job.c next to it; None when done, else why not. Builds are kept per source
+    hash in the user's cache dir, so a host compiles each version once, not once per suite."""
+    import hashlib  # only at setup
+
+    try:
+        with open(NATIVE_WRAPPER_SOURCE, "rb") as handle:
+            digest = hashlib.sha256(handle.read()).hexdigest()[:16]
+    except OSError as error:
+        return f"cannot read {NATIVE_WRAPPER_SOURCE}: {error.strerror}"
+    cache_dir = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "doe")
+    cached = os.path.join(cache_dir, f"doe_job-{platform.machine()}-{digest}")
+    if not os.path.exists(cached):
+        try:
+            os.makedirs(cache_dir, exist_ok=True)
+        except OSError:
+            cached = NATIVE_WRAPPER  # no cache: build in place
+        problem = compile_wrapper(cached)
+        if problem is not None:
+            return problem
+    if cached != NATIVE_WRAPPER:
+        temporary = f"{NATIVE_WRAPPER}.{os.getpid()}.tmp"
+        shutil.copyfile(cached, temporary)
+        os.chmod(temporary, 0o755)
+        os.replace(temporary, NATIVE_WRAPPER)
+    return None
+
+
+def compile_wrapper(target: str) -> str | None:
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return "no C compiler (cc) on this host"
+    temporary = f"{target}.{os.getpid()}.tmp"
+    try:
+        built = subprocess.run([compiler, "-O2", "-o", temporary, NATIVE_WRAPPER_SOURCE], capture_output=True,
+                               text=True, check=False, timeout=120)
+        if built.returncode != 0:
+            return f"{compiler} failed: {built.stderr.strip()[-300:]}"
+        os.replace(temporary, target)
+        return None
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"{compiler} failed: {error}"
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
 
 
 def compiled_job_wrapper() -> str:
@@ -298,7 +386,7 @@ def status(root: str, tsp: str, request: dict, lock_file: str | None = None, loc
         if queue is None:
             queue = tsp_entries(tsp)
         entry = queue.get(job_label(exp, run, rep, attempt))
-        if entry is None or not os.path.exists(os.path.join(job_dir, "job.marshal")):
+        if entry is None or not os.path.exists(os.path.join(job_dir, JOB_SPEC)):
             # Not in the queue, or its folder is gone (deleted with the host's files): run it again.
             states[rel] = {"state": "unknown"}
         elif entry["state"] in ("queued", "running", "allrunning"):
@@ -391,12 +479,22 @@ def release_lock(lock_file: str, owner: str) -> str:
     return "released"
 
 
-def setup(root: str, tsp: str) -> dict:
-    """Make the queue ready (one slot: jobs of a host run one after another) and report the host."""
+def setup(root: str, tsp: str, wrapper: str = "auto") -> dict:
+    """Make the queue ready (one slot: jobs of a host run one after another), build the native job
+    wrapper where possible, and report the host."""
     done = run_tsp(tsp, "-S", "1")
     if done.returncode != 0:
         raise QueueError(f"{tsp} -S 1 failed: {done.stderr.strip()}")
-    return {"facts": facts(), "changed": False}
+    host_facts = {**facts(), "job_wrapper": "python"}  # provenance.json records which wrapper ran the jobs
+    if wrapper != "python":
+        problem = None if native_wrapper_current() else build_native_wrapper()
+        if problem is None:
+            host_facts["job_wrapper"] = "native"
+        elif wrapper == "native":
+            raise QueueError(f"cannot build the native job wrapper: {problem}")
+        else:
+            host_facts["job_wrapper_note"] = problem
+    return {"facts": host_facts, "changed": False}
 
 
 def facts() -> dict:
@@ -440,6 +538,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--lock-file", help="shutdown (and a final status): also release this lock file if "
                                             "--lock-owner holds it")
     parser.add_argument("--lock-owner", default="", help="the lock's owner, <suite>_<id>")
+    parser.add_argument("--wrapper", choices=["auto", "native", "python"], default="auto",
+                        help="the job wrapper: native (doe_job.c, built at setup), python, or auto")
     args = parser.parse_args(argv)
     if args.socket:
         os.environ["TS_SOCKET"] = args.socket
@@ -449,9 +549,9 @@ def main(argv: list[str]) -> int:
             result = shutdown(args.root, args.tsp, os.path.dirname(HERE) if args.remove_dir else None,
                               args.lock_file, args.lock_owner)
         elif args.action == "setup":
-            result = setup(args.root, args.tsp)
+            result = setup(args.root, args.tsp, args.wrapper)
         elif args.action == "enqueue":
-            result = enqueue(args.root, args.tsp, read_request(args.request))
+            result = enqueue(args.root, args.tsp, read_request(args.request), args.wrapper)
         else:
             result = status(args.root, args.tsp, read_request(args.request), args.lock_file, args.lock_owner)
     except (QueueError, ValueError, KeyError, OSError) as error:

@@ -4,26 +4,48 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import subprocess
 import sys
 
 import pytest
+import yaml
 
 from tests.integration.run.conftest import REPO, process_gone, tsp_servers_under, wait_for
 
-QUEUE = REPO / "roles" / "job-queue" / "files" / "doe_queue.py"
+FILES = REPO / "roles" / "job-queue" / "files"
+QUEUE = FILES / "doe_queue.py"
 pytestmark = pytest.mark.tsp
 
 
-@pytest.fixture
-def queue(tmp_path):
+@pytest.fixture(scope="module")
+def installed_bin(tmp_path_factory):
+    """The queue helper and both job wrappers as a host has them after setup (the native one built once)."""
+    bin_dir = tmp_path_factory.mktemp("host") / "bin"
+    bin_dir.mkdir()
+    for name in ("doe_queue.py", "doe_job.py", "doe_job.c"):
+        shutil.copy2(FILES / name, bin_dir / name)
+    done = subprocess.run([sys.executable, str(bin_dir / "doe_queue.py"), "--root", str(bin_dir.parent / "root"),
+                           "--socket", str(bin_dir.parent / "ts.sock"), "--wrapper", "native", "setup"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and '"job_wrapper": "native"' in done.stdout, done.stderr
+    subprocess.run([sys.executable, str(bin_dir / "doe_queue.py"), "--root", str(bin_dir.parent / "root"),
+                    "--socket", str(bin_dir.parent / "ts.sock"), "shutdown"], check=True, capture_output=True)
+    return bin_dir
+
+
+@pytest.fixture(params=["native", "python"])
+def queue(tmp_path, installed_bin, request):
     socket = tmp_path / "ts.sock"
     root = tmp_path / "root"
+    bin_dir = tmp_path / "bin"
+    shutil.copytree(installed_bin, bin_dir)  # copy2 keeps the build newer than its source
 
-    def call(action: str, request: dict | None = None, expect_rc: int = 0):
-        argv = [sys.executable, str(QUEUE), "--root", str(root), "--socket", str(socket), action]
-        if request is not None:
-            argv += ["--request", base64.b64encode(json.dumps(request).encode()).decode()]
+    def call(action: str, request_body: dict | None = None, expect_rc: int = 0):
+        argv = [sys.executable, str(bin_dir / "doe_queue.py"), "--root", str(root), "--socket", str(socket),
+                "--wrapper", call.wrapper, action]
+        if request_body is not None:
+            argv += ["--request", base64.b64encode(json.dumps(request_body).encode()).decode()]
         done = subprocess.run(argv, capture_output=True, text=True, check=False)
         assert done.returncode == expect_rc, done.stderr
         if expect_rc:
@@ -32,6 +54,8 @@ def queue(tmp_path):
         return json.loads(done.stdout[len("DOE-JSON:"):])
 
     call.root = root
+    call.wrapper = request.param
+    call.bin_dir = bin_dir
     yield call
     call("shutdown")
 
@@ -149,8 +173,8 @@ def test_a_final_status_shuts_the_queue_down_once_every_job_is_done(queue, tmp_p
 
     def final_status(jobs: list[list[int]]) -> dict:
         request = base64.b64encode(json.dumps({"exp": "e", "jobs": jobs, "final": True}).encode()).decode()
-        argv = [sys.executable, str(QUEUE), "--root", str(queue.root), "--socket", str(tmp_path / "ts.sock"),
-                "status", "--request", request, "--lock-file", str(lock), "--lock-owner", "suite_1"]
+        argv = [sys.executable, str(queue.bin_dir / "doe_queue.py"), "--root", str(queue.root),
+                "--socket", str(tmp_path / "ts.sock"), "status", "--request", request, "--lock-file", str(lock), "--lock-owner", "suite_1"]
         done = subprocess.run(argv, capture_output=True, text=True, check=True)
         return json.loads(done.stdout[len("DOE-JSON:"):])
 
@@ -159,3 +183,29 @@ def test_a_final_status_shuts_the_queue_down_once_every_job_is_done(queue, tmp_p
     report = final_status([[0, 0, 1]])
     assert report["all_done"] and report["shut_down"]["lock"] == "released" and not lock.exists()
     wait_for(lambda: tsp_servers_under(tmp_path) == [], what="the task spooler server gone")
+
+
+def test_both_wrappers_record_the_same_fields_and_quote_design_values(queue):
+    host = 'h "0" \\ é: {x}'
+    request = {**batch({0: {"main": "true"}}, [[0, 0, 1]]), "host": host}
+    queue("enqueue", request)
+    marker = wait_done(queue, [[0, 0, 1]])["jobs"]["e/run_0/rep_0"]
+    info = yaml.safe_load((queue.root / "e/run_0/rep_0/results/runtime_info.yaml").read_text())
+    assert list(info) == ["start_time", "end_time", "wall_seconds", "max_rss_kb", "exit_code", "status", "host",
+                          "host_type", "host_idx", "stopped_by_controller"]
+    assert (info["host"], info["host_type"], info["host_idx"]) == (host, "small", 0)
+    assert marker["host"] == host and marker["label"] == "doe:e:0:0:1" and marker["attempt"] == 1
+    assert isinstance(info["wall_seconds"], float) and 0 < info["wall_seconds"] < 60
+    assert info["start_time"].endswith("Z") and info["start_time"] <= info["end_time"]
+    assert (info["exit_code"], info["status"], info["stopped_by_controller"]) == (0, "finished", False)
+    assert {key: marker[key] for key in info} == info
+
+
+def test_a_job_gets_default_signals_and_its_peak_memory_is_recorded(queue):
+    # SIGPIPE at its default: `yes` ends quietly when head is done (ignored, it would complain and fail).
+    allocate = f"{sys.executable} -c 'b = bytearray(64 * 2**20); b[::4096] = b\"x\" * len(b[::4096])'"
+    queue("enqueue", batch({0: {"main": "yes | head -n 1"}, 1: {"main": allocate}}, [[0, 0, 1], [1, 0, 1]]))
+    report = wait_done(queue, [[0, 0, 1], [1, 0, 1]])
+    assert (queue.root / "e/run_0/rep_0/results/stderr.log").read_text() == ""
+    assert report["jobs"]["e/run_0/rep_0"]["exit_code"] == 0
+    assert report["jobs"]["e/run_1/rep_0"]["max_rss_kb"] >= 64 * 1024

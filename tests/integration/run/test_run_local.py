@@ -179,6 +179,8 @@ def test_result_tree_config_and_runtime_info(mixed_run, env):
             assert not os.path.lexists(host / "evil_link")  # symlinks are never fetched
     provenance = json.loads((suite_dir / "provenance.json").read_text())
     assert provenance["hosts"]["single-small-0"]["cpu_cores"] >= 1
+    # This machine has a C compiler, so the hosts built the native job wrapper and ran the jobs with it.
+    assert {host["job_wrapper"] for host in provenance["hosts"].values()} == {"native"}
     assert set(provenance["hosts"]) == {"single-small-0", "client_server-server-0", "client_server-client-0",
                                         "client_server-client-1"}
     checkout = provenance["repositories"]["single-small-0"][0]
