@@ -163,3 +163,26 @@ def test_a_playbook_ends_when_its_controller_is_killed(tmp_path, inventory):
     finally:
         for pid in _processes_running(playbook):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_collection_routing_is_parsed_once_then_read_from_the_cache(tmp_path, inventory, monkeypatch):
+    """The launcher keeps Ansible's parsed routing metadata by content hash; a damaged entry is parsed again."""
+    import marshal
+
+    import ansible
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    adapter = AnsibleAdapter(tmp_path / "work")
+    playbook = _playbook(tmp_path, "noop", [{"name": "Do nothing", "ansible.builtin.meta": "noop"}])
+    assert adapter.run(playbook, inventory=inventory, limit="here").ok
+    entries = list((tmp_path / "cache" / "doe").glob("ansible-routing-*/*"))
+    builtin_yaml = Path(ansible.__file__).parent / "config" / "ansible_builtin_runtime.yml"
+    expected = yaml.load(builtin_yaml.read_bytes(), Loader=yaml.CBaseLoader)
+    cached = [marshal.loads(entry.read_bytes()) for entry in entries]
+    assert expected in cached
+
+    for entry in entries:
+        entry.write_bytes(b"\x00damaged")
+    result = adapter.run(playbook, inventory=inventory, limit="here")
+    assert result.ok, result.summary()
+    assert expected in [marshal.loads(entry.read_bytes()) for entry in entries]
