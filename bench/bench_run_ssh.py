@@ -9,6 +9,8 @@ The floor: per host, one ssh connection that enqueues the same 50 jobs with `tsp
 queue and waits for the last (`tsp -w`); the three hosts in parallel.
 Targets: the timed run under 15 s, and under 30 ms per job beyond the floor.
 Needs root (the hosts are sshd processes in their own mount namespaces), like the SSH tests.
+The job wrapper is the hosts' default (the C build where a compiler exists); `--wrapper python` measures
+the Python one (`job_queue_wrapper: python`). The wrapper that ran is read from provenance.json.
 
 Mitogen (0.3.54, strategy mitogen_linear) was measured with this bench and not adopted: the timed run
 took 27 s instead of 13 s, because every round of doe is a new ansible-playbook process that pays
@@ -17,6 +19,8 @@ mitogen's bootstrap on each host, and doe's host tasks are `raw` commands that m
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -39,14 +43,14 @@ DOE = Path(sys.executable).parent / "doe"
 GO_FILE = "doe-bench-go"
 
 
-def write_config(root: Path, pool: SshHostPool, jobs_per_host: int) -> Path:
+def write_config(root: Path, pool: SshHostPool, jobs_per_host: int, wrapper: str) -> Path:
     import yaml
 
     config = root / f"config{jobs_per_host}"
     (config / "designs").mkdir(parents=True)
     (config / "inventory").mkdir()
     shutil.copytree(REPO / "group_vars", config / "group_vars")
-    (config / "group_vars" / "all" / "main.yml").write_text("prj_id: doe_bench\n")
+    (config / "group_vars" / "all" / "main.yml").write_text(f"prj_id: doe_bench\njob_queue_wrapper: {wrapper}\n")
     design = "".join(
         f"e{i}:\n  host_types:\n    small:\n      $CMD$: \"[ -e /tmp/{GO_FILE} ]\"\n"
         f"  base_experiment:\n    k:\n      $FACTOR$: {list(range(jobs_per_host))}\n" for i in range(N_HOSTS))
@@ -78,9 +82,9 @@ def floor(pool: SshHostPool, jobs_per_host: int) -> float:
     return time.perf_counter() - start
 
 
-def measure(root: Path, pool: SshHostPool, jobs_per_host: int) -> tuple[float, float, float]:
-    """(warm-up seconds, floor seconds, timed doe seconds) for jobs_per_host jobs on every host."""
-    config = write_config(root, pool, jobs_per_host)
+def measure(root: Path, pool: SshHostPool, jobs_per_host: int, wrapper: str) -> tuple[float, float, float, set]:
+    """(warm-up seconds, floor seconds, timed doe seconds, job wrappers used) for jobs_per_host jobs per host."""
+    config = write_config(root, pool, jobs_per_host, wrapper)
     results = root / f"results{jobs_per_host}"
     for host in pool.hosts:
         (host.dir / "tmp" / GO_FILE).unlink(missing_ok=True)
@@ -100,24 +104,31 @@ def measure(root: Path, pool: SshHostPool, jobs_per_host: int) -> tuple[float, f
         sys.exit(f"expected {N_HOSTS * jobs_per_host} fetched jobs, found {len(fetched)}")
     from doe_cli.run.controller import _control_path_dir
 
+    wrappers = set()
     for suite_dir in results.glob("bench_ssh_*"):
         close_control_masters(_control_path_dir(suite_dir))
-    return warm_s, floor_s, doe_s
+        provenance = json.loads((suite_dir / "provenance.json").read_text())
+        wrappers |= {host.get("job_wrapper", "?") for host in provenance["hosts"].values()}
+    return warm_s, floor_s, doe_s, wrappers
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--wrapper", choices=["auto", "python"], default="auto", help="job_queue_wrapper")
+    args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="doe-bench-ssh-", dir="/var/tmp"))
     try:
         with SshHostPool(N_HOSTS) as pool:
-            warm_s, floor_s, doe_s = measure(root, pool, JOBS_PER_HOST)
-            _, small_floor_s, small_doe_s = measure(root, pool, SMALL_JOBS_PER_HOST)
+            warm_s, floor_s, doe_s, wrappers = measure(root, pool, JOBS_PER_HOST, args.wrapper)
+            _, small_floor_s, small_doe_s, _ = measure(root, pool, SMALL_JOBS_PER_HOST, args.wrapper)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     n_jobs = N_HOSTS * JOBS_PER_HOST
     per_job_ms = (doe_s - floor_s) / n_jobs * 1000
     extra_jobs = N_HOSTS * (JOBS_PER_HOST - SMALL_JOBS_PER_HOST)
     marginal_ms = ((doe_s - small_doe_s) - (floor_s - small_floor_s)) / extra_jobs * 1000
-    print(f"hosts: {N_HOSTS} loopback sshd, jobs: {N_HOSTS} experiments x {JOBS_PER_HOST}")
+    print(f"hosts: {N_HOSTS} loopback sshd, jobs: {N_HOSTS} experiments x {JOBS_PER_HOST}, "
+          f"job wrapper: {', '.join(sorted(wrappers))}")
     print(f"warm-up run with setup (not timed): {warm_s:.2f} s")
     print(f"floor (ssh + tsp per host, in parallel): {floor_s:.2f} s")
     print(f"doe run --id last --retry-failed (setup done): {doe_s:.2f} s "
