@@ -29,6 +29,7 @@ from pathlib import Path
 from stat import S_ISDIR
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
@@ -41,7 +42,7 @@ from etl.steps.extractors import EtlWarning
 
 RUNTIME_INFO = "runtime_info.yaml"
 CONFIG_JSON = "config.json"
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 META_COLUMNS = (
     "suite_name",
     "suite_id",
@@ -88,6 +89,10 @@ class ExtractionResult:
     jobs_read: int
     # What the result depends on, in groups (prefix, (name, size, mtime, ...)): see PipelineOutcome.inputs.
     inputs: list[tuple[str, tuple]] = field(default_factory=list)
+    # Where the rows come from: (token, one id per row). Rows with the same token and the same id (>= 0) as a
+    # row of an earlier extraction are that row again, value for value (in columns of the same dtype); -1 is a
+    # row without such an identity. None: no identities at all (no cache).
+    lineage: tuple[tuple, np.ndarray] | None = None
 
 
 def flatten(config: dict, prefix: str = "") -> dict:
@@ -149,6 +154,8 @@ class _Cache:
     frame: pd.DataFrame | None = None
     text_columns: set[str] = field(default_factory=set)
     numeric: set[str] = field(default_factory=set)
+    # Job ids mean something only within one generation: a cache started afresh numbers jobs from 0 again.
+    generation: str = field(default_factory=lambda: os.urandom(8).hex())
 
 
 class _Walk:
@@ -389,11 +396,20 @@ class Extraction:
         frames, notes = [], []
         inputs: list[tuple[str, tuple]] = []
         jobs = jobs_read = 0
+        tokens: list | None = []
+        row_ids = []
         with _collector_paused():
-            for source in sources:
+            for index, source in enumerate(sources):
                 result = self._run_experiment(source)
                 inputs.extend(result.inputs)
                 frames.append(result.frame)
+                if result.lineage is None or tokens is None:
+                    tokens = None
+                else:
+                    # Job ids are numbered per experiment: its position in the sources tells them apart.
+                    tokens.append((str(source.suite_dir), source.exp_name, result.lineage[0]))
+                    ids = result.lineage[1]
+                    row_ids.append(np.where(ids < 0, -1, ids + (index << 40)))
                 notes.extend(result.warnings)
                 jobs += result.jobs
                 jobs_read += result.jobs_read
@@ -404,14 +420,17 @@ class Extraction:
             frame = frames[0]
         else:
             frame = pd.concat(frames, ignore_index=True, sort=False)
-        return ExtractionResult(frame, notes, jobs, jobs_read, inputs)
+        lineage = None
+        if tokens is not None:
+            lineage = (tuple(tokens), np.concatenate(row_ids) if row_ids else np.empty(0, dtype=np.int64))
+        return ExtractionResult(frame, notes, jobs, jobs_read, inputs, lineage)
 
     def _run_experiment(self, source: ExperimentSource, use_cache: bool = True) -> ExtractionResult:
         cache_file = (
             self.cache_dir / f"{source.suite_dir.name}__{source.exp_name}.pkl" if self.cache_dir else None
         )
         old = self._load_cache(cache_file) if use_cache else _Cache()
-        new = _Cache()
+        new = _Cache(generation=old.generation)
         now_ns = time.time_ns()
         walk = _Walk(old, new, now_ns)
         trusted_before = now_ns - RACY_NS
@@ -521,7 +540,8 @@ class Extraction:
         if frame is None:  # a cached number column got a text value: its cached rows need their text again
             return self._run_experiment(source, use_cache=False)
         new.numeric = {c for c in new.text_columns if c in frame.columns and is_numeric_dtype(frame[c])}
-        if cache_file is not None and self._worth_saving(old, new, kept, jobs, jobs_read):
+        saved = cache_file is not None and self._worth_saving(old, new, kept, jobs, jobs_read)
+        if saved:
             _pack_recorded_runs(new, prefix)
             new.runs.update(kept)
             new.next_job_id = next_id
@@ -529,7 +549,15 @@ class Extraction:
             cached_ids.update(job_id for record in new.runs.values() for job_id in record.job_ids)
             new.frame = frame[frame[_JOB].isin(cached_ids)]
             self._save_cache(cache_file, new)
-        return ExtractionResult(frame.drop(columns=_JOB), notes, jobs, jobs_read, inputs)
+        lineage = None
+        if cache_file is not None:
+            # A job id names the same rows in later runs once the cache that holds it is saved (ids are never
+            # given out twice after that); ids of jobs read now but not saved are given out again next time.
+            row_ids = frame[_JOB].to_numpy(dtype=np.int64)
+            if not saved and builder.job_ids:
+                row_ids = np.where(np.isin(row_ids, np.fromiter(builder.job_ids, np.int64)), -1, row_ids)
+            lineage = (new.generation, row_ids)
+        return ExtractionResult(frame.drop(columns=_JOB), notes, jobs, jobs_read, inputs, lineage)
 
     def _combine(
         self, old: _Cache, builder: _FrameBuilder, order: dict[int, int], text_columns: set[str]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 import warnings
 from pathlib import Path
@@ -62,8 +63,14 @@ def run_pipeline(
             outcome.inputs = extraction.inputs
             outcome.jobs = extraction.jobs
             frame = extraction.frame
+            lineage = extraction.lineage
             for spec in pipeline.transformers:
-                frame = _transform(pipeline, spec, frame)
+                state_file = None
+                if cache_dir is not None:
+                    key = hashlib.sha1(f"{output_dir}\0{spec.path}".encode()).hexdigest()[:16]
+                    state_file = cache_dir / f"transform-{key}.pkl"
+                frame = _transform(pipeline, spec, frame, lineage, state_file)
+                lineage = None  # the next transformer's input is not the extracted frame
             outcome.rows = len(frame)
             info = {**etl_info, "pipeline": pipeline.name, "etl_output_dir": str(output_dir)}
             load_errors = []
@@ -90,11 +97,17 @@ def run_pipeline(
     return outcome
 
 
-def _transform(pipeline: Pipeline, spec, frame: pd.DataFrame) -> pd.DataFrame:
+def _transform(
+    pipeline: Pipeline, spec, frame: pd.DataFrame, lineage: tuple | None, state_file: Path | None
+) -> pd.DataFrame:
     # Built-in transformers are pure; a custom one gets its own copy so it cannot change what others see.
-    given = frame if is_builtin(type(spec.step)) else frame.copy(deep=True)
+    builtin = is_builtin(type(spec.step))
+    given = frame if builtin else frame.copy(deep=True)
+    options = dict(spec.options)
+    if builtin:
+        options.update({spec.step.LINEAGE_OPTION: lineage, spec.step.STATE_FILE_OPTION: state_file})
     try:
-        result = spec.step.transform(given, dict(spec.options))
+        result = spec.step.transform(given, options)
     except Exception as error:  # noqa: BLE001
         raise _step_error(pipeline, spec.path, error) from None
     if not isinstance(result, pd.DataFrame):

@@ -58,6 +58,11 @@ class Transformer(Step):
     """Turns a frame into a new frame; never mutates its input."""
 
     step_type: ClassVar[str] = "transformer"
+    # Built-in transformers find in their options, under these keys, where the rows of their input come from
+    # (see ExtractionResult.lineage; for the first transformer only) and a file for what they keep to let a
+    # re-run work less (both None when there are none).
+    LINEAGE_OPTION: ClassVar[str] = "$lineage$"
+    STATE_FILE_OPTION: ClassVar[str] = "$state_file$"
 
     @abstractmethod
     def transform(self, df: pd.DataFrame, options: dict) -> pd.DataFrame:

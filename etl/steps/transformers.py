@@ -17,6 +17,8 @@ np = LazyModule("numpy")
 pd = LazyModule("pandas")
 
 DEFAULT_AGGS = ["mean", "min", "max", "std", "count"]
+# Aggregations that are also groupby methods of the same name and defaults.
+GROUPBY_METHODS = frozenset({"mean", "min", "max", "std", "var", "sum", "count", "median"})
 FACTORS_MARKER = "$FACTORS$"
 
 
@@ -108,17 +110,44 @@ class RepAggTransformer(Transformer):
         frame = frame.drop(columns=[c for c in extra if c not in runtime_data])
         data = [*self.data_columns, *runtime_data]
         keys = [c for c in frame.columns if c not in data and c != "rep"]
-        return group_aggregate(frame, keys, data, agg_spec(self.agg_functions, 5))
+        what = ("RepAggTransformer", keys, data, self.agg_functions, 5)
+        return group_aggregate(frame, keys, data, agg_spec(self.agg_functions, 5), options, what)
 
 
-def group_aggregate(frame: pd.DataFrame, keys: list[str], data: list[str], spec: list) -> pd.DataFrame:
-    keyed = hashable_keys(frame, keys)
+def group_aggregate(
+    frame: pd.DataFrame, keys: list[str], data: list[str], spec: list, options: dict, what: tuple
+) -> pd.DataFrame:
+    """Aggregates per group of `keys` (groups in the order of their first rows); `what` names the aggregation
+    for etl.incremental, which reuses the previous result where the options allow it."""
     if not keys:
-        result = keyed[data].agg(spec)
+        result = frame[data].agg(spec)
         flat = {f"{column}_{agg}": [result.loc[agg, column]] for column in data for agg in result.index}
         return pd.DataFrame(flat)
-    grouped = keyed.groupby(keys, dropna=False, sort=False)[data].agg(spec)
-    return flatten_agg_columns(grouped).reset_index()
+
+    names = [f"{column}_{agg}" for column in data for agg in spec]
+    distinct_names = len({*names, *keys}) == len(names) + len(keys)
+    by_function = distinct_names and all(agg in GROUPBY_METHODS for agg in spec)
+
+    def full(rows: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        grouping = hashable_keys(rows, keys).groupby(keys, dropna=False, sort=False)
+        if not by_function:
+            grouped = flatten_agg_columns(grouping[data].agg(spec)).reset_index()
+            return grouped, grouping.ngroup().to_numpy()
+        # One call per function over all data columns costs less than pandas' per column list aggregation
+        # (same kernels, same results), and one frame built at once less than reset_index's inserts.
+        selected = grouping[data]
+        results = {agg: getattr(selected, agg)() for agg in spec}
+        index = results[spec[0]].index
+        # Columns of frames without the group index: taking one does not copy that index.
+        results = {agg: result.reset_index(drop=True) for agg, result in results.items()}
+        columns = {key: index.get_level_values(level) for level, key in enumerate(keys)}
+        columns.update((f"{column}_{agg}", results[agg][column].array) for column in data for agg in spec)
+        return pd.DataFrame(columns), grouping.ngroup().to_numpy()
+
+    from etl.incremental import aggregate
+
+    lineage = options.get(Transformer.LINEAGE_OPTION)
+    return aggregate(frame, keys, what, full, lineage, options.get(Transformer.STATE_FILE_OPTION))
 
 
 @register
@@ -150,7 +179,9 @@ class GroupByAggTransformer(Transformer):
         # Runtime columns (RuntimeInfoExtractor) are data: aggregated alongside, never group keys.
         extra = [c for c in runtime_columns(frame) if c not in keys and c not in self.data_columns]
         data = [*self.data_columns, *(c for c in extra if pd.api.types.is_numeric_dtype(frame[c]))]
-        return group_aggregate(frame, keys, data, agg_spec(self.agg_functions, self.custom_tail_length))
+        spec = agg_spec(self.agg_functions, self.custom_tail_length)
+        what = ("GroupByAggTransformer", keys, data, self.agg_functions, self.custom_tail_length)
+        return group_aggregate(frame, keys, data, spec, options, what)
 
 
 @register

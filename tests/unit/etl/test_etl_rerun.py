@@ -65,6 +65,10 @@ def add_job(suite_dir):
     shutil.copytree(suite_dir / "beta" / "run_0", suite_dir / "beta" / "run_1")
 
 
+def add_run_to_aggregated_experiment(suite_dir):
+    shutil.copytree(suite_dir / "alpha" / "run_1", suite_dir / "alpha" / "run_2")
+
+
 def delete_job(suite_dir):
     shutil.rmtree(suite_dir.joinpath(*JOB[:3]))
 
@@ -89,11 +93,12 @@ def empty_stderr_gets_text(suite_dir):
     [
         (edit_in_place, lambda report, text: ",99," in text and report.jobs_read == 1),
         (add_job, lambda report, text: report.jobs == 8 and report.jobs_read == 2),
+        (add_run_to_aggregated_experiment, lambda report, text: report.jobs == 8 and report.jobs_read == 2),
         (delete_job, lambda report, text: report.jobs == 5 and report.rows == 10),
         (delete_run, lambda report, text: report.jobs == 4 and ",20," not in text),
         (add_file_to_job, lambda report, text: report.rows == 13 and ",7," in text),
     ],
-    ids=["file-edited-in-place", "new-job", "deleted-job", "deleted-run", "file-added-to-job"],
+    ids=["file-edited-in-place", "new-job", "new-run", "deleted-job", "deleted-run", "file-added-to-job"],
 )
 def test_a_change_to_the_results_is_noticed(done_suite, change, expect):
     assert run_suite_etl(done_suite).by_pipeline()["p"].jobs_read == 0

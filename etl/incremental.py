@@ -1,0 +1,120 @@
+"""Group aggregation that reuses the previous result for the groups whose rows did not change.
+
+After a few new jobs most groups of a summary are what they were: a warm ETL need not aggregate them again.
+The extraction tells which rows are the same rows as last time (ExtractionResult.lineage); the state kept for
+the aggregating step has the previous input's row identities and the previous result. When the new input
+starts with the same rows (same identities, same columns and dtypes), the groups those leading rows form are
+taken from the previous result and only the rest is aggregated.
+
+That equals aggregating the whole frame when no group has rows on both sides of the cut. The groups are
+keyed by suite, experiment and run among others, so the cut is moved back until no leading row shares its
+(suite, experiment, run) with a row after the cut, in the old input or the new one. Then every group is
+either all before the cut (the same rows as before, the same result) or all after it, groups keep the order
+of their first rows, and the result's dtypes are checked to be those of the previous result.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pandas.util import hash_pandas_object
+
+from etl.fileio import write_atomic
+
+STATE_VERSION = 1
+# Key columns that separate runs; "run" must be among the group keys for the cut to exist.
+PARTITION_KEYS = ("suite_name", "suite_id", "exp_name", "run")
+
+Aggregate = Callable[[pd.DataFrame], tuple[pd.DataFrame, np.ndarray]]
+
+
+def aggregate(
+    frame: pd.DataFrame,
+    keys: list[str],
+    what: tuple,
+    full: Aggregate,
+    lineage: tuple[tuple, np.ndarray] | None,
+    state_file: Path | None,
+) -> pd.DataFrame:
+    """`full(frame)[0]`, reusing the state in `state_file`; `full` returns the result and each row's group
+    number (groups numbered in the order of their first rows). `what` names the aggregation (keys, data,
+    functions): a state of another one is not used."""
+    partition = [key for key in PARTITION_KEYS if key in keys]
+    if lineage is None or state_file is None or "run" not in partition or len(lineage[1]) != len(frame):
+        return full(frame)[0]
+    token, ids = lineage
+    layout = ([(type(name), name) for name in frame.columns], [str(dtype) for dtype in frame.dtypes])
+    parts = hash_pandas_object(frame[partition], index=False).to_numpy()
+    state = _load(state_file)
+    cut, groups = 0, 0
+    if state is not None and (state["token"], state["layout"], state["what"]) == (token, layout, what):
+        cut = _shared_rows(state["ids"], ids)
+        if cut:
+            later = np.union1d(parts[cut:], state["parts"][cut:])
+            shared = np.flatnonzero(np.isin(parts[:cut], later))
+            cut = int(shared[0]) if len(shared) else cut
+        if cut == len(frame) and cut < len(state["ids"]):
+            # Rows only went away: the key columns' dtypes may have depended on them.
+            cut = 0
+        groups = int(state["starts"][cut])
+    result, numbers = full(frame.iloc[cut:]) if cut else full(frame)
+    starts = np.concatenate([[0], np.maximum.accumulate(numbers) + 1]) if len(numbers) else np.zeros(1, int)
+    if cut:
+        previous = state["result"]
+        if len(result) and (
+            list(result.columns) != list(previous.columns) or list(result.dtypes) != list(previous.dtypes)
+        ):
+            result, numbers = full(frame)
+            starts = np.concatenate([[0], np.maximum.accumulate(numbers) + 1])
+        else:
+            kept = previous.iloc[:groups]
+            result = (
+                pd.concat([kept, result], ignore_index=True) if len(result) else kept.reset_index(drop=True)
+            )
+            starts = np.concatenate([state["starts"][: cut + 1], starts[1:] + groups])
+    _save(
+        state_file,
+        {
+            "version": STATE_VERSION,
+            "token": token,
+            "layout": layout,
+            "what": what,
+            "ids": ids,
+            "parts": parts,
+            "starts": starts,
+            "result": result,
+        },
+    )
+    return result
+
+
+def _shared_rows(old: np.ndarray, new: np.ndarray) -> int:
+    """How many leading rows are the same rows (same identity, not -1) in both."""
+    common = min(len(old), len(new))
+    differs = np.flatnonzero((old[:common] != new[:common]) | (new[:common] < 0))
+    return int(differs[0]) if len(differs) else common
+
+
+def _load(state_file: Path) -> dict | None:
+    try:
+        with open(state_file, "rb") as handle:
+            state = pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        return None
+    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+        return None
+    return state
+
+
+def _save(state_file: Path, state: dict) -> None:
+    # No fsync: a torn state fails to load and the next aggregation is a full one.
+    write_atomic(
+        state_file,
+        lambda handle: pickle.dump(state, handle, pickle.HIGHEST_PROTOCOL),
+        binary=True,
+        durable=False,
+    )

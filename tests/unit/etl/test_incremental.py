@@ -1,0 +1,117 @@
+"""Incremental group aggregation: whatever it reuses, the result is the one of aggregating the whole frame."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import etl.incremental
+from etl.steps.base import Transformer
+from etl.steps.transformers import GroupByAggTransformer, RepAggTransformer
+
+TOKEN = (("suite", "exp", "generation-1"),)
+
+
+def rows(runs, reps=2, ops=("get", "put"), lat=None) -> tuple[pd.DataFrame, np.ndarray]:
+    """Rows of jobs (run, rep) in walk order with their job ids (run * 100 + rep)."""
+    records, ids = [], []
+    for run in runs:
+        for rep in range(reps):
+            for op in ops:
+                value = lat(run, rep, op) if lat else run * 10 + rep
+                records.append(
+                    {"suite_name": "s", "exp_name": "exp", "run": run, "rep": rep, "op": op, "lat": value}
+                )
+                ids.append(run * 100 + rep)
+    return pd.DataFrame(records), np.array(ids, dtype=np.int64)
+
+
+def aggregate(step, frame, ids, state_file, token=TOKEN):
+    options = {Transformer.LINEAGE_OPTION: (token, ids), Transformer.STATE_FILE_OPTION: state_file}
+    return step.transform(frame, options)
+
+
+def assert_same(result, frame):
+    expected = RepAggTransformer(data_columns=["lat"]).transform(frame, {})
+    pd.testing.assert_frame_equal(result, expected, check_exact=True)
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """The sizes of the frames actually aggregated with a lineage (not those of the expected results)."""
+    sizes = []
+    original = etl.incremental.aggregate
+
+    def counting(frame, keys, what, full, lineage, state_file):
+        def counted(part):
+            if lineage is not None:
+                sizes.append(len(part))
+            return full(part)
+
+        return original(frame, keys, what, counted, lineage, state_file)
+
+    monkeypatch.setattr(etl.incremental, "aggregate", counting)
+    return sizes
+
+
+STEP = RepAggTransformer(data_columns=["lat"])
+
+
+def test_new_runs_are_aggregated_alone(tmp_path, calls):
+    state = tmp_path / "state.pkl"
+    assert_same(aggregate(STEP, *rows(range(5)), state), rows(range(5))[0])
+    frame, ids = rows(range(7))
+    assert_same(aggregate(STEP, frame, ids, state), frame)
+    assert calls == [20, 8]  # 5 runs x 2 reps x 2 ops, then the 2 new runs only
+
+
+def test_a_changed_run_is_aggregated_again_with_the_runs_after_it(tmp_path, calls):
+    state = tmp_path / "state.pkl"
+    aggregate(STEP, *rows(range(5)), state)
+    frame, ids = rows(range(5), lat=lambda run, rep, op: 99 if (run, rep) == (2, 1) else run * 10 + rep)
+    ids[ids == 201] = 7001  # job (2, 1) was read again
+    assert_same(aggregate(STEP, frame, ids, state), frame)
+    assert calls[1] == 12  # runs 2, 3, 4
+
+
+def test_rows_of_an_earlier_run_arriving_last_move_the_cut_back(tmp_path, calls):
+    state = tmp_path / "state.pkl"
+    aggregate(STEP, *rows(range(4)), state)
+    frame, ids = rows(range(4))
+    late = frame[frame["run"] == 1].assign(rep=5)  # a late repetition of run 1, listed after the others
+    frame = pd.concat([frame, late], ignore_index=True)
+    ids = np.concatenate([ids, np.full(len(late), 9999)])
+    assert_same(aggregate(STEP, frame, ids, state), frame)
+    assert calls[1] == len(frame) - 4  # from run 1 on
+
+
+def test_rows_that_went_away_or_a_new_dtype_or_generation_mean_a_full_aggregation(tmp_path, calls):
+    state = tmp_path / "state.pkl"
+    aggregate(STEP, *rows(range(5)), state)
+    frame, ids = rows(range(4))
+    assert_same(aggregate(STEP, frame, ids, state), frame)
+    frame, ids = rows(range(6), lat=lambda run, rep, op: 0.5 if run == 5 else run)  # lat becomes float
+    assert_same(aggregate(STEP, frame, ids, state), frame)
+    frame, ids = rows(range(7))
+    assert_same(aggregate(STEP, frame, ids, state, token=(("suite", "exp", "generation-2"),)), frame)
+    assert calls == [20, 16, 24, 28]
+
+
+def test_rows_without_identity_are_never_taken_as_the_same(tmp_path, calls):
+    state = tmp_path / "state.pkl"
+    frame, ids = rows(range(3))
+    aggregate(STEP, frame, np.full(len(ids), -1), state)
+    frame, ids = rows(range(3), lat=lambda run, rep, op: 7)
+    assert_same(aggregate(STEP, frame, np.full(len(ids), -1), state), frame)
+    assert calls == [12, 12]
+
+
+def test_groups_across_runs_are_always_aggregated_whole(tmp_path, calls):
+    step = GroupByAggTransformer(groupby_columns=["op"], data_columns=["lat"])
+    state = tmp_path / "state.pkl"
+    aggregate(step, *rows(range(3)), state)
+    frame, ids = rows(range(4))
+    result = aggregate(step, frame, ids, state)
+    pd.testing.assert_frame_equal(result, step.transform(frame, {}), check_exact=True)
+    assert calls == [12, 16] and not state.exists()
