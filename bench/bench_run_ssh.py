@@ -102,11 +102,11 @@ def measure(root: Path, pool: SshHostPool, jobs_per_host: int, wrapper: str) -> 
     fetched = list(results.glob("bench_ssh_*/e*/run_*/rep_0/small/host_0/runtime_info.yaml"))
     if len(fetched) != N_HOSTS * jobs_per_host:
         sys.exit(f"expected {N_HOSTS * jobs_per_host} fetched jobs, found {len(fetched)}")
-    from doe_cli.run.controller import _control_path_dir
+    from doe_cli.run.controller import control_path_dir
 
     wrappers = set()
     for suite_dir in results.glob("bench_ssh_*"):
-        close_control_masters(_control_path_dir(suite_dir))
+        close_control_masters(control_path_dir(suite_dir))
         provenance = json.loads((suite_dir / "provenance.json").read_text())
         wrappers |= {host.get("job_wrapper", "?") for host in provenance["hosts"].values()}
     return warm_s, floor_s, doe_s, wrappers

@@ -31,7 +31,7 @@ from typing import Any
 from doe_cli.ansible_adapter import AnsibleAdapter, PlaybookResult
 from doe_cli.config import Project
 from doe_cli.errors import DoeError, UserError
-from doe_cli.fileio import write_atomic
+from doe_cli.fileio import load_yaml, write_atomic
 from doe_cli.run import local_cloud
 from doe_cli.run.fetch import place_results
 from doe_cli.run.hosts import HostSlot, assign_hosts, slots_of
@@ -137,14 +137,12 @@ def normalise_repositories(value: Any) -> list[dict]:
 
 
 def load_group_vars(project: Project, group: str) -> dict:
-    import yaml
-
     folder = project.group_vars_dir / group
     files = sorted(folder.glob("*.y*ml"), key=lambda f: (f.name != "main.yml", f.name)) if folder.is_dir() \
         else [p for p in (project.group_vars_dir / f"{group}.yml",) if p.is_file()]
     merged: dict = {}
     for file in files:
-        content = yaml.load(file.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        content = load_yaml(file.read_text(encoding="utf-8"))
         if isinstance(content, dict):
             merged.update(content)
     return merged
@@ -231,7 +229,7 @@ class Controller:
                 self.host_check_pending = True
             else:
                 self.ssh.preflight(self.suite_dir.name, force=opts.force, work_dir=Path(tempfile.gettempdir()),
-                                   control_path_dir=_control_path_dir(self.suite_dir), log=self.log)
+                                   control_path_dir=control_path_dir(self.suite_dir), log=self.log)
         try:
             host_vars = self._host_vars()
             exp_host_lst = self._exp_host_lst(host_vars)
@@ -240,7 +238,7 @@ class Controller:
         except BaseException:
             if self.ssh is not None and self.is_new:
                 self.ssh.release(self.suite_dir.name, work_dir=Path(tempfile.gettempdir()),
-                                 control_path_dir=_control_path_dir(self.suite_dir))
+                                 control_path_dir=control_path_dir(self.suite_dir))
             raise
 
         if self.is_new:
@@ -259,7 +257,7 @@ class Controller:
         self.staging = self.suite_dir / ".doe" / "staging"
         shutil.rmtree(self.staging, ignore_errors=True)
         self.adapter = AnsibleAdapter(self.suite_dir / ".doe" / "ansible", roles_paths=[self.project.roles_dir],
-                                      control_path_dir=_control_path_dir(self.suite_dir))
+                                      control_path_dir=control_path_dir(self.suite_dir))
         ensure_ansible_on_path()
         self.job_timeouts = self._job_timeouts()
         self.max_file_bytes = self._max_file_bytes()
@@ -496,7 +494,7 @@ class Controller:
         if self.ssh is not None:  # results stay on the hosts; the suite's locks go
             # The queue shutdowns (final polls, cleanup) released the locks of their hosts.
             if not self.ssh.release(self.suite_dir.name, work_dir=self.suite_dir / ".doe", only=locked,
-                                    control_path_dir=_control_path_dir(self.suite_dir)):
+                                    control_path_dir=control_path_dir(self.suite_dir)):
                 self.log("warning: could not release the lock on every host (doe.lock under the remote dir)")
         else:
             local_cloud.remove_suite_leftovers(self.host_vars, self.base / f"{self.options.suite}_{self.suite_id}")
@@ -661,7 +659,7 @@ class Controller:
                                 {**round_vars, "doe_host_check": True, "ssh_host_force": self.options.force},
                                 on_event=on_event)
         self.ssh.read_check(result, self.suite_dir.name, work_dir=self.suite_dir / ".doe",
-                            control_path_dir=_control_path_dir(self.suite_dir), log=self.log)
+                            control_path_dir=control_path_dir(self.suite_dir), log=self.log)
         self.host_check_pending = False
         return result
 
@@ -854,7 +852,7 @@ class Controller:
         if suite_dir is not None:
             # The control socket folder goes once no SSH master lives in it (always so on the local cloud).
             with contextlib.suppress(OSError):
-                _control_path_dir(suite_dir, create=False).rmdir()
+                control_path_dir(suite_dir, create=False).rmdir()
 
 
 def run_etl(suite_dir: Path, project: Project) -> bool:
@@ -919,7 +917,7 @@ def _stdout_hint(result: PlaybookResult) -> str:
     return ""
 
 
-def _control_path_dir(suite_dir: Path, create: bool = True) -> Path:
+def control_path_dir(suite_dir: Path, create: bool = True) -> Path:
     """A short per-run folder for SSH control sockets (Unix socket paths are limited to 108 bytes)."""
     digest = hashlib.sha1(str(suite_dir).encode()).hexdigest()[:10]
     path = Path(tempfile.gettempdir()) / f"doe-cp-{digest}"

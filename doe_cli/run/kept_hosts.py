@@ -68,7 +68,7 @@ def release(kept: KeptSuite) -> None:
     refuses while the suite's controller runs."""
     from doe_cli.ansible_adapter import AnsibleAdapter
     from doe_cli.run import local_cloud
-    from doe_cli.run.controller import SuiteLock, _control_path_dir, ensure_ansible_on_path
+    from doe_cli.run.controller import SuiteLock, control_path_dir, ensure_ansible_on_path
 
     try:
         lock = SuiteLock(kept.suite_dir / ".doe" / "lock")
@@ -78,7 +78,7 @@ def release(kept: KeptSuite) -> None:
     try:
         ensure_ansible_on_path()
         adapter = AnsibleAdapter(kept.suite_dir / ".doe" / "ansible",
-                                 control_path_dir=_control_path_dir(kept.suite_dir))
+                                 control_path_dir=control_path_dir(kept.suite_dir))
         result = adapter.run("cleanup.yml", inventory=kept.inventory, limit=",".join(sorted(kept.hosts)),
                              extravars={"doe_remove_host_dir": kept.cloud == LOCAL})
         if not result.ok:

@@ -20,7 +20,7 @@ import yaml
 
 from doe_cli.config import Project
 from doe_cli.errors import UserError
-from doe_cli.fileio import write_atomic
+from doe_cli.fileio import load_yaml, write_atomic
 from doe_cli.run.hosts import HostSlot
 
 # Unix socket paths are limited to 108 bytes; keep a margin for tsp's own suffixes.
@@ -110,8 +110,7 @@ def write_suite_inventory(project: Project, suite_dir: Path, name: str, header: 
 def read_suite_inventory_hosts(suite_dir: Path, name: str) -> dict[str, dict]:
     """The hosts (name -> host vars) of the inventory doe stored for a suite run; {} when there is none."""
     try:
-        content = yaml.load((suite_dir / ".inventory" / f"{name}.yml").read_text(encoding="utf-8"),
-                            Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+        content = load_yaml((suite_dir / ".inventory" / f"{name}.yml").read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
         return {}
     hosts = (content.get("all") or {}).get("hosts") if isinstance(content, dict) else None

@@ -14,11 +14,10 @@ from pathlib import Path
 import yaml
 
 from doe_cli.errors import DoeError
-from doe_cli.fileio import write_atomic
+from doe_cli.fileio import load_yaml, write_atomic
 
 PENDING, QUEUED, FINISHED, FAILED = "pending", "queued", "finished", "failed"
 COMPLETED = (FINISHED, FAILED)
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 JobKey = tuple[int, int]  # (run, rep)
 
@@ -101,7 +100,7 @@ class ExperimentState:
     @classmethod
     def load(cls, path: Path, suite: str, suite_id: int, exp: str) -> ExperimentState:
         try:
-            content = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+            content = load_yaml(path.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError) as error:
             raise DoeError(f"{path}: cannot read the job state: {error}") from None
         if not isinstance(content, dict) or not isinstance(content.get("exp_job_ids"), list):

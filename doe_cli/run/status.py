@@ -14,16 +14,15 @@ import yaml
 
 from doe_cli.config import Project
 from doe_cli.errors import UserError
+from doe_cli.fileio import load_yaml
 from doe_cli.run.state import FAILED, FINISHED, PENDING, QUEUED, ExperimentState
 from doe_cli.run.suite_id import resolve_suite_id, suite_runs
-
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _experiments(suite_dir: Path) -> list[str]:
     design = suite_dir / "suite_design.yml"
     try:
-        content = yaml.load(design.read_text(encoding="utf-8"), Loader=_Loader) or {}
+        content = load_yaml(design.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
         content = {}
     names = [name for name in content if isinstance(name, str) and not name.startswith("$")]
@@ -57,18 +56,19 @@ def _host_states(suite_dir: Path, states: dict[str, ExperimentState], project: P
     from doe_cli.ansible_adapter import AnsibleAdapter
     from doe_cli.run.controller import (
         STATUS_TASK,
-        _control_path_dir,
+        control_path_dir,
         encode_request,
         ensure_ansible_on_path,
         helper_report,
     )
+    from doe_cli.run.local_cloud import read_suite_inventory_hosts
     from doe_cli.run.ssh_cloud import stored_cloud
 
     cloud = stored_cloud(suite_dir)
     if cloud is None:
         return {}
     inventory = suite_dir / ".inventory" / f"{cloud}.yml"
-    hosts = (yaml.load(inventory.read_text(), Loader=_Loader) or {}).get("all", {}).get("hosts", {})
+    hosts = read_suite_inventory_hosts(suite_dir, cloud)
     requests: dict[str, dict] = {}
     for host, host_vars in hosts.items():
         state = states.get(host_vars.get("doe_exp"))
@@ -81,7 +81,7 @@ def _host_states(suite_dir: Path, states: dict[str, ExperimentState], project: P
         return {}
     ensure_ansible_on_path()
     adapter = AnsibleAdapter(suite_dir / ".doe" / "ansible", roles_paths=[project.roles_dir],
-                             control_path_dir=_control_path_dir(suite_dir))
+                             control_path_dir=control_path_dir(suite_dir))
     result = adapter.run("poll.yml", inventory=inventory, limit=",".join(requests),
                          extravars={"job_queue_requests": requests, "job_queue_staging_dir": ""})
     report: dict[str, dict] = {}

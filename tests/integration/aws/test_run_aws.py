@@ -87,9 +87,9 @@ def aws_run_env(moto_endpoint, ssh_key):
         yield doe, pool
     finally:
         for suite_dir in (root / "config" / "results").glob("*_*"):
-            from doe_cli.run.controller import _control_path_dir
+            from doe_cli.run.controller import control_path_dir
 
-            close_control_masters(_control_path_dir(suite_dir))
+            close_control_masters(control_path_dir(suite_dir))
         pool.close()
         shutil.rmtree(root, ignore_errors=True)
 

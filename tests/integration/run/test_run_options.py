@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from doe_cli.run.controller import _control_path_dir
+from doe_cli.run.controller import control_path_dir
 from tests.integration.run.conftest import Doe, make_config_dir, tsp_servers_under, wait_for
 
 pytestmark = [pytest.mark.tsp, pytest.mark.slow]
@@ -79,5 +79,5 @@ def test_timeout_stops_waiting_while_jobs_keep_running_and_a_resume_finishes(doe
     state = yaml.safe_load((suite_dir / "gated" / "state.yml").read_text())
     assert len(state["exp_job_ids_finished"]) == 2
     assert not (doe.local / suite_dir.name).exists()  # a finished run removes its hosts
-    assert not _control_path_dir(suite_dir, create=False).exists()  # and its (unused) SSH socket folder
+    assert not control_path_dir(suite_dir, create=False).exists()  # and its (unused) SSH socket folder
 
