@@ -568,7 +568,8 @@ class Extraction:
         fresh = builder.frame()
         kept = None
         if old.frame is not None and len(old.frame):
-            kept = old.frame[old.frame[_JOB].isin(order.keys() - builder.job_ids)]
+            wanted = old.frame[_JOB].isin(order.keys() - builder.job_ids)
+            kept = old.frame if wanted.all() else old.frame[wanted]
         if kept is None or not len(kept):
             return _infer_numbers(fresh, text_columns)
         converted = {}
@@ -585,9 +586,8 @@ class Extraction:
         if len(kept) < len(old.frame):
             # Rows left: a text column may now hold only numbers.
             combined = _infer_numbers(combined, {c for c in text_columns if c not in old.numeric})
-        position = combined[_JOB].map(order)
-        if not position.is_monotonic_increasing:
-            combined = combined.iloc[position.argsort(kind="stable")]
+        if not _in_walk_order(combined[_JOB].to_numpy(), order):
+            combined = combined.iloc[combined[_JOB].map(order).argsort(kind="stable")]
         return combined.reset_index(drop=True)
 
     def _config(
@@ -677,6 +677,15 @@ def _pack_recorded_runs(cache: _Cache, prefix: str) -> None:
                 run_tables[index][key] = table.pop(key)
     for key, tables in moved.items():
         cache.runs[key] = replace(cache.runs[key], entries=pickle.dumps(tables, pickle.HIGHEST_PROTOCOL))
+
+
+def _in_walk_order(job_ids: np.ndarray, order: dict[int, int]) -> bool:
+    """Whether rows (of jobs, each job's rows adjacent) are in walk order: decided on each job's first row."""
+    if not len(job_ids):
+        return True
+    firsts = job_ids[np.flatnonzero(np.concatenate(([True], job_ids[1:] != job_ids[:-1])))]
+    positions = np.fromiter((order[job] for job in firsts.tolist()), np.int64, len(firsts))
+    return bool((positions[1:] > positions[:-1]).all())
 
 
 def _relative_stamps(inputs: dict[str, tuple[int, int]], base: str) -> tuple:
