@@ -43,9 +43,10 @@ def write_csv(path: Path, frame: pd.DataFrame, state_dir: Path | None) -> None:
             differs = np.flatnonzero(hashes[:common] != state["hashes"][:common])
             kept = int(differs[0]) if len(differs) else common
             if kept:
-                with open(path, "rb") as handle:
-                    prefix = handle.read(int(state["ends"][kept]))
-                ends = state["ends"][: kept + 1]
+                prefix = _read_prefix(path, int(state["ends"][kept]))
+                kept = kept if prefix is not None else 0
+                ends = state["ends"][: kept + 1] if kept else None
+                prefix = prefix or b""
     if kept:
         tail = frame.iloc[kept:].to_csv(header=False).encode() if kept < len(frame) else b""
     else:
@@ -83,6 +84,15 @@ def write_csv(path: Path, frame: pd.DataFrame, state_dir: Path | None) -> None:
     )
 
 
+def _read_prefix(path: Path, size: int) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            prefix = handle.read(size)
+    except OSError:
+        return None
+    return prefix if len(prefix) == size else None
+
+
 def _reusable_dtypes(frame: pd.DataFrame) -> bool:
     if not isinstance(frame.index, pd.RangeIndex) or isinstance(frame.columns, pd.MultiIndex):
         return False
@@ -111,8 +121,11 @@ def _load_state(state_file: Path, path: Path) -> dict | None:
 
 
 def _layout(frame: pd.DataFrame) -> tuple:
-    """What the header and each field's formatting depend on besides the values."""
+    """What the header and each field's formatting depend on besides the values (and the pandas that
+    formats them)."""
     return (
+        pd.__version__,
+        np.__version__,
         [(type(name), name) for name in frame.columns],
         [str(dtype) for dtype in frame.dtypes],
         frame.index.name,

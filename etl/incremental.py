@@ -47,8 +47,17 @@ def aggregate(
     if lineage is None or state_file is None or "run" not in partition or len(lineage[1]) != len(frame):
         return full(frame)[0]
     token, ids = lineage
-    layout = ([(type(name), name) for name in frame.columns], [str(dtype) for dtype in frame.dtypes])
-    parts = hash_pandas_object(frame[partition], index=False).to_numpy()
+    # The previous result holds for the same pandas only (another may aggregate or infer dtypes otherwise).
+    layout = (
+        pd.__version__,
+        np.__version__,
+        [(type(name), name) for name in frame.columns],
+        [str(dtype) for dtype in frame.dtypes],
+    )
+    try:
+        parts = hash_pandas_object(frame[partition], index=False).to_numpy()
+    except TypeError:  # unhashable values (lists) in a partition column: no cut can be proven
+        return full(frame)[0]
     state = _load(state_file)
     cut, groups = 0, 0
     if state is not None and (state["token"], state["layout"], state["what"]) == (token, layout, what):
