@@ -62,10 +62,13 @@ def aggregate(
     cut, groups = 0, 0
     if state is not None and (state["token"], state["layout"], state["what"]) == (token, layout, what):
         cut = _shared_rows(state["ids"], ids)
-        if cut:
+        while cut:
+            # Each move of the cut puts more rows after it: repeat until no leading row shares a partition.
             later = np.union1d(parts[cut:], state["parts"][cut:])
             shared = np.flatnonzero(np.isin(parts[:cut], later))
-            cut = int(shared[0]) if len(shared) else cut
+            if not len(shared):
+                break
+            cut = int(shared[0])
         if cut == len(frame) and cut < len(state["ids"]):
             # Rows only went away: the key columns' dtypes may have depended on them.
             cut = 0

@@ -7,6 +7,8 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from etl.csv_output import _layout, _row_hashes, write_csv
 
@@ -107,3 +109,28 @@ def test_dates_are_always_written_in_full(tmp_path):
     )
     # The last row makes every date carry its time: the first rows are written differently.
     assert written(tmp_path, first, second) == second.to_csv().encode()
+
+
+FIELDS = st.tuples(
+    st.integers(-2, 2),
+    st.sampled_from([0.0, -0.0, 1.5, float("nan")]),
+    st.sampled_from(["a", "b,c", 'q"uote', "two\nlines", ""]),
+    st.sampled_from([1, 1.0, True, None, "1", (1,)]),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=st.lists(FIELDS, max_size=8), second=st.lists(FIELDS, max_size=8), kept=st.integers(0, 8))
+def test_any_rewrite_is_what_to_csv_writes(tmp_path_factory, first, second, kept):
+    folder = tmp_path_factory.mktemp("csv")
+
+    def frame(rows):
+        columns = {"n": [r[0] for r in rows], "x": [r[1] for r in rows]}
+        columns["s"] = pd.Series([r[2] for r in rows], dtype="str")
+        columns["o"] = pd.Series([r[3] for r in rows], dtype=object)
+        return pd.DataFrame(columns)
+
+    new = frame(first[:kept] + second)
+    write_csv(folder / "p.csv", frame(first), folder / "state")
+    write_csv(folder / "p.csv", new, folder / "state")
+    assert (folder / "p.csv").read_text() == new.to_csv()

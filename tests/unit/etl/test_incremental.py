@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import etl.incremental
 from etl.steps.base import Transformer
@@ -115,3 +117,34 @@ def test_groups_across_runs_are_always_aggregated_whole(tmp_path, calls):
     result = aggregate(step, frame, ids, state)
     pd.testing.assert_frame_equal(result, step.transform(frame, {}), check_exact=True)
     assert calls == [12, 16] and not state.exists()
+
+
+JOB_VALUES = st.one_of(st.integers(-3, 3), st.sampled_from([0.5, -0.0, float("nan")]))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    first=st.lists(st.tuples(st.integers(0, 4), JOB_VALUES, st.sampled_from(["a", "b", None])), max_size=12),
+    second=st.lists(st.tuples(st.integers(0, 4), JOB_VALUES, st.sampled_from(["a", "b", None])), max_size=12),
+    kept=st.integers(0, 12),
+)
+def test_any_sequence_of_results_aggregates_as_a_whole(tmp_path_factory, first, second, kept):
+    """Jobs (run, value, op) in walk order; the second frame keeps the first `kept` jobs of the first (same
+    ids) and goes on with its own jobs (new ids)."""
+    state = tmp_path_factory.mktemp("state") / "state.pkl"
+
+    def frame(jobs, ids):
+        records = [
+            {"suite_name": "s", "exp_name": "exp", "run": run, "rep": index, "op": op, "lat": value}
+            for index, (run, value, op) in enumerate(jobs)
+        ]
+        columns = ["suite_name", "exp_name", "run", "rep", "op", "lat"]
+        return pd.DataFrame(records, columns=columns), np.array(ids, dtype=np.int64)
+
+    old_frame, old_ids = frame(first, range(len(first)))
+    aggregate(STEP, old_frame, old_ids, state)
+    jobs = first[:kept] + second
+    new_frame, new_ids = frame(jobs, [*range(len(first[:kept])), *range(100, 100 + len(second))])
+    if new_frame.empty:
+        return
+    assert_same(aggregate(STEP, new_frame, new_ids, state), new_frame)
