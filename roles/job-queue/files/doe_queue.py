@@ -240,6 +240,15 @@ def build_native_wrapper() -> str | None:
         shutil.copyfile(cached, temporary)
         os.chmod(temporary, 0o755)
         os.replace(temporary, NATIVE_WRAPPER)
+    # A folder mounted noexec (often /tmp) holds the build but cannot run it: then doe_job.py runs the jobs.
+    try:
+        probe = subprocess.run([NATIVE_WRAPPER], capture_output=True, text=True, check=False, timeout=30)
+        problem = None if probe.returncode == 2 and "usage" in probe.stderr else f"exit {probe.returncode}"
+    except (OSError, subprocess.TimeoutExpired) as error:
+        problem = str(error)
+    if problem is not None:
+        os.remove(NATIVE_WRAPPER)
+        return f"the native job wrapper does not run in {HERE}: {problem}"
     return None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -209,3 +210,30 @@ def test_a_job_gets_default_signals_and_its_peak_memory_is_recorded(queue):
     assert (queue.root / "e/run_0/rep_0/results/stderr.log").read_text() == ""
     assert report["jobs"]["e/run_0/rep_0"]["exit_code"] == 0
     assert report["jobs"]["e/run_1/rep_0"]["max_rss_kb"] >= 64 * 1024
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None or not hasattr(os, "geteuid") or os.geteuid() != 0,
+                    reason="needs root and unshare for a private noexec mount")
+def test_a_noexec_folder_falls_back_to_the_python_wrapper(tmp_path):
+    """Hosts often mount /tmp noexec: the build is there but cannot run, so setup says so and jobs still run."""
+    (tmp_path / "noexec").mkdir()
+    script = f"""
+set -e
+mount -t tmpfs -o noexec tmpfs {tmp_path / 'noexec'}
+mkdir {tmp_path / 'noexec' / 'bin'}
+cp {FILES / 'doe_queue.py'} {FILES / 'doe_job.py'} {FILES / 'doe_job.c'} {tmp_path / 'noexec' / 'bin'}
+q="{sys.executable} {tmp_path / 'noexec' / 'bin' / 'doe_queue.py'} --root {tmp_path / 'noexec' / 'root'} \\
+   --socket {tmp_path / 'ts.sock'}"
+$q setup
+$q enqueue --request {base64.b64encode(json.dumps(batch({0: {"main": "echo ran"}}, [[0, 0, 1]])).encode()).decode()}
+i=0; while [ ! -e {tmp_path / 'noexec' / 'root' / 'e/run_0/rep_0/.doe_done'} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+cat {tmp_path / 'noexec' / 'root' / 'e/run_0/rep_0/results/stdout.log'}
+$q shutdown >/dev/null
+"""
+    done = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script], capture_output=True,
+                          text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    setup = json.loads(done.stdout.splitlines()[0][len("DOE-JSON:"):])
+    assert setup["facts"]["job_wrapper"] == "python"
+    assert "does not run" in setup["facts"]["job_wrapper_note"]
+    assert done.stdout.splitlines()[-1] == "ran"
