@@ -25,23 +25,32 @@ from pandas.util import hash_pandas_object
 
 from etl.fileio import write_atomic
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 
 
-def write_csv(path: Path, frame: pd.DataFrame, state_dir: Path | None) -> None:
-    """`frame.to_csv(path)`, written atomically; with `state_dir`, reusing the previous file's rows."""
+def write_csv(
+    path: Path, frame: pd.DataFrame, state_dir: Path | None, lineage: tuple[tuple, np.ndarray] | None = None
+) -> None:
+    """`frame.to_csv(path)`, written atomically; with `state_dir`, reusing the previous file's rows.
+
+    `lineage` (token, one id per row; see ExtractionResult.lineage) says which rows are the same rows as in
+    an earlier frame of the same token: then rows need no hash."""
     state_file = (
         state_dir / f"csv-{hashlib.sha1(str(path).encode()).hexdigest()[:16]}.pkl" if state_dir else None
     )
     reusable = state_file is not None and _reusable_dtypes(frame)
-    kept, prefix, ends, hashes = 0, b"", None, None
+    if lineage is not None and len(lineage[1]) != len(frame):
+        lineage = None
+    kept, prefix, ends, rows = 0, b"", None, None
     if reusable:
         state = _load_state(state_file, path)
         if state is not None and state["layout"] == _layout(frame):
-            hashes = _row_hashes(frame)
-            common = min(len(hashes), len(state["hashes"]))
-            differs = np.flatnonzero(hashes[:common] != state["hashes"][:common])
-            kept = int(differs[0]) if len(differs) else common
+            rows = (
+                ("ids", lineage[0], lineage[1])
+                if lineage is not None
+                else ("hashes", None, _row_hashes(frame))
+            )
+            kept = _shared_rows(state["rows"], rows)
             if kept:
                 prefix = _read_prefix(path, int(state["ends"][kept]))
                 kept = kept if prefix is not None else 0
@@ -72,7 +81,8 @@ def write_csv(path: Path, frame: pd.DataFrame, state_dir: Path | None) -> None:
         "version": STATE_VERSION,
         "file": (found.st_size, found.st_mtime_ns, found.st_ino),
         "layout": _layout(frame),
-        "hashes": hashes if hashes is not None else _row_hashes(frame),
+        "rows": rows
+        or (("ids", lineage[0], lineage[1]) if lineage else ("hashes", None, _row_hashes(frame))),
         "ends": ends,
     }
     # No fsync: a torn state fails to load and the next write is a full one.
@@ -82,6 +92,18 @@ def write_csv(path: Path, frame: pd.DataFrame, state_dir: Path | None) -> None:
         binary=True,
         durable=False,
     )
+
+
+def _shared_rows(old: tuple, new: tuple) -> int:
+    """How many leading rows are the same: by hash, or by id in the same lineage (-1 is no row's id)."""
+    if old[:2] != new[:2]:
+        return 0
+    common = min(len(old[2]), len(new[2]))
+    differs = old[2][:common] != new[2][:common]
+    if new[0] == "ids":
+        differs |= new[2][:common] < 0
+    first = np.flatnonzero(differs)
+    return int(first[0]) if len(first) else common
 
 
 def _read_prefix(path: Path, size: int) -> bytes | None:

@@ -15,6 +15,7 @@ of their first rows, and the result's dtypes are checked to be those of the prev
 
 from __future__ import annotations
 
+import os
 import pickle
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,7 @@ STATE_VERSION = 1
 PARTITION_KEYS = ("suite_name", "suite_id", "exp_name", "run")
 
 Aggregate = Callable[[pd.DataFrame], tuple[pd.DataFrame, np.ndarray]]
+Lineage = tuple[tuple, np.ndarray]
 
 
 def aggregate(
@@ -37,15 +39,16 @@ def aggregate(
     keys: list[str],
     what: tuple,
     full: Aggregate,
-    lineage: tuple[tuple, np.ndarray] | None,
+    lineage: Lineage | None,
     state_file: Path | None,
-) -> pd.DataFrame:
-    """`full(frame)[0]`, reusing the state in `state_file`; `full` returns the result and each row's group
-    number (groups numbered in the order of their first rows). `what` names the aggregation (keys, data,
-    functions): a state of another one is not used."""
+) -> tuple[pd.DataFrame, Lineage | None]:
+    """`full(frame)[0]`, reusing the state in `state_file`, and the lineage of the result (its rows taken
+    from the previous result keep their ids); `full` returns the result and each row's group number (groups
+    numbered in the order of their first rows). `what` names the aggregation (keys, data, functions): a state
+    of another one is not used."""
     partition = [key for key in PARTITION_KEYS if key in keys]
     if lineage is None or state_file is None or "run" not in partition or len(lineage[1]) != len(frame):
-        return full(frame)[0]
+        return full(frame)[0], None
     token, ids = lineage
     # The previous result holds for the same pandas only (another may aggregate or infer dtypes otherwise).
     layout = (
@@ -57,7 +60,7 @@ def aggregate(
     try:
         parts = hash_pandas_object(frame[partition], index=False).to_numpy()
     except TypeError:  # unhashable values (lists) in a partition column: no cut can be proven
-        return full(frame)[0]
+        return full(frame)[0], None
     state = _load(state_file)
     cut, groups = 0, 0
     if state is not None and (state["token"], state["layout"], state["what"]) == (token, layout, what):
@@ -75,6 +78,13 @@ def aggregate(
         groups = int(state["starts"][cut])
     result, numbers = full(frame.iloc[cut:]) if cut else full(frame)
     starts = np.concatenate([[0], np.maximum.accumulate(numbers) + 1]) if len(numbers) else np.zeros(1, int)
+    # Result rows are numbered within a generation of states; a row taken from the previous result keeps its
+    # number, new rows get numbers never given before in that generation.
+    generation, row_ids, next_row_id = (
+        os.urandom(8).hex(),
+        np.arange(len(result), dtype=np.int64),
+        len(result),
+    )
     if cut:
         previous = state["result"]
         if len(result) and (
@@ -82,12 +92,16 @@ def aggregate(
         ):
             result, numbers = full(frame)
             starts = np.concatenate([[0], np.maximum.accumulate(numbers) + 1])
+            row_ids, next_row_id = np.arange(len(result), dtype=np.int64), len(result)
         else:
             kept = previous.iloc[:groups]
             result = (
                 pd.concat([kept, result], ignore_index=True) if len(result) else kept.reset_index(drop=True)
             )
             starts = np.concatenate([state["starts"][: cut + 1], starts[1:] + groups])
+            generation = state["generation"]
+            row_ids = np.concatenate([state["row_ids"][:groups], row_ids + state["next_row_id"]])
+            next_row_id = state["next_row_id"] + len(row_ids) - groups
     _save(
         state_file,
         {
@@ -99,9 +113,12 @@ def aggregate(
             "parts": parts,
             "starts": starts,
             "result": result,
+            "generation": generation,
+            "row_ids": row_ids,
+            "next_row_id": next_row_id,
         },
     )
-    return result
+    return result, ((generation,), row_ids)
 
 
 def _shared_rows(old: np.ndarray, new: np.ndarray) -> int:

@@ -69,8 +69,7 @@ def run_pipeline(
                 if cache_dir is not None:
                     key = hashlib.sha1(f"{output_dir}\0{spec.path}".encode()).hexdigest()[:16]
                     state_file = cache_dir / f"transform-{key}.pkl"
-                frame = _transform(pipeline, spec, frame, lineage, state_file)
-                lineage = None  # the next transformer's input is not the extracted frame
+                frame, lineage = _transform(pipeline, spec, frame, lineage, state_file)
             outcome.rows = len(frame)
             info = {**etl_info, "pipeline": pipeline.name, "etl_output_dir": str(output_dir)}
             load_errors = []
@@ -81,6 +80,7 @@ def run_pipeline(
                     options = dict(spec.options)
                     if builtin:
                         options[spec.step.CACHE_DIR_OPTION] = cache_dir
+                        options[spec.step.LINEAGE_OPTION] = lineage
                     spec.step.load(given, options, dict(info))
                 except Exception as error:  # noqa: BLE001 - a failing loader must not stop the others
                     load_errors.append(_step_error(pipeline, spec.path, error))
@@ -99,13 +99,15 @@ def run_pipeline(
 
 def _transform(
     pipeline: Pipeline, spec, frame: pd.DataFrame, lineage: tuple | None, state_file: Path | None
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, tuple | None]:
+    """The step's result and its lineage (None unless the step reports one)."""
     # Built-in transformers are pure; a custom one gets its own copy so it cannot change what others see.
     builtin = is_builtin(type(spec.step))
     given = frame if builtin else frame.copy(deep=True)
     options = dict(spec.options)
     if builtin:
         options.update({spec.step.LINEAGE_OPTION: lineage, spec.step.STATE_FILE_OPTION: state_file})
+        options.pop(spec.step.RESULT_LINEAGE_OPTION, None)  # only the step may put it there
     try:
         result = spec.step.transform(given, options)
     except Exception as error:  # noqa: BLE001
@@ -114,7 +116,7 @@ def _transform(
         raise EtlDataError(
             f"returned {type(result).__name__}, not a DataFrame", pipeline=pipeline.name, step=spec.path
         )
-    return result
+    return result, options.get(spec.step.RESULT_LINEAGE_OPTION) if builtin else None
 
 
 def _step_error(pipeline: Pipeline, step: str | None, error: Exception) -> EtlDataError:

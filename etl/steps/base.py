@@ -63,6 +63,8 @@ class Transformer(Step):
     # re-run work less (both None when there are none).
     LINEAGE_OPTION: ClassVar[str] = "$lineage$"
     STATE_FILE_OPTION: ClassVar[str] = "$state_file$"
+    # Where a built-in transformer puts the lineage of its result, when it knows one, for the loaders.
+    RESULT_LINEAGE_OPTION: ClassVar[str] = "$result_lineage$"
 
     @abstractmethod
     def transform(self, df: pd.DataFrame, options: dict) -> pd.DataFrame:
@@ -76,6 +78,8 @@ class Loader(Step):
     # Built-in loaders find in their options, under this key, the ETL's cache folder (or None): what they keep
     # there lets a re-run write less.
     CACHE_DIR_OPTION: ClassVar[str] = "$cache_dir$"
+    # ... and the lineage of the frame (see ExtractionResult.lineage), or None.
+    LINEAGE_OPTION: ClassVar[str] = "$lineage$"
     skip_empty: bool = False
 
     @abstractmethod

@@ -35,7 +35,7 @@ class CsvSummaryLoader(SummaryLoader):
         if path is not None:
             from etl.csv_output import write_csv
 
-            write_csv(path, df, options.get(self.CACHE_DIR_OPTION))
+            write_csv(path, df, options.get(self.CACHE_DIR_OPTION), options.get(self.LINEAGE_OPTION))
 
 
 @register

@@ -147,7 +147,10 @@ def group_aggregate(
     from etl.incremental import aggregate
 
     lineage = options.get(Transformer.LINEAGE_OPTION)
-    return aggregate(frame, keys, what, full, lineage, options.get(Transformer.STATE_FILE_OPTION))
+    result, options[Transformer.RESULT_LINEAGE_OPTION] = aggregate(
+        frame, keys, what, full, lineage, options.get(Transformer.STATE_FILE_OPTION)
+    )
+    return result
 
 
 @register

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from etl.csv_output import _layout, _row_hashes, write_csv
+from etl.csv_output import _layout, _row_hashes, _shared_rows, write_csv
 
 
 def frame(rows: int = 6, **changes) -> pd.DataFrame:
@@ -134,3 +135,25 @@ def test_any_rewrite_is_what_to_csv_writes(tmp_path_factory, first, second, kept
     write_csv(folder / "p.csv", frame(first), folder / "state")
     write_csv(folder / "p.csv", new, folder / "state")
     assert (folder / "p.csv").read_text() == new.to_csv()
+
+
+@pytest.mark.parametrize(
+    ("second_token", "second_ids", "kept"),
+    [
+        ("t", [0, 1, 2, 3, 4, 5, 9], 6),  # a new row after the known ones
+        ("t", [0, 1, 8, 3, 4, 5, 9], 2),  # row 2 is another row now
+        ("u", [0, 1, 2, 3, 4, 5, 9], 0),  # another lineage: its ids say nothing
+        ("t", [-1, -1, -1, -1, -1, -1, -1], 0),  # rows without identity
+    ],
+    ids=["appended", "replaced", "other-lineage", "no-identity"],
+)
+def test_a_lineage_tells_the_same_rows_without_hashing(tmp_path, monkeypatch, second_token, second_ids, kept):
+    first, second = frame(6), frame(7)
+    second.loc[2, "lat"] = second.loc[2, "lat"] if kept != 2 else 99.0
+    target = tmp_path / "p.csv"
+    write_csv(target, first, tmp_path / "state", (("t",), np.arange(6)))
+    monkeypatch.setattr("etl.csv_output._row_hashes", lambda frame: pytest.fail("hashed rows"))
+    state = pickle.loads(next((tmp_path / "state").glob("*.pkl")).read_bytes())
+    assert _shared_rows(state["rows"], ("ids", (second_token,), np.array(second_ids))) == kept
+    write_csv(target, second, tmp_path / "state", ((second_token,), np.array(second_ids)))
+    assert target.read_text() == second.to_csv()

@@ -148,3 +148,18 @@ def test_any_sequence_of_results_aggregates_as_a_whole(tmp_path_factory, first, 
     if new_frame.empty:
         return
     assert_same(aggregate(STEP, new_frame, new_ids, state), new_frame)
+
+
+def test_rows_taken_from_the_previous_result_keep_their_ids(tmp_path):
+    state = tmp_path / "state.pkl"
+
+    def result_lineage(frame, ids, token=TOKEN):
+        options = {Transformer.LINEAGE_OPTION: (token, ids), Transformer.STATE_FILE_OPTION: state}
+        STEP.transform(frame, options)
+        return options[Transformer.RESULT_LINEAGE_OPTION]
+
+    first_token, first_ids = result_lineage(*rows(range(5)))
+    second_token, second_ids = result_lineage(*rows(range(7)))
+    assert second_token == first_token and list(second_ids) == [*first_ids, *range(10, 14)]
+    third_token, _ = result_lineage(*rows(range(7)), token=(("suite", "exp", "generation-2"),))
+    assert third_token != first_token  # a full aggregation starts a new lineage
