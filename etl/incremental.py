@@ -57,14 +57,18 @@ def aggregate(
         [(type(name), name) for name in frame.columns],
         [str(dtype) for dtype in frame.dtypes],
     )
+    state = _load(state_file)
+    if state is not None and (state["token"], state["layout"], state["what"]) != (token, layout, what):
+        state = None
+    cut, groups = (_shared_rows(state["ids"], ids), 0) if state is not None else (0, 0)
     try:
-        parts = hash_pandas_object(frame[partition], index=False).to_numpy()
+        # The same rows have the same partition: only the rows after the shared ones are hashed.
+        parts = hash_pandas_object(frame.iloc[cut:][partition], index=False).to_numpy()
     except TypeError:  # unhashable values (lists) in a partition column: no cut can be proven
         return full(frame)[0], None
-    state = _load(state_file)
-    cut, groups = 0, 0
-    if state is not None and (state["token"], state["layout"], state["what"]) == (token, layout, what):
-        cut = _shared_rows(state["ids"], ids)
+    if cut:
+        parts = np.concatenate([state["parts"][:cut], parts])
+    if state is not None:
         while cut:
             # Each move of the cut puts more rows after it: repeat until no leading row shares a partition.
             later = np.union1d(parts[cut:], state["parts"][cut:])
