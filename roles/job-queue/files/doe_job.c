@@ -125,24 +125,37 @@ static int open_log(const char *path) {
 }
 
 /* `sh -c command` in a session of its own (its process group can be signalled as a whole), stdin from
- * /dev/null, with the signal mask and dispositions a job expects. Returns the pid, -1 if fork failed. */
+ * /dev/null, with the signal mask and dispositions a job expects. Returns the pid once the child runs the
+ * shell (its session exists, so terminating its group cannot miss it), -1 if it could not start. */
 static pid_t spawn(const char *command, int out_fd, int err_fd, const sigset_t *job_mask) {
+    int started[2];  /* closed by exec in the child: EOF here means the child got that far */
+    if (pipe2(started, O_CLOEXEC) != 0)
+        return -1;
     pid_t pid = fork();
-    if (pid != 0)
-        return pid;
-    setsid();
-    int null_fd = open("/dev/null", O_RDONLY);
-    if (null_fd >= 0 && null_fd != 0) {
-        dup2(null_fd, 0);
-        close(null_fd);
+    if (pid == 0) {
+        close(started[0]);
+        setsid();
+        int null_fd = open("/dev/null", O_RDONLY);
+        if (null_fd >= 0 && null_fd != 0) {
+            dup2(null_fd, 0);
+            close(null_fd);
+        }
+        dup2(out_fd, 1);
+        dup2(err_fd, 2);
+        signal(SIGPIPE, SIG_DFL);
+        signal(SIGXFSZ, SIG_DFL);
+        sigprocmask(SIG_SETMASK, job_mask, NULL);
+        execl("/bin/sh", "sh", "-c", command, (char *)NULL);
+        _exit(127);
     }
-    dup2(out_fd, 1);
-    dup2(err_fd, 2);
-    signal(SIGPIPE, SIG_DFL);
-    signal(SIGXFSZ, SIG_DFL);
-    sigprocmask(SIG_SETMASK, job_mask, NULL);
-    execl("/bin/sh", "sh", "-c", command, (char *)NULL);
-    _exit(127);
+    close(started[1]);
+    if (pid > 0) {
+        char byte;
+        while (read(started[0], &byte, 1) < 0 && errno == EINTR)
+            ;
+    }
+    close(started[0]);
+    return pid;
 }
 
 /* pid's wait status, or -1 if it still runs after `grace` seconds. */

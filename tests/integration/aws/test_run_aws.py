@@ -9,10 +9,13 @@ local sshd test host (aws_inventory_host_overrides), so no emulated address is e
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -163,3 +166,56 @@ def test_a_failed_setup_deletes_the_instances(aws_run_env, ec2):
     suite_id = doe.suite_dir("e2e").name.rsplit("_", 1)[1]
     assert not any(tagged(ec2, "doe:suite_id", suite_id).values())
     assert "deleted" in done.stderr
+
+
+def test_a_resume_replaces_a_terminated_instance_and_runs_the_jobs_lost_with_it(aws_run_env, ec2):
+    """AWS ended an instance while the controller was down: the resume launches a replacement, sets it up,
+    runs what was lost (the replacement starts empty, as a new machine does) and deletes everything."""
+    doe, pool = aws_run_env
+    controller = doe.popen("run", "--suite", "e2e", "--cloud", "aws", "--id", "new", "--expfilter", "solo")
+    try:
+        wait_for(lambda: _jobs_queued(doe.results) or controller.poll() is not None, timeout=300,
+                 what="queued jobs")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(controller.pid, signal.SIGKILL)
+        _, stderr = controller.communicate(timeout=30)
+    assert _jobs_queued(doe.results), stderr
+    suite_dir = doe.suite_dir("e2e")
+    suite_id = suite_dir.name.rsplit("_", 1)[1]
+    launched = _all_instances(ec2, suite_id)
+    reservations = ec2.describe_instances(InstanceIds=launched)["Reservations"]
+    tags = {i["InstanceId"]: {t["Key"]: t["Value"] for t in i.get("Tags", [])}
+            for r in reservations for i in r["Instances"]}
+    (lost,) = [iid for iid, t in tags.items() if t.get("doe:experiment") == "solo"]
+    ec2.terminate_instances(InstanceIds=[lost])
+    # The replacement is a new machine: nothing of the suite on it (its queue, job folders, running jobs).
+    stored = yaml.safe_load((suite_dir / ".inventory" / "aws.yml").read_text())["all"]["hosts"]
+    (solo_host,) = [h for h in stored.values() if h["doe_exp"] == "solo"]
+    stop_queue = f"TS_SOCKET={shlex.quote(solo_host['job_queue_ts_socket'])} tsp -K; true"
+    subprocess.run(pool.hosts[0].ssh_argv(stop_queue), check=True, capture_output=True, timeout=60)
+    for remote in (solo_host["job_queue_root"], solo_host["job_queue_dir"]):
+        local = pool.hosts[0].root / Path(remote).relative_to("/root")  # the host's /root is this folder
+        for marker in local.glob("**/.doe_started"):  # the hosts share this machine's process ids
+            started = json.loads(marker.read_text())
+            for pgid in [started["main_pgid"], *started["background_pgids"]]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pgid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(started["wrapper_pid"], signal.SIGKILL)
+        shutil.rmtree(local)
+
+    done = doe("run", "--suite", "e2e", "--id", "last", timeout=600)
+    assert "no running instance for solo-small-0" in done.stderr, done.stderr
+    assert "provisioned" in done.stderr
+    ran = set((pool.hosts[0].root / "ran.log").read_text().splitlines())
+    assert len(ran) == 4, ran  # every solo job ran (the lost ones again, on the replacement)
+    for rep in (0, 1):
+        for run, x in ((0, 1), (1, 2)):
+            out = suite_dir / "solo" / f"run_{run}" / f"rep_{rep}" / "small" / "host_0" / "out.json.txt"
+            assert out.read_text() == f"{x} hello from s3\n"
+    states = yaml.safe_load((suite_dir / "solo" / "state.yml").read_text())["jobs"]
+    assert [job["status"] for job in states.values()] == ["finished"] * 4
+    everything = _all_instances(ec2, suite_id)
+    assert len(launched) == 1 and len(everything) == 2 and launched[0] in everything  # one replacement
+    assert not any(tagged(ec2, "doe:suite_id", suite_id).values())

@@ -99,7 +99,11 @@ def test_enqueue_runs_each_job_once_with_separate_streams_and_exit_codes(queue):
 
 
 def test_background_commands_end_with_main_and_timeout_is_recorded(queue):
-    queue("enqueue", batch({0: {"main": "sleep 0.2", "bg": "echo $$ > results/bg.pid; exec sleep 300"}},
+    # main waits for the background command's pid file: background commands start first, but nothing
+    # makes main wait for them (a main that needs them ready has to wait, as here).
+    wait_for_pid = "i=0; while [ ! -s results/bg.pid ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done"
+    queue("enqueue", batch({0: {"main": wait_for_pid,
+                                "bg": "echo $$ > results/bg.tmp && mv results/bg.tmp results/bg.pid; exec sleep 300"}},
                            [[0, 0, 1]]))
     queue("enqueue", batch({1: {"main": "sleep 300"}}, [[1, 0, 1]], timeout=0.5))
     report = wait_done(queue, [[0, 0, 1], [1, 0, 1]])
@@ -237,3 +241,13 @@ $q shutdown >/dev/null
     assert setup["facts"]["job_wrapper"] == "python"
     assert "does not run" in setup["facts"]["job_wrapper_note"]
     assert done.stdout.splitlines()[-1] == "ran"
+
+
+def test_a_main_that_ends_at_once_still_ends_its_background_commands_without_the_kill_grace(queue):
+    """Background commands are in their own session when the wrapper goes on, so the SIGTERM to their group
+    reaches them even if main ends before they ran a line (else they would linger until the 5 s SIGKILL)."""
+    queue("enqueue", batch({run: {"main": "true", "bg": "exec sleep 300"} for run in range(5)},
+                           [[run, 0, 1] for run in range(5)]))
+    report = wait_done(queue, [[run, 0, 1] for run in range(5)])
+    assert [job["exit_code"] for job in report["jobs"].values()] == [0] * 5
+    assert max(job["wall_seconds"] for job in report["jobs"].values()) < 4.0  # the grace is 5 s

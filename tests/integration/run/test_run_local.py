@@ -38,8 +38,9 @@ single:
           if [ [% my_run.x %] = 3 ] && [ ! -e "{shared}/failed_once_$(basename "$PWD")" ];
           then touch "{shared}/failed_once_$(basename "$PWD")"; echo failing >&2; exit 7; fi;
           echo "x=[% my_run.x %] label=[% my_run.label %]"; echo "note" >&2;
-          cp config.json results/copied_config.json; ln -s /etc/hostname results/evil_link
-        watcher: echo $$ > results/bg.pid; exec sleep 300
+          cp config.json results/copied_config.json; ln -s /etc/hostname results/evil_link;
+          i=0; while [ ! -s results/bg.pid ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done
+        watcher: echo $$ > results/bg.pid.tmp && mv results/bg.pid.tmp results/bg.pid; exec sleep 300
   base_experiment:
     label: "it's [% my_run.x %]"
     x:
