@@ -73,8 +73,11 @@ etl-clean: install
 clean: install
 	$(DOE) clean --cloud "$(CLOUD_OR_AWS)" $(if $(suite),--suite "$(suite)" --id "$(id)")
 
+# Two workers, whole test files each (a module's fixtures, e.g. one provisioned suite, are built once):
+# most tests wait on processes (ansible-playbook, sshd hosts, moto), so two cores run two files at once.
+test_workers ?= 2
 test: install
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(test_workers) --dist loadfile
 
 test-unit: install
 	$(VENV)/bin/pytest -q tests/unit

@@ -6,6 +6,12 @@ import os
 import tempfile
 from pathlib import Path
 
+# mkstemp creates 0600 files; results are shared like any file the user writes (0666 minus the umask).
+# The umask can only be read by setting it: once, at import, before any thread of ours runs.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+
 
 def write_atomic(path: str | Path, text: str, durable: bool = True) -> None:
     """temp file in the same folder + fsync + rename + fsync of the folder. Files that can be written
@@ -14,6 +20,7 @@ def write_atomic(path: str | Path, text: str, durable: bool = True) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()

@@ -8,6 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+# mkstemp creates 0600 files; results are shared like any file the user writes (0666 minus the umask).
+# The umask can only be read by setting it: once, at import, before any thread of ours runs.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+
 
 def write_atomic(
     path: Path | str, write: Callable[[IO], None], *, binary: bool = False, durable: bool = True
@@ -17,6 +23,7 @@ def write_atomic(
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(
             fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})
         ) as handle:
@@ -39,6 +46,7 @@ def write_via_temp_path(path: Path | str, write: Callable[[str], None]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.fchmod(fd, FILE_MODE)
     os.close(fd)
     try:
         write(tmp)
