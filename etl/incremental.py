@@ -11,27 +11,27 @@ keyed by suite, experiment and run among others, so the cut is moved back until 
 (suite, experiment, run) with a row after the cut, in the old input or the new one. Then every group is
 either all before the cut (the same rows as before, the same result) or all after it, groups keep the order
 of their first rows, and the result's dtypes are checked to be those of the previous result.
+
+Pure: the state comes in and goes out as a value; the runner keeps it between runs.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
 from collections.abc import Callable
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from pandas.util import hash_pandas_object
 
-from etl.fileio import write_atomic
+from etl.steps.base import IncrementalResult, Lineage
 
 STATE_VERSION = 1
 # Key columns that separate runs; "run" must be among the group keys for the cut to exist.
 PARTITION_KEYS = ("suite_name", "suite_id", "exp_name", "run")
 
 Aggregate = Callable[[pd.DataFrame], tuple[pd.DataFrame, np.ndarray]]
-Lineage = tuple[tuple, np.ndarray]
 
 
 def aggregate(
@@ -40,15 +40,15 @@ def aggregate(
     what: tuple,
     full: Aggregate,
     lineage: Lineage | None,
-    state_file: Path | None,
-) -> tuple[pd.DataFrame, Lineage | None]:
-    """`full(frame)[0]`, reusing the state in `state_file`, and the lineage of the result (its rows taken
-    from the previous result keep their ids); `full` returns the result and each row's group number (groups
-    numbered in the order of their first rows). `what` names the aggregation (keys, data, functions): a state
-    of another one is not used."""
+    previous_state: Any,
+) -> IncrementalResult:
+    """`full(frame)[0]`, reusing `previous_state` where it holds, with the state to keep for the next call
+    (None: nothing new to keep) and the lineage of the result (its rows taken from the previous result keep
+    their ids); `full` returns the result and each row's group number (groups numbered in the order of their
+    first rows). `what` names the aggregation (keys, data, functions): a state of another one is not used."""
     partition = [key for key in PARTITION_KEYS if key in keys]
-    if lineage is None or state_file is None or "run" not in partition or len(lineage[1]) != len(frame):
-        return full(frame)[0], None
+    if lineage is None or "run" not in partition or len(lineage[1]) != len(frame):
+        return IncrementalResult(full(frame)[0], None, None)
     token, ids = lineage
     # The previous result holds for the same pandas only (another may aggregate or infer dtypes otherwise).
     layout = (
@@ -57,15 +57,13 @@ def aggregate(
         [(type(name), name) for name in frame.columns],
         [str(dtype) for dtype in frame.dtypes],
     )
-    state = _load(state_file)
-    if state is not None and (state["token"], state["layout"], state["what"]) != (token, layout, what):
-        state = None
+    state = previous_state if _usable(previous_state, token, layout, what) else None
     cut, groups = (_shared_rows(state["ids"], ids), 0) if state is not None else (0, 0)
     try:
         # The same rows have the same partition: only the rows after the shared ones are hashed.
         parts = hash_pandas_object(frame.iloc[cut:][partition], index=False).to_numpy()
     except TypeError:  # unhashable values (lists) in a partition column: no cut can be proven
-        return full(frame)[0], None
+        return IncrementalResult(full(frame)[0], None, None)
     if cut:
         parts = np.concatenate([state["parts"][:cut], parts])
     if state is not None:
@@ -106,23 +104,29 @@ def aggregate(
             generation = state["generation"]
             row_ids = np.concatenate([state["row_ids"][:groups], row_ids + state["next_row_id"]])
             next_row_id = state["next_row_id"] + len(row_ids) - groups
-    _save(
-        state_file,
-        {
-            "version": STATE_VERSION,
-            "token": token,
-            "layout": layout,
-            "what": what,
-            "ids": ids,
-            "parts": parts,
-            "starts": starts,
-            "result": result,
-            "generation": generation,
-            "row_ids": row_ids,
-            "next_row_id": next_row_id,
-        },
+    state = {
+        "version": STATE_VERSION,
+        "token": token,
+        "layout": layout,
+        "what": what,
+        "ids": ids,
+        "parts": parts,
+        "starts": starts,
+        "result": result,
+        "generation": generation,
+        "row_ids": row_ids,
+        "next_row_id": next_row_id,
+    }
+    return IncrementalResult(result, state, ((generation,), row_ids))
+
+
+def _usable(state: Any, token: tuple, layout: tuple, what: tuple) -> bool:
+    """A state of this format, for the same rows' lineage, input layout (and pandas) and aggregation."""
+    return (
+        isinstance(state, dict)
+        and state.get("version") == STATE_VERSION
+        and (state.get("token"), state.get("layout"), state.get("what")) == (token, layout, what)
     )
-    return result, ((generation,), row_ids)
 
 
 def _shared_rows(old: np.ndarray, new: np.ndarray) -> int:
@@ -130,24 +134,3 @@ def _shared_rows(old: np.ndarray, new: np.ndarray) -> int:
     common = min(len(old), len(new))
     differs = np.flatnonzero((old[:common] != new[:common]) | (new[:common] < 0))
     return int(differs[0]) if len(differs) else common
-
-
-def _load(state_file: Path) -> dict | None:
-    try:
-        with open(state_file, "rb") as handle:
-            state = pickle.load(handle)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
-        return None
-    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
-        return None
-    return state
-
-
-def _save(state_file: Path, state: dict) -> None:
-    # No fsync: a torn state fails to load and the next aggregation is a full one.
-    write_atomic(
-        state_file,
-        lambda handle: pickle.dump(state, handle, pickle.HIGHEST_PROTOCOL),
-        binary=True,
-        durable=False,
-    )

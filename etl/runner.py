@@ -1,19 +1,26 @@
-"""Run one pipeline: extract → transform → load, with errors reported per pipeline instead of raised."""
+"""Run one pipeline: extract → transform → load, with errors reported per pipeline instead of raised.
+
+Steps only compute (loaders write their output): what an incremental transformer keeps for the next run is
+loaded and saved here, in the ETL's cache folder.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import pickle
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from etl.errors import EtlDataError, EtlError
 from etl.extract import ExperimentSource, Extraction
-from etl.pipeline import Pipeline
+from etl.fileio import write_atomic
+from etl.pipeline import Pipeline, StepSpec
 from etl.report import PipelineOutcome
-from etl.steps.base import is_builtin
+from etl.steps.base import IncrementalLoader, IncrementalTransformer, Lineage, LoadContext, is_builtin
 from etl.steps.extractors import EtlWarning
 
 
@@ -77,11 +84,11 @@ def run_pipeline(
                 try:
                     builtin = is_builtin(type(spec.step))
                     given = frame if builtin else frame.copy(deep=True)
-                    options = dict(spec.options)
-                    if builtin:
-                        options[spec.step.CACHE_DIR_OPTION] = cache_dir
-                        options[spec.step.LINEAGE_OPTION] = lineage
-                    spec.step.load(given, options, dict(info))
+                    if builtin and isinstance(spec.step, IncrementalLoader):
+                        context = LoadContext(cache_dir=cache_dir, lineage=lineage)
+                        spec.step.load_incremental(given, dict(spec.options), dict(info), context)
+                    else:
+                        spec.step.load(given, dict(spec.options), dict(info))
                 except Exception as error:  # noqa: BLE001 - a failing loader must not stop the others
                     load_errors.append(_step_error(pipeline, spec.path, error))
             if load_errors:
@@ -98,25 +105,50 @@ def run_pipeline(
 
 
 def _transform(
-    pipeline: Pipeline, spec, frame: pd.DataFrame, lineage: tuple | None, state_file: Path | None
-) -> tuple[pd.DataFrame, tuple | None]:
-    """The step's result and its lineage (None unless the step reports one)."""
+    pipeline: Pipeline, spec: StepSpec, frame: pd.DataFrame, lineage: Lineage | None, state_file: Path | None
+) -> tuple[pd.DataFrame, Lineage | None]:
+    """The step's result and its lineage (None unless the step reports one). An incremental built-in step
+    gets the state it returned last time from `state_file`, and its new state is saved there."""
     # Built-in transformers are pure; a custom one gets its own copy so it cannot change what others see.
     builtin = is_builtin(type(spec.step))
+    incremental = builtin and isinstance(spec.step, IncrementalTransformer)
     given = frame if builtin else frame.copy(deep=True)
-    options = dict(spec.options)
-    if builtin:
-        options.update({spec.step.LINEAGE_OPTION: lineage, spec.step.STATE_FILE_OPTION: state_file})
-        options.pop(spec.step.RESULT_LINEAGE_OPTION, None)  # only the step may put it there
     try:
-        result = spec.step.transform(given, options)
+        if incremental:
+            # Without the input's lineage no previous state can be reused: not worth reading.
+            previous = _load_state(state_file) if lineage is not None and state_file is not None else None
+            outcome = spec.step.transform_incremental(given, dict(spec.options), lineage, previous)
+            if state_file is not None and outcome.state is not None:
+                _save_state(state_file, outcome.state)
+            result, result_lineage = outcome.frame, outcome.lineage
+        else:
+            result, result_lineage = spec.step.transform(given, dict(spec.options)), None
     except Exception as error:  # noqa: BLE001
         raise _step_error(pipeline, spec.path, error) from None
     if not isinstance(result, pd.DataFrame):
         raise EtlDataError(
             f"returned {type(result).__name__}, not a DataFrame", pipeline=pipeline.name, step=spec.path
         )
-    return result, options.get(spec.step.RESULT_LINEAGE_OPTION) if builtin else None
+    return result, result_lineage
+
+
+def _load_state(state_file: Path) -> Any:
+    """What was saved, or None when there is nothing readable (the step checks whether it is usable)."""
+    try:
+        with open(state_file, "rb") as handle:
+            return pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        return None
+
+
+def _save_state(state_file: Path, state: Any) -> None:
+    # No fsync: a torn state fails to load and the next run of the step starts from scratch.
+    write_atomic(
+        state_file,
+        lambda handle: pickle.dump(state, handle, pickle.HIGHEST_PROTOCOL),
+        binary=True,
+        durable=False,
+    )
 
 
 def _step_error(pipeline: Pipeline, step: str | None, error: Exception) -> EtlDataError:

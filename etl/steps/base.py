@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
+
+# Where the rows of a frame come from: (token, one int64 id per row); see ExtractionResult.lineage.
+Lineage: TypeAlias = "tuple[tuple, np.ndarray]"
 
 STEP_CONFIG = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
@@ -58,28 +63,44 @@ class Transformer(Step):
     """Turns a frame into a new frame; never mutates its input."""
 
     step_type: ClassVar[str] = "transformer"
-    # Built-in transformers find in their options, under these keys, where the rows of their input come from
-    # (see ExtractionResult.lineage; for the first transformer only) and a file for what they keep to let a
-    # re-run work less (both None when there are none).
-    LINEAGE_OPTION: ClassVar[str] = "$lineage$"
-    STATE_FILE_OPTION: ClassVar[str] = "$state_file$"
-    # Where a built-in transformer puts the lineage of its result, when it knows one, for the loaders.
-    RESULT_LINEAGE_OPTION: ClassVar[str] = "$result_lineage$"
 
     @abstractmethod
     def transform(self, df: pd.DataFrame, options: dict) -> pd.DataFrame:
         """Return the transformed frame."""
 
 
+@dataclass(frozen=True)
+class IncrementalResult:
+    """An incremental transformer's frame, the state to keep for its next call (None: nothing new to keep)
+    and the lineage of the frame (None: unknown)."""
+
+    frame: pd.DataFrame
+    state: Any = None
+    lineage: Lineage | None = None
+
+
+class IncrementalTransformer(Transformer):
+    """A transformer that can reuse what it kept from its previous call, when it knows which rows of its input
+    are the same rows as then. It only computes: the runner keeps the state between runs (built-in steps
+    only; `transform` is the same transformation from scratch)."""
+
+    @abstractmethod
+    def transform_incremental(
+        self, df: pd.DataFrame, options: dict, lineage: Lineage | None, previous_state: Any
+    ) -> IncrementalResult:
+        """The transformed frame, as `transform` returns it, with the state to keep and the frame's lineage.
+
+        `lineage` is the input's (None: unknown); `previous_state` what the previous call returned as its
+        state (None, or anything else that is no usable state of this step: ignored)."""
+
+    def transform(self, df: pd.DataFrame, options: dict) -> pd.DataFrame:
+        return self.transform_incremental(df, options, None, None).frame
+
+
 class Loader(Step):
     """Writes a frame somewhere (files under the pipeline's output folder)."""
 
     step_type: ClassVar[str] = "loader"
-    # Built-in loaders find in their options, under this key, the ETL's cache folder (or None): what they keep
-    # there lets a re-run write less.
-    CACHE_DIR_OPTION: ClassVar[str] = "$cache_dir$"
-    # ... and the lineage of the frame (see ExtractionResult.lineage), or None.
-    LINEAGE_OPTION: ClassVar[str] = "$lineage$"
     skip_empty: bool = False
 
     @abstractmethod
@@ -90,6 +111,27 @@ class Loader(Step):
         out = Path(etl_info["etl_output_dir"])
         out.mkdir(parents=True, exist_ok=True)
         return out
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    """What the runner tells an incremental loader besides the frame."""
+
+    # The ETL's cache folder (None: no cache): what a loader keeps there lets a re-run write less.
+    cache_dir: Path | None = None
+    lineage: Lineage | None = None
+
+
+class IncrementalLoader(Loader):
+    """A loader that can write less when it knows what it wrote last time (built-in steps only; `load` is the
+    same write without a context)."""
+
+    @abstractmethod
+    def load_incremental(self, df: pd.DataFrame, options: dict, etl_info: dict, context: LoadContext) -> None:
+        """Write the frame as `load` does."""
+
+    def load(self, df: pd.DataFrame, options: dict, etl_info: dict) -> None:
+        self.load_incremental(df, options, etl_info, LoadContext())
 
 
 STEP_BASES: tuple[type[Step], ...] = (Extractor, Transformer, Loader)

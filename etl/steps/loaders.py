@@ -8,7 +8,7 @@ from typing import ClassVar
 from etl.errors import EtlDataError
 from etl.fileio import write_atomic, write_via_temp_path
 from etl.lazy import LazyModule
-from etl.steps.base import Loader, register
+from etl.steps.base import IncrementalLoader, LoadContext, Loader, register
 
 pd = LazyModule("pandas")
 
@@ -27,15 +27,15 @@ class SummaryLoader(Loader):
 
 
 @register
-class CsvSummaryLoader(SummaryLoader):
+class CsvSummaryLoader(SummaryLoader, IncrementalLoader):
     suffix: ClassVar[str] = ".csv"
 
-    def load(self, df: pd.DataFrame, options: dict, etl_info: dict) -> None:
+    def load_incremental(self, df: pd.DataFrame, options: dict, etl_info: dict, context: LoadContext) -> None:
         path = self.target(df, etl_info)
         if path is not None:
             from etl.csv_output import write_csv
 
-            write_csv(path, df, options.get(self.CACHE_DIR_OPTION), options.get(self.LINEAGE_OPTION))
+            write_csv(path, df, context.cache_dir, context.lineage)
 
 
 @register

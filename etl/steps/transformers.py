@@ -10,7 +10,14 @@ from pydantic import Field
 
 from etl.errors import EtlDataError
 from etl.lazy import LazyModule
-from etl.steps.base import UNREGISTERED_BUILTINS, Transformer, register
+from etl.steps.base import (
+    UNREGISTERED_BUILTINS,
+    IncrementalResult,
+    IncrementalTransformer,
+    Lineage,
+    Transformer,
+    register,
+)
 from etl.steps.extractors import RUNTIME_PREFIX, EtlWarning
 
 np = LazyModule("numpy")
@@ -92,16 +99,18 @@ def agg_spec(agg_functions: list[str], tail_length: int) -> list:
 
 
 @register
-class RepAggTransformer(Transformer):
+class RepAggTransformer(IncrementalTransformer):
     """Aggregates the repetitions of each run: groups by every column except `rep` and the data columns."""
 
     data_columns: list[str]
     ignore_columns: tuple[str, ...] = ()
     agg_functions: list[str] = Field(default_factory=lambda: list(DEFAULT_AGGS))
 
-    def transform(self, df: pd.DataFrame, options: dict) -> pd.DataFrame:
+    def transform_incremental(
+        self, df: pd.DataFrame, options: dict, lineage: Lineage | None, previous_state: Any
+    ) -> IncrementalResult:
         if df.empty:
-            return df
+            return IncrementalResult(df)
         require_columns(df, self.data_columns, "data_columns")
         frame = df.drop(columns=[c for c in self.ignore_columns if c in df.columns])
         extra = [c for c in runtime_columns(frame) if c not in self.data_columns]
@@ -111,18 +120,25 @@ class RepAggTransformer(Transformer):
         data = [*self.data_columns, *runtime_data]
         keys = [c for c in frame.columns if c not in data and c != "rep"]
         what = ("RepAggTransformer", keys, data, self.agg_functions, 5)
-        return group_aggregate(frame, keys, data, agg_spec(self.agg_functions, 5), options, what)
+        spec = agg_spec(self.agg_functions, 5)
+        return group_aggregate(frame, keys, data, spec, what, lineage, previous_state)
 
 
 def group_aggregate(
-    frame: pd.DataFrame, keys: list[str], data: list[str], spec: list, options: dict, what: tuple
-) -> pd.DataFrame:
+    frame: pd.DataFrame,
+    keys: list[str],
+    data: list[str],
+    spec: list,
+    what: tuple,
+    lineage: Lineage | None,
+    previous_state: Any,
+) -> IncrementalResult:
     """Aggregates per group of `keys` (groups in the order of their first rows); `what` names the aggregation
-    for etl.incremental, which reuses the previous result where the options allow it."""
+    for etl.incremental, which reuses the previous state's result where the lineage allows it."""
     if not keys:
         result = frame[data].agg(spec)
         flat = {f"{column}_{agg}": [result.loc[agg, column]] for column in data for agg in result.index}
-        return pd.DataFrame(flat)
+        return IncrementalResult(pd.DataFrame(flat))
 
     names = [f"{column}_{agg}" for column in data for agg in spec]
     distinct_names = len({*names, *keys}) == len(names) + len(keys)
@@ -146,15 +162,11 @@ def group_aggregate(
 
     from etl.incremental import aggregate
 
-    lineage = options.get(Transformer.LINEAGE_OPTION)
-    result, options[Transformer.RESULT_LINEAGE_OPTION] = aggregate(
-        frame, keys, what, full, lineage, options.get(Transformer.STATE_FILE_OPTION)
-    )
-    return result
+    return aggregate(frame, keys, what, full, lineage, previous_state)
 
 
 @register
-class GroupByAggTransformer(Transformer):
+class GroupByAggTransformer(IncrementalTransformer):
     """Aggregates data columns per group; `$FACTORS$` in groupby_columns stands for all factor columns."""
 
     data_columns: list[str]
@@ -162,9 +174,11 @@ class GroupByAggTransformer(Transformer):
     agg_functions: list[str] = Field(default_factory=lambda: list(DEFAULT_AGGS))
     custom_tail_length: int = 5
 
-    def transform(self, df: pd.DataFrame, options: dict) -> pd.DataFrame:
+    def transform_incremental(
+        self, df: pd.DataFrame, options: dict, lineage: Lineage | None, previous_state: Any
+    ) -> IncrementalResult:
         if df.empty:
-            return df
+            return IncrementalResult(df)
         missing = [column for column in self.data_columns if column not in df.columns]
         if missing:
             warnings.warn(
@@ -172,7 +186,7 @@ class GroupByAggTransformer(Transformer):
                 EtlWarning,
                 stacklevel=2,
             )
-            return df
+            return IncrementalResult(df)
         keys: list[str] = []
         for column in self.groupby_columns:
             keys.extend(factor_columns_of(df) if column == FACTORS_MARKER else [column])
@@ -184,7 +198,7 @@ class GroupByAggTransformer(Transformer):
         data = [*self.data_columns, *(c for c in extra if pd.api.types.is_numeric_dtype(frame[c]))]
         spec = agg_spec(self.agg_functions, self.custom_tail_length)
         what = ("GroupByAggTransformer", keys, data, self.agg_functions, self.custom_tail_length)
-        return group_aggregate(frame, keys, data, spec, options, what)
+        return group_aggregate(frame, keys, data, spec, what, lineage, previous_state)
 
 
 @register

@@ -9,6 +9,7 @@ import shutil
 import pytest
 import yaml
 
+import etl.incremental
 from etl.api import run_suite_etl
 from tests.unit.etl.conftest import STEPS
 from tests.unit.etl.tree import age_tree
@@ -179,3 +180,27 @@ def test_a_damaged_or_foreign_manifest_is_ignored_and_replaced(done_suite):
     before = written(done_suite)
     assert run_suite_etl(done_suite).by_pipeline()["p"].jobs_read == 0
     assert written(done_suite) == before  # a new manifest was written and is used
+
+
+def test_the_runner_keeps_the_aggregation_state_and_starts_over_from_a_damaged_one(done_suite, monkeypatch):
+    given_states = []
+    aggregate = etl.incremental.aggregate
+
+    def recording(frame, keys, what, full, lineage, previous_state):
+        given_states.append(previous_state)
+        return aggregate(frame, keys, what, full, lineage, previous_state)
+
+    monkeypatch.setattr(etl.incremental, "aggregate", recording)
+    (state_file,) = (done_suite / "etl_results" / ".cache").glob("transform-*.pkl")
+    saved = pickle.loads(state_file.read_bytes())
+    add_run_to_aggregated_experiment(done_suite)
+    assert run_suite_etl(done_suite).ok
+    assert given_states[-1]["ids"].tolist() == saved["ids"].tolist()  # what the last run saved
+    state_file.write_bytes(b"not a pickle")
+    shutil.copytree(done_suite / "alpha" / "run_1", done_suite / "alpha" / "run_3")
+    assert run_suite_etl(done_suite).ok
+    assert given_states[-1] is None
+    assert pickle.loads(state_file.read_bytes())["ids"].size > saved["ids"].size  # saved again
+    warm = output(done_suite, "q")
+    shutil.rmtree(done_suite / "etl_results" / ".cache")
+    assert run_suite_etl(done_suite).ok and output(done_suite, "q") == warm

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import etl.incremental
-from etl.steps.base import Transformer
 from etl.steps.transformers import GroupByAggTransformer, RepAggTransformer
 
 TOKEN = (("suite", "exp", "generation-1"),)
@@ -29,9 +30,14 @@ def rows(runs, reps=2, ops=("get", "put"), lat=None) -> tuple[pd.DataFrame, np.n
     return pd.DataFrame(records), np.array(ids, dtype=np.int64)
 
 
-def aggregate(step, frame, ids, state_file, token=TOKEN):
-    options = {Transformer.LINEAGE_OPTION: (token, ids), Transformer.STATE_FILE_OPTION: state_file}
-    return step.transform(frame, options)
+def aggregate(step, frame, ids, kept, token=TOKEN):
+    """One run of the step as the runner makes it: `kept` holds what the last run returned as its state, as
+    it reads back from the state file (pickled)."""
+    outcome = step.transform_incremental(frame, {}, (token, ids), kept.get("state"))
+    if outcome.state is not None:
+        kept["state"] = pickle.loads(pickle.dumps(outcome.state, pickle.HIGHEST_PROTOCOL))
+    kept["lineage"] = outcome.lineage
+    return outcome.frame
 
 
 def assert_same(result, frame):
@@ -45,13 +51,13 @@ def calls(monkeypatch):
     sizes = []
     original = etl.incremental.aggregate
 
-    def counting(frame, keys, what, full, lineage, state_file):
+    def counting(frame, keys, what, full, lineage, previous_state):
         def counted(part):
             if lineage is not None:
                 sizes.append(len(part))
             return full(part)
 
-        return original(frame, keys, what, counted, lineage, state_file)
+        return original(frame, keys, what, counted, lineage, previous_state)
 
     monkeypatch.setattr(etl.incremental, "aggregate", counting)
     return sizes
@@ -60,16 +66,16 @@ def calls(monkeypatch):
 STEP = RepAggTransformer(data_columns=["lat"])
 
 
-def test_new_runs_are_aggregated_alone(tmp_path, calls):
-    state = tmp_path / "state.pkl"
+def test_new_runs_are_aggregated_alone(calls):
+    state = {}
     assert_same(aggregate(STEP, *rows(range(5)), state), rows(range(5))[0])
     frame, ids = rows(range(7))
     assert_same(aggregate(STEP, frame, ids, state), frame)
     assert calls == [20, 8]  # 5 runs x 2 reps x 2 ops, then the 2 new runs only
 
 
-def test_a_changed_run_is_aggregated_again_with_the_runs_after_it(tmp_path, calls):
-    state = tmp_path / "state.pkl"
+def test_a_changed_run_is_aggregated_again_with_the_runs_after_it(calls):
+    state = {}
     aggregate(STEP, *rows(range(5)), state)
     frame, ids = rows(range(5), lat=lambda run, rep, op: 99 if (run, rep) == (2, 1) else run * 10 + rep)
     ids[ids == 201] = 7001  # job (2, 1) was read again
@@ -77,8 +83,8 @@ def test_a_changed_run_is_aggregated_again_with_the_runs_after_it(tmp_path, call
     assert calls[1] == 12  # runs 2, 3, 4
 
 
-def test_rows_of_an_earlier_run_arriving_last_move_the_cut_back(tmp_path, calls):
-    state = tmp_path / "state.pkl"
+def test_rows_of_an_earlier_run_arriving_last_move_the_cut_back(calls):
+    state = {}
     aggregate(STEP, *rows(range(4)), state)
     frame, ids = rows(range(4))
     late = frame[frame["run"] == 1].assign(rep=5)  # a late repetition of run 1, listed after the others
@@ -88,8 +94,8 @@ def test_rows_of_an_earlier_run_arriving_last_move_the_cut_back(tmp_path, calls)
     assert calls[1] == len(frame) - 4  # from run 1 on
 
 
-def test_rows_that_went_away_or_a_new_dtype_or_generation_mean_a_full_aggregation(tmp_path, calls):
-    state = tmp_path / "state.pkl"
+def test_rows_that_went_away_or_a_new_dtype_or_generation_mean_a_full_aggregation(calls):
+    state = {}
     aggregate(STEP, *rows(range(5)), state)
     frame, ids = rows(range(4))
     assert_same(aggregate(STEP, frame, ids, state), frame)
@@ -100,8 +106,8 @@ def test_rows_that_went_away_or_a_new_dtype_or_generation_mean_a_full_aggregatio
     assert calls == [20, 16, 24, 28]
 
 
-def test_rows_without_identity_are_never_taken_as_the_same(tmp_path, calls):
-    state = tmp_path / "state.pkl"
+def test_rows_without_identity_are_never_taken_as_the_same(calls):
+    state = {}
     frame, ids = rows(range(3))
     aggregate(STEP, frame, np.full(len(ids), -1), state)
     frame, ids = rows(range(3), lat=lambda run, rep, op: 7)
@@ -109,29 +115,29 @@ def test_rows_without_identity_are_never_taken_as_the_same(tmp_path, calls):
     assert calls == [12, 12]
 
 
-def test_groups_across_runs_are_always_aggregated_whole(tmp_path, calls):
+def test_groups_across_runs_are_always_aggregated_whole(calls):
     step = GroupByAggTransformer(groupby_columns=["op"], data_columns=["lat"])
-    state = tmp_path / "state.pkl"
+    state = {}
     aggregate(step, *rows(range(3)), state)
     frame, ids = rows(range(4))
     result = aggregate(step, frame, ids, state)
     pd.testing.assert_frame_equal(result, step.transform(frame, {}), check_exact=True)
-    assert calls == [12, 16] and not state.exists()
+    assert calls == [12, 16] and "state" not in state  # none kept: none could be used
 
 
 JOB_VALUES = st.one_of(st.integers(-3, 3), st.sampled_from([0.5, -0.0, float("nan")]))
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None)
 @given(
     first=st.lists(st.tuples(st.integers(0, 4), JOB_VALUES, st.sampled_from(["a", "b", None])), max_size=12),
     second=st.lists(st.tuples(st.integers(0, 4), JOB_VALUES, st.sampled_from(["a", "b", None])), max_size=12),
     kept=st.integers(0, 12),
 )
-def test_any_sequence_of_results_aggregates_as_a_whole(tmp_path_factory, first, second, kept):
+def test_any_sequence_of_results_aggregates_as_a_whole(first, second, kept):
     """Jobs (run, value, op) in walk order; the second frame keeps the first `kept` jobs of the first (same
     ids) and goes on with its own jobs (new ids)."""
-    state = tmp_path_factory.mktemp("state") / "state.pkl"
+    state = {}
 
     def frame(jobs, ids):
         records = [
@@ -150,13 +156,12 @@ def test_any_sequence_of_results_aggregates_as_a_whole(tmp_path_factory, first, 
     assert_same(aggregate(STEP, new_frame, new_ids, state), new_frame)
 
 
-def test_rows_taken_from_the_previous_result_keep_their_ids(tmp_path):
-    state = tmp_path / "state.pkl"
+def test_rows_taken_from_the_previous_result_keep_their_ids():
+    state = {}
 
     def result_lineage(frame, ids, token=TOKEN):
-        options = {Transformer.LINEAGE_OPTION: (token, ids), Transformer.STATE_FILE_OPTION: state}
-        STEP.transform(frame, options)
-        return options[Transformer.RESULT_LINEAGE_OPTION]
+        aggregate(STEP, frame, ids, state, token)
+        return state["lineage"]
 
     first_token, first_ids = result_lineage(*rows(range(5)))
     second_token, second_ids = result_lineage(*rows(range(7)))
