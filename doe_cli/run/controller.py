@@ -714,8 +714,7 @@ class Controller:
             self.poll_failures[host] = 0
         by_host = {slot.name: (exp, slot) for exp in self.exps.values() for slot in exp.slots}
         changed: set[str] = set()
-        for exp in self.exps.values():
-            exp.running = 0
+        running: dict[str, set[JobKey]] = {name: set() for name in self.exps}  # a multi-host job counts once
         for host, res in statuses.items():
             if host in broken:
                 continue
@@ -743,7 +742,9 @@ class Controller:
                     exp.state.jobs[key].status = PENDING
                     changed.add(exp.name)
                 elif state == "running":
-                    exp.running += 1
+                    running[exp.name].add(key)
+        for name, keys in running.items():
+            self.exps[name].running = len(keys)
         for name in changed:
             exp = self.exps[name]
             for key, done in list(exp.host_done.items()):

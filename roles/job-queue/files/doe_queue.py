@@ -401,6 +401,11 @@ def status(root: str, tsp: str, request: dict, lock_file: str | None = None, loc
         elif entry["state"] in ("queued", "running", "allrunning"):
             started = os.path.exists(os.path.join(job_dir, STARTED_MARKER))
             states[rel] = {"state": "running" if started else "queued"}
+        elif ((marker := read_json(os.path.join(job_dir, DONE_MARKER))) is not None
+              and (marker.get("attempt") or 1) >= attempt):
+            # It ended after its marker was looked for above (the wrapper writes the marker before it exits).
+            states[rel] = {"state": "done", **marker}
+            fetch.append(f"{rel}/results/")
         else:
             # tsp finished it but the wrapper left no marker: it was killed.
             states[rel] = {"state": "lost", "exit_code": entry["exit_level"]}

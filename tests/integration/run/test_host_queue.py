@@ -251,3 +251,22 @@ def test_a_main_that_ends_at_once_still_ends_its_background_commands_without_the
     report = wait_done(queue, [[run, 0, 1] for run in range(5)])
     assert [job["exit_code"] for job in report["jobs"].values()] == [0] * 5
     assert max(job["wall_seconds"] for job in report["jobs"].values()) < 4.0  # the grace is 5 s
+
+
+def test_a_job_that_ends_while_its_status_is_read_is_done_not_lost(queue, tmp_path):
+    """The marker is looked for before the queue listing; a job ending between the two is still done."""
+    queue("enqueue", batch({0: {"main": "true"}}, [[0, 0, 1]]))
+    wait_done(queue, [[0, 0, 1]])
+    marker = queue.root / "e/run_0/rep_0/.doe_done"
+    aside = marker.with_name("marker.aside")
+    marker.rename(aside)
+    # A tsp whose listing comes just after the job's end: the marker appears as the list is read.
+    racing_tsp = tmp_path / "racing-tsp"
+    racing_tsp.write_text(f'#!/bin/sh\n[ "$1" = -l ] && mv {aside} {marker}\nexec tsp "$@"\n')
+    racing_tsp.chmod(0o755)
+    request = base64.b64encode(json.dumps({"exp": "e", "jobs": [[0, 0, 1]]}).encode()).decode()
+    argv = [sys.executable, str(queue.bin_dir / "doe_queue.py"), "--root", str(queue.root), "--tsp",
+            str(racing_tsp), "--socket", str(tmp_path / "ts.sock"), "status", "--request", request]
+    done = subprocess.run(argv, capture_output=True, text=True, check=True)
+    state = json.loads(done.stdout[len("DOE-JSON:"):])["jobs"]["e/run_0/rep_0"]
+    assert state["state"] == "done" and state["status"] == "finished"

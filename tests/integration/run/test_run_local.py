@@ -323,9 +323,13 @@ def test_multi_host_resume_after_sigkill_runs_every_client_job_once(env):
     wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 3, timeout=180, what="first jobs")
     os.kill(controller.pid, signal.SIGKILL)
     controller.wait()
-    env("run", "--suite", "multi_killed", "--id", "last")
+    resumed = env("run", "--suite", "multi_killed", "--id", "last")
     lines = log.read_text().splitlines()
     assert len(lines) == 8 and len(set(lines)) == 8, lines  # 4 jobs x 2 clients, each exactly once
+    # Progress counts jobs, not hosts: a job running on three hosts is one running job.
+    progress = [line for line in resumed.stderr.splitlines() if "experiment pairs:" in line]
+    assert progress and all(int(line.split(" running")[0].rsplit(" ", 1)[1]) <= 1 for line in progress), progress
+    assert not any("-" in line.split(" waiting")[0].rsplit(",", 1)[1] for line in progress), progress
     suite_dir = env.suite_dir("multi_killed")
     assert len(list(suite_dir.glob("pairs/run_*/rep_0/server/host_0/runtime_info.yaml"))) == 4
     assert all(job["status"] == "finished" for job in read_yaml(suite_dir / "pairs" / "state.yml")["jobs"].values())
