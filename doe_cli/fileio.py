@@ -6,11 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-# mkstemp creates 0600 files; results are shared like any file the user writes (0666 minus the umask).
-# The umask can only be read by setting it: once, at import, before any thread of ours runs.
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-FILE_MODE = 0o666 & ~_UMASK
+from etl.fileio import FILE_MODE  # mkstemp's 0600 -> the mode of any file the user writes
 
 
 def write_atomic(path: str | Path, text: str, durable: bool = True) -> None:

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from pandas.util import hash_pandas_object
 
-from etl.fileio import write_atomic
+from etl.fileio import read_pickle, write_atomic, write_pickle
+from etl.incremental import frame_layout, shared_prefix
 
 STATE_VERSION = 3
 
@@ -85,25 +85,12 @@ def write_csv(
         or (("ids", lineage[0], lineage[1]) if lineage else ("hashes", None, _row_hashes(frame))),
         "ends": ends,
     }
-    # No fsync: a torn state fails to load and the next write is a full one.
-    write_atomic(
-        state_file,
-        lambda handle: pickle.dump(state, handle, pickle.HIGHEST_PROTOCOL),
-        binary=True,
-        durable=False,
-    )
+    write_pickle(state_file, state)
 
 
 def _shared_rows(old: tuple, new: tuple) -> int:
     """How many leading rows are the same: by hash, or by id in the same lineage (-1 is no row's id)."""
-    if old[:2] != new[:2]:
-        return 0
-    common = min(len(old[2]), len(new[2]))
-    differs = old[2][:common] != new[2][:common]
-    if new[0] == "ids":
-        differs |= new[2][:common] < 0
-    first = np.flatnonzero(differs)
-    return int(first[0]) if len(first) else common
+    return shared_prefix(old[2], new[2]) if old[:2] == new[:2] else 0
 
 
 def _read_prefix(path: Path, size: int) -> bytes | None:
@@ -128,11 +115,10 @@ def _reusable_dtypes(frame: pd.DataFrame) -> bool:
 
 
 def _load_state(state_file: Path, path: Path) -> dict | None:
+    state = read_pickle(state_file)
     try:
-        with open(state_file, "rb") as handle:
-            state = pickle.load(handle)
         found = os.stat(path)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+    except OSError:
         return None
     if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
         return None
@@ -145,15 +131,7 @@ def _load_state(state_file: Path, path: Path) -> dict | None:
 def _layout(frame: pd.DataFrame) -> tuple:
     """What the header and each field's formatting depend on besides the values (and the pandas that
     formats them)."""
-    return (
-        pd.__version__,
-        np.__version__,
-        [(type(name), name) for name in frame.columns],
-        [str(dtype) for dtype in frame.dtypes],
-        frame.index.name,
-        frame.index.start,
-        frame.index.step,
-    )
+    return (*frame_layout(frame), frame.index.name, frame.index.start, frame.index.step)
 
 
 def _row_hashes(frame: pd.DataFrame) -> np.ndarray:

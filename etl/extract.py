@@ -34,7 +34,7 @@ import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
 from etl.errors import EtlDataError
-from etl.fileio import write_atomic
+from etl.fileio import read_pickle, write_pickle
 from etl.pipeline import StepSpec
 from etl.stamps import RACY_NS, stamps_match
 from etl.steps.base import Extractor, is_builtin
@@ -637,19 +637,7 @@ class Extraction:
     def _load_cache(path: Path | None) -> _Cache:
         if path is None:
             return _Cache()
-        try:
-            with open(path, "rb") as handle:
-                cache = pickle.load(handle)
-        except (
-            OSError,
-            pickle.UnpicklingError,
-            EOFError,
-            AttributeError,
-            ImportError,
-            TypeError,
-            ValueError,
-        ):
-            return _Cache()
+        cache = read_pickle(path)
         if not isinstance(cache, dict) or cache.get("version") != CACHE_VERSION:
             return _Cache()
         return cache["cache"]
@@ -657,13 +645,7 @@ class Extraction:
     @staticmethod
     def _save_cache(path: Path, cache: _Cache) -> None:
         payload = {"version": CACHE_VERSION, "cache": cache}
-        # A cache needs no fsync: a torn file fails to load and is rebuilt.
-        write_atomic(
-            path,
-            lambda handle: pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL),
-            binary=True,
-            durable=False,
-        )
+        write_pickle(path, payload)
 
 
 def _pack_recorded_runs(cache: _Cache, prefix: str) -> None:

@@ -51,14 +51,9 @@ def aggregate(
         return IncrementalResult(full(frame)[0], None, None)
     token, ids = lineage
     # The previous result holds for the same pandas only (another may aggregate or infer dtypes otherwise).
-    layout = (
-        pd.__version__,
-        np.__version__,
-        [(type(name), name) for name in frame.columns],
-        [str(dtype) for dtype in frame.dtypes],
-    )
+    layout = frame_layout(frame)
     state = previous_state if _usable(previous_state, token, layout, what) else None
-    cut, groups = (_shared_rows(state["ids"], ids), 0) if state is not None else (0, 0)
+    cut, groups = (shared_prefix(state["ids"], ids), 0) if state is not None else (0, 0)
     try:
         # The same rows have the same partition: only the rows after the shared ones are hashed.
         parts = hash_pandas_object(frame.iloc[cut:][partition], index=False).to_numpy()
@@ -129,8 +124,19 @@ def _usable(state: Any, token: tuple, layout: tuple, what: tuple) -> bool:
     )
 
 
-def _shared_rows(old: np.ndarray, new: np.ndarray) -> int:
-    """How many leading rows are the same rows (same identity, not -1) in both."""
+def frame_layout(frame: pd.DataFrame) -> tuple:
+    """Columns and dtypes, with the pandas and numpy that made a result from them (others may differ)."""
+    return (
+        pd.__version__,
+        np.__version__,
+        [(type(name), name) for name in frame.columns],
+        [str(dtype) for dtype in frame.dtypes],
+    )
+
+
+def shared_prefix(old: np.ndarray, new: np.ndarray) -> int:
+    """How many leading entries are equal in both, -1 in `new` never (a row without identity); also for
+    row hashes (unsigned: never negative)."""
     common = min(len(old), len(new))
     differs = np.flatnonzero((old[:common] != new[:common]) | (new[:common] < 0))
     return int(differs[0]) if len(differs) else common

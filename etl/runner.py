@@ -7,17 +7,15 @@ loaded and saved here, in the ETL's cache folder.
 from __future__ import annotations
 
 import hashlib
-import pickle
 import time
 import warnings
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from etl.errors import EtlDataError, EtlError
 from etl.extract import ExperimentSource, Extraction
-from etl.fileio import write_atomic
+from etl.fileio import read_pickle, write_pickle
 from etl.pipeline import Pipeline, StepSpec
 from etl.report import PipelineOutcome
 from etl.steps.base import IncrementalLoader, IncrementalTransformer, Lineage, LoadContext, is_builtin
@@ -116,10 +114,10 @@ def _transform(
     try:
         if incremental:
             # Without the input's lineage no previous state can be reused: not worth reading.
-            previous = _load_state(state_file) if lineage is not None and state_file is not None else None
+            previous = read_pickle(state_file) if lineage is not None and state_file is not None else None
             outcome = spec.step.transform_incremental(given, dict(spec.options), lineage, previous)
             if state_file is not None and outcome.state is not None:
-                _save_state(state_file, outcome.state)
+                write_pickle(state_file, outcome.state)
             result, result_lineage = outcome.frame, outcome.lineage
         else:
             result, result_lineage = spec.step.transform(given, dict(spec.options)), None
@@ -130,25 +128,6 @@ def _transform(
             f"returned {type(result).__name__}, not a DataFrame", pipeline=pipeline.name, step=spec.path
         )
     return result, result_lineage
-
-
-def _load_state(state_file: Path) -> Any:
-    """What was saved, or None when there is nothing readable (the step checks whether it is usable)."""
-    try:
-        with open(state_file, "rb") as handle:
-            return pickle.load(handle)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
-        return None
-
-
-def _save_state(state_file: Path, state: Any) -> None:
-    # No fsync: a torn state fails to load and the next run of the step starts from scratch.
-    write_atomic(
-        state_file,
-        lambda handle: pickle.dump(state, handle, pickle.HIGHEST_PROTOCOL),
-        binary=True,
-        durable=False,
-    )
 
 
 def _step_error(pipeline: Pipeline, step: str | None, error: Exception) -> EtlDataError:

@@ -16,10 +16,10 @@ to date, else doe_job.py. Both read the same job.spec and write the same files.
 A request is base64 of JSON (shell-safe, so Ansible can call this with `raw`: no Python module run
 per host, about ten times cheaper); without --request it is read from stdin. The queue is task
 spooler on socket S (default: tsp's own). A host serves one experiment; each job lives in
-<root>/<exp>/run_<i>/rep_<j>/ with config.json, job.json, job.spec, results/ and scratch/; the job
-wrapper (next to this file) runs it and writes the done marker .doe_done last. Enqueue is idempotent: a job whose
-label is in the queue or whose done marker exists is skipped. The label of a job is
-doe:<exp>:<run>:<rep>:<attempt> (the controller uses the same). Output: one line
+<root>/<exp>/run_<i>/rep_<j>/ with config.json, job.spec (`tr '\\0' '\\n' < job.spec` shows it), results/
+and scratch/; the job wrapper (next to this file) runs it and writes the done marker .doe_done last.
+Enqueue is idempotent: a job whose label is in the queue or whose done marker exists is skipped. The
+label of a job is doe:<exp>:<run>:<rep>:<attempt> (the controller uses the same). Output: one line
 `DOE-JSON:<json>` on stdout. Standard library only.
 """
 
@@ -56,12 +56,14 @@ class QueueError(Exception):
     pass
 
 
-def write_atomic(path: str, data: str | bytes) -> None:
+def write_atomic(path: str, data: str | bytes, mode: int | None = None) -> None:
     """Readers see the old or the new file, never a part. No fsync: after a machine crash the queue
     itself is gone too, and the controller enqueues the job again."""
     tmp = f"{path}.tmp.{os.getpid()}"
     with open(tmp, "wb") as handle:
         handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+    if mode is not None:
+        os.chmod(tmp, mode)
     os.replace(tmp, path)
 
 
@@ -171,16 +173,13 @@ def enqueue(root: str, tsp: str, request: dict, wrapper: str = "auto") -> dict:
             continue
         run_config = request["runs"][str(run)]
         cmds = run_config["$CMD$"][request["host_type"]][request["host_idx"]]
-        spec = {"label": label, "attempt": attempt, "timeout": request.get("timeout"), "cmds": cmds,
-                "host": request.get("host"), "host_type": request["host_type"], "host_idx": request["host_idx"]}
         try:
             if marker is not None:
                 archive_attempt(job_dir, marker)
             os.makedirs(os.path.join(job_dir, "results"), exist_ok=True)
             os.makedirs(os.path.join(job_dir, "scratch"), exist_ok=True)
             write_atomic(os.path.join(job_dir, "config.json"), config_json(run_config))
-            write_atomic(os.path.join(job_dir, "job.json"), json.dumps(spec, indent=1))  # for people
-            write_atomic(os.path.join(job_dir, JOB_SPEC), job_spec(request, cmds, label, attempt))  # for the wrapper
+            write_atomic(os.path.join(job_dir, JOB_SPEC), job_spec(request, cmds, label, attempt))
         except OSError as error:  # a full disk or a read-only folder: say where
             raise QueueError(f"cannot write the job folder {job_dir}: {error.strerror or error}") from None
         # argv list, no shell: the label and paths never meet a shell parser.
@@ -196,14 +195,33 @@ def enqueue(root: str, tsp: str, request: dict, wrapper: str = "auto") -> dict:
     return result
 
 
+def job_label_of(job_dir: str) -> str | None:
+    """The label in a job's job.spec (its tail field), None without a readable spec."""
+    try:
+        with open(os.path.join(job_dir, JOB_SPEC), "rb") as handle:
+            fields = handle.read().decode("utf-8").split("\0")
+        return json.loads("{" + fields[4] + "}")["label"]
+    except (OSError, ValueError, IndexError, KeyError):
+        return None
+
+
+def native_wrapper_problem(choice: str, build: bool) -> str | None:
+    """None when jobs run with the native wrapper, else why not. `build`: build it if it is missing or
+    older than its source (setup does; `native` always does, and fails without it)."""
+    if choice == "python":
+        return "the python wrapper was chosen"
+    if native_wrapper_current():
+        return None
+    problem = build_native_wrapper() if build or choice == "native" else "not built"
+    if problem is not None and choice == "native":
+        raise QueueError(f"cannot build the native job wrapper: {problem}")
+    return problem
+
+
 def job_wrapper_argv(choice: str) -> list[str]:
     """How tsp starts a job's wrapper (the job dir follows): the native build if it is wanted and
     current, else doe_job.py as byte code for this interpreter."""
-    if choice == "native" and not native_wrapper_current():
-        problem = build_native_wrapper()
-        if problem is not None:
-            raise QueueError(f"cannot build the native job wrapper: {problem}")
-    if choice != "python" and native_wrapper_current():
+    if native_wrapper_problem(choice, build=False) is None:
         return [NATIVE_WRAPPER]
     return [sys.executable, "-S", "-I", compiled_job_wrapper()]
 
@@ -236,10 +254,8 @@ def build_native_wrapper() -> str | None:
         if problem is not None:
             return problem
     if cached != NATIVE_WRAPPER:
-        temporary = f"{NATIVE_WRAPPER}.{os.getpid()}.tmp"
-        shutil.copyfile(cached, temporary)
-        os.chmod(temporary, 0o755)
-        os.replace(temporary, NATIVE_WRAPPER)
+        with open(cached, "rb") as handle:
+            write_atomic(NATIVE_WRAPPER, handle.read(), mode=0o755)
     # A folder mounted noexec (often /tmp) holds the build but cannot run it: then doe_job.py runs the jobs.
     try:
         probe = subprocess.run([NATIVE_WRAPPER], capture_output=True, text=True, check=False, timeout=30)
@@ -323,8 +339,7 @@ def stop_jobs(root: str, tsp: str, dirs: list[str], grace: float = 15.0) -> list
             continue
         if queue is None:
             queue = tsp_entries(tsp)
-        spec = read_json(os.path.join(job_dir, "job.json")) or {}
-        entry = queue.get(spec.get("label", ""))
+        entry = queue.get(job_label_of(job_dir) or "")
         if entry is not None and entry["state"] == "queued":
             run_tsp(tsp, "-r", str(entry["id"]))
             stopped.append(rel)
@@ -499,16 +514,11 @@ def setup(root: str, tsp: str, wrapper: str = "auto") -> dict:
     done = run_tsp(tsp, "-S", "1")
     if done.returncode != 0:
         raise QueueError(f"{tsp} -S 1 failed: {done.stderr.strip()}")
-    host_facts = {**facts(), "job_wrapper": "python"}  # provenance.json records which wrapper ran the jobs
-    if wrapper != "python":
-        problem = None if native_wrapper_current() else build_native_wrapper()
-        if problem is None:
-            host_facts["job_wrapper"] = "native"
-        elif wrapper == "native":
-            raise QueueError(f"cannot build the native job wrapper: {problem}")
-        else:
-            host_facts["job_wrapper_note"] = problem
-    return {"facts": host_facts, "changed": False}
+    problem = native_wrapper_problem(wrapper, build=True)
+    # provenance.json records which wrapper ran the jobs, and why not the native one.
+    wrapper_facts = {"job_wrapper": "native"} if problem is None else {"job_wrapper": "python",
+                                                                       "job_wrapper_note": problem}
+    return {"facts": {**facts(), **wrapper_facts}, "changed": False}
 
 
 def facts() -> dict:
