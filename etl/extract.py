@@ -36,13 +36,13 @@ from pandas.api.types import is_numeric_dtype
 from etl.errors import EtlDataError
 from etl.fileio import read_pickle, write_pickle
 from etl.pipeline import StepSpec
-from etl.stamps import RACY_NS, stamps_match
+from etl.stamps import RACY_NS, Stamps, groups_unchanged, latest_mtime, pack
 from etl.steps.base import Extractor, is_builtin
 from etl.steps.extractors import EtlWarning
 
 RUNTIME_INFO = "runtime_info.yaml"
 CONFIG_JSON = "config.json"
-CACHE_VERSION = 6
+CACHE_VERSION = 7
 META_COLUMNS = (
     "suite_name",
     "suite_id",
@@ -87,7 +87,7 @@ class ExtractionResult:
     warnings: list[str]
     jobs: int
     jobs_read: int
-    # What the result depends on, in groups (prefix, (name, size, mtime, ...)): see PipelineOutcome.inputs.
+    # What the result depends on, in groups (prefix, stamps) (etl.stamps): see PipelineOutcome.inputs.
     inputs: list[tuple[str, tuple]] = field(default_factory=list)
     # Where the rows come from: (token, one id per row). Rows with the same token and the same id (>= 0) as a
     # row of an earlier extraction are that row again, value for value (in columns of the same dtype); -1 is a
@@ -124,21 +124,10 @@ class _RunRecord:
     entries (listings, configs, job stamps) are kept pickled apart and unpickled only when the run changed, for
     the walk that then re-reads only its new or changed jobs."""
 
-    stamps: tuple  # (path relative to the run folder, size, mtime, ...): the run folder itself is ""
+    stamps: Stamps  # of paths relative to the run folder: the run folder itself is ""
     job_ids: tuple[int, ...]  # in walk order
     notes: tuple[str, ...]  # of all its jobs, in walk order
     entries: bytes = b""  # pickled (dirs, configs, jobs) of the run's folders, see _Cache
-
-    def unchanged(self, run_path: str) -> bool:
-        try:
-            folder = os.open(run_path, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError:
-            return False
-        try:
-            # Relative to the open run folder: one path lookup per stat instead of one per path component.
-            return stamps_match(folder, self.stamps)
-        finally:
-            os.close(folder)
 
 
 @dataclass
@@ -447,11 +436,24 @@ class Extraction:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", EtlWarning)
             runs = walk.numbered(root, prefix, _RUN)
-            inputs = [("", tuple(item for path, stamp in walk.inputs.items() for item in (path, *stamp)))]
+            inputs = [("", pack((path, *stamp) for path, stamp in walk.inputs.items()))]
+            names_memo: dict = {}  # runs of the same layout share one names tuple
+            recorded = [
+                (f"{root}/{name}", old.runs[f"{prefix}/{name}"])
+                for _, name in runs
+                if f"{prefix}/{name}" in old.runs
+            ]
+            unchanged_runs = {
+                path
+                for (path, _), same in zip(
+                    recorded, groups_unchanged([(path, record.stamps) for path, record in recorded])
+                )
+                if same
+            }
             for run, run_name in runs:
                 run_path, run_key = f"{root}/{run_name}", f"{prefix}/{run_name}"
                 record = old.runs.get(run_key)
-                if record is not None and record.unchanged(run_path):
+                if record is not None and run_path in unchanged_runs:
                     kept[run_key] = record
                     order.update(zip(record.job_ids, range(len(order), len(order) + len(record.job_ids))))
                     notes.extend(record.notes)
@@ -527,9 +529,9 @@ class Extraction:
                                 new.jobs[job_key] = cached
                             elif max(stamps[2::3], default=0) < trusted_before:
                                 new.jobs[job_key] = (job_id, stamps, config_stamp, job_notes)
-                stamps = _relative_stamps(walk.inputs, run_path)
+                stamps = _relative_stamps(walk.inputs, run_path, names_memo)
                 inputs.append((f"{run_path}/", stamps))
-                if max(stamps[2::3], default=0) < trusted_before and all(key in new.jobs for key in job_keys):
+                if latest_mtime(stamps) < trusted_before and all(key in new.jobs for key in job_keys):
                     new.runs[run_key] = _RunRecord(
                         stamps,
                         tuple(new.jobs[key][0] for key in job_keys),
@@ -670,13 +672,10 @@ def _in_walk_order(job_ids: np.ndarray, order: dict[int, int]) -> bool:
     return bool((positions[1:] > positions[:-1]).all())
 
 
-def _relative_stamps(inputs: dict[str, tuple[int, int]], base: str) -> tuple:
-    """(name relative to `base`, size, mtime, ...); names are interned: runs share them, so does the pickle."""
+def _relative_stamps(inputs: dict[str, tuple[int, int]], base: str, names_memo: dict) -> Stamps:
+    """Stamps of names relative to `base`; runs with the same names share them, so does the pickle."""
     cut = len(base) + 1
-    flat: list = []
-    for path, (size, mtime) in inputs.items():
-        flat.extend((sys.intern(path[cut:]), size, mtime))
-    return tuple(flat)
+    return pack(((path[cut:], size, mtime) for path, (size, mtime) in inputs.items()), names_memo)
 
 
 @contextmanager

@@ -73,4 +73,6 @@ def write_pickle(path: Path | str, value: Any) -> None:
     """For caches and states: no fsync, as a torn file reads as None and is simply built again."""
     import pickle
 
-    write_atomic(path, lambda handle: pickle.dump(value, handle, pickle.HIGHEST_PROTOCOL), binary=True, durable=False)
+    write_atomic(
+        path, lambda handle: pickle.dump(value, handle, pickle.HIGHEST_PROTOCOL), binary=True, durable=False
+    )

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from etl.fileio import write_atomic
 from etl.report import EtlReport, PipelineOutcome
-from etl.stamps import RACY_NS, stamps_match
+from etl.stamps import RACY_NS, entries, first, groups_unchanged, latest_mtime
 
-MANIFEST_VERSION = 3
+MANIFEST_VERSION = 4
 _MISSING = (-1, -1)
 
 
@@ -73,7 +73,8 @@ def replay(path: Path, suite_dir: Path, expected_signature: str) -> EtlReport | 
         # them, and the rest (most of the manifest) is then never unpickled.
         if not _inputs_match(folder, *manifest["head"]):
             return None
-        if not all(stamps_match(folder, stamps, prefix) for prefix, stamps in pickle.loads(manifest["rest"])):
+        rest = pickle.loads(manifest["rest"])
+        if not all(groups_unchanged([(f"{suite_dir}/{prefix}", stamps) for prefix, stamps in rest])):
             return None
         if not _outputs_match(folder, manifest["outputs"]):
             return None
@@ -134,9 +135,9 @@ def record(
         return False
     # Pipelines that share an extraction share its groups: one each, by run folder (or experiment folder).
     groups = {
-        prefix or stamps[0]: (prefix, stamps) for o in outcomes for prefix, stamps in o.inputs if stamps
+        prefix or stamps[0][0]: (prefix, stamps) for o in outcomes for prefix, stamps in o.inputs if stamps[0]
     }
-    if any(max(stamps[2::3]) > started_ns - RACY_NS for _, stamps in groups.values()):
+    if any(latest_mtime(stamps) > started_ns - RACY_NS for _, stamps in groups.values()):
         return False
     prefix = f"{suite_dir}/"
     cut = len(prefix)
@@ -144,15 +145,14 @@ def record(
     rest = []  # (run folder relative to the suite folder + "/", its stamps)
     for group, stamps in groups.values():
         if not group:  # an experiment folder: absolute names
-            names = iter(stamps)
-            for name, size, mtime in zip(names, names, names):
+            for name, size, mtime in entries(stamps):
                 if not name.startswith(prefix):
                     return False
                 head[name[cut:]] = (size, mtime)
-        elif not group.startswith(prefix) or stamps[0] != "":
+        elif not group.startswith(prefix) or stamps[0][0] != "":
             return False
         else:
-            head[group[cut:-1]] = (stamps[1], stamps[2])
+            head[group[cut:-1]] = first(stamps)[1:]
             rest.append((group[cut:], stamps))
     for folder in empty_experiments:
         try:

@@ -24,7 +24,7 @@ class PipelineOutcome:
     output_dir: Path | None = None
     seconds: float = 0.0
     # The (size, mtime) of every directory and file the extraction relied on, what a later run compares: groups
-    # (prefix, (name, size, mtime, name, size, mtime, ...)) whose paths are prefix + name.
+    # (prefix, stamps) (see etl.stamps) whose paths are prefix + name.
     inputs: list[tuple[str, tuple]] = field(default_factory=list, repr=False)
     # Every step is doe's own (a custom step may depend on more than the files it was given).
     builtin_only: bool = False
