@@ -76,12 +76,18 @@ def groups_unchanged(groups: Sequence[Group]) -> list[bool]:
     """Per (folder, stamps) group, whether all its stamps hold. A large check is shared with helper processes;
     a helper that fails leaves its share to this process."""
     own, *shares = _shares(groups)
-    helpers = [_Helper(groups[start:end]) for start, end in shares]
-    found = [group_unchanged(group) for group in groups[own[0] : own[1]]]
-    answers = []  # the helpers' shares come first
-    for helper, (start, end) in zip(helpers, shares):
-        answer = helper.answer()
-        answers.extend(answer if answer is not None else map(group_unchanged, groups[start:end]))
+    helpers: list[_Helper] = []
+    try:
+        helpers.extend(_Helper(groups[start:end]) for start, end in shares)
+        found = [group_unchanged(group) for group in groups[own[0] : own[1]]]
+        answers = []  # the helpers' shares come first
+        for helper, (start, end) in zip(helpers, shares):
+            answer = helper.answer()
+            answers.extend(answer if answer is not None else map(group_unchanged, groups[start:end]))
+    except BaseException:  # Ctrl-C, most likely: no helper outlives the check
+        for helper in helpers:
+            helper.stop()
+        raise
     return answers + found
 
 
@@ -142,6 +148,11 @@ class _Helper:
                 self.process.stdin.write(payload)
         except OSError:
             pass  # it ended early: answer() sees that
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+            self.process.wait()
 
     def answer(self) -> list[bool] | None:
         """One verdict per group; None if the helper failed."""

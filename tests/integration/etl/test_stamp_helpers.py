@@ -98,3 +98,22 @@ def test_a_suite_etl_with_helpers_notices_changes_and_answers_a_rerun(tmp_path, 
     assert (report.jobs, report.jobs_read) == (6, 1)
     assert helpers_always and all(answer is not None for answer in helpers_always)
     assert ",99," in (suite_dir / "etl_results" / "p" / "p.csv").read_text()
+
+
+def test_an_interrupted_check_leaves_no_helper_running(tmp_path, helpers_always, monkeypatch):
+    groups = stamped_groups(tmp_path)
+    started = []
+    original = stamps._Helper.__init__
+
+    def recorded(helper, share):
+        original(helper, share)
+        started.append(helper)
+
+    def interrupted(group):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stamps._Helper, "__init__", recorded)
+    monkeypatch.setattr(stamps, "group_unchanged", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        stamps.groups_unchanged(groups)
+    assert len(started) == 2 and all(helper.process.returncode is not None for helper in started)
