@@ -588,7 +588,11 @@ class Extraction:
         if len(kept) < len(old.frame):
             # Rows left: a text column may now hold only numbers.
             combined = _infer_numbers(combined, {c for c in text_columns if c not in old.numeric})
-        if not _in_walk_order(combined[_JOB].to_numpy(), order):
+        # The kept rows keep their relative (walk) order; the fresh rows are in walk order too. When the fresh
+        # jobs are the last ones walked (new runs at the end, the usual case) the rows are in order already.
+        fresh_jobs = builder.job_ids
+        fresh_last = min(map(order.__getitem__, fresh_jobs), default=0) >= len(order) - len(fresh_jobs)
+        if not fresh_last and not _in_walk_order(combined[_JOB].to_numpy(), order):
             combined = combined.iloc[combined[_JOB].map(order).argsort(kind="stable")]
         return combined.reset_index(drop=True)
 
