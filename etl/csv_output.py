@@ -42,14 +42,16 @@ def write_csv(
     if lineage is not None and len(lineage[1]) != len(frame):
         lineage = None
     kept, prefix, ends, rows = 0, b"", None, None
+    layout = _layout(frame) if reusable else None
+
+    def row_identities() -> tuple:
+        """What tells this frame's rows apart from others: ids in a lineage, else hashes of their fields."""
+        return ("ids", *lineage) if lineage is not None else ("hashes", None, _row_hashes(frame))
+
     if reusable:
         state = _load_state(state_file, path)
-        if state is not None and state["layout"] == _layout(frame):
-            rows = (
-                ("ids", lineage[0], lineage[1])
-                if lineage is not None
-                else ("hashes", None, _row_hashes(frame))
-            )
+        if state is not None and state["layout"] == layout:
+            rows = row_identities()
             kept = _shared_rows(state["rows"], rows)
             if kept:
                 prefix = _read_prefix(path, int(state["ends"][kept]))
@@ -80,9 +82,8 @@ def write_csv(
     state = {
         "version": STATE_VERSION,
         "file": (found.st_size, found.st_mtime_ns, found.st_ino),
-        "layout": _layout(frame),
-        "rows": rows
-        or (("ids", lineage[0], lineage[1]) if lineage else ("hashes", None, _row_hashes(frame))),
+        "layout": layout,
+        "rows": rows or row_identities(),
         "ends": ends,
     }
     write_pickle(state_file, state)

@@ -588,11 +588,10 @@ class Extraction:
         if len(kept) < len(old.frame):
             # Rows left: a text column may now hold only numbers.
             combined = _infer_numbers(combined, {c for c in text_columns if c not in old.numeric})
-        # The kept rows keep their relative (walk) order; the fresh rows are in walk order too. When the fresh
-        # jobs are the last ones walked (new runs at the end, the usual case) the rows are in order already.
+        # The kept rows keep their relative (walk) order, and so do the fresh rows: the two parts are in walk
+        # order when the fresh jobs are the last ones walked (new runs at the end, the usual case).
         fresh_jobs = builder.job_ids
-        fresh_last = min(map(order.__getitem__, fresh_jobs), default=0) >= len(order) - len(fresh_jobs)
-        if not fresh_last and not _in_walk_order(combined[_JOB].to_numpy(), order):
+        if min(map(order.__getitem__, fresh_jobs), default=0) < len(order) - len(fresh_jobs):
             combined = combined.iloc[combined[_JOB].map(order).argsort(kind="stable")]
         return combined.reset_index(drop=True)
 
@@ -665,15 +664,6 @@ def _pack_recorded_runs(cache: _Cache, prefix: str) -> None:
                 run_tables[index][key] = table.pop(key)
     for key, tables in moved.items():
         cache.runs[key] = replace(cache.runs[key], entries=pickle.dumps(tables, pickle.HIGHEST_PROTOCOL))
-
-
-def _in_walk_order(job_ids: np.ndarray, order: dict[int, int]) -> bool:
-    """Whether rows (of jobs, each job's rows adjacent) are in walk order: decided on each job's first row."""
-    if not len(job_ids):
-        return True
-    firsts = job_ids[np.flatnonzero(np.concatenate(([True], job_ids[1:] != job_ids[:-1])))]
-    positions = np.fromiter((order[job] for job in firsts.tolist()), np.int64, len(firsts))
-    return bool((positions[1:] > positions[:-1]).all())
 
 
 def _relative_stamps(inputs: dict[str, tuple[int, int]], base: str, names_memo: dict) -> Stamps:

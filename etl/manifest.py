@@ -21,7 +21,7 @@ from pathlib import Path
 
 from etl.fileio import write_atomic
 from etl.report import EtlReport, PipelineOutcome
-from etl.stamps import RACY_NS, entries, first, groups_unchanged, latest_mtime
+from etl.stamps import RACY_NS, entries, first, groups_unchanged, latest_mtime, without_first
 
 MANIFEST_VERSION = 4
 _MISSING = (-1, -1)
@@ -142,7 +142,8 @@ def record(
     prefix = f"{suite_dir}/"
     cut = len(prefix)
     head: dict[str, tuple[int, int]] = {}  # experiment and run folders
-    rest = []  # (run folder relative to the suite folder + "/", its stamps)
+    rest = []  # (run folder relative to the suite folder + "/", the stamps below it: its own is in the head)
+    names_memo: dict = {}
     for group, stamps in groups.values():
         if not group:  # an experiment folder: absolute names
             for name, size, mtime in entries(stamps):
@@ -153,7 +154,7 @@ def record(
             return False
         else:
             head[group[cut:-1]] = first(stamps)[1:]
-            rest.append((group[cut:], stamps))
+            rest.append((group[cut:], without_first(stamps, names_memo)))
     for folder in empty_experiments:
         try:
             found = os.stat(folder)

@@ -29,6 +29,7 @@ __all__ = [
     "latest_mtime",
     "pack",
     "stamps_match",
+    "without_first",
 ]
 
 # A file or directory changed less than this long before it was looked at may change again within the same
@@ -65,6 +66,12 @@ def entries(stamps: Stamps) -> Iterator[tuple[str, int, int]]:
 def first(stamps: Stamps) -> tuple[str, int, int]:
     values = values_of(stamps)
     return stamps[0][0], values[0], values[1]
+
+
+def without_first(stamps: Stamps, names_memo: dict) -> Stamps:
+    """The stamps less their first entry (groups with the same names again share one names tuple)."""
+    names = stamps[0][1:]
+    return names_memo.setdefault(names, names), stamps[1][2 * values_of(stamps).itemsize :]
 
 
 def latest_mtime(stamps: Stamps) -> int:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from doe_cli.errors import DoeError, UserError
-from doe_cli.run.local_cloud import read_suite_inventory_hosts
+from doe_cli.run.local_cloud import read_suite_inventory_hosts, suite_inventory_file
 from doe_cli.run.state import setup_marker
 from doe_cli.run.suite_id import suite_runs
 
@@ -28,7 +28,7 @@ class KeptSuite:
 
     @property
     def inventory(self) -> Path:
-        return self.suite_dir / ".inventory" / f"{self.cloud}.yml"
+        return suite_inventory_file(self.suite_dir, self.cloud)
 
     def describe(self) -> str:
         kind = "local host(s)" if self.cloud == LOCAL else f"host(s) of inventory {self.cloud}"

@@ -87,7 +87,8 @@ def write_suite_inventory(project: Project, suite_dir: Path, name: str, header: 
                           slots: list[HostSlot], hosts: dict[str, dict]) -> Path:
     """`.inventory/<name>.yml`, one host per slot grouped by host type, experiment and check_status, next
     to a copy of group_vars/, so the playbooks also run by hand with `ansible-playbook -i` that file."""
-    inventory_dir = suite_dir / ".inventory"
+    path = suite_inventory_file(suite_dir, name)
+    inventory_dir = path.parent
     inventory_dir.mkdir(parents=True, exist_ok=True)
     groups: dict[str, dict] = {}
 
@@ -100,17 +101,21 @@ def write_suite_inventory(project: Project, suite_dir: Path, name: str, header: 
         add("check_status_yes" if hosts[slot.name]["doe_check_status"] else "check_status_no", slot.name)
     inventory = {"all": {"vars": all_vars, "hosts": {slot.name: hosts[slot.name] for slot in slots},
                          "children": groups}}
-    path = inventory_dir / f"{name}.yml"
     write_atomic(path, f"# {header}\n"
                  + yaml.safe_dump(inventory, sort_keys=False, default_flow_style=False, width=1 << 16))
     copy_group_vars(project, inventory_dir)
     return path
 
 
+def suite_inventory_file(suite_dir: Path, name: str) -> Path:
+    """Where doe stores a suite run's inventory for the cloud `name`."""
+    return suite_dir / ".inventory" / f"{name}.yml"
+
+
 def read_suite_inventory_hosts(suite_dir: Path, name: str) -> dict[str, dict]:
     """The hosts (name -> host vars) of the inventory doe stored for a suite run; {} when there is none."""
     try:
-        content = load_yaml((suite_dir / ".inventory" / f"{name}.yml").read_text(encoding="utf-8")) or {}
+        content = load_yaml(suite_inventory_file(suite_dir, name).read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
         return {}
     hosts = (content.get("all") or {}).get("hosts") if isinstance(content, dict) else None

@@ -61,13 +61,13 @@ def _host_states(suite_dir: Path, states: dict[str, ExperimentState], project: P
         ensure_ansible_on_path,
         helper_report,
     )
-    from doe_cli.run.local_cloud import read_suite_inventory_hosts
+    from doe_cli.run.local_cloud import read_suite_inventory_hosts, suite_inventory_file
     from doe_cli.run.ssh_cloud import stored_cloud
 
     cloud = stored_cloud(suite_dir)
     if cloud is None:
         return {}
-    inventory = suite_dir / ".inventory" / f"{cloud}.yml"
+    inventory = suite_inventory_file(suite_dir, cloud)
     hosts = read_suite_inventory_hosts(suite_dir, cloud)
     requests: dict[str, dict] = {}
     for host, host_vars in hosts.items():

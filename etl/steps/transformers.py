@@ -27,6 +27,8 @@ DEFAULT_AGGS = ["mean", "min", "max", "std", "count"]
 # Aggregations that are also groupby methods of the same name and defaults.
 GROUPBY_METHODS = frozenset({"mean", "min", "max", "std", "var", "sum", "count", "median"})
 FACTORS_MARKER = "$FACTORS$"
+# How many of the last values custom_tail averages: fixed for RepAggTransformer, GroupByAggTransformer's default.
+TAIL_LENGTH = 5
 
 
 def factor_columns_of(df: pd.DataFrame) -> list[str]:
@@ -119,8 +121,8 @@ class RepAggTransformer(IncrementalTransformer):
         frame = frame.drop(columns=[c for c in extra if c not in runtime_data])
         data = [*self.data_columns, *runtime_data]
         keys = [c for c in frame.columns if c not in data and c != "rep"]
-        what = ("RepAggTransformer", keys, data, self.agg_functions, 5)
-        spec = agg_spec(self.agg_functions, 5)
+        what = ("RepAggTransformer", keys, data, self.agg_functions, TAIL_LENGTH)
+        spec = agg_spec(self.agg_functions, TAIL_LENGTH)
         return group_aggregate(frame, keys, data, spec, what, lineage, previous_state)
 
 
@@ -172,7 +174,7 @@ class GroupByAggTransformer(IncrementalTransformer):
     data_columns: list[str]
     groupby_columns: list[str]
     agg_functions: list[str] = Field(default_factory=lambda: list(DEFAULT_AGGS))
-    custom_tail_length: int = 5
+    custom_tail_length: int = TAIL_LENGTH
 
     def transform_incremental(
         self, df: pd.DataFrame, options: dict, lineage: Lineage | None, previous_state: Any

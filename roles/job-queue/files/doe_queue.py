@@ -399,13 +399,20 @@ def status(root: str, tsp: str, request: dict, lock_file: str | None = None, loc
     exp = request.get("exp", "")
     queue = None
     states, fetch = {}, []
+
+    def done(rel: str, job_dir: str, attempt: int) -> bool:
+        """Whether this attempt's done marker is there; if so the job's state says done, with the marker."""
+        marker = read_json(os.path.join(job_dir, DONE_MARKER))
+        if marker is None or (marker.get("attempt") or 1) < attempt:
+            return False
+        states[rel] = {"state": "done", **marker}
+        fetch.append(f"{rel}/results/")
+        return True
+
     for run, rep, attempt in request.get("jobs", []):
         rel = job_rel(exp, run, rep)
         job_dir = job_path(root, rel)
-        marker = read_json(os.path.join(job_dir, DONE_MARKER))
-        if marker is not None and (marker.get("attempt") or 1) >= attempt:
-            states[rel] = {"state": "done", **marker}
-            fetch.append(f"{rel}/results/")
+        if done(rel, job_dir, attempt):
             continue
         if queue is None:
             queue = tsp_entries(tsp)
@@ -416,11 +423,8 @@ def status(root: str, tsp: str, request: dict, lock_file: str | None = None, loc
         elif entry["state"] in ("queued", "running", "allrunning"):
             started = os.path.exists(os.path.join(job_dir, STARTED_MARKER))
             states[rel] = {"state": "running" if started else "queued"}
-        elif ((marker := read_json(os.path.join(job_dir, DONE_MARKER))) is not None
-              and (marker.get("attempt") or 1) >= attempt):
-            # It ended after its marker was looked for above (the wrapper writes the marker before it exits).
-            states[rel] = {"state": "done", **marker}
-            fetch.append(f"{rel}/results/")
+        elif done(rel, job_dir, attempt):
+            pass  # it ended after its marker was looked for above (the wrapper writes the marker before it exits)
         else:
             # tsp finished it but the wrapper left no marker: it was killed.
             states[rel] = {"state": "lost", "exit_code": entry["exit_level"]}

@@ -20,6 +20,9 @@ def test_packed_stamps_give_back_their_entries_and_share_names():
     assert one[0] is other[0]  # one names tuple for both, so a pickle holds it once
     again = pickle.loads(pickle.dumps([one, other]))
     assert again == [one, other] and again[0][0] is again[1][0]
+    tails = [stamps.without_first(one, memo), stamps.without_first(other, memo)]
+    assert list(stamps.entries(tails[0])) == [("a.csv", 12, 2**62), ("b.log", 0, -5)]
+    assert stamps.first(tails[1]) == ("a.csv", 13, 3) and tails[0][0] is tails[1][0]
 
 
 @given(
