@@ -31,6 +31,7 @@ _HOST_EVENTS = {
     "runner_item_on_ok", "runner_item_on_failed",
 }
 _STAT_KEYS = ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored", "processed")
+MAX_EVENT_RESULT_CHARS = 16 * 1024 * 1024
 _SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|ACCESS_KEY|KEY_ID|CREDENTIAL", re.IGNORECASE)
 
 
@@ -129,6 +130,9 @@ def ansible_env(control_path_dir: Path | None = None) -> dict[str, str]:
         "ANSIBLE_ROLES_PATH": str(TOOL_ROOT / "roles"),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        # ansible-runner drops a task result larger than this (700,000 characters by default) from its
+        # event, silently; the host helper's reports are bounded well below it.
+        "MAX_EVENT_RES": str(MAX_EVENT_RESULT_CHARS),
     }
     if control_path_dir is not None:
         env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(control_path_dir)
@@ -212,6 +216,11 @@ class AnsibleAdapter:
         env.update(self.extra_env)
         events: list[dict[str, Any]] = []
         stats: dict[str, dict[str, int]] = {}
+        # Extra vars go in a file (`-e @file`): inline they are one argument, which Linux caps at 128 KiB.
+        extravars_file = data_dir / "extravars.json"
+        fd = os.open(extravars_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(extravars or {}, handle, separators=(",", ":"))
 
         def handle(event: dict[str, Any]) -> bool:
             kind = event.get("event")
@@ -240,7 +249,7 @@ class AnsibleAdapter:
             # ansible-playbook through doe's launcher (no interpreter teardown at the end, 0.3 s per run).
             "binary": str(self._launcher()),
             "cmdline": shlex.quote(str(playbook_path)),
-            "extravars": extravars or {},
+            "extravars": str(extravars_file),
             "envvars": env,
             "event_handler": handle,
             "status_handler": on_status,

@@ -34,6 +34,7 @@ from doe_cli.errors import DoeError, UserError
 from doe_cli.fileio import load_yaml, write_atomic
 from doe_cli.run import local_cloud
 from doe_cli.run.fetch import place_results
+from doe_cli.run.host_feed import ENQUEUE_WINDOW, MAX_MISSING_POLLS, MAX_REPORT, HostFeed
 from doe_cli.run.hosts import HostSlot, assign_hosts, slots_of
 from doe_cli.run.progress import Progress
 from doe_cli.run.provenance import record_invocation, write_provenance
@@ -110,6 +111,11 @@ class ExpRuntime:
     n_reps: int
     host_done: dict[JobKey, dict[str, dict]] = field(default_factory=dict)
     running: int = 0
+    feeds: dict[str, HostFeed] = field(default_factory=dict)  # per host
+
+    def __post_init__(self) -> None:
+        queued = set(self.state.with_status(QUEUED))
+        self.feeds = {slot.name: HostFeed(outstanding=set(queued)) for slot in self.slots}
 
     @property
     def hosts(self) -> list[str]:
@@ -554,7 +560,11 @@ class Controller:
                     continue
                 keys = pending[:1]
             else:
-                keys = pending
+                # A window of jobs per host, refilled once half of it is done.
+                room = ENQUEUE_WINDOW - len(exp.feeds[exp.slots[0].name].outstanding)
+                if room < min(len(pending), ENQUEUE_WINDOW // 2):
+                    continue
+                keys = pending[:room]
             batch[exp.name] = keys
             for slot in exp.slots:
                 stop = [job_dir(exp.name, key) for key in draining if slot.name not in exp.host_done.get(key, {})]
@@ -625,6 +635,8 @@ class Controller:
             for key in pending:
                 exp.state.jobs[key].status = QUEUED
                 self._write_config_json(exp, key)
+            for feed in exp.feeds.values():
+                feed.outstanding.update(pending)
             if pending:
                 exp.state.save(exp.state_path)
         return accepted
@@ -664,42 +676,46 @@ class Controller:
         return result
 
     def _poll_requests(self, queued_too: dict[str, list[JobKey]] | None = None) -> dict[str, dict]:
-        """Per host: its poll request for the queued jobs (and those of queued_too, about to be queued)."""
-        plain: dict[str, dict] = {}
+        """Per host with queued jobs (or jobs of queued_too, about to be queued): its poll request."""
+        requests: dict[str, dict] = {}
+        stops_pending = self._stops_pending()
         for exp in self.exps.values():
             about_to_queue = (queued_too or {}).get(exp.name, [])
-            for key in [*exp.state.with_status(QUEUED), *about_to_queue]:
-                attempt = exp.state.jobs[key].attempt
-                done = exp.host_done.get(key, {})
-                checks_done = exp.check_hosts <= set(done)
-                for slot in exp.slots:
-                    if slot.name in done:
-                        continue
-                    request = plain.setdefault(slot.name, {"exp": exp.name, "jobs": [], "stop": [],
-                                                           "max_file_bytes": self.max_file_bytes})
-                    request["jobs"].append([key[0], key[1], attempt])
-                    if checks_done:  # the polled hosts finished: stop the rest (servers) of this job
-                        request["stop"].append(job_dir(exp.name, key))
-        for host in plain:
-            (self.staging / host).mkdir(parents=True, exist_ok=True)
-        # Long poll on hosts whose jobs decide completion, unless a multi-host job waits to be stopped.
-        by_name = {slot.name: exp for exp in self.exps.values() for slot in exp.slots}
-        if not self.options.keep:
-            for host, request in plain.items():
-                exp = by_name[host]
-                if not set(exp.state.with_status(PENDING)) - set((queued_too or {}).get(exp.name, [])):
-                    request["final"] = True  # the host's last jobs: its queue shuts down once they are done
-        if not self._stops_pending():
-            for host, request in plain.items():
-                if host in by_name[host].check_hosts:
+            # The hosts' last jobs are named: their queues shut down once those are done.
+            final = not self.options.keep and len(exp.state.with_status(PENDING)) <= len(about_to_queue)
+            for slot in exp.slots:
+                feed = exp.feeds[slot.name]
+                outstanding = feed.outstanding.union(about_to_queue)
+                if not outstanding:
+                    continue
+                named, all_named = feed.named_jobs(outstanding, final)
+                request: dict[str, Any] = {
+                    "exp": exp.name, "cursor": feed.cursor, "max_report": MAX_REPORT,
+                    "max_file_bytes": self.max_file_bytes,
+                    "jobs": [[key[0], key[1], exp.state.jobs[key].attempt] for key in named],
+                    # The polled hosts finished these multi-host jobs: stop the rest (servers) of each.
+                    "stop": [job_dir(exp.name, key) for key, done in exp.host_done.items()
+                             if exp.check_hosts <= set(done) and slot.name not in done]}
+                if final and all_named:
+                    request["final"] = True
+                # Long poll on hosts whose jobs decide completion, unless a multi-host job waits to be
+                # stopped or the journal has more to report; with jobs left to enqueue, the answer comes
+                # once half the window is done.
+                if slot.name in exp.check_hosts and not stops_pending and not feed.more:
                     request["wait"] = self.options.long_poll
-        return {host: {"request": encode_request(request)} for host, request in plain.items()}
+                    left_after = 0 if final else ENQUEUE_WINDOW // 2
+                    request["wait_for"] = max(1, len(outstanding) - left_after)
+                requests[slot.name] = request
+                (self.staging / slot.name).mkdir(parents=True, exist_ok=True)
+        return {host: {"request": encode_request(request)} for host, request in requests.items()}
 
     def _read_poll(self, result: PlaybookResult, requests: dict[str, dict]) -> None:
         """Job states, fetched results and failures of the hosts polled with `requests`."""
         unreachable = self._unreachable(result)
-        broken = result.failed_hosts() | set(unreachable)
         statuses = result.task_results(STATUS_TASK)
+        reports = {host: helper_report(res) for host, res in statuses.items()}
+        # A status without a readable report (it could not be parsed, or was too large to pass) is a failed poll.
+        broken = result.failed_hosts() | set(unreachable) | {host for host, report in reports.items() if report is None}
         self._note_unreachable(unreachable, result)
         for host in requests:
             if host in unreachable:
@@ -715,36 +731,45 @@ class Controller:
         by_host = {slot.name: (exp, slot) for exp in self.exps.values() for slot in exp.slots}
         changed: set[str] = set()
         running: dict[str, set[JobKey]] = {name: set() for name in self.exps}  # a multi-host job counts once
-        for host, res in statuses.items():
-            if host in broken:
+        queue_running: dict[str, int] = {name: 0 for name in self.exps}
+        for host, report in reports.items():
+            if host in broken or report is None or host not in requests:
                 continue
-            report = helper_report(res) or {}
             if "shut_down" in report:  # the host's last jobs are done: its queue is down, its lock gone
                 self.shut_down.add(host)
             exp, slot = by_host[host]
+            feed = exp.feeds[host]
             self._note_not_fetched(host, report.get("skipped", []))
+            queue_running[exp.name] += int((report.get("queue") or {}).get("running") or 0)
             for rel, info in report.get("jobs", {}).items():
                 key = _key_of(rel)
-                if key not in exp.state.jobs or exp.state.jobs[key].status != QUEUED:
+                record = exp.state.jobs.get(key)
+                if record is None or record.status != QUEUED or key not in feed.outstanding:
                     continue
                 state = info.get("state")
                 if state in ("done", "lost"):
+                    if state == "done" and int(info.get("attempt") or 1) < record.attempt:
+                        continue  # an earlier attempt's marker
                     if not self._place(exp, slot, key) and state == "done":
-                        # The transfer left this job out: it stays queued and the next poll fetches it.
-                        self.log(f"warning: {host}: results of {job_dir(exp.name, key)} did not arrive; "
-                                 "fetching them again")
+                        self._results_not_arrived(host, feed, rel, key)
                         continue
+                    feed.done(key)
                     exp.host_done.setdefault(key, {})[host] = info
                     changed.add(exp.name)
                 elif state == "unknown":
                     # Neither queued nor finished on its host (e.g. the controller died before the
                     # enqueue reached it): schedule again; enqueue skips hosts that have it.
-                    exp.state.jobs[key].status = PENDING
+                    record.status = PENDING
+                    for other in exp.feeds.values():
+                        other.done(key)
                     changed.add(exp.name)
-                elif state == "running":
-                    running[exp.name].add(key)
+                else:
+                    feed.to_check.discard(key)
+                    if state == "running":
+                        running[exp.name].add(key)
+            feed.after_report(bool(report.get("idle")), bool(report.get("more")), int(report.get("cursor") or 0))
         for name, keys in running.items():
-            self.exps[name].running = len(keys)
+            self.exps[name].running = len(keys) if self.exps[name].multi else queue_running[name]
         for name in changed:
             exp = self.exps[name]
             for key, done in list(exp.host_done.items()):
@@ -752,6 +777,18 @@ class Controller:
                     self._complete(exp, key, done)
                     del exp.host_done[key]
             exp.state.save(exp.state_path)
+
+    def _results_not_arrived(self, host: str, feed: HostFeed, rel: str, key: JobKey) -> None:
+        """The transfer left a finished job out: it is fetched again, and a few misses in a row stop the run."""
+        polls = feed.not_arrived(key)
+        if polls < MAX_MISSING_POLLS:
+            self.log(f"warning: {host}: results of {rel} did not arrive; fetching them again")
+            return
+        stuck = sorted(k for k, n in feed.missing.items() if n >= MAX_MISSING_POLLS)
+        raise DoeError(f"host {host} reports {len(stuck)} finished job(s) whose results did not arrive in "
+                       f"{MAX_MISSING_POLLS} fetches in a row (first: {rel}); check free space in "
+                       f"{self.suite_dir} and the job's files on the host (fetch_max_file_mb in group_vars/all "
+                       f"skips larger ones), then resume with: {self.resume_command()}")
 
     def _max_file_bytes(self) -> int:
         """The fetch skips files larger than fetch_max_file_mb (group_vars/all, default 1024)."""

@@ -70,13 +70,16 @@ def _host_states(suite_dir: Path, states: dict[str, ExperimentState], project: P
     inventory = suite_inventory_file(suite_dir, cloud)
     hosts = read_suite_inventory_hosts(suite_dir, cloud)
     requests: dict[str, dict] = {}
+    queued_on: dict[str, int] = {}
     for host, host_vars in hosts.items():
         state = states.get(host_vars.get("doe_exp"))
         if state is None:
             continue
-        jobs = [[key[0], key[1], state.jobs[key].attempt] for key in state.with_status(QUEUED)]
-        if jobs:
-            requests[host] = {"request": encode_request({"exp": state.exp, "jobs": jobs})}
+        queued = len(state.with_status(QUEUED))
+        if queued:
+            # The queue's counts only (no job named, no journal read): the request does not grow with the suite.
+            requests[host] = {"request": encode_request({"exp": state.exp, "cursor": 0, "max_report": 0})}
+            queued_on[host] = queued
     if not requests:
         return {}
     ensure_ansible_on_path()
@@ -87,10 +90,15 @@ def _host_states(suite_dir: Path, states: dict[str, ExperimentState], project: P
     report: dict[str, dict] = {}
     for host, res in result.task_results(STATUS_TASK).items():
         exp = hosts[host].get("doe_exp")
-        counts = report.setdefault(exp, {"done": 0, "running": 0, "queued": 0, "unknown": 0})
-        for info in (helper_report(res) or {}).get("jobs", {}).values():
-            state = "done" if info.get("state") in ("done", "lost") else info.get("state", "unknown")
-            counts[state if state in counts else "unknown"] += 1
+        counts = report.setdefault(exp, {"done": 0, "running": 0, "queued": 0})
+        queue = (helper_report(res) or {}).get("queue")
+        if queue is None or host not in queued_on:
+            continue
+        running, waiting = int(queue.get("running") or 0), int(queue.get("queued") or 0)
+        # A job the controller queued that the host's queue no longer holds has ended (or was lost).
+        counts["done"] += max(0, queued_on[host] - running - waiting)
+        counts["running"] += running
+        counts["queued"] += waiting
     return report
 
 

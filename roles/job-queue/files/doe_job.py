@@ -9,7 +9,8 @@ the marker's last members (label, attempt), the main command, then the backgroun
 commands start first, each in its own session/process group; then main runs with `sh -c`; when main
 ends (or times out, or this wrapper gets SIGTERM) the background groups are terminated. The wrapper
 writes results/stdout.log and results/stderr.log (separate streams), results/runtime_info.yaml and,
-last and atomically, the done marker .doe_done (JSON) that the poll trusts.
+last and atomically, the done marker .doe_done (JSON) that the poll trusts; then it appends the job dir
+to its experiment's journal (../../.doe_journal), from which the poll learns what finished.
 
 doe_job.c is the same wrapper in C, which doe_queue.py builds where a C compiler exists (a Python
 start costs 13-15 ms per job); the two write the same files, and the tests run both.
@@ -28,6 +29,8 @@ SPEC_TAG = "doe-job-1"
 SPEC_FIXED_FIELDS = 6
 STARTED_MARKER = ".doe_started"
 DONE_MARKER = ".doe_done"
+# The experiment's journal, two folders up: the job dir is appended after its marker (doe_job.c says why).
+JOURNAL = "../../.doe_journal"
 KILL_GRACE_SECONDS = 5.0
 
 
@@ -187,7 +190,21 @@ def main(job_dir: str) -> int:
                  f'{{"start_time": "{start_text}", "end_time": "{end_text}", "wall_seconds": {wall}, '
                  f'"max_rss_kb": {rss}, "exit_code": {exit_code}, "status": "{status}", {host_json}, '
                  f'"stopped_by_controller": {stopped_text}, {tail_json}}}')
+    append_journal(job_dir)
     return exit_code
+
+
+def append_journal(job_dir: str) -> None:
+    try:
+        fd = posix.open(JOURNAL, posix.O_WRONLY | posix.O_CREAT | posix.O_APPEND, 0o644)
+    except OSError:
+        return
+    try:
+        posix.write(fd, f"{job_dir}\n".encode("utf-8", "surrogateescape"))
+    except OSError:
+        pass
+    finally:
+        posix.close(fd)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,9 @@ JOB_SPEC = "job.spec"
 JOB_SPEC_TAG = "doe-job-1"
 STARTED_MARKER = ".doe_started"
 DONE_MARKER = ".doe_done"
+# Per experiment: the finished jobs in order (the wrappers append), and the latest fetch list.
+JOURNAL = ".doe_journal"
+FETCH_LIST = ".doe_fetch"
 # `tsp -l` rows: ID State Output E-Level Times Command, the command prefixed with "[label]".
 TSP_ROW = re.compile(r"^(\d+)\s+(queued|running|finished|skipped|allrunning)\s.*?\[([^\]]*)\]")
 TSP_ELEVEL = re.compile(r"^\d+\s+finished\s+\S+\s+(-?\d+)\s")
@@ -364,40 +367,123 @@ def stop_jobs(root: str, tsp: str, dirs: list[str], grace: float = 15.0) -> list
 
 
 def wait_for_markers(root: str, request: dict) -> None:
-    """Long poll: return once every requested job has its done marker, or after request["wait"] seconds.
-    Fewer, longer polls cost the controller far fewer Ansible runs than short ones. When the wait is
-    over but the jobs finish at a rate that ends the rest within STRETCH_FACTOR times the wait, it
-    goes on: answering just before the last jobs end would cost another Ansible round for nothing."""
+    """Long poll: return once every requested job has its done marker (or, with a cursor, once the journal
+    has request["wait_for"] new entries), or after request["wait"] seconds. Fewer, longer polls cost the
+    controller far fewer Ansible runs than short ones. When the wait is over but the jobs finish at a
+    rate that ends the rest within STRETCH_FACTOR times the wait, it goes on: answering just before the
+    last jobs end would cost another Ansible round for nothing."""
     wait = float(request.get("wait") or 0)
     start = time.monotonic()
     deadline, last_chance = start + wait, start + STRETCH_FACTOR * wait
     exp = request.get("exp", "")
-    waiting = [job_path(root, job_rel(exp, run, rep)) for run, rep, _ in request.get("jobs", [])]
-    n_waiting_at_start = None
-    while waiting:
-        waiting = [d for d in waiting if not os.path.exists(os.path.join(d, DONE_MARKER))]
+    if "cursor" in request:
+        journal = JournalReader(journal_path(root, exp), int(request["cursor"]))
+        target = int(request.get("wait_for") or 0)
+
+        def n_left() -> int:
+            return max(0, target - journal.count_new_lines())
+    else:
+        waiting = [job_path(root, job_rel(exp, run, rep)) for run, rep, _ in request.get("jobs", [])]
+
+        def n_left() -> int:
+            nonlocal waiting
+            waiting = [d for d in waiting if not os.path.exists(os.path.join(d, DONE_MARKER))]
+            return len(waiting)
+    n_left_at_start = None
+    while True:
+        left = n_left()
         now = time.monotonic()
-        if n_waiting_at_start is None:
-            n_waiting_at_start = len(waiting)
-        if not waiting or now >= last_chance:
+        if n_left_at_start is None:
+            n_left_at_start = left
+        if not left or now >= last_chance:
             break
         if now >= deadline:
-            finished = n_waiting_at_start - len(waiting)
-            if finished <= 0 or now + len(waiting) * (now - start) / finished > last_chance:
+            finished = n_left_at_start - left
+            if finished <= 0 or now + left * (now - start) / finished > last_chance:
                 break
         time.sleep(0.05)  # a scan of hundreds of markers costs ~1 ms; the jobs need the CPU more
 
 
+def journal_path(root: str, exp: str) -> str:
+    """Each job's wrapper appends its job dir to this file after its done marker: what finished, in order."""
+    return os.path.join(job_path(root, exp), JOURNAL)
+
+
+class JournalReader:
+    """Reads complete lines of a host's journal from a byte offset (the controller's cursor)."""
+
+    def __init__(self, path: str, cursor: int) -> None:
+        self.path = path
+        self.cursor = cursor
+        self._scanned = cursor
+        self._new_lines = 0
+
+    def size(self) -> int:
+        try:
+            return os.stat(self.path).st_size
+        except FileNotFoundError:
+            return 0
+
+    def count_new_lines(self) -> int:
+        """Complete lines after the cursor so far; reads only bytes not counted before."""
+        size = self.size()
+        if size > self._scanned:
+            with open(self.path, "rb") as handle:
+                handle.seek(self._scanned)
+                chunk = handle.read(size - self._scanned)
+            complete = chunk.rfind(b"\n") + 1
+            self._new_lines += chunk.count(b"\n", 0, complete)
+            self._scanned += complete
+        return self._new_lines
+
+    def read(self, limit: int) -> tuple[list[str], int, bool]:
+        """Up to `limit` job dirs after the cursor, the cursor after them, and whether more follow."""
+        size = self.size()
+        if size < self.cursor:  # a new journal (the host's folder was set up again): read it all
+            self.cursor = 0
+        if size == self.cursor:
+            return [], self.cursor, False
+        with open(self.path, "rb") as handle:
+            handle.seek(self.cursor)
+            chunk = handle.read(size - self.cursor)
+        entries, offset = [], 0
+        while len(entries) < limit:
+            end = chunk.find(b"\n", offset)
+            if end < 0:
+                break
+            entries.append(chunk[offset:end].decode("utf-8", "replace"))
+            offset = end + 1
+        more = chunk.find(b"\n", offset) >= 0
+        return entries, self.cursor + offset, more
+
+
+def journal_job_rel(exp: str, entry: str) -> str | None:
+    """A journal entry (a job dir path) as <exp>/run_<i>/rep_<j>; None if it is not one."""
+    parts = entry.rstrip("/").split("/")
+    if len(parts) < 2 or not parts[-2].startswith("run_") or not parts[-1].startswith("rep_"):
+        return None
+    return job_rel(exp, parts[-2][4:], parts[-1][4:])
+
+
 def status(root: str, tsp: str, request: dict, lock_file: str | None = None, lock_owner: str = "") -> dict:
-    """request: {exp, jobs: [[run, rep, attempt]], stop: [dir], wait: seconds, final: bool}
-    -> states per job dir, what to fetch. `final` (the host's last jobs): once all of them are done,
-    the queue is shut down (and the host's lock released) in this same call; the fetch that follows
-    needs only the files, and a fetch that fails is simply repeated by the next poll."""
+    """request: {exp, jobs: [[run, rep, attempt]], cursor, wait_for, max_report, stop: [dir], wait: seconds,
+    final: bool, max_file_bytes}
+    -> states of the jobs finished since the journal cursor (at most max_report of them, the new cursor,
+    whether more follow) and of every job in `jobs`; the queue's counts; what to fetch, as a list file
+    for rsync --files-from. `final` (the host's last jobs, all of them in `jobs`): once all of them are
+    done, the queue is shut down (and the host's lock released) in this same call; the fetch that
+    follows needs only the files, and a fetch that fails is simply repeated by the next poll."""
     stopped = stop_jobs(root, tsp, request.get("stop", [])) if request.get("stop") else []
     if request.get("wait") and not stopped:
         wait_for_markers(root, request)
     exp = request.get("exp", "")
-    queue = None
+    # The queue is listed before the journal is read: a job the listing shows as ended has its journal
+    # entry already (its wrapper writes it before exiting), so "idle" plus a read journal means every
+    # enqueued job was reported, was lost, or never reached the queue.
+    queue = tsp_entries(tsp)
+    prefix = f"doe:{exp}:"
+    mine = [entry["state"] for label, entry in queue.items() if label.startswith(prefix)]
+    counts = {"queued": mine.count("queued"), "running": mine.count("running") + mine.count("allrunning")}
     states, fetch = {}, []
 
     def done(rel: str, job_dir: str, attempt: int) -> bool:
@@ -405,17 +491,24 @@ def status(root: str, tsp: str, request: dict, lock_file: str | None = None, loc
         marker = read_json(os.path.join(job_dir, DONE_MARKER))
         if marker is None or (marker.get("attempt") or 1) < attempt:
             return False
+        if rel not in states:
+            fetch.append(f"{rel}/results/")
         states[rel] = {"state": "done", **marker}
-        fetch.append(f"{rel}/results/")
         return True
 
+    result = {}
+    if "cursor" in request:
+        journal = JournalReader(journal_path(root, exp), int(request["cursor"]))
+        entries, result["cursor"], result["more"] = journal.read(int(request.get("max_report") or 500))
+        for entry in entries:
+            rel = journal_job_rel(exp, entry)
+            if rel is not None:  # a job whose marker went aside (a retry is queued) is reported by its retry
+                done(rel, job_path(root, rel), 1)
     for run, rep, attempt in request.get("jobs", []):
         rel = job_rel(exp, run, rep)
         job_dir = job_path(root, rel)
         if done(rel, job_dir, attempt):
             continue
-        if queue is None:
-            queue = tsp_entries(tsp)
         entry = queue.get(job_label(exp, run, rep, attempt))
         if entry is None or not os.path.exists(os.path.join(job_dir, JOB_SPEC)):
             # Not in the queue, or its folder is gone (deleted with the host's files): run it again.
@@ -430,11 +523,17 @@ def status(root: str, tsp: str, request: dict, lock_file: str | None = None, loc
             states[rel] = {"state": "lost", "exit_code": entry["exit_level"]}
             if os.path.isdir(os.path.join(job_dir, "results")):
                 fetch.append(f"{rel}/results/")
-    all_done = all(state["state"] in ("done", "lost") for state in states.values())
+    requested = {job_rel(exp, run, rep) for run, rep, _ in request.get("jobs", [])}
+    all_done = all(states[rel]["state"] in ("done", "lost") for rel in requested)
     max_bytes = request.get("max_file_bytes")
-    result = {"jobs": states, "fetch": fetch, "stopped": stopped, "rsync_filters": rsync_filters(fetch, max_bytes),
-              "skipped": not_fetched(root, fetch, max_bytes), "all_done": all_done, "changed": bool(stopped)}
-    if request.get("final") and all_done:
+    fetch_list = os.path.join(job_path(root, exp), FETCH_LIST)
+    if fetch:
+        write_atomic(fetch_list, "".join(f"{rel}\n" for rel in fetch))
+    result.update({"jobs": states, "fetch_count": len(fetch), "fetch_list": fetch_list, "max_file_bytes": max_bytes,
+                   "stopped": stopped,
+                   "queue": counts, "idle": not any(counts.values()),
+                   "skipped": not_fetched(root, fetch, max_bytes), "all_done": all_done, "changed": bool(stopped)})
+    if request.get("final") and all_done and result["idle"] and not result.get("more"):
         result["shut_down"] = shutdown(root, tsp, lock_file=lock_file, lock_owner=lock_owner)
         result["changed"] = True
     return result
@@ -459,19 +558,6 @@ def not_fetched(root: str, dirs: list[str], max_bytes: int | None) -> list[dict]
                     skipped.append({"path": shown, "reason": f"{info.st_size} bytes, over the fetch cap of "
                                                              f"{max_bytes} bytes"})
     return skipped
-
-
-def rsync_filters(dirs: list[str], max_bytes: int | None = None) -> list[str]:
-    """rsync options that transfer exactly these dirs (and the parents they need), nothing else,
-    and no file larger than max_bytes."""
-    includes: dict[str, None] = {}
-    for rel in dirs:
-        parts = rel.strip("/").split("/")
-        for depth in range(1, len(parts)):
-            includes["/" + "/".join(parts[:depth]) + "/"] = None
-        includes["/" + "/".join(parts) + "/***"] = None
-    size_cap = [f"--max-size={int(max_bytes)}"] if max_bytes is not None else []
-    return size_cap + [f"--include={pattern}" for pattern in includes] + ["--exclude=*"]
 
 
 def shutdown(root: str, tsp: str, remove_dir: str | None = None, lock_file: str | None = None,

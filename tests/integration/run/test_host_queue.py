@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 import os
 import shutil
 import subprocess
@@ -89,9 +90,8 @@ def test_enqueue_runs_each_job_once_with_separate_streams_and_exit_codes(queue):
     assert (results / "stdout.log").read_text() == 'out\n{\n    "$CMD'
     assert (results / "stderr.log").read_text() == "err\n"
     assert json.loads((queue.root / "e/run_0/rep_0/config.json").read_text())["n"] == 0
-    assert report["fetch"] == ["e/run_0/rep_0/results/", "e/run_1/rep_0/results/"]
-    assert report["rsync_filters"][-1] == "--exclude=*"
-    assert "--include=/e/run_1/rep_0/results/***" in report["rsync_filters"]
+    assert report["fetch_count"] == 2
+    assert Path(report["fetch_list"]).read_text() == "e/run_0/rep_0/results/\ne/run_1/rep_0/results/\n"
     info = (results / "runtime_info.yaml").read_text()
     for key in ("start_time", "end_time", "wall_seconds", "max_rss_kb", "exit_code", "status", "host",
                 "host_type", "host_idx"):
@@ -111,6 +111,23 @@ def test_background_commands_end_with_main_and_timeout_is_recorded(queue):
     assert process_gone(pid)
     timed_out = report["jobs"]["e/run_1/rep_0"]
     assert timed_out["status"] == "timeout" and timed_out["exit_code"] == 143
+
+
+def test_a_poll_with_a_cursor_reports_only_what_finished_since_in_pages(queue):
+    jobs = [[run, 0, 1] for run in range(5)]
+    queue("enqueue", batch({run: {"main": f"echo {run}"} for run in range(5)}, jobs))
+    first = queue("status", {"exp": "e", "cursor": 0, "max_report": 3, "wait": 10, "wait_for": 5})
+    assert sorted(first["jobs"]) == [f"e/run_{run}/rep_0" for run in range(3)] or len(first["jobs"]) == 3
+    assert first["more"] is True and first["fetch_count"] == 3
+    assert all(state["state"] == "done" for state in first["jobs"].values())
+    rest = queue("status", {"exp": "e", "cursor": first["cursor"], "max_report": 3})
+    assert len(rest["jobs"]) == 2 and rest["more"] is False and rest["idle"] is True
+    assert set(first["jobs"]) | set(rest["jobs"]) == {f"e/run_{run}/rep_0" for run in range(5)}
+    nothing_new = queue("status", {"exp": "e", "cursor": rest["cursor"], "max_report": 3})
+    assert (nothing_new["jobs"], nothing_new["fetch_count"], nothing_new["cursor"]) == ({}, 0, rest["cursor"])
+    # The controller names only what the journal cannot tell, e.g. a job its host never got.
+    named = queue("status", {"exp": "e", "cursor": rest["cursor"], "jobs": [[7, 0, 1]]})
+    assert named["jobs"] == {"e/run_7/rep_0": {"state": "unknown"}} and named["queue"] == {"queued": 0, "running": 0}
 
 
 def test_stop_ends_a_running_job_and_status_reports_it(queue):

@@ -55,15 +55,38 @@ def test_requests_are_shell_safe_and_reports_are_found_among_other_lines():
     assert helper_report({"stdout": "no report"}) is None
 
 
-def test_rsync_filters_select_exactly_the_finished_job_dirs():
+def load_doe_queue():
     spec = importlib.util.spec_from_file_location("doe_queue", REPO_ROOT / "roles/job-queue/files/doe_queue.py")
     doe_queue = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(doe_queue)
-    assert doe_queue.rsync_filters(["e/run_0/rep_1/results/", "e/run_2/rep_0/results/"]) == [
-        "--include=/e/", "--include=/e/run_0/", "--include=/e/run_0/rep_1/", "--include=/e/run_0/rep_1/results/***",
-        "--include=/e/run_2/", "--include=/e/run_2/rep_0/", "--include=/e/run_2/rep_0/results/***", "--exclude=*"]
+    return doe_queue
+
+
+def test_job_paths_stay_inside_the_root():
+    doe_queue = load_doe_queue()
+    assert doe_queue.job_path("/root", "e/run_0/rep_1") == "/root/e/run_0/rep_1"
     with pytest.raises(doe_queue.QueueError):
         doe_queue.job_path("/root", "../x")
+
+
+def test_the_journal_is_read_from_the_cursor_in_complete_lines_and_pages(tmp_path):
+    doe_queue = load_doe_queue()
+    journal = tmp_path / ".doe_journal"
+    journal.write_bytes(b"/h/e/run_0/rep_0\n/h/e/run_1/rep_0\n/h/e/run_2/rep_0\n/h/e/run_3/re")  # a line being written
+    entries, cursor, more = doe_queue.JournalReader(str(journal), 0).read(2)
+    assert (entries, more) == (["/h/e/run_0/rep_0", "/h/e/run_1/rep_0"], True)
+    entries, cursor, more = doe_queue.JournalReader(str(journal), cursor).read(2)
+    assert (entries, more) == (["/h/e/run_2/rep_0"], False)
+    assert doe_queue.JournalReader(str(journal), cursor).read(2) == ([], cursor, False)  # the partial line waits
+    with open(journal, "ab") as handle:
+        handle.write(b"p_0\n")
+    reader = doe_queue.JournalReader(str(journal), cursor)
+    assert reader.count_new_lines() == 1 and reader.read(5)[0] == ["/h/e/run_3/rep_0"]
+    # A journal shorter than the cursor is a new one (the host was set up again): read from its start.
+    journal.write_bytes(b"/h/e/run_9/rep_1\n")
+    assert doe_queue.JournalReader(str(journal), cursor).read(5) == (["/h/e/run_9/rep_1"], 17, False)
+    assert doe_queue.journal_job_rel("e", "/h/e/run_9/rep_1") == "e/run_9/rep_1"
+    assert doe_queue.journal_job_rel("e", "garbage") is None
 
 
 def test_repositories_are_normalised():
