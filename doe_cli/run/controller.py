@@ -741,6 +741,7 @@ class Controller:
             feed = exp.feeds[host]
             self._note_not_fetched(host, report.get("skipped", []))
             queue_running[exp.name] += int((report.get("queue") or {}).get("running") or 0)
+            missed: list[str] = []
             for rel, info in report.get("jobs", {}).items():
                 key = _key_of(rel)
                 record = exp.state.jobs.get(key)
@@ -751,7 +752,8 @@ class Controller:
                     if state == "done" and int(info.get("attempt") or 1) < record.attempt:
                         continue  # an earlier attempt's marker
                     if not self._place(exp, slot, key) and state == "done":
-                        self._results_not_arrived(host, feed, rel, key)
+                        feed.not_arrived(key)
+                        missed.append(rel)
                         continue
                     feed.done(key)
                     exp.host_done.setdefault(key, {})[host] = info
@@ -768,6 +770,7 @@ class Controller:
                     if state == "running":
                         running[exp.name].add(key)
             feed.after_report(bool(report.get("idle")), bool(report.get("more")), int(report.get("cursor") or 0))
+            self._stop_if_results_never_arrive(host, feed, missed)
         for name, keys in running.items():
             self.exps[name].running = len(keys) if self.exps[name].multi else queue_running[name]
         for name in changed:
@@ -778,16 +781,18 @@ class Controller:
                     del exp.host_done[key]
             exp.state.save(exp.state_path)
 
-    def _results_not_arrived(self, host: str, feed: HostFeed, rel: str, key: JobKey) -> None:
-        """The transfer left a finished job out: it is fetched again, and a few misses in a row stop the run."""
-        polls = feed.not_arrived(key)
-        if polls < MAX_MISSING_POLLS:
-            self.log(f"warning: {host}: results of {rel} did not arrive; fetching them again")
+    def _stop_if_results_never_arrive(self, host: str, feed: HostFeed, missed_now: list[str]) -> None:
+        """The transfer left finished jobs out: they are fetched again, and a few misses in a row stop the run."""
+        if not missed_now:
             return
-        stuck = sorted(k for k, n in feed.missing.items() if n >= MAX_MISSING_POLLS)
+        stuck = [key for key, polls in feed.missing.items() if polls >= MAX_MISSING_POLLS]
+        if not stuck:
+            self.log(f"warning: {host}: results of {len(missed_now)} finished job(s) did not arrive (first: "
+                     f"{missed_now[0]}); fetching them again")
+            return
         raise DoeError(f"host {host} reports {len(stuck)} finished job(s) whose results did not arrive in "
-                       f"{MAX_MISSING_POLLS} fetches in a row (first: {rel}); check free space in "
-                       f"{self.suite_dir} and the job's files on the host (fetch_max_file_mb in group_vars/all "
+                       f"{MAX_MISSING_POLLS} fetches in a row (first: {missed_now[0]}); check free space in "
+                       f"{self.suite_dir} and the jobs' files on the host (fetch_max_file_mb in group_vars/all "
                        f"skips larger ones), then resume with: {self.resume_command()}")
 
     def _max_file_bytes(self) -> int:
