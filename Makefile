@@ -31,7 +31,7 @@ $(INSTALLED): pyproject.toml scripts/install_collections.py scripts/install_syst
 	@$(VENV)/bin/python scripts/install_collections.py .collections
 	@# Byte code for the editable install: where PYTHONDONTWRITEBYTECODE is set (CI images often do),
 	@# every doe command would otherwise compile its modules again (about 0.1 s).
-	@PYTHONDONTWRITEBYTECODE= $(VENV)/bin/python -m compileall -q doe_cli etl >/dev/null
+	@PYTHONDONTWRITEBYTECODE= $(VENV)/bin/python -m compileall -q doe_cli etl doespy >/dev/null
 	@touch $@
 
 run: install
@@ -83,7 +83,7 @@ test-unit: install
 	$(VENV)/bin/pytest -q tests/unit
 
 lint: install
-	$(VENV)/bin/ruff check doe_cli etl tests bench
+	$(VENV)/bin/ruff check doe_cli etl doespy tests bench
 	$(VENV)/bin/yamllint -s playbooks roles group_vars
 	$(VENV)/bin/ansible-lint playbooks roles
 
