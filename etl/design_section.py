@@ -88,7 +88,8 @@ def expand_steps(raw: dict, path: str, ctx: _Context, registry: Registry) -> dic
             raise EtlConfigError("extractor options must be a mapping", path=f"{path}.extractors.{step_name}")
         regex = options.get("file_regex")
         if regex is None:
-            regex = registry.step(step_name, "extractor", f"{path}.extractors.{step_name}").default_file_regex()
+            step_path = f"{path}.extractors.{step_name}"
+            regex = registry.step(step_name, "extractor", step_path).default_file_regex()
         extractors[step_name] = {
             "file_regex": normalize_file_regex(regex, f"{path}.extractors.{step_name}.file_regex"),
             **{k: v for k, v in options.items() if k != "file_regex"},

@@ -24,6 +24,9 @@ from etl.errors import EtlConfigError
 from etl.steps import extractors, loaders, plots, stats, transformers  # noqa: F401  (they register built-ins)
 from etl.steps.base import BUILTIN_STEPS, Step, is_concrete_step, step_kind
 
+# Built-in steps whose modules cost import time (many pydantic models): imported when a pipeline names them.
+LAZY_BUILTINS = {"ColumnCrossPlotLoader": "etl.steps.colcross.colcross"}
+
 
 @dataclass(frozen=True)
 class CustomModule:
@@ -123,6 +126,11 @@ def _import_problem(error: BaseException, package: str, config_dir: Path) -> str
     )
 
 
+def _lazy_builtin(name: str) -> type[Step] | None:
+    module = LAZY_BUILTINS.get(name)
+    return None if module is None else getattr(importlib.import_module(module), name)
+
+
 def _qualified(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
@@ -138,7 +146,7 @@ class Registry:
 
     def names(self, kind: str) -> list[str]:
         """Step names of a kind: the built-ins and the steps of every custom module that imports."""
-        steps = dict(BUILTIN_STEPS)
+        steps = {**BUILTIN_STEPS, **{name: _lazy_builtin(name) for name in LAZY_BUILTINS}}
         for module in self.modules:
             loaded = self._import(module)
             if isinstance(loaded, ModuleType):
@@ -159,7 +167,7 @@ class Registry:
     def _resolve(self, name: str, kind: str, path: str | None) -> type[Step]:
         defining = [m for m in self.modules if m.classes is not None and name in m.classes]
         candidates = self._steps_named(name, defining, path, must_import=True)
-        builtin = BUILTIN_STEPS.get(name)
+        builtin = BUILTIN_STEPS.get(name) or _lazy_builtin(name)
         if builtin is not None and builtin not in candidates:
             candidates.insert(0, builtin)
         if not candidates:

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from etl.steps.colcross.colcross import escape_dict_str  # noqa: F401  (doe-suite offers it here)
 from etl.steps.transformers import FACTORS_MARKER, factor_columns_of
 
 if TYPE_CHECKING:
@@ -40,13 +41,6 @@ def escape_tuple_str(tup) -> str:
     if isinstance(tup, str) or not isinstance(tup, Iterable):
         return str(tup)
     return "_".join(str(item) for item in tup).replace(".", "")
-
-
-def escape_dict_str(d: dict) -> str:
-    """A figure id as a file name: `key=value` pairs joined by `_`, without dots and spaces
-    (`{"$metrics$": "time"}` -> `$metrics$=time`)."""
-    text = "_".join(f"{str(key).strip()}={str(value).strip()}" for key, value in d.items())
-    return text.replace(".", "").replace(" ", "")
 
 
 def save_notion(filenames: list[str], etl_info: dict, notion_dict: dict) -> None:
