@@ -21,7 +21,11 @@ CLOUD_OR_AWS = $(if $(filter command line environment,$(origin cloud)),$(cloud),
 .PHONY: install run run-keep status design design-validate info schema etl etl-all etl-super etl-clean \
         clean plan test test-unit lint bench
 
+# A doe-suite project's own packages (its config dir's pyproject.toml), for its custom ETL steps.
+PROJECT_CONFIG_DIR := $(or $(DOE_CONFIG_DIR),$(if $(DOES_PROJECT_DIR),$(DOES_PROJECT_DIR)/doe-suite-config))
+
 install: $(INSTALLED)
+	@$(if $(PROJECT_CONFIG_DIR),$(VENV)/bin/python scripts/install_project_packages.py "$(PROJECT_CONFIG_DIR)")
 
 $(INSTALLED): pyproject.toml scripts/install_collections.py scripts/install_system_packages.sh
 	@./scripts/install_system_packages.sh
