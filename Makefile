@@ -21,7 +21,11 @@ CLOUD_OR_AWS = $(if $(filter command line environment,$(origin cloud)),$(cloud),
 .PHONY: install run run-keep status design design-validate info schema etl etl-all etl-super etl-clean \
         clean plan test test-unit lint bench
 
+# A doe-suite project's own packages (its config dir's pyproject.toml), for its custom ETL steps.
+PROJECT_CONFIG_DIR := $(or $(DOE_CONFIG_DIR),$(if $(DOES_PROJECT_DIR),$(DOES_PROJECT_DIR)/doe-suite-config))
+
 install: $(INSTALLED)
+	@$(if $(PROJECT_CONFIG_DIR),$(VENV)/bin/python scripts/install_project_packages.py "$(PROJECT_CONFIG_DIR)")
 
 $(INSTALLED): pyproject.toml scripts/install_collections.py scripts/install_system_packages.sh
 	@./scripts/install_system_packages.sh
@@ -31,7 +35,7 @@ $(INSTALLED): pyproject.toml scripts/install_collections.py scripts/install_syst
 	@$(VENV)/bin/python scripts/install_collections.py .collections
 	@# Byte code for the editable install: where PYTHONDONTWRITEBYTECODE is set (CI images often do),
 	@# every doe command would otherwise compile its modules again (about 0.1 s).
-	@PYTHONDONTWRITEBYTECODE= $(VENV)/bin/python -m compileall -q doe_cli etl >/dev/null
+	@PYTHONDONTWRITEBYTECODE= $(VENV)/bin/python -m compileall -q doe_cli etl doespy >/dev/null
 	@touch $@
 
 run: install
@@ -83,7 +87,7 @@ test-unit: install
 	$(VENV)/bin/pytest -q tests/unit
 
 lint: install
-	$(VENV)/bin/ruff check doe_cli etl tests bench
+	$(VENV)/bin/ruff check doe_cli etl doespy tests bench
 	$(VENV)/bin/yamllint -s playbooks roles group_vars
 	$(VENV)/bin/ansible-lint playbooks roles
 

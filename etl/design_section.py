@@ -86,10 +86,10 @@ def expand_steps(raw: dict, path: str, ctx: _Context, registry: Registry) -> dic
         options = _substitute(options or {}, steps.variables, f"{path}.extractors.{step_name}")
         if not isinstance(options, dict):
             raise EtlConfigError("extractor options must be a mapping", path=f"{path}.extractors.{step_name}")
-        cls = registry.steps.get(step_name)
-        regex = options.get(
-            "file_regex", cls.default_file_regex() if cls and hasattr(cls, "default_file_regex") else []
-        )
+        regex = options.get("file_regex")
+        if regex is None:
+            step_path = f"{path}.extractors.{step_name}"
+            regex = registry.step(step_name, "extractor", step_path).default_file_regex()
         extractors[step_name] = {
             "file_regex": normalize_file_regex(regex, f"{path}.extractors.{step_name}.file_regex"),
             **{k: v for k, v in options.items() if k != "file_regex"},

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from etl.errors import EtlConfigError
 from etl.registry import Registry
-from etl.steps.base import Step, step_kind
+from etl.steps.base import Step
 from etl.steps.extractors import EtlWarning
 from etl.steps.transformers import DataFrameMethodTransformer, is_dataframe_method
 
@@ -86,11 +86,7 @@ def instantiate(registry: Registry, kind: str, name: str, options: Any, path: st
         options = {}
     if not isinstance(options, dict):
         raise EtlConfigError(f"options of {name} must be a mapping, got {type(options).__name__}", path=path)
-    cls = registry.steps.get(name)
-    if cls is None:
-        raise EtlConfigError(f"unknown {kind} {name}; known: {', '.join(registry.names(kind))}", path=path)
-    if step_kind(cls) != kind:
-        raise EtlConfigError(f"{name} is a {step_kind(cls)}, not a {kind}", path=path)
+    cls = registry.step(name, kind, path)
     if kind == "extractor":
         regex = options.get("file_regex", cls.default_file_regex())
         options = {**options, "file_regex": normalize_file_regex(regex, f"{path}.file_regex")}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,30 +32,52 @@ def pyplot():
 
 
 class PlotLoader(Loader):
-    """Base for custom plot loaders: implement `load` and use the helpers below."""
+    """Base for custom plot loaders (doe-suite's helpers, with its argument names): implement `load` and use
+    the helpers below."""
 
-    def default_fig(self, width: float = 6.4, height: float = 4.0):
-        return pyplot().subplots(figsize=(width, height))
+    def default_fig(self):
+        """A new figure in the golden ratio, made pyplot's current figure (for `plt.plot(...)` after it)."""
+        plt = pyplot()
+        fig = plt.figure(figsize=(2.4 * 1.618, 2.4), dpi=100)
+        plt.figure(fig.number)
+        return fig
 
     def save_plot(
-        self, fig, name: str, output_dir: Path | str, types: tuple[str, ...] = ("pdf", "png")
+        self,
+        fig,
+        filename: str,
+        output_dir: Path | str,
+        use_tight_layout: bool = True,
+        output_filetypes: Sequence[str] = ("pdf", "png"),
     ) -> list[Path]:
-        """Write the figure as <name>.<type> (300 dpi, tight bounding box), atomically; closes the figure."""
+        """Write the figure as <filename>.<type> at 300 dpi, atomically; closes the figure."""
         written = []
-        for kind in types:
-            path = Path(output_dir) / f"{_file_name(name)}.{kind}"
+        bbox = "tight" if use_tight_layout else None
+        for kind in output_filetypes:
+            path = Path(output_dir) / f"{_file_name(filename)}.{kind}"
+            path.parent.mkdir(parents=True, exist_ok=True)
             write_via_temp_path(
-                path, lambda tmp, kind=kind: fig.savefig(tmp, format=kind, dpi=300, bbox_inches="tight")
+                path, lambda tmp, kind=kind: fig.savefig(tmp, format=kind, dpi=300, bbox_inches=bbox)
             )
             written.append(path)
         pyplot().close(fig)
         return written
 
-    def save_data(self, df: pd.DataFrame, name: str, output_dir: Path | str) -> Path:
+    def save_data(
+        self,
+        df: pd.DataFrame,
+        filename: str,
+        output_dir: Path | str,
+        output_filetypes: Sequence[str] = ("html",),
+    ) -> list[Path]:
         """The data behind a figure, as an HTML table next to it."""
-        path = Path(output_dir) / f"{_file_name(name)}.html"
+        unknown = [kind for kind in output_filetypes if kind != "html"]
+        if unknown:
+            raise EtlDataError(f"save_data writes html tables only, not {unknown}")
+        path = Path(output_dir) / f"{_file_name(filename)}.html"
+        path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(path, df.to_html(index=False, na_rep=""))
-        return path
+        return [path]
 
 
 def _file_name(name: str) -> str:
@@ -99,7 +122,7 @@ class FactorPlotLoader(PlotLoader):
         for value, part in facets:
             name = base if value is None else f"{base}_{self.facet}={value}"
             points = self._points(part, x, group)
-            fig, ax = self.default_fig()
+            fig, ax = pyplot().subplots(figsize=(6.4, 4.0))
             self._draw(ax, part, points, x, group)
             title = self.title or (
                 f"{self.y} by {x}" + (f", {self.facet}={value}" if value is not None else "")
@@ -112,7 +135,7 @@ class FactorPlotLoader(PlotLoader):
             if group is not None:
                 ax.legend(title=group, fontsize="small")
             ax.grid(axis="y", alpha=0.3)
-            self.save_plot(fig, name, output_dir, tuple(self.formats))
+            self.save_plot(fig, name, output_dir, output_filetypes=self.formats)
             if self.data_table:
                 self.save_data(points, name, output_dir)
 

@@ -65,3 +65,16 @@ def test_a_rerun_with_nothing_new_imports_no_pandas(tmp_path):
     )
     assert "pandas" in fresh_python(code, str(suite_dir))
     assert fresh_python(code, str(suite_dir)) == []
+
+
+def test_validating_a_column_cross_plot_loader_imports_no_pandas():
+    loader = {
+        "metrics": {"time": {"value_cols": "lat_mean", "unit_label": "ms"}},
+        "cum_subplot_config": [{"chart": {"bar_foreach": {"cols": ["system"]}}}],
+    }
+    section = {"p": {"experiments": "*", "extractors": STEPS, "loaders": {"ColumnCrossPlotLoader": loader}}}
+    code = (
+        "import sys, json\nfrom etl.design_section import expand_etl_section\n"
+        "expand_etl_section(json.loads(sys.argv[1]), ['alpha'], config_dir=None)"
+    )
+    assert fresh_python(code, json.dumps(section)) == []

@@ -1,0 +1,1 @@
+"""doe-suite's `doespy.design`."""

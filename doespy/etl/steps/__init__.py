@@ -1,0 +1,1 @@
+"""doe-suite's `doespy.etl.steps`: the step base classes and built-in steps."""

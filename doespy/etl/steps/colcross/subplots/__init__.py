@@ -1,0 +1,1 @@
+"""doe-suite's `doespy.etl.steps.colcross.subplots`: the chart types."""

@@ -1,0 +1,1 @@
+"""Chart types of a subplot: grouped (stacked) bars and grouped box plots."""
