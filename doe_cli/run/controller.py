@@ -287,7 +287,7 @@ class Controller:
                 for key in state.with_status(FAILED):
                     record = state.jobs[key]
                     self._set_attempt_aside(name, key, record.attempt)
-                    record.status, record.exit_code, record.attempt = PENDING, None, record.attempt + 1
+                    state.set(key, PENDING, attempt=record.attempt + 1)
             state.save(path)
             self.exps[name] = ExpRuntime(name=name, state=state, state_path=path, slots=slots, check_hosts=checked,
                                          first_phase=first, runs=extended[name], n_reps=exp.n_repetitions)
@@ -633,12 +633,11 @@ class Controller:
                 continue
             pending = [key for key in keys if exp.state.jobs[key].status == PENDING]
             for key in pending:
-                exp.state.jobs[key].status = QUEUED
+                exp.state.set(key, QUEUED)
                 self._write_config_json(exp, key)
             for feed in exp.feeds.values():
                 feed.outstanding.update(pending)
-            if pending:
-                exp.state.save(exp.state_path)
+            exp.state.record(exp.state_path)
         return accepted
 
     def _write_config_json(self, exp: ExpRuntime, key: JobKey) -> None:
@@ -761,7 +760,7 @@ class Controller:
                 elif state == "unknown":
                     # Neither queued nor finished on its host (e.g. the controller died before the
                     # enqueue reached it): schedule again; enqueue skips hosts that have it.
-                    record.status = PENDING
+                    exp.state.set(key, PENDING)
                     for other in exp.feeds.values():
                         other.done(key)
                     changed.add(exp.name)
@@ -779,7 +778,7 @@ class Controller:
                 if set(exp.hosts) <= set(done):
                     self._complete(exp, key, done)
                     del exp.host_done[key]
-            exp.state.save(exp.state_path)
+            exp.state.record(exp.state_path)
 
     def _stop_if_results_never_arrive(self, host: str, feed: HostFeed, missed_now: list[str]) -> None:
         """The transfer left finished jobs out: they are fetched again, and a few misses in a row stop the run."""
@@ -860,8 +859,8 @@ class Controller:
         failed = [host for host in ordered if done[host].get("state") == "lost"
                   or done[host].get("status") not in ("finished",)]
         exit_codes = [done[host].get("exit_code") for host in (failed or ordered)]
-        record.exit_code = next((code for code in exit_codes if code), exit_codes[0] if exit_codes else None)
-        record.status = FAILED if failed else FINISHED
+        exit_code = next((code for code in exit_codes if code), exit_codes[0] if exit_codes else None)
+        exp.state.set(key, FAILED if failed else FINISHED, exit_code=exit_code)
         if failed:
             self.log(f"job {exp.name} run {key[0]} rep {key[1]} failed on {', '.join(failed)} "
                      f"(exit code {record.exit_code})")
@@ -888,6 +887,9 @@ class Controller:
                           etl_error=self.etl_error or (self.suite_dir / "ETL_ERROR.log").exists())
 
     def close(self) -> None:
+        for exp in self.exps.values():  # state.yml absorbs the journal while the lock is held
+            if exp.state.journal_lines or exp.state.changed:
+                exp.state.save(exp.state_path)
         lock = getattr(self, "lock", None)
         if lock is not None:
             lock.release()

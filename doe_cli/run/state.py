@@ -1,13 +1,19 @@
-"""Durable per-experiment job state: `<exp>/state.yml`, written atomically after every change.
+"""Durable per-experiment job state: `<exp>/state.yml` plus an append-only journal of changes.
 
 The file keeps doe-suite's six job-id lists (so existing readers work) plus a `jobs` mapping with
 each job's status, exit code and attempt. Transitions: pending -> queued -> finished | failed; a job
 is moved to finished/failed only once its results are fetched, so the lists stay consistent with
 what is on disk. `exp_job_ids_running` is kept for compatibility and stays empty.
+Changes are appended to `<exp>/.state_journal` (one line per job, written before the controller acts
+on them); state.yml is rewritten (compacted) when the journal has grown as long as the suite, and
+at the end of a run: a 100,000-job state.yml is 30 MB, too much to rewrite at every poll. The
+journal's first line names the generation of state.yml it continues, so a crash between a rewrite
+and the journal's removal replays nothing stale.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +24,10 @@ from doe_cli.fileio import load_yaml, write_atomic
 
 PENDING, QUEUED, FINISHED, FAILED = "pending", "queued", "finished", "failed"
 COMPLETED = (FINISHED, FAILED)
+STATUSES = (PENDING, QUEUED, FINISHED, FAILED)
+JOURNAL = ".state_journal"
+# The journal is compacted into state.yml once it has this many lines or as many as the suite has jobs.
+MIN_COMPACT_LINES = 1000
 
 JobKey = tuple[int, int]  # (run, rep)
 
@@ -45,6 +55,17 @@ class ExperimentState:
         self.suite_id = suite_id
         self.exp = exp
         self.jobs = jobs
+        self.generation = 0        # of state.yml; the journal continues this one
+        self.journal_lines = 0     # in the journal since state.yml was written
+        self.changed: set[JobKey] = set()  # since the last save or record
+
+    def set(self, key: JobKey, status: str, *, exit_code: int | None = None, attempt: int | None = None) -> None:
+        """Change a job's record; `record` or `save` makes it durable."""
+        record = self.jobs[key]
+        record.status, record.exit_code = status, exit_code
+        if attempt is not None:
+            record.attempt = attempt
+        self.changed.add(key)
 
     @classmethod
     def new(cls, suite: str, suite_id: int, exp: str, n_runs: int, n_reps: int) -> ExperimentState:
@@ -95,7 +116,56 @@ class ExperimentState:
         return "\n".join(lines) + "\n"
 
     def save(self, path: Path) -> None:
-        write_atomic(path, self.render())
+        """Rewrite state.yml with every change, then drop the journal it absorbed."""
+        self.generation += 1
+        write_atomic(path, self.render() + f"doe_journal_generation: {self.generation}\n")
+        path.with_name(JOURNAL).unlink(missing_ok=True)
+        self.journal_lines = 0
+        self.changed.clear()
+
+    def record(self, path: Path) -> None:
+        """Make the changes since the last call durable: appended to the journal, or a rewrite of
+        state.yml once the journal is as long as the suite (so the rewrites cost O(1) per change)."""
+        if not self.changed:
+            return
+        if self.journal_lines + len(self.changed) > max(MIN_COMPACT_LINES, len(self.jobs)):
+            self.save(path)
+            return
+        lines = [] if self.journal_lines else [f"generation {self.generation}\n"]
+        for key in sorted(self.changed):
+            record = self.jobs[key]
+            exit_code = "null" if record.exit_code is None else str(record.exit_code)
+            lines.append(f"run_{key[0]}/rep_{key[1]} {record.status} {exit_code} {record.attempt}\n")
+        # A new journal replaces one left from an older generation (a crash right after a rewrite).
+        fresh = os.O_TRUNC if not self.journal_lines else 0
+        fd = os.open(path.with_name(JOURNAL), os.O_WRONLY | os.O_CREAT | os.O_APPEND | fresh, 0o644)
+        try:
+            os.write(fd, "".join(lines).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.journal_lines += len(self.changed)
+        self.changed.clear()
+
+    def _replay(self, journal: Path) -> None:
+        """Apply the journal's complete lines if it continues this generation of state.yml."""
+        try:
+            text = journal.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return
+        lines = text.split("\n")[:-1]  # a last line without its newline was torn by a crash
+        if not lines or lines[0] != f"generation {self.generation}":
+            return
+        for line in lines[1:]:
+            parts = line.split()
+            if len(parts) != 4 or parts[1] not in STATUSES:
+                continue
+            run, _, rep = parts[0].partition("/")
+            key = (int(run.removeprefix("run_")), int(rep.removeprefix("rep_")))
+            if key in self.jobs:
+                self.jobs[key] = JobRecord(status=parts[1], exit_code=None if parts[2] == "null" else int(parts[2]),
+                                           attempt=int(parts[3]))
+                self.journal_lines += 1
 
     @classmethod
     def load(cls, path: Path, suite: str, suite_id: int, exp: str) -> ExperimentState:
@@ -124,4 +194,7 @@ class ExperimentState:
                 status = FAILED
             jobs[key] = JobRecord(status=status, exit_code=record.get("exit_code"),
                                   attempt=int(record.get("attempt") or 1))
-        return cls(suite, suite_id, exp, jobs)
+        state = cls(suite, suite_id, exp, jobs)
+        state.generation = int(content.get("doe_journal_generation") or 0)
+        state._replay(path.with_name(JOURNAL))
+        return state

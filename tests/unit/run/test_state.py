@@ -67,3 +67,47 @@ def test_save_replaces_the_file_atomically(tmp_path):
     state.save(path)
     assert [p.name for p in tmp_path.iterdir()] == ["state.yml"]  # no temp file left behind
     assert ExperimentState.load(path, "s", 1, "e").jobs[(0, 0)].status == QUEUED
+
+
+def test_changes_go_to_the_journal_and_a_load_replays_them(tmp_path):
+    path = tmp_path / "state.yml"
+    state = ExperimentState.new("s", 1, "e", n_runs=5000, n_reps=1)
+    state.save(path)
+    written = path.read_bytes()
+    state.set((0, 0), QUEUED)
+    state.set((1, 0), QUEUED)
+    state.record(path)
+    state.set((0, 0), FAILED, exit_code=3)
+    state.record(path)
+    assert path.read_bytes() == written  # nothing rewritten: two short appends
+    assert (tmp_path / ".state_journal").read_text().splitlines() == [
+        "generation 1", "run_0/rep_0 queued null 1", "run_1/rep_0 queued null 1", "run_0/rep_0 failed 3 1"]
+    with open(tmp_path / ".state_journal", "a") as handle:
+        handle.write("run_2/rep_0 fini")  # torn by a crash mid-write
+    loaded = ExperimentState.load(path, "s", 1, "e")
+    assert (loaded.jobs[(0, 0)].status, loaded.jobs[(0, 0)].exit_code) == (FAILED, 3)
+    assert loaded.jobs[(1, 0)].status == QUEUED and loaded.jobs[(2, 0)].status == PENDING
+    assert yaml.safe_load(path.read_text())["exp_job_ids_pending"][0]["exp_run"] == 0  # doe-suite's view: stale
+
+
+def test_the_journal_is_compacted_once_as_long_as_the_suite_and_a_stale_one_is_ignored(tmp_path):
+    path = tmp_path / "state.yml"
+    state = ExperimentState.new("s", 1, "e", n_runs=1500, n_reps=1)
+    state.save(path)
+    for first in range(0, 1500, 100):
+        for run in range(first, first + 100):
+            state.set((run, 0), QUEUED)
+        state.record(path)
+    assert (tmp_path / ".state_journal").exists() and state.journal_lines == 1500
+    state.set((0, 0), FINISHED, exit_code=0)
+    state.record(path)  # the 1,501st line: state.yml is rewritten and the journal goes
+    assert not (tmp_path / ".state_journal").exists()
+    content = yaml.safe_load(path.read_text())
+    assert len(content["exp_job_ids_queued"]) == 1499 and content["doe_journal_generation"] == 2
+    # A crash between a rewrite and the journal's removal: the old journal's lines are not replayed.
+    (tmp_path / ".state_journal").write_text("generation 1\nrun_0/rep_0 pending null 1\n")
+    assert ExperimentState.load(path, "s", 1, "e").jobs[(0, 0)].status == FINISHED
+    loaded = ExperimentState.load(path, "s", 1, "e")
+    loaded.set((1, 0), FINISHED, exit_code=0)
+    loaded.record(path)  # replaces the stale journal
+    assert ExperimentState.load(path, "s", 1, "e").jobs[(1, 0)].status == FINISHED
