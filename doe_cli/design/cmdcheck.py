@@ -64,9 +64,11 @@ def first_invalid(commands: list[str], checker: Checker = command_error) -> tupl
     return commands[0], checker(commands[0] + "\n") or checker(_batch(commands))
 
 
-# At design time `{{ name }}` expressions naming run-time variables are kept as written; the check sees
-# them as a plain word, as it sees host placeholders.
-_KEPT_EXPRESSION = re.compile(r"\{\{.*?\}\}", re.DOTALL)
+# Text standing for values known only at run time, which the check sees as a plain word (as it sees
+# doe's own host placeholders): `{{ name }}` expressions kept as written at design time, and the
+# `<name@runtime>` that doe-suite projects' own at_runtime filter prints at design time (bash would
+# read its `<` and `>` as redirections).
+_RUN_TIME_TEXT = re.compile(r"\{\{.*?\}\}|<[^<>\s]+@runtime>", re.DOTALL)
 
 
 def check_extended_commands(extended: dict[str, list[dict]], design_file: Path) -> None:
@@ -79,7 +81,7 @@ def check_extended_commands(extended: dict[str, list[dict]], design_file: Path) 
             for host_type, hosts in run_config.get("$CMD$", {}).items():
                 for commands in hosts:
                     for name, command in commands.items():
-                        checked = _KEPT_EXPRESSION.sub("@runtime@", command)
+                        checked = _RUN_TIME_TEXT.sub("@runtime@", command)
                         if checked in where:
                             continue
                         where[checked] = (exp_name, run_index, host_type, command)

@@ -32,7 +32,7 @@ from doe_cli.ansible_adapter import AnsibleAdapter, PlaybookResult
 from doe_cli.config import Project
 from doe_cli.errors import DoeError, UserError
 from doe_cli.fileio import load_yaml, write_atomic
-from doe_cli.run import local_cloud
+from doe_cli.run import hostvars, local_cloud
 from doe_cli.run.fetch import place_results
 from doe_cli.run.host_feed import ENQUEUE_WINDOW, MAX_MISSING_POLLS, MAX_REPORT, HostFeed
 from doe_cli.run.hosts import HostSlot, assign_hosts, slots_of
@@ -58,6 +58,7 @@ FETCH_TASK = "Fetch the newly finished job dirs in one transfer into the staging
 ENQUEUE_TASKS = ("Enqueue this host's jobs",)
 SETUP_FACTS_TASK = "Make the queue ready and record the host's hardware and kernel"
 SETUP_GIT_TASK = "Check out the code repositories at their versions"
+SETUP_HOST_VARS_TASK = "Report the host's variables rendered in its context"
 SUPPORTED_CLOUDS = ("local",)
 # An enqueue or a host's poll failing this many times in a row stops the run (the jobs keep running).
 MAX_FAILURES_IN_A_ROW = 5
@@ -237,7 +238,14 @@ class Controller:
                 self.ssh.preflight(self.suite_dir.name, force=opts.force, work_dir=Path(tempfile.gettempdir()),
                                    control_path_dir=control_path_dir(self.suite_dir), log=self.log)
         try:
+            self.repositories = normalise_repositories(
+                load_group_vars(self.project, "all").get("git_remote_repository"))
+            self.context_vars = hostvars.context_vars(
+                self.project, opts.suite, opts.cloud, self.repositories[0]["dir"] if self.repositories else "code",
+                local=self.ssh is None)
             host_vars = self._host_vars()
+            # The host variables a resumed suite's hosts reported at setup; a new suite's come with its setup.
+            self.host_var_reports = None if self.is_new else hostvars.load_reports(self.suite_dir)
             exp_host_lst = self._exp_host_lst(host_vars)
             # Render and check every command before anything is created (bad input creates nothing).
             extended = suite.extend(exp_host_lst)
@@ -255,10 +263,10 @@ class Controller:
         self.lock = SuiteLock(self.suite_dir / ".doe" / "lock")
         write_atomic(self.suite_dir / "suite_design_ext.yml", dump_yaml(extended))
         if self.ssh is not None:
-            self.inventory = self.ssh.write_inventory(self.suite_dir, self.slots, host_vars)
+            self.inventory = self.ssh.write_inventory(self.suite_dir, self.slots, host_vars, self.context_vars)
         else:
             self.inventory = local_cloud.write_inventory(self.project, self.suite_dir, self.slots, host_vars,
-                                                         remove_host_dirs=not opts.keep)
+                                                         self.context_vars, remove_host_dirs=not opts.keep)
         self.host_vars = host_vars
         self.staging = self.suite_dir / ".doe" / "staging"
         shutil.rmtree(self.staging, ignore_errors=True)
@@ -323,17 +331,39 @@ class Controller:
         tasks = self.project.roles_dir / role / "tasks"
         return self.options.cloud if (tasks / f"{self.options.cloud}.yml").is_file() else "main"
 
-    def _exp_host_lst(self, host_vars: dict[str, dict]) -> dict[str, list[dict]]:
+    def _unrendered_host_vars(self, host_vars: dict[str, dict]) -> dict[str, dict]:
+        """Per host, its variables as written: doe's context, group_vars (all, then the host type's),
+        then its inventory vars."""
         group_all = load_group_vars(self.project, "all")
+        return {slot.name: {**self.context_vars, **group_all, **load_group_vars(self.project, slot.host_type),
+                            **host_vars[slot.name], "inventory_hostname": slot.name} for slot in self.slots}
+
+    def _exp_host_lst(self, host_vars: dict[str, dict]) -> dict[str, list[dict]]:
+        """Each experiment's hosts as designs see them: hostvars as the setup rendered them on each host
+        (before the setup, values with templates are placeholders)."""
+        unrendered = self._unrendered_host_vars(host_vars)
         result: dict[str, list[dict]] = {}
         for slot in self.slots:
-            merged = {**group_all, **load_group_vars(self.project, slot.host_type), **host_vars[slot.name],
-                      "inventory_hostname": slot.name}
+            if self.host_var_reports is not None:
+                merged = hostvars.from_report(self.host_var_reports.get(slot.name, {}), slot.name)
+            else:
+                merged = hostvars.before_setup(unrendered[slot.name])
             result.setdefault(slot.exp, []).append({
                 "host_type": slot.host_type, "host_type_idx": slot.idx, "host_type_n": slot.n,
-                "public_dns_name": merged.get("public_dns_name"), "private_dns_name": merged.get("private_dns_name"),
-                "hostvars": merged})
+                "public_dns_name": host_vars[slot.name].get("public_dns_name"),
+                "private_dns_name": host_vars[slot.name].get("private_dns_name"), "hostvars": merged})
         return result
+
+    def _use_host_var_reports(self, results: dict[str, dict]) -> None:
+        """The setup's host variables, rendered on each host: the jobs are built (and checked) again
+        with them."""
+        from doe_cli.design import dump_yaml
+
+        self.host_var_reports = {host: hostvars.report_of(res) for host, res in results.items()}
+        extended = self.suite.extend(self._exp_host_lst(self.host_vars))
+        for name, exp in self.exps.items():
+            exp.runs = extended[name]
+        write_atomic(self.suite_dir / "suite_design_ext.yml", dump_yaml(extended))
 
     def _job_timeouts(self) -> dict[str, float | None]:
         """Per host: --job-timeout, else the experiment's job_timeout in the design, else the inventory's
@@ -367,23 +397,63 @@ class Controller:
             # Local hosts whose folders are gone (deleted, or a tmpfs after a reboot) are set up again;
             # their jobs are then unknown to the queues and run again.
             marker.unlink()
+        if marker.exists() and self.host_var_reports is None:
+            marker.unlink()  # set up without reporting host variables (by an earlier doe): report them now
         if marker.exists():
             record_invocation(self.suite_dir / "provenance.json")
             return
         self.log(f"setting up {len(self.slots)} host(s) of {self.suite_dir.name}")
-        repos = normalise_repositories(load_group_vars(self.project, "all").get("git_remote_repository"))
-        self.setup_vars = {"setup_suite_repositories": repos}
+        names = sorted({name for found in self._unrendered_host_vars(self.host_vars).values() for name in found})
+        self.setup_vars = {"setup_suite_repositories": self.repositories, "setup_suite_host_var_names": names}
 
     def _run_setup(self, round_vars: dict[str, Any] | None,
-                   on_event: Callable[[dict[str, Any]], None] | None = None) -> PlaybookResult:
-        """Setup, with the first round's enqueue and poll (round_vars) in the same Ansible run."""
+                   on_event: Callable[[dict[str, Any]], None] | None = None,
+                   enqueue_requests: Callable[[], dict[str, dict]] | None = None) -> PlaybookResult:
+        """Setup, with the first round's enqueue and poll (round_vars) in the same Ansible run. That
+        round's jobs are built from the host variables the setup reports (enqueue_requests builds its
+        requests): setup-and-enqueue.yml waits for them in doe_first_round_file."""
         assert self.setup_vars is not None
+        design_error: list[UserError] = []
         if round_vars:
-            result = self._playbook("setup-and-enqueue.yml", {**self.setup_vars, **round_vars}, on_event=on_event)
+            first_round = self.suite_dir / ".doe" / "first_round.json"
+            first_round.unlink(missing_ok=True)
+            reports: dict[str, dict] = {}
+
+            def on_setup_event(event: dict[str, Any]) -> None:
+                kind, data = event.get("event"), event.get("event_data", {})
+                if kind == "runner_on_ok" and data.get("task") == SETUP_HOST_VARS_TASK:
+                    reports[data.get("host")] = data.get("res") or {}
+                elif kind in ("playbook_on_task_start", "playbook_on_play_start") and reports \
+                        and not first_round.exists():
+                    # Every host has reported (tasks run on all hosts before the next starts).
+                    requests: dict[str, Any] = {"enqueue": {}, "poll": {}}  # a host without a report failed
+                    if all(slot.name in reports for slot in self.slots):
+                        try:
+                            self._use_host_var_reports(reports)
+                            requests = {"enqueue": enqueue_requests() if enqueue_requests else {},
+                                        "poll": round_vars.get("doe_poll_requests", {})}
+                        except UserError as error:  # reported after the run; nothing is enqueued
+                            design_error.append(error)
+                    write_atomic(first_round, json.dumps(requests), durable=False)
+                if on_event is not None:
+                    on_event(event)
+
+            deferred = ("doe_enqueue_requests", "doe_poll_requests")
+            extravars = {**self.setup_vars, **{k: v for k, v in round_vars.items() if k not in deferred},
+                         "doe_first_round_file": str(first_round)}
+            result = self._playbook("setup-and-enqueue.yml", extravars, on_event=on_setup_event)
         else:
             result = self._playbook("setup.yml", self.setup_vars)
+            reported = result.task_results(SETUP_HOST_VARS_TASK)
+            if all(slot.name in reported for slot in self.slots):
+                try:
+                    self._use_host_var_reports(reported)
+                except UserError as error:
+                    design_error.append(error)
         if self.setup_vars is not None:
             try:
+                if design_error:
+                    raise design_error[0]
                 self._finish_setup(result)
             except DoeError:
                 self._release_after_failed_setup()
@@ -391,9 +461,10 @@ class Controller:
         return result
 
     def _release_after_failed_setup(self) -> None:
-        """A setup that failed (on any host, so no host got jobs) keeps no SSH host locked: once the cause
-        is fixed, `--id new` finds the hosts free, and a resume takes the locks again. --keep keeps them."""
-        if self.ssh is None or self.options.keep:
+        """A setup that failed (on any host, so no host got jobs) keeps no SSH host locked and no local
+        host's queue running: once the cause is fixed, `--id new` finds the hosts free, and a resume
+        takes the locks again (and sets local hosts up again). --keep keeps them."""
+        if self.options.keep:
             return
         self.log(f"setup failed: releasing the {len(self.slots)} host(s) of {self.suite_dir.name} "
                  "(their queues stop, their locks go)")
@@ -405,7 +476,9 @@ class Controller:
         # A host that reached the poll passed its setup; its failures there are the poll's.
         polled = result.task_results(STATUS_TASK)
         setup_failures = [f for f in result.failures() if f.task not in ENQUEUE_TASKS and f.host not in polled]
-        if setup_failures or any(helper_report(facts_results.get(s.name, {})) is None for s in self.slots):
+        reported = result.task_results(SETUP_HOST_VARS_TASK)
+        if setup_failures or any(helper_report(facts_results.get(s.name, {})) is None or s.name not in reported
+                                 for s in self.slots):
             raise DoeError(f"setup failed: {result.summary()}{_stdout_hint(result)}")
         facts = {host: (helper_report(res) or {}).get("facts", {}) for host, res in facts_results.items()}
         checkouts: dict[str, list[dict]] = {}
@@ -419,6 +492,7 @@ class Controller:
                                 **facts.get(slot.name, {}), **{k: v for k, v in extra.items() if v}}
         write_provenance(self.suite_dir / "provenance.json", suite=self.options.suite, suite_id=self.suite_id,
                          cloud=self.options.cloud, hosts=hosts, repositories=checkouts)
+        hostvars.save_reports(self.suite_dir, self.host_var_reports or {})
         write_atomic(setup_marker(self.suite_dir), "setup finished\n")
         self.setup_vars = None
 
@@ -544,7 +618,7 @@ class Controller:
     def _enqueue_tick(self) -> bool:
         """Enqueue what is due and, in the same Ansible run, poll as the next poll tick would (with the
         new jobs queued). Returns whether that poll happened."""
-        requests: dict[str, dict] = {}
+        due: dict[str, tuple] = {}  # per host: what _enqueue_chunks needs
         batch: dict[str, list[JobKey]] = {}
         for exp in self.exps.values():
             pending = exp.state.with_status(PENDING)
@@ -568,9 +642,15 @@ class Controller:
             batch[exp.name] = keys
             for slot in exp.slots:
                 stop = [job_dir(exp.name, key) for key in draining if slot.name not in exp.host_done.get(key, {})]
-                first = slot.name in exp.first_phase
-                requests[slot.name] = {"phase": 1 if first else 2,
-                                       "chunks": self._enqueue_chunks(exp, keys, slot, stop, wait_started=first)}
+                due[slot.name] = (exp, keys, slot, stop, slot.name in exp.first_phase)
+
+        def enqueue_requests() -> dict[str, dict]:
+            # Built again once a new suite's setup reported the host variables the commands use.
+            return {host: {"phase": 1 if first else 2,
+                           "chunks": self._enqueue_chunks(exp, keys, slot, stop, wait_started=first)}
+                    for host, (exp, keys, slot, stop, first) in due.items()}
+
+        requests = enqueue_requests()
         poll_requests = self._poll_requests(queued_too=batch) if requests else {}
         round_vars = {"doe_enqueue_requests": requests, "doe_poll_requests": poll_requests,
                       "job_queue_staging_dir": str(self.staging)}
@@ -594,7 +674,8 @@ class Controller:
                 self._mark_queued(so_far, batch)
 
         if self.setup_vars is not None:
-            result = self._run_setup(round_vars if requests else None, on_event=on_event)
+            result = self._run_setup(round_vars if requests else None, on_event=on_event,
+                                     enqueue_requests=enqueue_requests)
             if not requests:
                 return False
         elif not requests:

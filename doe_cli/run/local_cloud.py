@@ -71,14 +71,15 @@ def host_vars(base: Path, suite_dir_name: str, slot: HostSlot, check_status: boo
 
 
 def write_inventory(project: Project, suite_dir: Path, slots: list[HostSlot], hosts: dict[str, dict],
-                    remove_host_dirs: bool = True) -> Path:
-    """Write `.inventory/local.yml` (+ a copy of group_vars/) and return the inventory path."""
+                    context: dict[str, Any], remove_host_dirs: bool = True) -> Path:
+    """Write `.inventory/local.yml` (+ a copy of group_vars/) and return the inventory path; `context`
+    holds the variables every host has unless the project's group_vars set them."""
     base = local_base_dir_from(hosts)
     if base is not None:
         (base / "ts").mkdir(parents=True, exist_ok=True)
     return write_suite_inventory(
         project, suite_dir, "local", "Written by doe for the local cloud; every host is a folder on this machine.",
-        {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+        {**context, "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
          "job_queue_python": _job_python(), "doe_remove_host_dir": remove_host_dirs},
         slots, hosts)
 

@@ -257,11 +257,13 @@ class SshCloud:
             "private_dns_name": str(host.vars.get("private_dns_name") or host.vars.get("ansible_host", host.name)),
         }
 
-    def write_inventory(self, suite_dir: Path, slots: list[HostSlot], hosts: dict[str, dict]) -> Path:
-        """Write `.inventory/<name>.yml` (+ a copy of group_vars/), usable with plain ansible-playbook."""
+    def write_inventory(self, suite_dir: Path, slots: list[HostSlot], hosts: dict[str, dict],
+                        context: dict[str, Any]) -> Path:
+        """Write `.inventory/<name>.yml` (+ a copy of group_vars/), usable with plain ansible-playbook;
+        `context` holds the variables every host has unless the project's group_vars set them."""
         return write_suite_inventory(self.project, suite_dir, self.name,
                                      f"Written by doe from {self.file}: one inventory host per slot of the suite.",
-                                     {"doe_remove_host_dir": False}, slots, hosts)
+                                     {**context, "doe_remove_host_dir": False}, slots, hosts)
 
 
 def inventory_file(project: Project, name: str) -> Path:

@@ -113,3 +113,54 @@ def test_info_reports_an_invalid_suite_and_exits_2(cli, config_dir):
     assert result.exit_code == 2
     assert "broken: invalid" in result.stdout
     assert "broken.yml:1: experiments.exp:" in result.stderr
+
+
+# doe-suite projects ship their own at_runtime filter; at design time it prints `<name@runtime>`.
+DOE_SUITE_AT_RUNTIME = '''\
+from jinja2.runtime import Undefined
+
+
+def at_runtime(var, exp_host_lst, host_type=None, host_type_idx=0):
+    if isinstance(exp_host_lst, Undefined):
+        return f"<{var}@runtime>"
+    return exp_host_lst[0]["hostvars"][var]
+
+
+class FilterModule:
+    def filters(self):
+        return {"at_runtime": at_runtime}
+'''
+
+
+def _design_with_project_at_runtime(config_dir: Path, command: str) -> None:
+    plugins = config_dir / "designs" / "filter_plugins"
+    plugins.mkdir()
+    (plugins / "helper.py").write_text(DOE_SUITE_AT_RUNTIME)
+    (config_dir / "designs" / "rt.yml").write_text(textwrap.dedent(f"""\
+        exp:
+          host_types:
+            small:
+              $CMD$: "{command}"
+          base_experiment:
+            size: {{$FACTOR$: [1, 2]}}
+    """))
+
+
+def test_run_time_values_of_a_project_filter_show_readably_and_pass_the_check(cli, config_dir):
+    # As a last word, bash would read `<exp_code_dir@runtime>` as redirections missing their target.
+    _design_with_project_at_runtime(
+        config_dir, "[% 'exp_code_dir' | at_runtime(exp_host_lst) %]/src/bin/test.zsh --size [% my_run.size %]"
+                    " --out [% 'exp_code_dir' | at_runtime(exp_host_lst) %]")
+    result = cli("--config-dir", str(config_dir), "design", "--suite", "rt")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1] == ("  run=000 host=small-0: <exp_code_dir@runtime>/src/bin/test.zsh"
+                                             " --size 1 --out <exp_code_dir@runtime>")
+
+
+def test_invalid_bash_around_a_run_time_value_is_still_reported(cli, config_dir):
+    _design_with_project_at_runtime(config_dir,
+                                    "[% 'exp_code_dir' | at_runtime(exp_host_lst) %]/run [% my_run.size %] (")
+    result = cli("--config-dir", str(config_dir), "design", "--suite", "rt")
+    assert result.exit_code == 2
+    assert "rt.yml" in result.stderr and "$CMD$ is invalid bash syntax" in result.stderr
+    assert "Traceback" not in result.output
