@@ -621,8 +621,8 @@ class Controller:
         due: dict[str, tuple] = {}  # per host: what _enqueue_chunks needs
         batch: dict[str, list[JobKey]] = {}
         for exp in self.exps.values():
-            pending = exp.state.with_status(PENDING)
-            if not pending:
+            n_pending = exp.state.counts()[PENDING]
+            if not n_pending:
                 continue
             draining: list[JobKey] = []
             if exp.multi:
@@ -632,13 +632,13 @@ class Controller:
                 draining = [key for key in queued if exp.check_hosts <= set(exp.host_done.get(key, {}))]
                 if len(draining) < len(queued):
                     continue
-                keys = pending[:1]
+                keys = exp.state.first_pending(1)
             else:
                 # A window of jobs per host, refilled once half of it is done.
                 room = ENQUEUE_WINDOW - len(exp.feeds[exp.slots[0].name].outstanding)
-                if room < min(len(pending), ENQUEUE_WINDOW // 2):
+                if room < min(n_pending, ENQUEUE_WINDOW // 2):
                     continue
-                keys = pending[:room]
+                keys = exp.state.first_pending(room)
             batch[exp.name] = keys
             for slot in exp.slots:
                 stop = [job_dir(exp.name, key) for key in draining if slot.name not in exp.host_done.get(key, {})]
@@ -762,7 +762,7 @@ class Controller:
         for exp in self.exps.values():
             about_to_queue = (queued_too or {}).get(exp.name, [])
             # The hosts' last jobs are named: their queues shut down once those are done.
-            final = not self.options.keep and len(exp.state.with_status(PENDING)) <= len(about_to_queue)
+            final = not self.options.keep and exp.state.counts()[PENDING] <= len(about_to_queue)
             for slot in exp.slots:
                 feed = exp.feeds[slot.name]
                 outstanding = feed.outstanding.union(about_to_queue)

@@ -13,6 +13,7 @@ and the journal's removal replays nothing stale.
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,10 +59,28 @@ class ExperimentState:
         self.generation = 0        # of state.yml; the journal continues this one
         self.journal_lines = 0     # in the journal since state.yml was written
         self.changed: set[JobKey] = set()  # since the last save or record
+        self._index()
+
+    def _index(self) -> None:
+        """Counts per status and the pending jobs in order, kept up to date by `set`: the run loop asks
+        for them at every poll, which must not cost a pass over 100,000 jobs."""
+        self._counts = dict.fromkeys(STATUSES, 0)
+        self._pending: dict[JobKey, None] = {}
+        for key, record in self.jobs.items():
+            self._counts[record.status] += 1
+            if record.status == PENDING:
+                self._pending[key] = None
 
     def set(self, key: JobKey, status: str, *, exit_code: int | None = None, attempt: int | None = None) -> None:
         """Change a job's record; `record` or `save` makes it durable."""
         record = self.jobs[key]
+        if record.status != status:
+            self._counts[record.status] -= 1
+            self._counts[status] += 1
+            if status == PENDING:
+                self._pending[key] = None
+            elif record.status == PENDING:
+                del self._pending[key]
         record.status, record.exit_code = status, exit_code
         if attempt is not None:
             record.attempt = attempt
@@ -77,13 +96,14 @@ class ExperimentState:
         return [key for key, record in self.jobs.items() if record.status in statuses]
 
     def counts(self) -> dict[str, int]:
-        counts = {PENDING: 0, QUEUED: 0, FINISHED: 0, FAILED: 0}
-        for record in self.jobs.values():
-            counts[record.status] += 1
-        return counts
+        return dict(self._counts)
 
     def done(self) -> bool:
-        return all(record.status in COMPLETED for record in self.jobs.values())
+        return self._counts[PENDING] == self._counts[QUEUED] == 0
+
+    def first_pending(self, limit: int) -> list[JobKey]:
+        """Up to `limit` pending jobs, in design order (a job that became pending again comes last)."""
+        return list(itertools.islice(self._pending, limit))
 
     def job_id(self, key: JobKey) -> dict:
         return {"suite": self.suite, "suite_id": self.suite_id, "exp_name": self.exp,
@@ -197,4 +217,5 @@ class ExperimentState:
         state = cls(suite, suite_id, exp, jobs)
         state.generation = int(content.get("doe_journal_generation") or 0)
         state._replay(path.with_name(JOURNAL))
+        state._index()
         return state

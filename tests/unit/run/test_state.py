@@ -25,10 +25,10 @@ def test_new_state_has_every_job_pending_in_order(tmp_path):
 
 def test_round_trip_keeps_status_exit_code_and_attempt(tmp_path):
     state = ExperimentState.new("s", 1, "e", n_runs=3, n_reps=1)
-    state.jobs[(0, 0)].status = FINISHED
-    state.jobs[(0, 0)].exit_code = 0
-    state.jobs[(1, 0)].status, state.jobs[(1, 0)].exit_code, state.jobs[(1, 0)].attempt = FAILED, 7, 2
-    state.jobs[(2, 0)].status = QUEUED
+    state.set((0, 0), FINISHED, exit_code=0)
+    state.set((1, 0), FAILED, exit_code=7, attempt=2)
+    state.set((2, 0), QUEUED)
+    assert state.counts() == {PENDING: 0, QUEUED: 1, FINISHED: 1, FAILED: 1} and not state.done()
     path = tmp_path / "state.yml"
     state.save(path)
     loaded = ExperimentState.load(path, "s", 1, "e")
@@ -111,3 +111,15 @@ def test_the_journal_is_compacted_once_as_long_as_the_suite_and_a_stale_one_is_i
     loaded.set((1, 0), FINISHED, exit_code=0)
     loaded.record(path)  # replaces the stale journal
     assert ExperimentState.load(path, "s", 1, "e").jobs[(1, 0)].status == FINISHED
+
+
+def test_pending_jobs_come_in_design_order_and_a_job_pending_again_comes_last():
+    state = ExperimentState.new("s", 1, "e", n_runs=4, n_reps=1)
+    state.set((0, 0), QUEUED)
+    state.set((1, 0), QUEUED)
+    assert state.first_pending(5) == [(2, 0), (3, 0)]
+    state.set((0, 0), PENDING)  # unknown to its host: scheduled again
+    assert state.first_pending(2) == [(2, 0), (3, 0)] and state.first_pending(9)[-1] == (0, 0)
+    for key in state.jobs:
+        state.set(key, FINISHED, exit_code=0)
+    assert state.done() and state.first_pending(1) == [] and state.counts()[FINISHED] == 4
