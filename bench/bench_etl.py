@@ -1,7 +1,7 @@
 """ETL speed on a generated tree of 10,000 jobs, against a floor measured in the same run.
 
 Tree: one experiment, 1,000 runs x 10 repetitions x 1 host; per job a 3-row 5-column results.csv, stdout.log,
-an empty stderr.log and runtime_info.yaml; per repetition config.json. Pipeline: CsvExtractor (+ErrorExtractor,
+an empty stderr.log and .doe_runtime_info.yaml; per repetition config.json. Pipeline: CsvExtractor (+ErrorExtractor,
 IgnoreExtractor) -> RepAggTransformer -> CsvSummaryLoader.
 
 floor: Python's csv module over all result files plus one pandas groupby (no config, no row metadata).
@@ -69,7 +69,7 @@ def write_job(rep_dir: Path, run: int, rep: int) -> None:
     (host / "results.csv").write_text("op,lat,tput,cpu,mem\n" + rows)
     (host / "stdout.log").write_text("ok\n")
     (host / "stderr.log").write_text("")
-    (host / "runtime_info.yaml").write_text(
+    (host / ".doe_runtime_info.yaml").write_text(
         "start_time: '2026-01-01T00:00:00Z'\nend_time: '2026-01-01T00:00:01Z'\nwall_seconds: 1.25\n"
         f"max_rss_kb: {4000 + rep}\nexit_code: 0\nstatus: finished\nhost: exp-client-0\nhost_type: client\n"
         "host_idx: 0\n"

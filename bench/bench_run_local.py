@@ -53,7 +53,7 @@ def doe_suite(root: Path, n_jobs: int) -> float:
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(f"doe run failed ({done.returncode}):\n{done.stderr}")
-    fetched = list(results.glob("bench_true_*/jobs/run_*/rep_0/small/host_0/runtime_info.yaml"))
+    fetched = list(results.glob("bench_true_*/jobs/run_*/rep_0/small/host_0/.doe_runtime_info.yaml"))
     if len(fetched) != n_jobs:
         sys.exit(f"expected {n_jobs} fetched jobs, found {len(fetched)}")
     return elapsed

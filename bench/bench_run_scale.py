@@ -88,7 +88,7 @@ def run_doe(config: Path, root: Path, suite: str, *args: str, expect_rc: int = 0
 
 
 def count_fetched(root: Path, suite: str) -> int:
-    return sum(1 for _ in (root / "results").glob(f"{suite}_*/e*/run_*/rep_0/small/host_0/runtime_info.yaml"))
+    return sum(1 for _ in (root / "results").glob(f"{suite}_*/e*/run_*/rep_0/small/host_0/.doe_runtime_info.yaml"))
 
 
 def plain_local(root: Path, n_jobs: int) -> float:

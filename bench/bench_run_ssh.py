@@ -99,7 +99,7 @@ def measure(root: Path, pool: SshHostPool, jobs_per_host: int, wrapper: str) -> 
         sys.exit(f"timed run failed ({done.returncode}):\n{done.stderr}")
     if os.environ.get("DOE_BENCH_DOE"):
         print(done.stderr)
-    fetched = list(results.glob("bench_ssh_*/e*/run_*/rep_0/small/host_0/runtime_info.yaml"))
+    fetched = list(results.glob("bench_ssh_*/e*/run_*/rep_0/small/host_0/.doe_runtime_info.yaml"))
     if len(fetched) != N_HOSTS * jobs_per_host:
         sys.exit(f"expected {N_HOSTS * jobs_per_host} fetched jobs, found {len(fetched)}")
     from doe_cli.run.controller import control_path_dir

@@ -34,13 +34,12 @@ import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
 from etl.errors import EtlDataError
-from etl.fileio import read_pickle, write_pickle
+from etl.fileio import DOE_RECORD, read_pickle, write_pickle
 from etl.pipeline import StepSpec
 from etl.stamps import RACY_NS, Stamps, groups_unchanged, latest_mtime, pack
 from etl.steps.base import Extractor, is_builtin
 from etl.steps.extractors import EtlWarning
 
-RUNTIME_INFO = "runtime_info.yaml"
 CONFIG_JSON = "config.json"
 CACHE_VERSION = 7
 META_COLUMNS = (
@@ -291,6 +290,11 @@ class Extraction:
     def _match(self, name: str, display: str) -> int | None:
         if name in self._match_memo:
             return self._match_memo[name]
+        if name.startswith("."):
+            # Hidden files are not the job's results; doe's record goes only to the extractors made for it.
+            claims = [i for i, spec in enumerate(self.extractors) if type(spec.step).reads_doe_record]
+            self._match_memo[name] = claims[0] if name == DOE_RECORD and claims else None
+            return self._match_memo[name]
         hits = [i for i, patterns in enumerate(self.patterns) if any(p.match(name) for p in patterns)]
         if len(hits) > 1:
             names = ", ".join(
@@ -298,15 +302,12 @@ class Extraction:
             )
             raise EtlDataError(f"{display} matches multiple extractors: {names}", pipeline=self.pipeline)
         if not hits:
-            if name != RUNTIME_INFO:
-                names = ", ".join(f"{spec.name} {list(spec.step.file_regex)}" for spec in self.extractors)
-                raise EtlDataError(
-                    f"{display} matches no extractor (candidates: {names}); add an extractor "
-                    "or IgnoreExtractor for it",
-                    pipeline=self.pipeline,
-                )
-            self._match_memo[name] = None  # the tool's own file: skipped unless a pipeline claims it
-            return None
+            names = ", ".join(f"{spec.name} {list(spec.step.file_regex)}" for spec in self.extractors)
+            raise EtlDataError(
+                f"{display} matches no extractor (candidates: {names}); add an extractor "
+                "or IgnoreExtractor for it",
+                pipeline=self.pipeline,
+            )
         self._match_memo[name] = None if self.modes[hits[0]] == _SKIP else hits[0]
         return self._match_memo[name]
 

@@ -13,6 +13,10 @@ from typing import IO, Any
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK
+# doe's record of a job (times, max RSS, exit code, host), next to the job's own files. Hidden: a job's
+# own runtime_info.yaml (doe-suite projects write one with /usr/bin/time) is never replaced, and
+# pipelines see only the job's files; RuntimeInfoExtractor reads this one.
+DOE_RECORD = ".doe_runtime_info.yaml"
 
 
 def write_atomic(

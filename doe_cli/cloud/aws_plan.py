@@ -1,7 +1,7 @@
 """`doe plan --cloud aws`: what a suite would launch, how long it may take, what it may cost.
 
 Costs come from the price table in group_vars/all/main.yml (aws_price_usd_per_hour). The wall time is
-estimated from runtime_info.yaml files of earlier runs of the same suite: per experiment, the mean job
+estimated from doe's job records (.doe_runtime_info.yaml) of earlier runs of the same suite: per experiment, the mean job
 wall time times its number of jobs; experiments run in parallel, so the suite takes the longest one.
 Without an earlier run the wall time is unknown and the cost is the upper bound at the max lifetime,
 after which every instance terminates itself.
@@ -23,6 +23,7 @@ from doe_cli.cloud.host_plan import HostSlot, host_plan_for_suite, hosts_per_typ
 from doe_cli.config import Project
 from doe_cli.design import load_suite
 from doe_cli.errors import UserError
+from etl.fileio import DOE_RECORD
 
 _SUITE_DIR = re.compile(r"^(?P<suite>.+)_(?P<id>\d+)$")
 
@@ -91,7 +92,7 @@ def estimate_wall_seconds(results_dir: Path, suite: str, jobs: dict[str, int] | 
                         key=lambda p: int(p.name.rsplit("_", 1)[1]), reverse=True)
     for suite_dir in suite_dirs:  # newest first: the newest run with data for an experiment wins
         found: dict[str, dict[Path, float]] = {}
-        for info_file in suite_dir.glob("*/run_*/rep_*/*/host_*/runtime_info.yaml"):
+        for info_file in suite_dir.glob(f"*/run_*/rep_*/*/host_*/{DOE_RECORD}"):
             info = _runtime_info(info_file)
             if info is None:
                 continue

@@ -50,6 +50,7 @@ from doe_cli.run.state import (
     setup_marker,
 )
 from doe_cli.run.suite_id import resolve_suite_id
+from etl.fileio import DOE_RECORD
 
 CMD = "$CMD$"
 STATUS_TASK = "Stop leftovers of completed jobs and read the job states"
@@ -924,7 +925,7 @@ class Controller:
                 self.log(f"host {host} answers again")
 
     def _place(self, exp: ExpRuntime, slot: HostSlot, key: JobKey) -> bool:
-        """Move a fetched job into the results tree; True once its runtime_info.yaml is there."""
+        """Move a fetched job into the results tree; True once doe's record of it is there."""
         rel = job_dir(exp.name, key)
         source = self.staging / slot.name / rel / "results"
         target = self.suite_dir / rel / slot.host_type / f"host_{slot.idx}"
@@ -932,7 +933,7 @@ class Controller:
         for name in report.refused:
             self.log(f"warning: {slot.name}: refused to fetch {rel}/results/{name} (symlink or unsafe name)")
         self.new_results_since_etl = True
-        return (target / "runtime_info.yaml").is_file()
+        return (target / DOE_RECORD).is_file()
 
     def _complete(self, exp: ExpRuntime, key: JobKey, done: dict[str, dict]) -> None:
         record = exp.state.jobs[key]

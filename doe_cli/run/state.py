@@ -5,8 +5,8 @@ each job's status, exit code and attempt. Transitions: pending -> queued -> fini
 is moved to finished/failed only once its results are fetched, so the lists stay consistent with
 what is on disk. `exp_job_ids_running` is kept for compatibility and stays empty.
 Changes are appended to `<exp>/.state_journal` (one line per job, written before the controller acts
-on them); state.yml is rewritten (compacted) when the journal has grown as long as the suite, and
-at the end of a run: a 100,000-job state.yml is 30 MB, too much to rewrite at every poll. The
+on them); state.yml is rewritten (compacted) when the journal has grown as long as the experiment has jobs,
+and at the end of a run: a 100,000-job state.yml is 30 MB, too much to rewrite at every poll. The
 journal's first line names the generation of state.yml it continues, so a crash between a rewrite
 and the journal's removal replays nothing stale.
 """
@@ -27,8 +27,6 @@ PENDING, QUEUED, FINISHED, FAILED = "pending", "queued", "finished", "failed"
 COMPLETED = (FINISHED, FAILED)
 STATUSES = (PENDING, QUEUED, FINISHED, FAILED)
 JOURNAL = ".state_journal"
-# The journal is compacted into state.yml once it has this many lines or as many as the suite has jobs.
-MIN_COMPACT_LINES = 1000
 
 JobKey = tuple[int, int]  # (run, rep)
 
@@ -148,7 +146,7 @@ class ExperimentState:
         state.yml once the journal is as long as the suite (so the rewrites cost O(1) per change)."""
         if not self.changed:
             return
-        if self.journal_lines + len(self.changed) > max(MIN_COMPACT_LINES, len(self.jobs)):
+        if self.journal_lines + len(self.changed) > len(self.jobs):
             self.save(path)
             return
         lines = [] if self.journal_lines else [f"generation {self.generation}\n"]

@@ -38,6 +38,8 @@ class Extractor(Step):
     empty_gives_nothing: ClassVar[bool] = False
     # The records are not rows but columns added to every row of the same job (RuntimeInfoExtractor).
     job_columns: ClassVar[bool] = False
+    # Reads doe's hidden record of the job (etl.fileio.DOE_RECORD), which no other extractor sees.
+    reads_doe_record: ClassVar[bool] = False
     file_regex: tuple[str, ...] = ()
 
     @field_validator("file_regex", mode="before")

@@ -131,7 +131,7 @@ def _scalar(text: str) -> object:
 
 
 def parse_runtime_info(path: str) -> dict:
-    """runtime_info.yaml is flat `key: value` lines written by doe; parse it without a YAML parser."""
+    """doe's record is flat `key: value` lines; parse it without a YAML parser."""
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
     info: dict = {}
@@ -147,12 +147,15 @@ def parse_runtime_info(path: str) -> dict:
 
 @register
 class RuntimeInfoExtractor(Extractor):
-    """Adds the job's runtime_info.yaml fields (wall seconds, max RSS, exit code, ...) to each row of the job.
+    """Adds doe's record of the job (wall seconds, max RSS, exit code, ...; the hidden file
+    ``.doe_runtime_info.yaml`` in its folder) to each row of the job.
 
     Columns are prefixed with ``runtime.``; aggregating transformers treat them as data, never as group keys.
+    A job's own ``runtime_info.yaml`` is one of its files, extracted like any other.
     """
 
-    file_regex: tuple[str, ...] = (r"^runtime_info\.yaml$",)
+    file_regex: tuple[str, ...] = (r"^\.doe_runtime_info\.yaml$",)
+    reads_doe_record: ClassVar[bool] = True
     fields: tuple[str, ...] = ("wall_seconds", "max_rss_kb", "exit_code", "status")
     job_columns: ClassVar[bool] = True
 

@@ -6,7 +6,7 @@
  *     doe_job <job_dir>
  *
  * job.spec: NUL-separated fields: "doe-job-1", timeout in seconds ("" for none), the host's lines of
- * runtime_info.yaml, the host's members of the done marker, the marker's last members, the main
+ * .doe_runtime_info.yaml, the host's members of the done marker, the marker's last members, the main
  * command, then the background commands. The host parts are rendered by doe_queue.py, so no value from
  * a design is ever formatted here.
  */
@@ -348,7 +348,7 @@ int main(int argc, char **argv) {
              "start_time: \"%s\"\nend_time: \"%s\"\nwall_seconds: %s\nmax_rss_kb: %ld\nexit_code: %d\n"
              "status: \"%s\"\n%sstopped_by_controller: %s\n",
              start_text, end_text, wall, (long)usage.ru_maxrss, exit_code, status_text, host_yaml, stopped_text);
-    write_atomic("results/runtime_info.yaml", info, 1);
+    write_atomic("results/.doe_runtime_info.yaml", info, 1);
     snprintf(marker, size,
              "{\"start_time\": \"%s\", \"end_time\": \"%s\", \"wall_seconds\": %s, \"max_rss_kb\": %ld, "
              "\"exit_code\": %d, \"status\": \"%s\", %s, \"stopped_by_controller\": %s, %s}",

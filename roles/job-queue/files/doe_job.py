@@ -4,13 +4,14 @@
 Usage: python3 -S -I doe_job.py <job_dir>
 
 <job_dir>/job.spec (written by doe_queue.py) holds NUL-terminated fields: "doe-job-1", the timeout in
-seconds ("" for none), the host's lines of runtime_info.yaml, the host's members of the done marker,
-the marker's last members (label, attempt), the main command, then the background commands. Background
+seconds ("" for none), the host's lines of doe's record, the host's members of the done marker, the
+marker's last members (label, attempt), the main command, then the background commands. Background
 commands start first, each in its own session/process group; then main runs with `sh -c`; when main
 ends (or times out, or this wrapper gets SIGTERM) the background groups are terminated. The wrapper
-writes results/stdout.log and results/stderr.log (separate streams), results/runtime_info.yaml and,
-last and atomically, the done marker .doe_done (JSON) that the poll trusts; then it appends the job dir
-to its experiment's journal (../../.doe_journal), from which the poll learns what finished.
+writes results/stdout.log and results/stderr.log (separate streams), its record
+results/.doe_runtime_info.yaml (hidden: a job's own runtime_info.yaml is never touched) and, last and
+atomically, the done marker .doe_done (JSON) that the poll trusts; then it appends the job dir to its
+experiment's journal (../../.doe_journal), from which the poll learns what finished.
 
 doe_job.c is the same wrapper in C, which doe_queue.py builds where a C compiler exists (a Python
 start costs 13-15 ms per job); the two write the same files, and the tests run both.
@@ -183,7 +184,7 @@ def main(job_dir: str) -> int:
     rss = int(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     start_text, end_text, wall = iso(start), iso(end), seconds_text(end - start)
     stopped_text = "true" if stopped else "false"
-    write_atomic("results/runtime_info.yaml",
+    write_atomic("results/.doe_runtime_info.yaml",
                  f'start_time: "{start_text}"\nend_time: "{end_text}"\nwall_seconds: {wall}\nmax_rss_kb: {rss}\n'
                  f'exit_code: {exit_code}\nstatus: "{status}"\n{host_yaml}stopped_by_controller: {stopped_text}\n')
     write_atomic(DONE_MARKER,

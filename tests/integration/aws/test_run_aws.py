@@ -23,6 +23,7 @@ import boto3
 import pytest
 import yaml
 
+from doe_cli.run.state import ExperimentState
 from tests.integration.run.conftest import Doe, wait_for
 from tests.support.sshd_hosts import SshHostPool, close_control_masters
 
@@ -104,7 +105,9 @@ def _all_instances(ec2, suite_id: str) -> list[str]:
 
 
 def _jobs_queued(results: Path) -> bool:
-    return any("status: queued" in state.read_text() for state in results.glob("e2e_*/*/state.yml"))
+    """Whether the controller has queued jobs (state.yml plus its journal of changes, as `doe status` reads it)."""
+    return any(ExperimentState.load(path, "", 0, path.parent.name).counts()["queued"]
+               for path in results.glob("e2e_*/*/state.yml"))
 
 
 def test_doe_run_on_aws_killed_then_resumed_runs_every_job_once_and_deletes_everything(aws_run_env, ec2):

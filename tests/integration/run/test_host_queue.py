@@ -92,10 +92,22 @@ def test_enqueue_runs_each_job_once_with_separate_streams_and_exit_codes(queue):
     assert json.loads((queue.root / "e/run_0/rep_0/config.json").read_text())["n"] == 0
     assert report["fetch_count"] == 2
     assert Path(report["fetch_list"]).read_text() == "e/run_0/rep_0/results/\ne/run_1/rep_0/results/\n"
-    info = (results / "runtime_info.yaml").read_text()
+    info = (results / ".doe_runtime_info.yaml").read_text()
     for key in ("start_time", "end_time", "wall_seconds", "max_rss_kb", "exit_code", "status", "host",
                 "host_type", "host_idx"):
         assert f"\n{key}: " in f"\n{info}"
+
+
+def test_a_jobs_own_runtime_info_is_kept_byte_for_byte_next_to_does_hidden_record(queue):
+    own = "{wall_time: 0:00.01, max_rss: 1234}\n"
+    queue("enqueue", batch({0: {"main": "printf '%s\\n' '" + own.strip() + "' > results/runtime_info.yaml"}},
+                           [[0, 0, 1]]))
+    report = wait_done(queue, [[0, 0, 1]])
+    results = queue.root / "e/run_0/rep_0/results"
+    assert (results / "runtime_info.yaml").read_text() == own
+    record = yaml.safe_load((results / ".doe_runtime_info.yaml").read_text())
+    assert record["exit_code"] == 0 and record["host"] == "h-0"
+    assert report["jobs"]["e/run_0/rep_0"]["status"] == "finished"
 
 
 def test_background_commands_end_with_main_and_timeout_is_recorded(queue):
@@ -212,7 +224,7 @@ def test_both_wrappers_record_the_same_fields_and_quote_design_values(queue):
     request = {**batch({0: {"main": "true"}}, [[0, 0, 1]]), "host": host}
     queue("enqueue", request)
     marker = wait_done(queue, [[0, 0, 1]])["jobs"]["e/run_0/rep_0"]
-    info = yaml.safe_load((queue.root / "e/run_0/rep_0/results/runtime_info.yaml").read_text())
+    info = yaml.safe_load((queue.root / "e/run_0/rep_0/results/.doe_runtime_info.yaml").read_text())
     assert list(info) == ["start_time", "end_time", "wall_seconds", "max_rss_kb", "exit_code", "status", "host",
                           "host_type", "host_idx", "stopped_by_controller"]
     assert (info["host"], info["host_type"], info["host_idx"]) == (host, "small", 0)

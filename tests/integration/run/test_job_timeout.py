@@ -37,7 +37,7 @@ def test_the_designs_job_timeout_kills_a_hanging_job_and_the_suite_goes_on(short
     assert done.returncode == 1, done.stderr  # the timed-out job counts as failed
     suite_dir = doe.suite_dir("hanging")
     hung = suite_dir / "hanging/run_0/rep_0/small/host_0"
-    info = read_yaml(hung / "runtime_info.yaml")
+    info = read_yaml(hung / ".doe_runtime_info.yaml")
     assert info["status"] == "timeout" and 1.5 <= info["wall_seconds"] < 60
     assert process_gone(int((hung / "hang.pid").read_text()))
     state = read_yaml(suite_dir / "hanging/state.yml")["jobs"]

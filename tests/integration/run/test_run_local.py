@@ -63,6 +63,7 @@ $ETL$:
     extractors:
       JsonExtractor: {{}}
       YamlExtractor: {{}}
+      RuntimeInfoExtractor: {{}}
       IgnoreExtractor: {{file_regex: ["^stdout.log$", "^stderr.log$", "^bg.pid$"]}}
     loaders:
       CsvSummaryLoader: {{}}
@@ -171,7 +172,7 @@ def test_result_tree_config_and_runtime_info(mixed_run, env):
             assert (host / "stdout.log").read_text() == f"x={run + 1} label=it's {run + 1}\n"
             assert (host / "stderr.log").read_text() == "note\n"
             assert json.loads((host / "copied_config.json").read_text()) == config
-            info = read_yaml(host / "runtime_info.yaml")
+            info = read_yaml(host / ".doe_runtime_info.yaml")
             assert info["exit_code"] == 0 and info["status"] == "finished"
             assert info["host"] == "single-small-0" and info["host_type"] == "small" and info["host_idx"] == 0
             assert info["max_rss_kb"] > 0 and 0 <= info["wall_seconds"] < 60
@@ -195,7 +196,7 @@ def test_failed_jobs_are_recorded_fetched_and_listed(mixed_run, env):
     assert len(state["exp_job_ids_finished"]) == 6 and state["exp_job_ids_unfinished"] == []
     host = suite_dir / "single/run_2/rep_1/small/host_0"
     assert (host / "stderr.log").read_text() == "failing\n"
-    assert read_yaml(host / "runtime_info.yaml")["status"] == "failed"
+    assert read_yaml(host / ".doe_runtime_info.yaml")["status"] == "failed"
     assert "failed: run 2 rep 0 exit code 7" in done.stderr
     status = json.loads(env("status", "--suite", "mixed", "--id", "last", "--json").stdout)
     assert status["experiments"]["single"]["failed"] == 2
@@ -206,7 +207,8 @@ def test_failed_jobs_are_recorded_fetched_and_listed(mixed_run, env):
 def test_etl_runs_after_the_jobs_and_its_errors_go_to_the_log(mixed_run, env):
     suite_dir, done = mixed_run
     table = (suite_dir / "etl_results" / "table" / "table.csv").read_text()
-    assert table.count("single") >= 6 and "exit_code" in table
+    # One row per job (its copied_config.json); doe's own record adds columns, never rows.
+    assert table.count("\n") == 1 + 6 and "runtime.exit_code" in table and "copied_config.json" in table
     assert "broken" in (suite_dir / "ETL_ERROR.log").read_text()
     assert "ETL failed" in done.stderr
     status = json.loads(env("status", "--suite", "mixed", "--id", "last", "--json").stdout)
@@ -217,17 +219,17 @@ def test_client_server_barrier_and_server_stop(mixed_run):
     suite_dir, _ = mixed_run
     for run in range(2):
         rep_dir = suite_dir / "client_server" / f"run_{run}" / "rep_0"
-        server = read_yaml(rep_dir / "server/host_0/runtime_info.yaml")
+        server = read_yaml(rep_dir / "server/host_0/.doe_runtime_info.yaml")
         assert server["stopped_by_controller"] is True and server["status"] == "finished"
         assert (rep_dir / "server/host_0/stdout.log").read_text() == "server-up\n"
         assert process_gone(int((rep_dir / "server/host_0/server.pid").read_text()))
         for idx in range(2):
-            client = read_yaml(rep_dir / f"client/host_{idx}/runtime_info.yaml")
+            client = read_yaml(rep_dir / f"client/host_{idx}/.doe_runtime_info.yaml")
             assert client["exit_code"] == 0
             # Readiness barrier: no client starts before the server's job has started.
             assert datetime.fromisoformat(client["start_time"]) >= datetime.fromisoformat(server["start_time"])
             assert (rep_dir / f"client/host_{idx}/stdout.log").read_text() == f"client {run + 1}\n"
-    runs = sorted((suite_dir / "client_server").glob("run_*/rep_0/server/host_0/runtime_info.yaml"))
+    runs = sorted((suite_dir / "client_server").glob("run_*/rep_0/server/host_0/.doe_runtime_info.yaml"))
     first_server_end = read_yaml(runs[0])["end_time"]
     second_server_start = read_yaml(runs[1])["start_time"]
     assert second_server_start >= first_server_end  # one multi-host job at a time
@@ -235,13 +237,13 @@ def test_client_server_barrier_and_server_stop(mixed_run):
 
 def test_retry_failed_reruns_only_failed_jobs(mixed_run, env):
     suite_dir, _ = mixed_run
-    before = (suite_dir / "single/run_0/rep_0/small/host_0/runtime_info.yaml").read_text()
+    before = (suite_dir / "single/run_0/rep_0/small/host_0/.doe_runtime_info.yaml").read_text()
     env("run", "--suite", "mixed", "--id", "last", "--retry-failed")
     state = read_yaml(suite_dir / "single" / "state.yml")
     assert state["jobs"]["run_2/rep_0"] == {"status": "finished", "exit_code": 0, "attempt": 2}
-    assert (suite_dir / "single/run_0/rep_0/small/host_0/runtime_info.yaml").read_text() == before
+    assert (suite_dir / "single/run_0/rep_0/small/host_0/.doe_runtime_info.yaml").read_text() == before
     host = suite_dir / "single/run_2/rep_0/small/host_0"
-    assert read_yaml(host / "runtime_info.yaml")["exit_code"] == 0
+    assert read_yaml(host / ".doe_runtime_info.yaml")["exit_code"] == 0
     assert (host / "stdout.log").read_text() == "x=3 label=it's 3\n"
 
 
@@ -272,7 +274,7 @@ def test_resume_after_sigkill_runs_every_job_exactly_once(env):
     state = read_yaml(suite_dir / "twenty" / "state.yml")
     assert len(state["exp_job_ids_finished"]) == 20
     assert all(job["status"] == "finished" for job in state["jobs"].values())
-    assert len(list(suite_dir.glob("twenty/run_*/rep_*/small/host_0/runtime_info.yaml"))) == 20
+    assert len(list(suite_dir.glob("twenty/run_*/rep_*/small/host_0/.doe_runtime_info.yaml"))) == 20
 
 
 def test_example01_minimal_from_the_repository(short_tmp):
@@ -331,7 +333,7 @@ def test_multi_host_resume_after_sigkill_runs_every_client_job_once(env):
     assert progress and all(int(line.split(" running")[0].rsplit(" ", 1)[1]) <= 1 for line in progress), progress
     assert not any("-" in line.split(" waiting")[0].rsplit(",", 1)[1] for line in progress), progress
     suite_dir = env.suite_dir("multi_killed")
-    assert len(list(suite_dir.glob("pairs/run_*/rep_0/server/host_0/runtime_info.yaml"))) == 4
+    assert len(list(suite_dir.glob("pairs/run_*/rep_0/server/host_0/.doe_runtime_info.yaml"))) == 4
     assert all(job["status"] == "finished" for job in read_yaml(suite_dir / "pairs" / "state.yml")["jobs"].values())
     assert tsp_servers_under(env.local) == []
 
@@ -353,7 +355,7 @@ def test_every_shipped_example_runs_every_job_on_every_host(suite, short_tmp):
                 for host_type, host_spec in spec["host_types"].items():
                     for idx in range(host_spec["n"]):
                         host_dir = rep_dir / host_type / f"host_{idx}"
-                        info = yaml.safe_load((host_dir / "runtime_info.yaml").read_text())
+                        info = yaml.safe_load((host_dir / ".doe_runtime_info.yaml").read_text())
                         # Servers (check_status: false) are stopped by the controller once clients finish.
                         assert info["exit_code"] == 0 or not host_spec["check_status"], (host_dir, info)
                         assert (host_dir / "stdout.log").is_file() and (host_dir / "stderr.log").is_file()

@@ -44,7 +44,7 @@ def test_five_thousand_jobs_on_one_host_resume_after_sigkill_and_each_runs_once(
     runs = Counter(int(line) for line in ledger.read_text().splitlines())
     assert sorted(runs) == list(range(N_JOBS)) and set(runs.values()) == {1}
     suite_dir = doe.suite_dir("grid")
-    fetched = list(suite_dir.glob("grid/run_*/rep_0/small/host_0/runtime_info.yaml"))
+    fetched = list(suite_dir.glob("grid/run_*/rep_0/small/host_0/.doe_runtime_info.yaml"))
     assert len(fetched) == N_JOBS
     status = json.loads(doe("status", "--suite", "grid", "--id", "last", "--json").stdout)
     assert status["experiments"]["grid"]["finished"] == N_JOBS

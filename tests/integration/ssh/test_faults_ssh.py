@@ -11,6 +11,7 @@ from collections import Counter
 import pytest
 import yaml
 
+from doe_cli.run.state import ExperimentState
 from tests.integration.run.conftest import process_gone, wait_for
 from tests.integration.ssh.conftest import ran_log
 
@@ -21,18 +22,20 @@ def read_yaml(path):
     return yaml.safe_load(path.read_text())
 
 
-def finished_jobs(suite_dir, exp) -> int:
-    path = suite_dir / exp / "state.yml"
+def job_counts(path) -> dict[str, int]:
+    """The controller's job state as `doe status` reads it (state.yml plus its journal of changes)."""
     if not path.exists():
-        return 0
-    jobs = read_yaml(path)["jobs"].values()
-    return sum(job["status"] == "finished" for job in jobs)
+        return {}
+    return ExperimentState.load(path, "", 0, path.parent.name).counts()
+
+
+def finished_jobs(suite_dir, exp) -> int:
+    return job_counts(suite_dir / exp / "state.yml").get("finished", 0)
 
 
 def queued_jobs(ssh_env, exp) -> int:
     paths = list(ssh_env.results.glob(f"killed_*/{exp}/state.yml"))
-    jobs = read_yaml(paths[0])["jobs"].values() if paths else []
-    return sum(job["status"] == "queued" for job in jobs)
+    return job_counts(paths[0]).get("queued", 0) if paths else 0
 
 
 def remote_done(host, suite_name, exp) -> int:
@@ -77,7 +80,7 @@ def test_a_hanging_job_times_out_and_unsafe_files_are_not_fetched(ssh_env):
     assert done.returncode == 1, done.stderr  # the timed-out job counts as failed
     suite_dir = ssh_env.suite_dir("hazards")
     hung = suite_dir / "hazards/run_0/rep_0/slow/host_0"
-    info = read_yaml(hung / "runtime_info.yaml")
+    info = read_yaml(hung / ".doe_runtime_info.yaml")
     assert info["status"] == "timeout" and info["wall_seconds"] < 60
     assert process_gone(int((hung / "hang.pid").read_text()))
     assert read_yaml(suite_dir / "hazards/state.yml")["jobs"]["run_0/rep_0"]["status"] == "failed"
@@ -118,7 +121,7 @@ def test_controller_killed_in_a_multi_host_job_resumes_and_single_host_jobs_kept
     suite_dir = ssh_env.suite_dir("killed")
     assert finished_jobs(suite_dir, "solo") == 6 and finished_jobs(suite_dir, "duo") == 2
     for k in range(2):
-        assert (suite_dir / f"duo/run_{k}/rep_0/client/host_0/runtime_info.yaml").is_file()
+        assert (suite_dir / f"duo/run_{k}/rep_0/client/host_0/.doe_runtime_info.yaml").is_file()
     for host, exp, n in ((host0, "solo", 6), (host1, "duo", 2), (host2, "duo", 2)):
         runs = Counter(ran_log(host)) - before[host.name]
         assert sorted(runs.values()) == [1] * n and all(f"/{exp}/" in path for path in runs), runs

@@ -150,7 +150,7 @@ def test_a_resumed_suite_checks_its_hosts_in_its_first_round_before_any_enqueue(
         done = ssh_env("run", "--suite", "gate", "--id", "last", "--retry-failed", "--force")
         assert "took over the lock of suite other_7" in done.stderr
         for i in range(3):
-            assert yaml.safe_load((suite_dir / f"g{i}/run_1/rep_0/small/host_0/runtime_info.yaml").read_text())[
+            assert yaml.safe_load((suite_dir / f"g{i}/run_1/rep_0/small/host_0/.doe_runtime_info.yaml").read_text())[
                 "status"] == "finished"
         for host in ssh_env.pool.hosts:
             assert not (host.root / "doe-suite" / "doe.lock").exists()  # released with the queues' shutdown

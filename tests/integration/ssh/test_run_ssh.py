@@ -33,13 +33,13 @@ def test_single_and_multi_host_experiments_run_on_their_hosts(mixed_run, ssh_env
         for rep in range(2):
             out = suite_dir / f"single/run_{run}/rep_{rep}/small/host_0"
             assert (out / "stdout.log").read_text() == f"x={run + 1}\nhost0\n"
-            info = read_yaml(out / "runtime_info.yaml")
+            info = read_yaml(out / ".doe_runtime_info.yaml")
             assert info["status"] == "finished" and info["host"] == "single-small-0"
             assert json.loads((suite_dir / f"single/run_{run}/rep_{rep}/config.json").read_text())["x"] == run + 1
     pair = suite_dir / "pair/run_0/rep_0"
     assert (pair / "client/host_0/stdout.log").read_text() == "client 1 talks to 127.0.0.1\n"
     assert (pair / "server/host_0/stdout.log").read_text() == "server-up\n"
-    assert read_yaml(pair / "server/host_0/runtime_info.yaml")["stopped_by_controller"] is True
+    assert read_yaml(pair / "server/host_0/.doe_runtime_info.yaml")["stopped_by_controller"] is True
     # Each job ran once, on its own host (each host has its own /tmp).
     new_runs = {h.name: Counter(ran_log(h)) - before[h.name] for h in (host0, host1, host2)}
     assert sorted(new_runs["host0"].values()) == [1, 1, 1, 1]

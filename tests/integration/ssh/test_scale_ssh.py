@@ -32,6 +32,6 @@ def test_two_thousand_jobs_on_each_of_three_ssh_hosts_run_once_and_arrive(ssh_en
         ran = Counter(ran_log(host)) - before[host.name]
         assert len(ran) == N_PER_HOST and set(ran.values()) == {1}, host.name
         assert all(f"/big{i}/" in path for path in ran)
-        fetched = list(suite_dir.glob(f"big{i}/run_*/rep_0/small/host_0/runtime_info.yaml"))
+        fetched = list(suite_dir.glob(f"big{i}/run_*/rep_0/small/host_0/.doe_runtime_info.yaml"))
         assert len(fetched) == N_PER_HOST
     assert f"big0: {N_PER_HOST}/{N_PER_HOST} jobs, 0 failed" in done.stderr

@@ -33,7 +33,7 @@ def project(tmp_path: Path) -> Project:
 def runtime_info(project: Project, suite_dir: str, exp: str, run: int, host_type: str, host: int,
                  wall: float, status: str = "finished") -> None:
     write(project.results_dir / suite_dir / exp / f"run_{run}" / "rep_0" / host_type / f"host_{host}" /
-          "runtime_info.yaml", {"wall_seconds": wall, "status": status, "exit_code": 0})
+          ".doe_runtime_info.yaml", {"wall_seconds": wall, "status": status, "exit_code": 0})
 
 
 def test_without_an_earlier_run_the_cost_is_the_upper_bound_at_the_max_lifetime(project):

@@ -44,7 +44,7 @@ def job_files(exp: str, run: int, rep: int, host_type: str, idx: int) -> dict[st
         ),
         "stdout.log": "done\n",
         "stderr.log": "",
-        "runtime_info.yaml": runtime_info(
+        ".doe_runtime_info.yaml": runtime_info(
             f"{exp}-{host_type}-{idx}", host_type, idx, 1.0 + rep, 2048 + rep, 0
         ),
     }

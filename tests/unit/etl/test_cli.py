@@ -73,7 +73,7 @@ def test_etl_on_a_tree_from_the_design_engine_stored_and_from_design(tmp_path):
             (host_dir / "metrics.json").write_text(json.dumps({"latency_ms": 1.0 + run, "total": 5}))
             (host_dir / "stdout.log").write_text("")
             (host_dir / "stderr.log").write_text("")
-            (host_dir / "runtime_info.yaml").write_text("wall_seconds: 0.5\nmax_rss_kb: 100\nexit_code: 0\n")
+            (host_dir / ".doe_runtime_info.yaml").write_text("wall_seconds: 0.5\nmax_rss_kb: 100\nexit_code: 0\n")
     options = ["--config-dir", str(TOOL_ROOT), "--results-dir", str(results)]
     for extra in ([], ["--from-design"]):
         result = CliRunner().invoke(app, [*options, "etl", "--suite", "example07-etl", *extra])

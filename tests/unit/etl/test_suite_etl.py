@@ -65,6 +65,26 @@ def test_repagg_matches_golden_and_keeps_run_order(make_suite):
     assert "rep" not in frame.columns
 
 
+def test_a_jobs_own_runtime_info_is_its_file_and_does_record_is_never_extracted_by_other_steps(make_suite):
+    def files(*args):
+        return {**job_files(*args), "runtime_info.yaml": "wall_time: 0:01.50\nmax_rss: 4096\n"}
+
+    yaml_steps = {**STEPS, "YamlExtractor": {"file_regex": [r".*\.yaml$"]}}
+    suite_dir = make_suite(
+        {
+            "own": {"experiments": ["beta"], "extractors": yaml_steps, "loaders": {"CsvSummaryLoader": {}}},
+            "unclaimed": {"experiments": ["beta"], "extractors": STEPS},
+        },
+        files=files,
+    )
+    report = run_suite_etl(suite_dir).by_pipeline()
+    frame = pd.read_csv(suite_dir / "etl_results" / "own" / "own.csv", index_col=0)
+    from_yaml = frame[frame["source_file"] == "runtime_info.yaml"]
+    assert len(from_yaml) == 2 and list(from_yaml["max_rss"]) == [4096, 4096]  # one row per job, its own values
+    assert set(frame["source_file"]) == {"results.csv", "runtime_info.yaml"}  # doe's hidden record: never a row
+    assert report["unclaimed"].status == "error" and "runtime_info.yaml matches no extractor" in report["unclaimed"].message
+
+
 def test_runtime_info_is_skipped_unless_claimed_and_then_is_data(make_suite):
     claimed = {**STEPS, "RuntimeInfoExtractor": {}}
     suite_dir = make_suite(
