@@ -59,7 +59,10 @@ class PlaybookError:
     message: str
 
     def __str__(self) -> str:
-        return f"Ansible stopped in task '{self.task}': {self.message}"
+        # The task Ansible was at: the include that loaded the broken role, or (for an error in a play's
+        # keywords) the last task before it; the origin in the message is exact.
+        where = f" at task '{self.task}'" if self.task else ""
+        return f"Ansible stopped{where}: {self.message}"
 
 
 @dataclass
@@ -100,7 +103,7 @@ class PlaybookResult:
             lines = [line.strip() for line in str(event.get("stdout") or "").splitlines() if line.strip()]
             why = lines[0].removeprefix("[ERROR]:").strip() if lines else "error"
             origin = next((line.removeprefix("Origin:").strip() for line in lines if line.startswith("Origin:")), "")
-            found.append(PlaybookError(task=event.get("event_data", {}).get("task") or "?",
+            found.append(PlaybookError(task=event.get("event_data", {}).get("task") or "",
                                        message=_one_line(f"{why} ({origin})" if origin else why)))
         return found
 

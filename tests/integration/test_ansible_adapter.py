@@ -84,7 +84,7 @@ def test_an_unknown_module_in_an_included_role_is_an_error_naming_module_and_fil
     assert error.task == "Run the role"
     assert error.message.startswith("couldn't resolve module/action 'community.general.no_such_module'")
     assert error.message.endswith(f"({tasks / 'main.yml'}:1:3)")
-    assert result.summary() == f"Ansible stopped in task 'Run the role': {error.message}"
+    assert result.summary() == f"Ansible stopped at task 'Run the role': {error.message}"
 
 
 def test_a_host_that_does_not_answer_is_unreachable_not_failed(tmp_path, inventory):

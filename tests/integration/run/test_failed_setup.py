@@ -108,7 +108,7 @@ def test_an_unknown_module_is_a_setup_error_and_after_the_fix_the_suite_sets_up_
     assert done.returncode == 1, done.stderr
     [error] = error_lines(done.stderr)
     role_file = project.config / "roles" / "pulls_image" / "tasks" / "main.yml"
-    assert error.startswith("error: setup failed: Ansible stopped in task 'Run the project's setup roles for this "
+    assert error.startswith("error: setup failed: Ansible stopped at task 'Run the project's setup roles for this "
                             "host': couldn't resolve module/action 'community.docker.docker_image'"), error
     assert f"({role_file}:1:3)" in error
     suite_dir = project.suite_dir("module_missing")
