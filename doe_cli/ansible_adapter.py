@@ -26,12 +26,14 @@ from doe_cli.config import ANSIBLE_CFG, COLLECTIONS_DIR, PLAYBOOKS_DIR, TOOL_ROO
 
 EventHandler = Callable[[dict[str, Any]], None]
 
-_HOST_EVENTS = {
+# Host task results, and "error": an error that stopped the whole playbook.
+_KEPT_EVENTS = {
     "runner_on_ok", "runner_on_failed", "runner_on_unreachable", "runner_on_skipped",
-    "runner_item_on_ok", "runner_item_on_failed",
+    "runner_item_on_ok", "runner_item_on_failed", "error",
 }
 _STAT_KEYS = ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored", "processed")
 MAX_EVENT_RESULT_CHARS = 16 * 1024 * 1024
+COMMAND_TAIL_LINES, COMMAND_TAIL_CHARS = 3, 300
 _SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|ACCESS_KEY|KEY_ID|CREDENTIAL", re.IGNORECASE)
 
 
@@ -41,10 +43,26 @@ class HostFailure:
     task: str
     message: str
     unreachable: bool = False
+    role: str | None = None
 
     def __str__(self) -> str:
         kind = "unreachable" if self.unreachable else "failed"
-        return f"{self.host} {kind} in task '{self.task}': {self.message}"
+        of_role = f" of role {self.role}" if self.role else ""
+        return f"{self.host} {kind} in task '{self.task}'{of_role}: {self.message}"
+
+
+@dataclass(frozen=True)
+class PlaybookError:
+    """An error that stopped the whole playbook rather than one host's task: e.g. an unknown module
+    in a role, which Ansible resolves only when an include loads the role."""
+    task: str
+    message: str
+
+    def __str__(self) -> str:
+        # The task Ansible was at: the include that loaded the broken role, or (for an error in a play's
+        # keywords) the last task before it; the origin in the message is exact.
+        where = f" at task '{self.task}'" if self.task else ""
+        return f"Ansible stopped{where}: {self.message}"
 
 
 @dataclass
@@ -72,7 +90,21 @@ class PlaybookResult:
             res = data.get("res") or {}
             found.append(HostFailure(host=data.get("host", "?"), task=data.get("task", "?"),
                                      message=_one_line(_reason(res)),
-                                     unreachable=kind == "runner_on_unreachable"))
+                                     unreachable=kind == "runner_on_unreachable", role=data.get("role")))
+        return found
+
+    def errors(self) -> list[PlaybookError]:
+        found = []
+        for event in self.events:
+            if event.get("event") != "error":
+                continue
+            # An error event has no result: its text is Ansible's display of it, "[ERROR]: <why>",
+            # then "Origin: <file>:<line>:<column>" and the source lines.
+            lines = [line.strip() for line in str(event.get("stdout") or "").splitlines() if line.strip()]
+            why = lines[0].removeprefix("[ERROR]:").strip() if lines else "error"
+            origin = next((line.removeprefix("Origin:").strip() for line in lines if line.startswith("Origin:")), "")
+            found.append(PlaybookError(task=event.get("event_data", {}).get("task") or "",
+                                       message=_one_line(f"{why} ({origin})" if origin else why)))
         return found
 
     def unreachable_hosts(self) -> set[str]:
@@ -99,12 +131,15 @@ class PlaybookResult:
         failures = self.failures()
         if failures:
             return "; ".join(str(f) for f in failures[:5])
+        errors = self.errors()
+        if errors:
+            return str(errors[0])
         return f"playbook {self.playbook} ended with status {self.status} (rc={self.rc})"
 
 
 def _reason(res: dict[str, Any]) -> str:
     """Why a task failed: its message; for a loop, the first failed item's; for a raw or command
-    failure, also the command's last line of output (its own words say why)."""
+    failure, also the command's last lines of output (its own words say why)."""
     message = str(res.get("msg") or res.get("stderr") or res.get("reason") or "failed")
     if message == "One or more items failed":
         failed = next((item for item in res.get("results") or [] if item.get("failed")), None)
@@ -113,8 +148,16 @@ def _reason(res: dict[str, Any]) -> str:
     # raw over ssh runs in a terminal, which merges stderr into stdout
     output = str(res.get("stderr") or "").strip() or str(res.get("stdout") or "").strip()
     if message == "non-zero return code" and output:
-        message = f"{message}: {output.splitlines()[-1].strip()}"
+        message = f"{message}: {_last_lines(output)}"
     return message
+
+
+def _last_lines(output: str) -> str:
+    """A failed command's last lines on one line, cut at the front: a build's final line ("make: ***
+    Error 1") rarely says why, the lines before it do."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()][-COMMAND_TAIL_LINES:]
+    tail = " / ".join(lines)
+    return tail if len(tail) <= COMMAND_TAIL_CHARS else "..." + tail[-(COMMAND_TAIL_CHARS - 3):]
 
 
 def _one_line(text: str, limit: int = 400) -> str:
@@ -224,7 +267,7 @@ class AnsibleAdapter:
 
         def handle(event: dict[str, Any]) -> bool:
             kind = event.get("event")
-            if keep_events and kind in _HOST_EVENTS:
+            if keep_events and kind in _KEPT_EVENTS:
                 events.append(event)
             elif kind == "playbook_on_stats":
                 data = event.get("event_data", {})

@@ -478,9 +478,12 @@ class Controller:
         polled = result.task_results(STATUS_TASK)
         setup_failures = [f for f in result.failures() if f.task not in ENQUEUE_TASKS and f.host not in polled]
         reported = result.task_results(SETUP_HOST_VARS_TASK)
-        if setup_failures or any(helper_report(facts_results.get(s.name, {})) is None or s.name not in reported
-                                 for s in self.slots):
-            raise DoeError(f"setup failed: {result.summary()}{_stdout_hint(result)}")
+        # An Ansible error (an unknown module in a project role) stops the run with no host's task
+        # failed; the setup is checked before any enqueue, so such an error is the setup's.
+        if setup_failures or result.errors() or any(
+                helper_report(facts_results.get(s.name, {})) is None or s.name not in reported for s in self.slots):
+            raise DoeError(f"setup failed: {result.summary()}{_stdout_hint(result)}; fix it, then set up "
+                           f"again with: {self.resume_command()}")
         facts = {host: (helper_report(res) or {}).get("facts", {}) for host, res in facts_results.items()}
         checkouts: dict[str, list[dict]] = {}
         for host, res in result.task_results(SETUP_GIT_TASK).items():
@@ -1034,8 +1037,8 @@ def _json_or_none(text: Any) -> Any:
 
 
 def _stdout_hint(result: PlaybookResult) -> str:
-    """When a playbook fails before any host task (syntax, arguments), its stdout says why."""
-    if result.failures() or result.data_dir is None:
+    """When a playbook fails before it starts (syntax, arguments), only its stdout says why."""
+    if result.failures() or result.errors() or result.data_dir is None:
         return ""
     for stdout in result.data_dir.glob("artifacts/*/stdout"):
         lines = [line.strip() for line in stdout.read_text(errors="replace").splitlines() if "ERROR" in line]

@@ -56,16 +56,35 @@ def test_results_and_stats_come_from_events(tmp_path, inventory):
 
 def test_a_failed_task_names_host_task_and_the_commands_last_words(tmp_path, inventory):
     adapter = AnsibleAdapter(tmp_path / "work")
+    command = "echo first; echo writing >&2; echo disk is full >&2; echo; echo 'make: *** Error 1' >&2; exit 3"
     playbook = _playbook(tmp_path, "fails", [
-        {"name": "Fail loudly", "ansible.builtin.command": {"argv": ["sh", "-c", "echo first; echo disk is full >&2; exit 3"]},
-         "changed_when": False},
+        {"name": "Fail loudly", "ansible.builtin.command": {"argv": ["sh", "-c", command]}, "changed_when": False},
     ])
     result = adapter.run(playbook, inventory=inventory, limit="here")
     assert not result.ok
     assert result.failed_hosts() == {"here"}
     [failure] = result.failures()
-    assert (failure.host, failure.task, failure.unreachable) == ("here", "Fail loudly", False)
-    assert "disk is full" in failure.message
+    assert (failure.host, failure.task, failure.unreachable, failure.role) == ("here", "Fail loudly", False, None)
+    assert failure.message == "non-zero return code: writing / disk is full / make: *** Error 1"
+
+
+def test_an_unknown_module_in_an_included_role_is_an_error_naming_module_and_file(tmp_path, inventory):
+    tasks = tmp_path / "roles" / "installs_tool" / "tasks"
+    tasks.mkdir(parents=True)
+    (tasks / "main.yml").write_text("- name: Install the tool\n  community.general.no_such_module:\n    name: tool\n")
+    adapter = AnsibleAdapter(tmp_path / "work", roles_paths=[tmp_path / "roles"])
+    playbook = _playbook(tmp_path, "unknown_module", [
+        {"name": "Say hello", "ansible.builtin.debug": {"msg": "hello"}},
+        {"name": "Run the role", "ansible.builtin.include_role": {"name": "installs_tool"}},
+    ])
+    result = adapter.run(playbook, inventory=inventory, limit="here")
+    # Ansible resolves the module only when the include loads the role: no host's task fails.
+    assert not result.ok and result.failures() == []
+    [error] = result.errors()
+    assert error.task == "Run the role"
+    assert error.message.startswith("couldn't resolve module/action 'community.general.no_such_module'")
+    assert error.message.endswith(f"({tasks / 'main.yml'}:1:3)")
+    assert result.summary() == f"Ansible stopped at task 'Run the role': {error.message}"
 
 
 def test_a_host_that_does_not_answer_is_unreachable_not_failed(tmp_path, inventory):

@@ -173,23 +173,40 @@ broken:
 """
 
 
-def test_a_failed_setup_stops_every_host_and_releases_their_locks(ssh_env):
+FAILING_TASK = """---
+- name: Fail on the client only
+  ansible.builtin.fail:
+    msg: this role fails on purpose
+  when: doe_host_type == 'client'
+"""
+
+# A module of a collection doe does not ship: Ansible stops when the include loads the role.
+UNKNOWN_MODULE = """---
+- name: Pull the tool's image
+  community.docker.docker_image:
+    name: tool
+    source: pull
+"""
+
+
+@pytest.mark.parametrize(("role_tasks", "reason"), [
+    (FAILING_TASK, "failed in task 'Fail on the client only' of role fails_on_client: this role fails on purpose"),
+    (UNKNOWN_MODULE, "couldn't resolve module/action 'community.docker.docker_image'"),
+], ids=["task-fails", "module-unknown"])
+def test_a_failed_setup_stops_every_host_and_releases_their_locks(ssh_env, role_tasks, reason):
     from tests.integration.ssh.conftest import ran_log
 
     (ssh_env.config / "designs" / "broken.yml").write_text(FAILING_SETUP)
     tasks = ssh_env.config / "roles" / "fails_on_client" / "tasks"
     tasks.mkdir(parents=True, exist_ok=True)
-    (tasks / "main.yml").write_text("""---
-- name: Fail on the client only
-  ansible.builtin.fail:
-    msg: this role fails on purpose
-  when: doe_host_type == 'client'
-""")
+    (tasks / "main.yml").write_text(role_tasks)
     _, host1, host2 = ssh_env.pool.hosts
     ran_before = [ran_log(host1), ran_log(host2)]
     done = ssh_env("run", "--suite", "broken", "--id", "new", "--cloud", "sshd", check=False)
     assert done.returncode == 1
-    assert "setup failed" in done.stderr and "this role fails on purpose" in done.stderr
+    [error] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert error.startswith("error: setup failed:") and reason in error, done.stderr
+    assert "enqueue failed" not in done.stderr and "Traceback" not in done.stderr
     assert "releasing the 2 host(s)" in done.stderr
     # The server's setup passed, but no host got a job, and both locks are gone.
     assert [ran_log(host1), ran_log(host2)] == ran_before
