@@ -172,8 +172,13 @@ class _FastEmitter:
     """Writes dicts, lists and scalars the way PyYAML's block style does (mappings indent 2, sequences
     under a key not indented, `- ` items holding mappings and sequences inline)."""
 
+    # Parts are joined into a chunk every so many: a list of millions of small strings (100,000 run
+    # configs) would cost several times the text's own size.
+    CHUNK_PARTS = 50_000
+
     def __init__(self) -> None:
         self.parts: list[str] = []
+        self.chunks: list[str] = []
         self.open_ended = False
 
     def document(self, obj: Any) -> str:
@@ -183,7 +188,8 @@ class _FastEmitter:
             self.sequence(obj, 0, "")
         if self.open_ended:
             self.parts.append("...\n")
-        return "".join(self.parts)
+        self.chunks.append("".join(self.parts))
+        return "".join(self.chunks)
 
     def scalar(self, value: Any, indent: int) -> None:
         first, rest, open_ended = _scalar(value)
@@ -234,6 +240,9 @@ class _FastEmitter:
                 self.parts.append(prefix + "-")
                 self.value(item, indent)
             prefix = pad
+            if len(self.parts) > self.CHUNK_PARTS:
+                self.chunks.append("".join(self.parts))
+                self.parts.clear()
 
 
 def config_json(run_config: dict) -> str:
