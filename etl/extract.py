@@ -41,7 +41,7 @@ from etl.steps.base import Extractor, is_builtin
 from etl.steps.extractors import EtlWarning
 
 CONFIG_JSON = "config.json"
-CACHE_VERSION = 7
+CACHE_VERSION = 8  # 8: run config columns in json_normalize order
 META_COLUMNS = (
     "suite_name",
     "suite_id",
@@ -104,6 +104,16 @@ def flatten(config: dict, prefix: str = "") -> dict:
         else:
             flat[name] = value
     return flat
+
+
+def flatten_run_config(config: dict) -> dict:
+    """The run config's columns in doe-suite's order (pandas' json_normalize): its top-level values that are
+    no mappings first, then each mapping flattened, both in key order."""
+    flat = flatten(config)
+    nested = [name for name, value in config.items() if isinstance(value, dict) and value]
+    prefixes = tuple(f"{name}." for name in nested)
+    return {**{k: v for k, v in flat.items() if not k.startswith(prefixes)},
+            **{k: v for k, v in flat.items() if k.startswith(prefixes)}}
 
 
 def _mode(step: Extractor) -> int:
@@ -620,7 +630,7 @@ class Extraction:
                 raise EtlDataError(
                     f"{rep_key}/{CONFIG_JSON} is not valid JSON: {error}", pipeline=self.pipeline
                 ) from None
-            flat = flatten(config) if isinstance(config, dict) else {}
+            flat = flatten_run_config(config) if isinstance(config, dict) else {}
         if "size" not in run_config:
             run_config.update(size=stat.st_size, flat=flat)
         new.configs[rep_key] = (stamp, flat)

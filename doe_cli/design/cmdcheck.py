@@ -69,10 +69,17 @@ def first_invalid(commands: list[str], checker: Checker = command_error) -> tupl
 # `<name@runtime>` that doe-suite projects' own at_runtime filter prints at design time (bash would
 # read its `<` and `>` as redirections).
 _RUN_TIME_TEXT = re.compile(r"\{\{.*?\}\}|<[^<>\s]+@runtime>", re.DOTALL)
+# Without hosts, doe-suite projects also print their own stand-ins for host values, e.g.
+# `exp_host_lst | to_private_dns_name('server') | default('<UNDEFINED-DNS>')`: any angle-bracketed word.
+_RUN_TIME_TEXT_WITHOUT_HOSTS = re.compile(r"\{\{.*?\}\}|<[^<>\s]+>", re.DOTALL)
 
 
-def check_extended_commands(extended: dict[str, list[dict]], design_file: Path) -> None:
-    """Raise a UserError naming experiment, run and host type of the first command that is not valid bash."""
+def check_extended_commands(extended: dict[str, list[dict]], design_file: Path, *,
+                            hosts_known: bool = True) -> None:
+    """Raise a UserError naming experiment, run and host type of the first command that is not valid bash.
+
+    Without known hosts (design time), values that stand for host variables count as plain words."""
+    run_time_text = _RUN_TIME_TEXT if hosts_known else _RUN_TIME_TEXT_WITHOUT_HOSTS
     where: dict[str, tuple[str, int, str, str]] = {}
     sample: list[str] = []
     sampled: Counter = Counter()
@@ -81,7 +88,7 @@ def check_extended_commands(extended: dict[str, list[dict]], design_file: Path) 
             for host_type, hosts in run_config.get("$CMD$", {}).items():
                 for commands in hosts:
                     for name, command in commands.items():
-                        checked = _RUN_TIME_TEXT.sub("@runtime@", command)
+                        checked = run_time_text.sub("@runtime@", command)
                         if checked in where:
                             continue
                         where[checked] = (exp_name, run_index, host_type, command)

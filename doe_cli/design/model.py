@@ -154,7 +154,7 @@ class Suite:
         if check_commands if check_commands is not None else exp_host_lst is not None:
             from doe_cli.design.cmdcheck import check_extended_commands
 
-            check_extended_commands(extended, self.source.file)
+            check_extended_commands(extended, self.source.file, hosts_known=exp_host_lst is not None)
         return extended
 
     def _extend_experiment(self, exp: Experiment, exp_host_lst: dict | None) -> list[dict]:

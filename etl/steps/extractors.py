@@ -87,7 +87,8 @@ class ErrorExtractor(Extractor):
     """A non-empty file (stderr.log by default) fails the pipeline, or with on_output=warning is a note."""
 
     empty_gives_nothing: ClassVar[bool] = True
-    file_regex: tuple[str, ...] = (r"^stderr\.log$",)
+    # doe-suite's own text, so suite_design.yml lists the same defaults
+    file_regex: tuple[str, ...] = ("^stderr.log$",)
     on_output: Literal["error", "warning"] = "error"
     preview_lines: int = 3
 
@@ -109,7 +110,7 @@ class IgnoreExtractor(Extractor):
     """Whitelists expected files that hold no data."""
 
     reads_content: ClassVar[bool] = False
-    file_regex: tuple[str, ...] = (r"^stdout\.log$",)
+    file_regex: tuple[str, ...] = ("^stdout.log$",)
 
     def extract(self, path: str, options: dict) -> list[dict]:
         return []

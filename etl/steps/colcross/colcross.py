@@ -1,5 +1,5 @@
 """ColumnCrossPlotLoader: one figure per `fig_foreach` combination, a grid of subplots in it
-(`cum_plot_config[].subplot_grid`), a chart per subplot (`cum_subplot_config[].chart`). Every level is chosen
+(`subplot_grid`, or per figure `cum_plot_config[].subplot_grid`), a chart per subplot (`cum_subplot_config[].chart`). Every level is chosen
 by columns of the frame; the cumulative lists are merged per figure, subplot and artist from the entries whose
 `jp_query` matches (earlier entries win). Each figure is written as `<id>.pdf` with its data as `<id>.html`,
 the id being its `fig_foreach` values as `col=value` joined by `_` (`$metrics$=time.pdf`).
@@ -101,6 +101,8 @@ class BaseColumnCrossPlotLoader(PlotLoader):
 
     data_filter: DataFilter = Field(default_factory=DataFilter.empty)
     fig_foreach: ColsForEach = Field(default_factory=ColsForEach.empty)
+    # doe-suite's place for the grid; a `cum_plot_config` entry's own grid takes precedence for its figures
+    subplot_grid: SubplotGrid | None = None
     metrics: dict[str, Metric]
     cum_plot_config: list[PlotConfig] | None = Field(default_factory=list)
     cum_subplot_config: list[SubplotConfig]
@@ -121,6 +123,8 @@ class BaseColumnCrossPlotLoader(PlotLoader):
     def collect_cols(self) -> list[str]:
         """Every column the figures are split by (filtered and ordered by `data_filter`)."""
         cols = self.fig_foreach.get_cols()
+        if self.subplot_grid is not None:
+            cols += self.subplot_grid.get_cols()
         for config in self.cum_plot_config or []:
             cols += config.get_cols()
         for config in self.cum_subplot_config:
@@ -164,7 +168,7 @@ class BaseColumnCrossPlotLoader(PlotLoader):
                 plot_config = type(self.cum_plot_config[0]).merge_cumulative(
                     self.cum_plot_config, plot_id=plot_id
                 )
-            grid = self.subplot_grid(plot_config)
+            grid = self.grid_for(plot_config)
             fig, axs = grid.init(df=df_plot, parent_id=plot_id)
             figure = {"fig": fig, "df_plot": df_plot, "plot_id": plot_id, "plot_config": plot_config}
             gossip.trigger(CcpHooks.FigPreGroup, axs=axs, loader=self, **figure)
@@ -192,10 +196,10 @@ class BaseColumnCrossPlotLoader(PlotLoader):
             figures.append((plot_id, df_plot, fig))
         return figures
 
-    def subplot_grid(self, plot_config: PlotConfig | None) -> SubplotGrid:
+    def grid_for(self, plot_config: PlotConfig | None) -> SubplotGrid:
         if plot_config is not None and plot_config.subplot_grid is not None:
             return plot_config.subplot_grid
-        return SubplotGrid.empty()
+        return self.subplot_grid if self.subplot_grid is not None else SubplotGrid.empty()
 
     def subplots(self, grid: SubplotGrid, axs, df_plot, plot_id: dict):
         """((row, col), rows, subplot id, the subplot's axes) per subplot."""
@@ -255,16 +259,17 @@ class BrokenColumnCrossPlotLoader(BaseColumnCrossPlotLoader):
     axis (`BrokenSubplotGrid`) with their own limits, so that a few tall bars do not flatten the others. The
     title goes on the top axis, the x-axis options on the bottom one."""
 
+    subplot_grid: BrokenSubplotGrid | None = None
     cum_plot_config: list[BrokenPlotConfig] | None = Field(default_factory=list)
     cum_subplot_config: list[BrokenSubplotConfig]
 
     def setup_handlers(self) -> None:
         """The default hooks only."""
 
-    def subplot_grid(self, plot_config: PlotConfig | None) -> SubplotGrid:
+    def grid_for(self, plot_config: PlotConfig | None) -> SubplotGrid:
         if plot_config is not None and plot_config.subplot_grid is not None:
             return plot_config.subplot_grid
-        return BrokenSubplotGrid(rows=[], cols=[])
+        return self.subplot_grid if self.subplot_grid is not None else BrokenSubplotGrid(rows=[], cols=[])
 
     def subplots(self, grid: SubplotGrid, axs, df_plot, plot_id: dict):
         for index, df_subplot, subplot_id, pair in grid.for_each(axs, df=df_plot, parent_id=plot_id):

@@ -122,3 +122,56 @@ def test_shellcheck_errors_are_reported_for_the_sample(tmp_path):
     with pytest.raises(UserError) as caught:
         load_suite(project, "s").extend(check_commands=True)
     assert "SC" in caught.value.detail and caught.value.detail.startswith("run 0:")
+
+
+# doe-suite's project template: without hosts the helper hands back the undefined host list, and the
+# design's `default` prints the project's own stand-in.
+DOE_SUITE_DNS_HELPER = '''\
+from jinja2.runtime import Undefined
+
+
+def to_private_dns_name(hostlist, host_type, host_type_idx=0, default=None):
+    if isinstance(hostlist, Undefined):
+        return default if default is not None else hostlist
+    return [h for h in hostlist if h["host_type"] == host_type][host_type_idx]["private_dns_name"]
+
+
+class FilterModule:
+    def filters(self):
+        return {"to_private_dns_name": to_private_dns_name}
+'''
+
+CLIENT_OF_SERVER = """\
+    exp:
+      host_types:
+        small:
+          $CMD$: "echo hi | netcat -q 1 [% exp_host_lst | to_private_dns_name('small') | default('<UNDEFINED-DNS>') %] 2807"
+      base_experiment: {}
+"""
+
+
+@needs_shellcheck
+def test_a_projects_stand_in_for_a_host_value_passes_the_design_time_check(tmp_path):
+    project = _config_with(tmp_path, CLIENT_OF_SERVER)
+    plugins = project.config_dir / "designs" / "filter_plugins"
+    plugins.mkdir()
+    (plugins / "helper.py").write_text(DOE_SUITE_DNS_HELPER)
+    runs = load_suite(project, "s").extend(check_commands=True)["exp"]
+    assert runs[0]["$CMD$"]["small"][0]["main"] == "echo hi | netcat -q 1 <UNDEFINED-DNS> 2807"
+
+
+@needs_shellcheck
+def test_angle_bracketed_words_are_redirections_again_once_hosts_are_known(tmp_path):
+    # shellcheck: "This redirection overrides piped input" once `<x>` is no stand-in
+    project = _config_with(tmp_path, """\
+        exp:
+          host_types: {small: {$CMD$: "echo hi | netcat -q 1 <x> 2807"}}
+          base_experiment: {}
+    """)
+    hosts = {"exp": [{"host_type": "small", "host_type_idx": 0, "host_type_n": 1, "public_dns_name": "h",
+                      "private_dns_name": "h", "hostvars": {}}]}
+    suite = load_suite(project, "s")
+    suite.extend(check_commands=True)
+    with pytest.raises(UserError) as caught:
+        suite.extend(hosts)
+    assert "SC2259" in caught.value.detail

@@ -187,8 +187,17 @@ def test_super_etl_draws_with_the_column_cross_loader(project, tmp_path):
     suite(tmp_path)
     report = run_super_etl("figures", config_dir=project, results_dir=tmp_path / "doe-suite-results")
     assert report.ok, report.lines()
-    out = tmp_path / "doe-suite-results-super" / "figures" / "overview"
-    assert sorted(p.name for p in out.iterdir()) == ["$metrics$=time.html", "$metrics$=time.pdf"]
+    out = tmp_path / "doe-suite-results-super" / "figures"
+    assert sorted(p.name for p in (out / "overview").iterdir()) == ["$metrics$=time.html", "$metrics$=time.pdf"]
+    assert sorted(p.name for p in (out / "grid").iterdir()) == ["out.html", "out.pdf"]
+
+
+def test_a_grid_at_the_loaders_level_splits_one_figure_by_metric_and_system():
+    config = yaml.safe_load((PROJECT / "super_etl" / "figures.yml").read_text())
+    cls = load_registry(None).step("ColumnCrossPlotLoader", "loader")
+    ((plot_id, _, fig),) = cls(**config["$ETL$"]["grid"]["loaders"]["ColumnCrossPlotLoader"]).plot(aggregated())
+    assert plot_id == {}
+    assert len(fig.axes) == 4
 
 
 def invoke(project: Path, *args: str):
