@@ -92,6 +92,19 @@ def test_groupby_factors_union_and_missing_data_column_passes_frame_on(frame):
     assert same is frame
 
 
+def test_means_are_summed_in_row_order_as_doe_suite_published_them():
+    values = [4.49, 6.52, 7.89, 0.94, 0.28]  # pandas 2's compensated group mean gives 4.023999999999999
+    df = pd.DataFrame({"g": ["a"] * 5 + ["b"] * 2, "x": [*values, 1.0, None], "y": [1, 2, 3, 4, 5, 6, 7]})
+    result = GroupByAggTransformer(
+        data_columns=["x", "y"], groupby_columns=["g"], agg_functions=["mean", "count"]
+    ).transform(df, {})
+    assert list(result["g"]) == ["a", "b"]
+    assert list(result["x_mean"]) == [4.024, 1.0]  # NaN skipped, as pandas does
+    assert list(result["y_mean"]) == [3.0, 6.5] and list(result["x_count"]) == [5, 1]
+    only_mean = GroupByAggTransformer(data_columns=["x"], groupby_columns=["g"], agg_functions=["mean"])
+    assert list(only_mean.transform(df, {})["x_mean"]) == [4.024, 1.0]
+
+
 def test_groupby_keeps_nan_groups():
     df = pd.DataFrame({"g": ["a", None, None], "x": [1, 2, 4]})
     result = GroupByAggTransformer(
