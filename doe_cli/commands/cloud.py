@@ -74,6 +74,13 @@ def _clean_kept_hosts(current, cloud: str, suite: str | None, suite_id: str | No
     kept = kept_hosts.find_kept(current.results_dir, cloud, suite, suite_id)
     for entry in kept:
         out.print(entry.describe(), markup=False)
+        if cloud == kept_hosts.LOCAL and dry_run:
+            finished, dropped = kept_hosts.unfetched_counts(current, entry)
+            out.print(f"  would fetch {finished} finished job(s) and drop {dropped} queued or running job(s)",
+                      markup=False)
+        elif cloud == kept_hosts.LOCAL:
+            fetched = kept_hosts.fetch_finished(current, entry, log=lambda line: err.print(line, markup=False))
+            out.print(f"  fetched {fetched} finished job(s)", markup=False)
         if not dry_run:
             kept_hosts.release(entry)
     verb = "would stop" if dry_run else "stopped"

@@ -865,6 +865,26 @@ class Controller:
                     del exp.host_done[key]
             exp.state.record(exp.state_path)
 
+    def fetch_finished(self) -> int:
+        """Poll without waiting until the hosts have reported every job they finished, and fetch those
+        (`doe clean` does before the hosts go); returns the number of jobs completed."""
+        def completed() -> int:
+            return sum(c[FINISHED] + c[FAILED] for c in (exp.state.counts() for exp in self.exps.values()))
+
+        before = completed()
+        feeds = [feed for exp in self.exps.values() for feed in exp.feeds.values()]
+        # Pages of the journals, a round naming what an idle queue never reported, and room for refetches.
+        for _ in range(sum(len(feed.outstanding) for feed in feeds) // MAX_REPORT + MAX_MISSING_POLLS + 2):
+            requests = self._poll_requests()
+            if not requests:
+                break
+            result = self._playbook("poll.yml", {"job_queue_requests": requests,
+                                                 "job_queue_staging_dir": str(self.staging)}, limit=list(requests))
+            self._read_poll(result, requests)
+            if not any(feed.more or feed.to_check for feed in feeds):
+                break
+        return completed() - before
+
     def _stop_if_results_never_arrive(self, host: str, feed: HostFeed, missed_now: list[str]) -> None:
         """The transfer left finished jobs out: they are fetched again, and a few misses in a row stop the run."""
         if not missed_now:

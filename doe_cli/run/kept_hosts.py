@@ -3,8 +3,9 @@
 A suite's hosts are known from the inventory doe stored in its results folder, so nothing beyond the
 results tree is needed. The same cleanup playbook a finished run uses stops their jobs and shuts their
 queues down; on the local cloud the host folders then go, on SSH hosts the shutdown releases the
-suite's host lock and the files stay. Results already fetched stay; a later `doe run --id last` sets
-the hosts up again and runs what did not finish.
+suite's host lock and the files stay. On the local cloud, jobs that finished but were not fetched yet
+are fetched first, as a poll would, so the folders' removal loses nothing that ran. Results already
+fetched stay; a later `doe run --id last` sets the hosts up again and runs what did not finish.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from doe_cli.config import Project
 from doe_cli.errors import DoeError, UserError
 from doe_cli.run.local_cloud import read_suite_inventory_hosts, suite_inventory_file
 from doe_cli.run.state import setup_marker
@@ -25,6 +27,8 @@ class KeptSuite:
     suite_dir: Path
     cloud: str
     hosts: dict[str, dict]  # inventory name -> its host vars
+    suite: str
+    suite_id: int
 
     @property
     def inventory(self) -> Path:
@@ -50,7 +54,7 @@ def find_kept(results_dir: Path, cloud: str, suite: str | None = None, suite_id:
     elif suite_id is not None:
         runs = [run for run in runs if run[1] == int(suite_id)]
     kept = []
-    for _, _, suite_dir in runs:
+    for suite_name, number, suite_dir in runs:
         hosts = read_suite_inventory_hosts(suite_dir, cloud)
         if cloud == LOCAL:
             hosts = {name: host for name, host in hosts.items()
@@ -59,8 +63,31 @@ def find_kept(results_dir: Path, cloud: str, suite: str | None = None, suite_id:
         elif not setup_marker(suite_dir).exists():  # a run that cleaned up removed the marker
             hosts = {}
         if hosts:
-            kept.append(KeptSuite(suite_dir=suite_dir, cloud=cloud, hosts=hosts))
+            kept.append(KeptSuite(suite_dir=suite_dir, cloud=cloud, hosts=hosts, suite=suite_name, suite_id=number))
     return kept
+
+
+def unfetched_counts(project: Project, kept: KeptSuite) -> tuple[int, int]:
+    """(finished jobs not fetched yet, jobs queued or running) on the kept hosts, as the hosts report them."""
+    from doe_cli.run.status import host_job_counts, load_states
+
+    counts = host_job_counts(kept.suite_dir, load_states(kept.suite, kept.suite_id, kept.suite_dir), project)
+    return (sum(c["done"] for c in counts.values()),
+            sum(c["queued"] + c["running"] for c in counts.values()))
+
+
+def fetch_finished(project: Project, kept: KeptSuite, log) -> int:
+    """Local cloud: fetch the jobs that finished on the kept hosts into the results folder, as the run's
+    polls do (its state records them); returns how many. Jobs still queued or running are left to the cleanup."""
+    from doe_cli.run.controller import Controller, RunOptions
+
+    controller = Controller(project, RunOptions(suite=kept.suite, id=str(kept.suite_id), cloud=kept.cloud,
+                                                keep=True, long_poll=0), log=log)
+    try:
+        controller.prepare()
+        return controller.fetch_finished()
+    finally:
+        controller.close()
 
 
 def release(kept: KeptSuite) -> None:

@@ -29,7 +29,7 @@ def _experiments(suite_dir: Path) -> list[str]:
     return names or sorted(p.parent.name for p in suite_dir.glob("*/state.yml"))
 
 
-def _load_states(suite: str, suite_id: int, suite_dir: Path) -> dict[str, ExperimentState]:
+def load_states(suite: str, suite_id: int, suite_dir: Path) -> dict[str, ExperimentState]:
     states = {}
     for name in _experiments(suite_dir):
         path = suite_dir / name / "state.yml"
@@ -51,7 +51,7 @@ def _controller_running(suite_dir: Path) -> bool:
     return False
 
 
-def _host_states(suite_dir: Path, states: dict[str, ExperimentState], project: Project) -> dict[str, dict]:
+def host_job_counts(suite_dir: Path, states: dict[str, ExperimentState], project: Project) -> dict[str, dict]:
     """Per experiment: how many queued jobs the hosts report as done / running / queued."""
     from doe_cli.ansible_adapter import AnsibleAdapter
     from doe_cli.run.controller import (
@@ -107,10 +107,10 @@ def suite_status(project: Project, suite: str, id_option: str, *, ask_hosts: boo
         raise UserError("status needs an existing run: expected 'last' or a suite id", path="id")
     suite_id, _ = resolve_suite_id(project.results_dir, suite, id_option)
     suite_dir = project.results_dir / f"{suite}_{suite_id}"
-    states = _load_states(suite, suite_id, suite_dir)
+    states = load_states(suite, suite_id, suite_dir)
     controller = _controller_running(suite_dir)
     queued = any(state.with_status(QUEUED) for state in states.values())
-    on_hosts = _host_states(suite_dir, states, project) if ask_hosts and queued and not controller else {}
+    on_hosts = host_job_counts(suite_dir, states, project) if ask_hosts and queued and not controller else {}
     experiments = {}
     for name, state in states.items():
         counts = state.counts()
@@ -172,7 +172,7 @@ def list_runs(project: Project, limit: int = 20) -> list[dict[str, Any]]:
     runs = []
     for suite, suite_id, folder in suite_runs(project.results_dir)[-limit:]:
         totals = {"total": 0, "finished": 0, "failed": 0}
-        for state in _load_states(suite, suite_id, folder).values():
+        for state in load_states(suite, suite_id, folder).values():
             counts = state.counts()
             totals["total"] += len(state.jobs)
             totals["finished"] += counts[FINISHED] + counts[FAILED]

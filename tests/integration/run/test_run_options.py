@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
@@ -30,13 +32,27 @@ gated:
       $FACTOR$: [1, 2]
 """
 
+# Each job waits for its own gate file: one can finish while the controller is away and the other waits.
+GATED_EACH = """
+gated_each:
+  host_types:
+    small:
+      $CMD$: >-
+        while [ ! -e "{shared}/go_[% my_run.i %]" ]; do sleep 0.05; done;
+        echo "[% my_run.i %]" >> "{shared}/gated_each.log"; echo "ran [% my_run.i %]"
+  base_experiment:
+    i:
+      $FACTOR$: [1, 2]
+"""
+
 
 @pytest.fixture(scope="module")
 def doe(short_tmp) -> Doe:
     root = short_tmp / "options"
     shared = root / "shared"
     shared.mkdir(parents=True)
-    config = make_config_dir(root, {"kept": KEPT.format(shared=shared), "gated": GATED.format(shared=shared)})
+    config = make_config_dir(root, {"kept": KEPT.format(shared=shared), "gated": GATED.format(shared=shared),
+                                     "gated_each": GATED_EACH.format(shared=shared)})
     env = Doe(config, root / "results", root / "hosts")
     env.shared = shared
     return env
@@ -81,3 +97,27 @@ def test_timeout_stops_waiting_while_jobs_keep_running_and_a_resume_finishes(doe
     assert not (doe.local / suite_dir.name).exists()  # a finished run removes its hosts
     assert not control_path_dir(suite_dir, create=False).exists()  # and its (unused) SSH socket folder
 
+
+
+def test_clean_fetches_what_finished_before_it_removes_the_hosts(doe):
+    stopped = doe("run", "--suite", "gated_each", "--id", "new", "--timeout", "1", check=False)
+    assert stopped.returncode == 1, stopped.stderr
+    suite_dir = doe.suite_dir("gated_each")
+    (doe.shared / "go_1").touch()  # job 1 finishes on its host while no controller runs
+    wait_for(lambda: next(doe.local.glob(f"{suite_dir.name}/*/results/gated_each/run_0/rep_0/.doe_done"), None),
+             timeout=30, what="job 1 done on its host")
+
+    listed = doe("clean", "--cloud", "local", "--suite", "gated_each", "--id", "last", "--dry-run")
+    assert "would fetch 1 finished job(s) and drop 1 queued or running job(s)" in listed.stdout
+    assert not (suite_dir / "gated_each/run_0/rep_0/small/host_0").exists()  # a dry run fetches nothing
+
+    cleaned = doe("clean", "--cloud", "local", "--suite", "gated_each", "--id", "last")
+    assert "fetched 1 finished job(s)" in cleaned.stdout
+    assert (suite_dir / "gated_each/run_0/rep_0/small/host_0/stdout.log").read_text() == "ran 1\n"
+    assert not (doe.local / suite_dir.name).exists()
+    status = json.loads(doe("status", "--suite", "gated_each", "--id", "last", "--json").stdout)
+    assert (status["experiments"]["gated_each"]["finished"], status["experiments"]["gated_each"]["queued"]) == (1, 1)
+
+    (doe.shared / "go_2").touch()
+    doe("run", "--suite", "gated_each", "--id", "last")
+    assert sorted((doe.shared / "gated_each.log").read_text().split()) == ["1", "2"]  # job 1 did not run again
