@@ -25,6 +25,10 @@ def run(
     force: Annotated[bool, typer.Option("--force", help="Use SSH hosts even if another suite holds their "
                                                        "lock.")] = False,
     keep: Annotated[bool, typer.Option("--keep", help="Keep hosts (queues, host folders) after completion.")] = False,
+    parallel: Annotated[bool, typer.Option("--parallel", help="Local cloud: run the experiments at the same time "
+                                                            "(default: one after another, so their timings do "
+                                                            "not disturb each other; local_parallel: true in "
+                                                            "group_vars/all sets it too).")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="AWS: run even if the cost estimate exceeds the budget.")
                    ] = False,
     expfilter: Annotated[str | None, typer.Option("--expfilter", help="Only experiments matching "
@@ -45,7 +49,7 @@ def run(
 
     options = RunOptions(suite=suite, id=id, cloud=cloud, keep=keep, expfilter=expfilter,
                          retry_failed=retry_failed, timeout=timeout, job_timeout=job_timeout, local_dir=local_dir,
-                         force=force, yes=yes)
+                         force=force, yes=yes, parallel=parallel)
     with Progress(err) as progress:
         summary = run_suite(project(), options, log=lambda m: err.print(m, markup=False, highlight=False),
                             progress=progress)

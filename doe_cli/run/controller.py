@@ -81,6 +81,7 @@ class RunOptions:
     timeout: float | None = None          # whole run, seconds
     job_timeout: float | None = None      # per job, seconds (overrides the job_timeout host var)
     force: bool = False                   # SSH cloud: take hosts locked by another suite
+    parallel: bool = False                # local cloud: experiments at the same time (local_parallel: true)
     yes: bool = False                     # AWS: accept a cost estimate above the budget
     local_dir: Path | None = None
     poll_interval: float = 0.5
@@ -276,6 +277,9 @@ class Controller:
         ensure_ansible_on_path()
         self.job_timeouts = self._job_timeouts()
         self.max_file_bytes = self._max_file_bytes()
+        # On one machine, experiments running at once disturb each other's timings: one at a time unless asked.
+        self.one_experiment_at_a_time = self.ssh is None and not (
+            opts.parallel or _true(load_group_vars(self.project, "all").get("local_parallel")))
 
         for name, exp in suite.experiments.items():
             slots = slots_of(self.slots, name)
@@ -624,7 +628,8 @@ class Controller:
         new jobs queued). Returns whether that poll happened."""
         due: dict[str, tuple] = {}  # per host: what _enqueue_chunks needs
         batch: dict[str, list[JobKey]] = {}
-        for exp in self.exps.values():
+        unfinished = [exp for exp in self.exps.values() if not exp.state.done()]
+        for exp in unfinished[:1] if self.one_experiment_at_a_time else unfinished:
             n_pending = exp.state.counts()[PENDING]
             if not n_pending:
                 continue
@@ -1020,6 +1025,11 @@ def run_etl(suite_dir: Path, project: Project) -> bool:
     except Exception as error:  # noqa: BLE001 - any ETL failure is reported, never fatal to the run
         write_atomic(suite_dir / "ETL_ERROR.log", f"{type(error).__name__}: {error}\n")
         return False
+
+
+def _true(value: Any) -> bool:
+    """A group_vars flag: YAML booleans, or the strings Ansible reads as true."""
+    return value is True or str(value).strip().lower() in ("true", "yes", "on", "1")
 
 
 def _key_of(rel: str) -> JobKey:

@@ -45,6 +45,22 @@ gated_each:
       $FACTOR$: [1, 2]
 """
 
+# Two experiments whose jobs log when they start and end.
+TWO = """
+first:
+  host_types:
+    small:
+      $CMD$: echo "first start $(date +%s.%N)" >> "{shared}/{name}.log"; sleep 1.5; echo "first end $(date +%s.%N)" >> "{shared}/{name}.log"
+  base_experiment:
+    i: 1
+second:
+  host_types:
+    small:
+      $CMD$: echo "second start $(date +%s.%N)" >> "{shared}/{name}.log"; sleep 1.5; echo "second end $(date +%s.%N)" >> "{shared}/{name}.log"
+  base_experiment:
+    i: 1
+"""
+
 
 @pytest.fixture(scope="module")
 def doe(short_tmp) -> Doe:
@@ -52,7 +68,9 @@ def doe(short_tmp) -> Doe:
     shared = root / "shared"
     shared.mkdir(parents=True)
     config = make_config_dir(root, {"kept": KEPT.format(shared=shared), "gated": GATED.format(shared=shared),
-                                     "gated_each": GATED_EACH.format(shared=shared)})
+                                     "gated_each": GATED_EACH.format(shared=shared),
+                                     "two": TWO.format(shared=shared, name="two"),
+                                     "two_parallel": TWO.format(shared=shared, name="two_parallel")})
     env = Doe(config, root / "results", root / "hosts")
     env.shared = shared
     return env
@@ -121,3 +139,17 @@ def test_clean_fetches_what_finished_before_it_removes_the_hosts(doe):
     (doe.shared / "go_2").touch()
     doe("run", "--suite", "gated_each", "--id", "last")
     assert sorted((doe.shared / "gated_each.log").read_text().split()) == ["1", "2"]  # job 1 did not run again
+
+
+def times(doe, suite: str) -> dict[str, float]:
+    return {f"{exp} {event}": float(at) for exp, event, at in
+            (line.split() for line in (doe.shared / f"{suite}.log").read_text().splitlines())}
+
+
+def test_the_local_cloud_runs_one_experiment_at_a_time_unless_asked_for_parallel(doe):
+    doe("run", "--suite", "two", "--id", "new")
+    one_by_one = times(doe, "two")
+    assert one_by_one["second start"] >= one_by_one["first end"]  # no timing disturbed by the other experiment
+    doe("run", "--suite", "two_parallel", "--id", "new", "--parallel")
+    together = times(doe, "two_parallel")
+    assert together["second start"] < together["first end"] and together["first start"] < together["second end"]
