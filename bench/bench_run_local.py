@@ -17,23 +17,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from plain_tsp import local_loop  # bench/ is this script's folder, first on sys.path
+
 N_JOBS = 200
 SMALL = 20
 REPO = Path(__file__).resolve().parent.parent
 DOE = Path(sys.executable).parent / "doe"
 SUITE_TARGET_S = 30.0
 PER_JOB_TARGET_MS = 50.0
-
-
-def plain_tsp_loop(root: Path, n_jobs: int) -> float:
-    env = {**os.environ, "TS_SOCKET": str(root / f"plain{n_jobs}.sock")}
-    start = time.perf_counter()
-    for _ in range(n_jobs):
-        subprocess.run(["tsp", "-n", "true"], env=env, check=True, capture_output=True)
-    subprocess.run(["tsp", "-w"], env=env, check=False, capture_output=True)
-    elapsed = time.perf_counter() - start
-    subprocess.run(["tsp", "-K"], env=env, check=False, capture_output=True)
-    return elapsed
 
 
 def doe_suite(root: Path, n_jobs: int) -> float:
@@ -62,9 +53,9 @@ def doe_suite(root: Path, n_jobs: int) -> float:
 def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="doe-bench-", dir="/tmp"))  # short: tsp socket paths
     try:
-        plain = plain_tsp_loop(root, N_JOBS)
+        plain = local_loop(root, N_JOBS)
         suite = doe_suite(root, N_JOBS)
-        plain_small = plain_tsp_loop(root, SMALL)
+        plain_small = local_loop(root, SMALL)
         suite_small = doe_suite(root, SMALL)
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -29,6 +29,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from plain_tsp import local_loop, ssh_loops  # bench/ is this script's folder, first on sys.path
+
 DOE = Path(sys.executable).parent / "doe"
 LOCAL_SIZES = (1000, 10000)
 SSH_SIZES = (1000, 10000)  # per host
@@ -91,29 +93,6 @@ def count_fetched(root: Path, suite: str) -> int:
     return sum(1 for _ in (root / "results").glob(f"{suite}_*/e*/run_*/rep_0/small/host_0/.doe_runtime_info.yaml"))
 
 
-def plain_local(root: Path, n_jobs: int) -> float:
-    """The same jobs queued with tsp on a private queue, then waiting for the last."""
-    env = {**os.environ, "TS_SOCKET": str(root / f"plain{n_jobs}.sock")}
-    start = time.perf_counter()
-    for _ in range(n_jobs):
-        subprocess.run(["tsp", "-n", "true"], env=env, check=True, capture_output=True)
-    subprocess.run(["tsp", "-w"], env=env, check=False, capture_output=True)
-    elapsed = time.perf_counter() - start
-    subprocess.run(["tsp", "-K"], env=env, check=False, capture_output=True)
-    return elapsed
-
-
-def plain_ssh(pool, n_jobs: int) -> float:
-    """Per host one ssh connection that queues the jobs with tsp and waits; the hosts in parallel."""
-    script = (f"export TS_SOCKET=/tmp/doe-bench-plain.sock; i=0; while [ $i -lt {n_jobs} ]; do "
-              f"tsp -n true >/dev/null; i=$((i+1)); done; tsp -w >/dev/null; tsp -K")
-    start = time.perf_counter()
-    processes = [subprocess.Popen(host.ssh_argv(script), stdout=subprocess.DEVNULL) for host in pool.hosts]
-    for process in processes:
-        process.wait()
-    return time.perf_counter() - start
-
-
 def report(kind: str, n_jobs: int, doe_s: float, plain_s: float, peak_mb: float, target_ms: float) -> float:
     overhead_ms = (doe_s - plain_s) / n_jobs * 1000
     verdict = "ok" if overhead_ms < target_ms else "MISSED"
@@ -136,7 +115,7 @@ def bench_local(root: Path) -> None:
         doe_s, peak_mb = run_doe(config, root, f"local{n_jobs}")
         if count_fetched(root, f"local{n_jobs}") != n_jobs:
             sys.exit(f"local{n_jobs}: not every job was fetched")
-        plain_s = plain_local(root, n_jobs)
+        plain_s = local_loop(root, n_jobs)
         overheads.append(report("local", n_jobs, doe_s, plain_s, peak_mb, LOCAL_TARGET_MS))
     growth("local", *overheads)
 
@@ -160,7 +139,7 @@ def bench_ssh(root: Path) -> None:
                 close_control_masters(control_path_dir(suite_dir))
             if count_fetched(root, name) != N_SSH_HOSTS * n_jobs:
                 sys.exit(f"{name}: not every job was fetched")
-            plain_s = plain_ssh(pool, n_jobs)
+            plain_s = ssh_loops(pool, n_jobs)
             overheads.append(report(f"ssh {N_SSH_HOSTS} hosts", N_SSH_HOSTS * n_jobs, doe_s, plain_s, peak_mb,
                                     SSH_TARGET_MS))
     growth("ssh", *overheads)

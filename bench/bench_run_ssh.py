@@ -32,6 +32,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from plain_tsp import ssh_loops  # bench/ is this script's folder, first on sys.path
+
 from tests.support.sshd_hosts import SshHostPool, close_control_masters
 
 N_HOSTS = 3
@@ -71,17 +73,6 @@ def run_doe(config: Path, results: Path, *args: str) -> tuple[float, subprocess.
     return time.perf_counter() - start, done
 
 
-def floor(pool: SshHostPool, jobs_per_host: int) -> float:
-    """Per host one ssh connection: enqueue the jobs with tsp, wait for the last; hosts in parallel."""
-    script = (f"export TS_SOCKET=/tmp/doe-bench-floor.sock; i=0; while [ $i -lt {jobs_per_host} ]; do "
-              f"tsp -n true >/dev/null; i=$((i+1)); done; tsp -w >/dev/null; tsp -K")
-    start = time.perf_counter()
-    processes = [subprocess.Popen(host.ssh_argv(script), stdout=subprocess.DEVNULL) for host in pool.hosts]
-    for process in processes:
-        process.wait()
-    return time.perf_counter() - start
-
-
 def measure(root: Path, pool: SshHostPool, jobs_per_host: int, wrapper: str) -> tuple[float, float, float, set]:
     """(warm-up seconds, floor seconds, timed doe seconds, job wrappers used) for jobs_per_host jobs per host."""
     config = write_config(root, pool, jobs_per_host, wrapper)
@@ -93,7 +84,7 @@ def measure(root: Path, pool: SshHostPool, jobs_per_host: int, wrapper: str) -> 
         sys.exit(f"warm-up run: expected every job to fail, got exit {warm.returncode}:\n{warm.stderr}")
     for host in pool.hosts:
         (host.dir / "tmp" / GO_FILE).touch()
-    floor_s = min(floor(pool, jobs_per_host) for _ in range(2))
+    floor_s = min(ssh_loops(pool, jobs_per_host) for _ in range(2))
     doe_s, done = run_doe(config, results, "--id", "last", "--retry-failed")
     if done.returncode != 0:
         sys.exit(f"timed run failed ({done.returncode}):\n{done.stderr}")
