@@ -202,3 +202,22 @@ def test_suite_design_yml_lists_every_option_of_doe_suites_steps_with_its_defaul
       CsvSummaryLoader:
         skip_empty: false
 """
+
+
+def test_inserted_values_read_json_escapes_once_as_doe_suite_does(cfg):
+    # doe-suite renders the run config's JSON text, so a design writes \" for a quote that reaches the command
+    cfg.design(r"""
+        exp:
+          host_types: {small: {$CMD$: "run [% my_run.arg %] [% my_run.pattern %]"}}
+          base_experiment:
+            arg: $FACTOR$
+            pattern: 'x\d+'
+            quoted: '[% my_run.arg %]'
+          factor_levels:
+          - arg: >-
+              --unit '{\"unit\": \"UserMonth\"}'
+    """)
+    (run,) = load_suite(cfg.project, "t").extend()["exp"]
+    assert run["$CMD$"]["small"][0]["main"] == """run --unit '{"unit": "UserMonth"}' x\\d+"""
+    assert run["quoted"] == """--unit '{"unit": "UserMonth"}'"""
+    assert run["arg"] == r"""--unit '{\"unit\": \"UserMonth\"}'"""
