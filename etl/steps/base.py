@@ -179,7 +179,7 @@ def suite_design_options(cls: type[Step], given: dict) -> dict:
     names = list(doe_base.doe_suite_options)
     for klass in reversed(cls.__mro__):
         if not _is_doe_class(klass) and issubclass(klass, BaseModel):
-            names += [n for n in klass.__dict__.get("__annotations__", {}) if n in cls.model_fields and n not in names]
+            names += [n for n in inspect.get_annotations(klass) if n in cls.model_fields and n not in names]
     options = {}
     for name in names:
         field = cls.model_fields[name]

@@ -250,7 +250,7 @@ class FilterColumnTransformer(Transformer):
     """Deprecated (kept for doe-suite designs): keeps rows whose columns equal the given values."""
 
     doe_suite_options: ClassVar[tuple[str, ...]] = ("filters", "allow_empty_result")
-    filters: dict[str, Any] = {}
+    filters: dict[str, Any] = Field(default_factory=dict)
     allow_empty_result: bool = False
 
     def transform(self, df: pd.DataFrame, options: dict) -> pd.DataFrame:
