@@ -1,8 +1,9 @@
 """Expand a design's `$ETL$` section into the explicit form stored in suite_design.yml.
 
 Expanded pipeline: `experiments` first as an explicit list ("*" expanded), `$INCLUDE_PIPELINE$` and
-`$INCLUDE_STEPS$` inlined, `[% var %]` replaced from `$ETL_VARS$`, every extractor with an explicit
-`file_regex` list, `transformers: []` and `loaders: {}` when empty. Every step is validated.
+`$INCLUDE_STEPS$` inlined, `[% var %]` replaced from `$ETL_VARS$`, every step with the options doe-suite's
+step has, defaults filled in (extractors: an explicit `file_regex` list), `transformers: []` and `loaders: {}`
+when empty. Every step is validated.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import yaml
 from etl.errors import EtlConfigError
 from etl.pipeline import build_pipeline, normalize_file_regex
 from etl.registry import Registry, load_registry
+from etl.steps.base import suite_design_options
 
 INCLUDE_PIPELINE = "$INCLUDE_PIPELINE$"
 INCLUDE_STEPS = "$INCLUDE_STEPS$"
@@ -79,7 +81,7 @@ def check_pipeline_keys(raw: Any, path: str) -> None:
 
 
 def expand_steps(raw: dict, path: str, ctx: _Context, registry: Registry) -> dict:
-    """Inline includes, substitute variables, make file_regex explicit and validate the steps."""
+    """Inline includes, substitute variables, validate the steps and fill in their defaults."""
     steps = _resolve_steps(raw, path, ctx)
     extractors = {}
     for step_name, options in steps.extractors.items():
@@ -106,8 +108,15 @@ def expand_steps(raw: dict, path: str, ctx: _Context, registry: Registry) -> dic
     }
     result = {"extractors": extractors, "transformers": transformers, "loaders": loaders}
     prefix, _, name = path.rpartition(".")
-    build_pipeline(name, result, registry, prefix=prefix)
-    return result
+    pipeline = build_pipeline(name, result, registry, prefix=prefix)
+    return {
+        "extractors": {spec.name: suite_design_options(type(spec.step), spec.options) for spec in pipeline.extractors},
+        "transformers": [
+            {"name": item["name"], **suite_design_options(type(spec.step), spec.options)} if "name" in item else item
+            for item, spec in zip(transformers, pipeline.transformers, strict=True)
+        ],
+        "loaders": {spec.name: suite_design_options(type(spec.step), spec.options) for spec in pipeline.loaders},
+    }
 
 
 def _experiment_list(value: Any, experiments: list[str], path: str) -> list[str]:

@@ -208,7 +208,23 @@ def load_filter_plugins(plugins_dir: Path) -> dict[str, Callable]:
     return filters
 
 
-def _environment(plugins: dict[str, Callable], undefined: type, **delimiters: str) -> jinja2.Environment:
+# A JSON escape sequence: \" \\ \/ \b \f \n \r \t or \uXXXX.
+_JSON_ESCAPE = re.compile(r'\\(["\\/bfnrt]|u[0-9a-fA-F]{4})')
+_JSON_UNESCAPED = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def doe_suite_inserted(value: Any) -> Any:
+    """A `[% %]` output as doe-suite inserts it: doe-suite renders the run config's JSON text and parses it
+    again, so JSON escapes in an inserted string are read once (designs write `\\"` for a quote that
+    survives). Other backslashes and bare quotes, which break doe-suite's parse, stay as they are."""
+    if not isinstance(value, str) or "\\" not in value:
+        return value
+    return _JSON_ESCAPE.sub(
+        lambda m: _JSON_UNESCAPED.get(m.group(1)) or chr(int(m.group(1)[1:], 16)), value
+    )
+
+
+def _environment(plugins: dict[str, Callable], undefined: type, **delimiters: Any) -> jinja2.Environment:
     env = jinja2.Environment(undefined=undefined, keep_trailing_newline=True, autoescape=False,
                              **delimiters)
     env.filters.update(BUILTIN_FILTERS)
@@ -220,7 +236,7 @@ def _environment(plugins: dict[str, Callable], undefined: type, **delimiters: st
 def inner_environment(plugins_dir: Path) -> jinja2.Environment:
     """The per-run `[% %]` environment; an undefined name is an error."""
     return _environment(load_filter_plugins(plugins_dir), jinja2.StrictUndefined,
-                        variable_start_string="[%", variable_end_string="%]")
+                        variable_start_string="[%", variable_end_string="%]", finalize=doe_suite_inserted)
 
 
 def outer_environment(plugins_dir: Path, strict: bool) -> jinja2.Environment:

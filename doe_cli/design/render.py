@@ -103,10 +103,10 @@ def _fast_getter(node: nodes.Node, env: jinja2.Environment):
     return None
 
 
-def _render_fast(parts: list, variables: dict) -> str | None:
+def _render_fast(parts: list, variables: dict, finalize: Any) -> str | None:
     """The text of a simple template, or None when Jinja has to render it (and report any error)."""
     try:
-        return "".join(part if type(part) is str else str(part(variables)) for part in parts)
+        return "".join(part if type(part) is str else str(finalize(part(variables))) for part in parts)
     except Exception:  # noqa: BLE001 - _NotFast, or a filter failing: Jinja renders it again
         return None
 
@@ -167,6 +167,7 @@ class Renderer:
 
     def __init__(self, env: jinja2.Environment) -> None:
         self.env = env
+        self.finalize = env.finalize or (lambda value: value)
         self._compiled: dict[str, CompiledTemplate] = {}
         self._orders: dict[tuple, list[int]] = {}
 
@@ -205,7 +206,8 @@ class Renderer:
     def _render(self, text: str, path: tuple, variables: dict) -> str:
         for _ in range(MAX_RERENDERS):
             compiled = self.compile(text, path)
-            fast_text = _render_fast(compiled.fast, variables) if compiled.fast is not None else None
+            fast_text = (_render_fast(compiled.fast, variables, self.finalize)
+                         if compiled.fast is not None else None)
             if fast_text is not None:
                 text = fast_text
                 if "[%" not in text or "%]" not in text:

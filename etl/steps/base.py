@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic_core import to_jsonable_python
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,6 +28,9 @@ STEP_CONFIG = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=Tr
 class Step(BaseModel, ABC):
     model_config = STEP_CONFIG
     step_type: ClassVar[str] = "step"
+    # The options doe-suite's own step of this name has, in its field order: suite_design.yml lists each
+    # with its default (see suite_design_options); doe's further options only when a design sets them.
+    doe_suite_options: ClassVar[tuple[str, ...]] = ()
 
 
 class Extractor(Step):
@@ -40,6 +44,7 @@ class Extractor(Step):
     job_columns: ClassVar[bool] = False
     # Reads doe's hidden record of the job (etl.fileio.DOE_RECORD), which no other extractor sees.
     reads_doe_record: ClassVar[bool] = False
+    doe_suite_options: ClassVar[tuple[str, ...]] = ("file_regex",)
     file_regex: tuple[str, ...] = ()
 
     @field_validator("file_regex", mode="before")
@@ -162,6 +167,32 @@ def is_concrete_step(obj: Any) -> bool:
         and obj not in STEP_BASES
         and not inspect.isabstract(obj)
     )
+
+
+def suite_design_options(cls: type[Step], given: dict) -> dict:
+    """A step's options as doe-suite writes them into suite_design.yml: every option of its step with the
+    given value or the default (None left out), in the step's field order, then the other given options.
+
+    For a project's own step, doe-suite's step is the project class: the options of the doe class it derives
+    from that doe-suite has too, then the fields the project's classes declare."""
+    doe_base = next(klass for klass in cls.__mro__ if _is_doe_class(klass))
+    names = list(doe_base.doe_suite_options)
+    for klass in reversed(cls.__mro__):
+        if not _is_doe_class(klass) and issubclass(klass, BaseModel):
+            names += [n for n in inspect.get_annotations(klass) if n in cls.model_fields and n not in names]
+    options = {}
+    for name in names:
+        field = cls.model_fields[name]
+        if name in given:
+            options[name] = given[name]
+        elif not field.is_required():
+            options[name] = to_jsonable_python(field.get_default(call_default_factory=True))
+    written = {name: value for name, value in options.items() if value is not None}
+    return {**written, **{name: value for name, value in given.items() if name not in names}}
+
+
+def _is_doe_class(klass: type) -> bool:
+    return klass.__module__.split(".")[0] == "etl" and issubclass(klass, Step)
 
 
 def step_kind(cls: type[Step]) -> str:

@@ -34,6 +34,7 @@ def _records(value: object, path: str) -> list[dict]:
 @register
 class CsvExtractor(Extractor):
     empty_gives_nothing: ClassVar[bool] = True
+    doe_suite_options: ClassVar[tuple[str, ...]] = ("file_regex", "delimiter", "has_header", "fieldnames")
     file_regex: tuple[str, ...] = (r".*\.csv$",)
     delimiter: str = ","
     has_header: bool = True

@@ -28,6 +28,7 @@ class SummaryLoader(Loader):
 
 @register
 class CsvSummaryLoader(SummaryLoader, IncrementalLoader):
+    doe_suite_options: ClassVar[tuple[str, ...]] = ("skip_empty",)
     suffix: ClassVar[str] = ".csv"
 
     def load_incremental(self, df: pd.DataFrame, options: dict, etl_info: dict, context: LoadContext) -> None:
@@ -40,6 +41,7 @@ class CsvSummaryLoader(SummaryLoader, IncrementalLoader):
 
 @register
 class PickleSummaryLoader(SummaryLoader):
+    doe_suite_options: ClassVar[tuple[str, ...]] = ("skip_empty",)
     suffix: ClassVar[str] = ".pkl"
 
     def load(self, df: pd.DataFrame, options: dict, etl_info: dict) -> None:
@@ -52,6 +54,7 @@ class PickleSummaryLoader(SummaryLoader):
 
 @register
 class LatexTableLoader(SummaryLoader):
+    doe_suite_options: ClassVar[tuple[str, ...]] = ("skip_empty",)
     suffix: ClassVar[str] = ".tex"
 
     def load(self, df: pd.DataFrame, options: dict, etl_info: dict) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -104,6 +104,7 @@ def agg_spec(agg_functions: list[str], tail_length: int) -> list:
 class RepAggTransformer(IncrementalTransformer):
     """Aggregates the repetitions of each run: groups by every column except `rep` and the data columns."""
 
+    doe_suite_options: ClassVar[tuple[str, ...]] = ("ignore_columns", "data_columns", "agg_functions")
     data_columns: list[str]
     ignore_columns: tuple[str, ...] = ()
     agg_functions: list[str] = Field(default_factory=lambda: list(DEFAULT_AGGS))
@@ -190,6 +191,9 @@ def group_aggregate(
 class GroupByAggTransformer(IncrementalTransformer):
     """Aggregates data columns per group; `$FACTORS$` in groupby_columns stands for all factor columns."""
 
+    doe_suite_options: ClassVar[tuple[str, ...]] = (
+        "data_columns", "groupby_columns", "agg_functions", "custom_tail_length"
+    )
     data_columns: list[str]
     groupby_columns: list[str]
     agg_functions: list[str] = Field(default_factory=lambda: list(DEFAULT_AGGS))
@@ -226,6 +230,7 @@ class GroupByAggTransformer(IncrementalTransformer):
 class ConditionalTransformer(Transformer):
     """Where `col` equals a key of `value`, sets `dest` to the mapped value."""
 
+    doe_suite_options: ClassVar[tuple[str, ...]] = ("col", "dest", "value")
     col: str
     dest: str
     value: dict[Any, Any]
@@ -244,10 +249,13 @@ class ConditionalTransformer(Transformer):
 class FilterColumnTransformer(Transformer):
     """Deprecated (kept for doe-suite designs): keeps rows whose columns equal the given values."""
 
-    filters: dict[str, Any]
+    doe_suite_options: ClassVar[tuple[str, ...]] = ("filters", "allow_empty_result")
+    filters: dict[str, Any] = Field(default_factory=dict)
     allow_empty_result: bool = False
 
     def transform(self, df: pd.DataFrame, options: dict) -> pd.DataFrame:
+        if not self.filters:
+            return df.copy()
         require_columns(df, list(self.filters), "filters")
         mask = pd.Series(True, index=df.index)
         for column, wanted in self.filters.items():

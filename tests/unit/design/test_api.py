@@ -152,3 +152,72 @@ def test_multi_host_port_follows_the_suite_id_at_run_time(shipped):
     variables = {"suite": "s", "id": 1764391234, "cloud": "local"}
     suite = load_suite(shipped, "example04-multi", variables=variables, strict=True)
     assert suite.extend(check_commands=False)["client_server"][0]["port"] == 40000 + 1764391234 % 20000
+
+
+def test_suite_design_yml_lists_every_option_of_doe_suites_steps_with_its_default(cfg, tmp_path):
+    cfg.design("""
+        exp:
+          host_types: {small: {$CMD$: "true"}}
+          base_experiment: {x: 1}
+        $ETL$:
+          p:
+            experiments: "*"
+            extractors: {CsvExtractor: {file_regex: out.csv}, ErrorExtractor: {}}
+            transformers:
+              - {name: RepAggTransformer, data_columns: [lat]}
+              - df.sort_values: {by: [run]}
+            loaders: {CsvSummaryLoader: {}}
+    """)
+    stored = tmp_path / "suite_design.yml"
+    load_suite(cfg.project, "t").write_resolved(stored)
+    etl_text = stored.read_text().split("$ETL$:\n", 1)[1]
+    assert etl_text == """\
+  p:
+    experiments:
+    - exp
+    extractors:
+      CsvExtractor:
+        file_regex:
+        - out.csv
+        delimiter: ','
+        has_header: true
+      ErrorExtractor:
+        file_regex:
+        - ^stderr.log$
+    transformers:
+    - name: RepAggTransformer
+      ignore_columns: []
+      data_columns:
+      - lat
+      agg_functions:
+      - mean
+      - min
+      - max
+      - std
+      - count
+    - df.sort_values:
+        by:
+        - run
+    loaders:
+      CsvSummaryLoader:
+        skip_empty: false
+"""
+
+
+def test_inserted_values_read_json_escapes_once_as_doe_suite_does(cfg):
+    # doe-suite renders the run config's JSON text, so a design writes \" for a quote that reaches the command
+    cfg.design(r"""
+        exp:
+          host_types: {small: {$CMD$: "run [% my_run.arg %] [% my_run.pattern %]"}}
+          base_experiment:
+            arg: $FACTOR$
+            pattern: 'x\d+'
+            quoted: '[% my_run.arg %]'
+          factor_levels:
+          - arg: >-
+              --unit '{\"unit\": \"UserMonth\"}'
+    """)
+    (run,) = load_suite(cfg.project, "t").extend()["exp"]
+    assert run["$CMD$"]["small"][0]["main"] == """run --unit '{"unit": "UserMonth"}' x\\d+"""
+    assert run["quoted"] == """--unit '{"unit": "UserMonth"}'"""
+    assert run["arg"] == r"""--unit '{\"unit\": \"UserMonth\"}'"""

@@ -13,7 +13,8 @@ from doe_cli.design.render import Renderer, RenderError
 
 ENV = inner_environment(TOOL_ROOT / "designs" / "filter_plugins")
 MY_RUN = {"a": 1, "s": "it's \"q\"", "none": None, "flag": True, "f": 2.5, "items": "key named items",
-          "nested": {"list": [10, {"deep": "x"}], "values": [1, 2]}, "big": 2**70}
+          "nested": {"list": [10, {"deep": "x"}], "values": [1, 2]}, "big": 2**70,
+          "escaped": '{\\"k\\": 1} \\d \\u00e9'}
 TEMPLATES = [
     "[% my_run.a %]", "x[% my_run.s %]y", "[% my_run.none %]", "[% my_run.flag %]", "[% my_run.f %]",
     "[% my_run.items %]", "[% my_run['items'] %]", "[% my_run.nested.values %]",
@@ -23,7 +24,8 @@ TEMPLATES = [
     "[% 'maybe' | bool %]", "[% my_run.nested | to_json %]", "[% run %]-[% run %]", "[% my_run.big %]",
     "[% my_run.nested.list[0] %]", "[% exp_host_lst | to_private_dns_name('server') %]",
     "[% exp_host_lst | length %]", "[% 3 %]", "\n[% 'x' %]\n", "[% my_run.nested.list | join(',') %]",
-    "[% my_run.nested.list[True] %]", "[% my_run.s | replace('q', 'Q') %]",
+    "[% my_run.nested.list[True] %]", "[% my_run.s | replace('q', 'Q') %]", "[% my_run.escaped %]",
+    "[% my_run.escaped | upper %]",
 ]
 
 

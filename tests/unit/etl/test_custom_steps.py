@@ -230,6 +230,58 @@ def test_a_missing_package_is_named_with_how_to_install_it(tmp_path):
         load_registry(config_dir).step("HeatmapLoader", "loader")
 
 
+def test_suite_design_lists_a_custom_steps_own_fields_with_defaults(tmp_path):
+    module = """
+from typing import Optional
+
+from doespy.etl.steps.extractors import CsvExtractor
+from doespy.etl.steps.loaders import PlotLoader
+from doespy.etl.steps.transformers import Transformer
+
+
+class SemicolonExtractor(CsvExtractor):
+    file_regex: list = [r".*\\.scsv$"]
+    delimiter: str = ";"
+    unit: str = "ms"
+
+    def extract(self, path, options):
+        return []
+
+
+class ShiftTransformer(Transformer):
+    column: str
+    offset: int = 1
+    label: Optional[str] = None
+
+    def transform(self, df, options):
+        return df
+
+
+class BarLoader(PlotLoader):
+    widths: dict = {"bar": 0.5}
+
+    def load(self, df, options, etl_info):
+        pass
+"""
+    write_package(tmp_path / "config", {"mine": module})
+    pipeline = {
+        "experiments": "*",
+        "extractors": {"SemicolonExtractor": {}},
+        "transformers": [{"name": "ShiftTransformer", "column": "lat"}],
+        "loaders": {"BarLoader": {}},
+    }
+    expanded = expand_etl_section({"p": pipeline}, ["alpha"], config_dir=tmp_path / "config")["p"]
+    extractor = expanded["extractors"]["SemicolonExtractor"]
+    assert list(extractor.items()) == [
+        ("file_regex", [r".*\.scsv$"]),
+        ("delimiter", ";"),
+        ("has_header", True),
+        ("unit", "ms"),
+    ]
+    assert list(expanded["transformers"][0].items()) == [("name", "ShiftTransformer"), ("column", "lat"), ("offset", 1)]
+    assert expanded["loaders"] == {"BarLoader": {"widths": {"bar": 0.5}}}
+
+
 def test_old_pydantic_style_steps_work_without_deprecation_noise(make_suite, tmp_path, recwarn):
     old_style = """
 from typing import List
@@ -260,7 +312,9 @@ class ScaleTransformer(Transformer):
         "transformers": [{"name": "ScaleTransformer", "columns": "lat", "factor": 2}],
         "loaders": {"CsvSummaryLoader": {}},
     }
-    expand_etl_section({"p": pipeline}, ["alpha", "beta"], config_dir=tmp_path / "config")  # as `doe design`
+    expanded = expand_etl_section({"p": pipeline}, ["alpha", "beta"], config_dir=tmp_path / "config")
+    # as doe-suite's suite_design.yml: the step's fields with their defaults
+    assert expanded["p"]["transformers"] == [{"name": "ScaleTransformer", "columns": "lat", "factor": 2}]
     assert not [w for w in recwarn if "deprecated" in str(w.message).lower()]
     suite_dir = make_suite({"p": pipeline})
     report = run_suite_etl(suite_dir, config_dir=tmp_path / "config")

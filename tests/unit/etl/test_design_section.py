@@ -21,7 +21,7 @@ def test_defaults_are_made_explicit():
         "p": {
             "experiments": ["a", "b"],
             "extractors": {
-                "CsvExtractor": {"file_regex": [r".*\.csv$"]},
+                "CsvExtractor": {"file_regex": [r".*\.csv$"], "delimiter": ",", "has_header": True},
                 # doe-suite's default text, as its suite_design.yml lists it
                 "IgnoreExtractor": {"file_regex": ["^stdout.log$"]},
             },
@@ -44,17 +44,67 @@ def test_etl_vars_keep_type_and_render_inside_strings():
                 **MINIMAL,
                 "$ETL_VARS$": {"cols": ["lat"], "n": 3},
                 "transformers": [
-                    {"name": "RepAggTransformer", "data_columns": "[% cols %]"},
+                    {"name": "GroupByAggTransformer", "data_columns": "[% cols %]", "groupby_columns": []},
                     {"df.query": {"expr": "x > [% n %]"}},
                 ],
             }
         }
     )
     assert expanded["p"]["transformers"] == [
-        {"name": "RepAggTransformer", "data_columns": ["lat"]},
+        {
+            "name": "GroupByAggTransformer",
+            "data_columns": ["lat"],
+            "groupby_columns": [],
+            "agg_functions": ["mean", "min", "max", "std", "count"],
+            "custom_tail_length": 5,
+        },
         {"df.query": {"expr": "x > 3"}},
     ]
     assert "$ETL_VARS$" not in expanded["p"]
+
+
+def test_steps_list_doe_suites_options_with_defaults_in_its_order_and_doe_options_only_when_set():
+    expanded = expand(
+        {
+            "p": {
+                "experiments": "*",
+                "extractors": {
+                    "CsvExtractor": {"has_header": False, "fieldnames": ["a", "b"], "file_regex": "x.csv"},
+                    "ErrorExtractor": {"on_output": "warning"},
+                    "RuntimeInfoExtractor": {},
+                },
+                "transformers": [
+                    {"name": "RepAggTransformer", "data_columns": ["lat"]},
+                    {"name": "ConditionalTransformer", "value": {"a": 1}, "dest": "d", "col": "c"},
+                    {"name": "FilterColumnTransformer"},
+                    {"df.sort_values": {"by": ["run"]}},
+                ],
+                "loaders": {"PickleSummaryLoader": {}, "LatexTableLoader": None, "ParquetLoader": {}},
+            }
+        }
+    )["p"]
+    assert expanded["extractors"] == {
+        "CsvExtractor": {"file_regex": ["x.csv"], "delimiter": ",", "has_header": False, "fieldnames": ["a", "b"]},
+        "ErrorExtractor": {"file_regex": ["^stderr.log$"], "on_output": "warning"},
+        "RuntimeInfoExtractor": {"file_regex": [r"^\.doe_runtime_info\.yaml$"]},
+    }
+    assert list(expanded["extractors"]["CsvExtractor"]) == ["file_regex", "delimiter", "has_header", "fieldnames"]
+    assert [list(item.items()) for item in expanded["transformers"]] == [
+        [
+            ("name", "RepAggTransformer"),
+            ("ignore_columns", []),
+            ("data_columns", ["lat"]),
+            ("agg_functions", ["mean", "min", "max", "std", "count"]),
+        ],
+        [("name", "ConditionalTransformer"), ("col", "c"), ("dest", "d"), ("value", {"a": 1})],
+        [("name", "FilterColumnTransformer"), ("filters", {}), ("allow_empty_result", False)],
+        [("df.sort_values", {"by": ["run"]})],
+    ]
+    assert expanded["loaders"] == {
+        "PickleSummaryLoader": {"skip_empty": False},
+        "LatexTableLoader": {"skip_empty": False},
+        "ParquetLoader": {},
+    }
 
 
 def test_glob_file_regex_is_translated_and_invalid_entry_is_an_error():
@@ -184,7 +234,7 @@ def test_include_pipeline_from_template_with_vars(config_dir):
     )
     assert expanded["p"]["experiments"] == ["b"]
     assert list(expanded["p"]["extractors"]) == ["CsvExtractor", "ErrorExtractor"]
-    assert expanded["p"]["transformers"] == [{"name": "RepAggTransformer", "data_columns": ["lat"]}]
+    assert [item["data_columns"] for item in expanded["p"]["transformers"]] == [["lat"]]
 
 
 def test_include_steps_from_suite_design_and_super_etl_config(config_dir):
@@ -217,7 +267,7 @@ def test_include_steps_from_suite_design_and_super_etl_config(config_dir):
     p = expanded["p"]
     assert list(p["extractors"]) == ["JsonExtractor", "IgnoreExtractor"]
     assert p["transformers"] == [{"df.sort_values": {"by": ["x"]}}, {"df.head": {"n": 1}}]
-    assert p["loaders"] == {"PickleSummaryLoader": {}}
+    assert p["loaders"] == {"PickleSummaryLoader": {"skip_empty": False}}
 
 
 def test_include_cycle_and_undefined_var_are_errors(config_dir):

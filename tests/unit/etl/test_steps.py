@@ -119,6 +119,9 @@ def test_filter_column_empty_result_is_an_error_unless_allowed(frame):
     assert (
         FilterColumnTransformer(filters={"mode": "none"}, allow_empty_result=True).transform(frame, {}).empty
     )
+    # without filters (doe-suite's default {}) every row stays, even of an empty frame
+    pd.testing.assert_frame_equal(FilterColumnTransformer().transform(frame, {}), frame)
+    assert FilterColumnTransformer().transform(frame.iloc[:0], {}).empty
 
 
 def test_repagg_missing_data_column_is_an_error_naming_columns(frame):
