@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +98,7 @@ class RunSummary:
     counts: dict[str, dict[str, int]]
     failed_jobs: dict[str, list[dict]]
     etl_error: bool = False
+    interrupted: bool = False  # by Ctrl-C: the hosts' queues keep their jobs
 
 
 @dataclass
@@ -549,6 +550,8 @@ class Controller:
 
     # --- the loop ---------------------------------------------------------------------------------
     def _on_interrupt(self, _signum, _frame) -> None:
+        if not self.interrupted:  # answered once, at once; the round in flight is stopped next
+            self.log("stopping: queued jobs keep running; resume with: " + self.resume_command())
         self.interrupted = True
         self.stop_event.set()
 
@@ -574,10 +577,8 @@ class Controller:
                     self.stop_event.wait(max(0.0, self.options.poll_interval - (time.monotonic() - tick)))
                 if self.interrupted:
                     raise KeyboardInterrupt
-        except KeyboardInterrupt:
-            self.log("interrupted: queued jobs keep running on their hosts; resume with: "
-                     + self.resume_command())
-            raise
+        except KeyboardInterrupt:  # said in _on_interrupt
+            return replace(self.summary(), interrupted=True)
         finally:
             signal.signal(signal.SIGINT, previous)
         self._maybe_etl(final=True)

@@ -4,10 +4,13 @@ a `$...$` word, Ctrl-C, resuming a finished suite, failed jobs, and `doe status`
 from __future__ import annotations
 
 import json
+import signal
+import threading
+import time
 
 import pytest
 
-from tests.integration.run.conftest import Doe, make_config_dir
+from tests.integration.run.conftest import Doe, make_config_dir, wait_for
 
 pytestmark = [pytest.mark.tsp, pytest.mark.slow]
 
@@ -19,6 +22,16 @@ compress:
   base_experiment:
     level:
       $FACTORS$: [1, 5, 9]
+"""
+
+SLOW = """
+slow:
+  host_types:
+    small:
+      $CMD$: sleep 1; echo "$PWD" >> "{shared}/slow.log"
+  base_experiment:
+    i:
+      $FACTOR$: [0, 1, 2, 3, 4, 5]
 """
 
 DONE = """
@@ -56,7 +69,7 @@ def doe(short_tmp) -> Doe:
     root = short_tmp / "first-hour"
     shared = root / "shared"
     shared.mkdir(parents=True)
-    designs = {"typo": TYPO, "done": DONE.format(), "failing": FAILING}
+    designs = {"typo": TYPO, "slow": SLOW.format(shared=shared), "done": DONE.format(), "failing": FAILING}
     env = Doe(make_config_dir(root, designs), root / "results", root / "hosts")
     env.shared = shared
     return env
@@ -71,6 +84,47 @@ def test_an_unknown_dollar_word_is_one_line_naming_the_closest_known_one(doe):
         assert "typo.yml:8: experiments.compress.base_experiment.level.$FACTORS$:" in message
         assert "did you mean $FACTOR$?" in message
     assert not list(doe.results.glob("typo_*"))
+
+
+class StderrReader:
+    """Collects a process's stderr while it runs, noting when each line arrived."""
+
+    def __init__(self, stream) -> None:
+        self.lines: list[tuple[float, str]] = []
+        self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.lines.append((time.monotonic(), line))
+
+    def first(self, text: str) -> float | None:
+        return next((at for at, line in self.lines if text in line), None)
+
+    @property
+    def text(self) -> str:
+        return "".join(line for _, line in self.lines)
+
+
+def test_first_ctrl_c_answers_at_once_stops_quickly_and_says_it_once(doe):
+    controller = doe.popen("run", "--suite", "slow", "--id", "new")
+    stderr = StderrReader(controller.stderr)
+    wait_for(lambda: next(doe.local.glob("slow_*/*/results/slow/run_*/rep_0/.doe_started"), None),
+             timeout=120, what="a running job")
+    sent = time.monotonic()
+    controller.send_signal(signal.SIGINT)
+    answered = wait_for(lambda: stderr.first("stopping:"), timeout=30, what="the answer to Ctrl-C")
+    controller.wait(timeout=30)
+    ended = time.monotonic()
+    stderr.thread.join(timeout=5)
+    assert answered - sent < 1.0, stderr.text
+    assert ended - sent < 3.0, stderr.text
+    assert controller.returncode == 130
+    assert stderr.text.count("stopping:") == 1 and "interrupted" not in stderr.text, stderr.text
+    assert "queued jobs keep running; resume with: doe run --suite slow --id " in stderr.text
+    doe("run", "--suite", "slow", "--id", "last")
+    lines = (doe.shared / "slow.log").read_text().splitlines()
+    assert len(lines) == 6 and len(set(lines)) == 6, lines
 
 
 def test_resuming_a_finished_suite_touches_no_host_and_runs_the_etl_on_changed_results(doe):
