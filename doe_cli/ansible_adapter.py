@@ -34,6 +34,7 @@ _KEPT_EVENTS = {
 _STAT_KEYS = ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored", "processed")
 MAX_EVENT_RESULT_CHARS = 16 * 1024 * 1024
 COMMAND_TAIL_LINES, COMMAND_TAIL_CHARS = 3, 300
+CANCEL_CHECK_SECONDS = 0.1
 _SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|ACCESS_KEY|KEY_ID|CREDENTIAL", re.IGNORECASE)
 
 
@@ -196,11 +197,20 @@ def _redact_artifacts(data_dir: Path) -> None:
 
 @contextlib.contextmanager
 def _sigint_sets(flag: threading.Event):
-    """While a playbook runs, Ctrl-C asks ansible-runner to stop it instead of leaving it orphaned."""
+    """While a playbook runs, Ctrl-C asks ansible-runner to stop it instead of leaving it orphaned.
+
+    A caller's own handler is still called, so it can answer the Ctrl-C at once; Python's default one
+    is not (it would raise in the middle of ansible-runner)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, lambda _signum, _frame: flag.set())
+
+    def on_sigint(signum, frame) -> None:
+        flag.set()
+        if callable(previous) and previous is not signal.default_int_handler:
+            previous(signum, frame)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         yield
     finally:
@@ -261,6 +271,10 @@ class AnsibleAdapter:
         stats: dict[str, dict[str, int]] = {}
         # Extra vars go in a file (`-e @file`): inline they are one argument, which Linux caps at 128 KiB.
         extravars_file = data_dir / "extravars.json"
+        # ansible-runner asks the cancel callback each time it stops waiting for output, by default every
+        # 5 s; a Ctrl-C should stop the playbook at once. It reads the setting only from this file.
+        (data_dir / "env").mkdir()
+        (data_dir / "env" / "settings").write_text(json.dumps({"pexpect_timeout": CANCEL_CHECK_SECONDS}))
         fd = os.open(extravars_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(extravars or {}, handle, separators=(",", ":"))

@@ -53,6 +53,8 @@ def run(
     with Progress(err) as progress:
         summary = run_suite(project(), options, log=lambda m: err.print(m, markup=False, highlight=False),
                             progress=progress)
+    if summary.interrupted:
+        raise typer.Exit(130)
     print_summary(summary, err)
     if summary.failed_jobs:
         raise typer.Exit(1)

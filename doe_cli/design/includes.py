@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from doe_cli.design.markers import check_variables
 from doe_cli.design.source import Source
 from doe_cli.design.yamlio import parse_yaml
 
@@ -86,6 +87,7 @@ class IncludeResolver:
         if nested is not None:
             raise include_source.error(nested, "$INCLUDE_VARS$ inside an included file is not allowed; "
                                                "include both files from the design")
+        check_variables(content, (), include_source)
         self._cache[name] = content
         return content
 

@@ -9,6 +9,7 @@ from typing import Any
 from doe_cli.config import TOOL_ROLES_DIR, Project
 from doe_cli.design.factors import plan_factors
 from doe_cli.design.includes import IncludeResolver, merge_missing
+from doe_cli.design.markers import check_variables, is_marker, unknown_marker
 from doe_cli.design.model import CMD, Experiment, HostType
 from doe_cli.design.source import Source
 
@@ -68,9 +69,12 @@ class DesignValidator:
             return {}
         if type(value) is not dict:
             raise self.error((SUITE_VARS,), f"expected a mapping of variables, got {_describe(value)}")
+        check_variables(value, (SUITE_VARS,), self.source)
         return self.includes.resolve(value, (SUITE_VARS,))
 
     def _check_name(self, name: Any) -> None:
+        if is_marker(name):
+            raise self.error((name,), unknown_marker(name, (SUITE_VARS, ETL)))
         if not isinstance(name, str) or not EXPERIMENT_NAME.match(name):
             raise self.error((name,), f"invalid experiment name {name!r}: expected letters, digits and "
                                       "underscores only (^[A-Za-z0-9_]+$); the only $...$ top-level keys are "
@@ -117,6 +121,8 @@ class DesignValidator:
 
     def _unknown_keys(self, raw: dict, allowed: tuple, path: tuple, what: str) -> None:
         for key in raw:
+            if is_marker(key) and key not in allowed:
+                raise self.error(path + (key,), unknown_marker(key, [k for k in allowed if is_marker(k)]))
             if key not in allowed:
                 raise self.error(path + (key,), f"unknown {what} key {key!r}; expected one of "
                                                 f"{', '.join(allowed)}")
@@ -229,6 +235,7 @@ class DesignValidator:
             raw = {}
         if type(raw) is not dict:
             raise self.error(path, f"expected a mapping (the run config template), got {_describe(raw)}")
+        check_variables(raw, path, self.source)
         base = self.includes.resolve(raw, path)
         merge_missing(base, suite_vars)
         for name in RESERVED_VARIABLES:

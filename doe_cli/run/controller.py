@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ from doe_cli.run.state import (
     job_dir,
     setup_marker,
 )
+from doe_cli.run.status import failed_jobs, load_states, suite_experiments
 from doe_cli.run.suite_id import resolve_suite_id
 from etl.fileio import DOE_RECORD
 
@@ -98,6 +99,7 @@ class RunSummary:
     counts: dict[str, dict[str, int]]
     failed_jobs: dict[str, list[dict]]
     etl_error: bool = False
+    interrupted: bool = False  # by Ctrl-C: the hosts' queues keep their jobs
 
 
 @dataclass
@@ -192,13 +194,34 @@ class Controller:
         self.etl_error = False
 
     # --- preparation ------------------------------------------------------------------------------
+    def resolve_suite(self) -> None:
+        self.suite_id, self.is_new = resolve_suite_id(self.project.results_dir, self.options.suite, self.options.id)
+        self.suite_dir = self.project.results_dir / f"{self.options.suite}_{self.suite_id}"
+
+    def finished_summary(self) -> RunSummary | None:
+        """A resumed suite with no job left to run: the ETL (which reads only what changed) and the
+        summary, without any host (no cloud, no Ansible). None if there is work: jobs to run or retry,
+        or hosts a --keep run left, which the regular run cleans up."""
+        if self.is_new or (setup_marker(self.suite_dir).exists() and not self.options.keep):
+            return None
+        states = load_states(self.options.suite, self.suite_id, self.suite_dir)
+        if not states or len(states) != len(suite_experiments(self.suite_dir)) \
+                or not all(state.done() for state in states.values()) \
+                or self.options.retry_failed and any(state.with_status(FAILED) for state in states.values()):
+            return None
+        self.lock = SuiteLock(self.suite_dir / ".doe" / "lock")
+        self.log(f"{self.suite_dir.name} is complete: no job left to run; no host is touched")
+        if (load_yaml((self.suite_dir / "suite_design.yml").read_text(encoding="utf-8")) or {}).get("$ETL$"):
+            self.etl_error = not run_etl(self.suite_dir, self.project)
+        return RunSummary(suite=self.options.suite, suite_id=self.suite_id, suite_dir=self.suite_dir, complete=True,
+                          counts={name: state.counts() for name, state in states.items()},
+                          failed_jobs=failed_jobs(self.suite_dir, states),
+                          etl_error=self.etl_error or (self.suite_dir / "ETL_ERROR.log").exists())
+
     def prepare(self) -> None:
         from doe_cli.design import dump_yaml, load_stored_suite, load_suite
 
         opts = self.options
-        results_dir = self.project.results_dir
-        self.suite_id, self.is_new = resolve_suite_id(results_dir, opts.suite, opts.id)
-        self.suite_dir = results_dir / f"{opts.suite}_{self.suite_id}"
         stored = None if self.is_new else stored_cloud(self.suite_dir)
         if stored is not None and stored != opts.cloud:
             if opts.cloud != "local":
@@ -531,6 +554,8 @@ class Controller:
 
     # --- the loop ---------------------------------------------------------------------------------
     def _on_interrupt(self, _signum, _frame) -> None:
+        if not self.interrupted:  # answered once, at once; the round in flight is stopped next
+            self.log("stopping: queued jobs keep running; resume with: " + self.resume_command())
         self.interrupted = True
         self.stop_event.set()
 
@@ -556,10 +581,8 @@ class Controller:
                     self.stop_event.wait(max(0.0, self.options.poll_interval - (time.monotonic() - tick)))
                 if self.interrupted:
                     raise KeyboardInterrupt
-        except KeyboardInterrupt:
-            self.log("interrupted: queued jobs keep running on their hosts; resume with: "
-                     + self.resume_command())
-            raise
+        except KeyboardInterrupt:  # said in _on_interrupt
+            return replace(self.summary(), interrupted=True)
         finally:
             signal.signal(signal.SIGINT, previous)
         self._maybe_etl(final=True)
@@ -990,10 +1013,9 @@ class Controller:
 
     def summary(self) -> RunSummary:
         counts = {name: exp.state.counts() for name, exp in self.exps.items()}
-        failed = {name: [{"run": key[0], "rep": key[1], "exit_code": exp.state.jobs[key].exit_code}
-                         for key in exp.state.with_status(FAILED)] for name, exp in self.exps.items()}
+        failed = failed_jobs(self.suite_dir, {name: exp.state for name, exp in self.exps.items()})
         return RunSummary(suite=self.options.suite, suite_id=self.suite_id, suite_dir=self.suite_dir,
-                          complete=self._all_done(), counts=counts, failed_jobs={k: v for k, v in failed.items() if v},
+                          complete=self._all_done(), counts=counts, failed_jobs=failed,
                           etl_error=self.etl_error or (self.suite_dir / "ETL_ERROR.log").exists())
 
     def close(self) -> None:
@@ -1090,6 +1112,10 @@ def run_suite(project: Project, options: RunOptions, *, log: Callable[[str], Non
               progress: Progress | None = None) -> RunSummary:
     controller = Controller(project, options, log=log, progress=progress)
     try:
+        controller.resolve_suite()
+        finished = controller.finished_summary()
+        if finished is not None:
+            return finished
         controller.prepare()
         controller.setup()
         return controller.run()

@@ -13,13 +13,19 @@ from typing import Any
 import yaml
 
 from doe_cli.config import Project
-from doe_cli.errors import UserError
 from doe_cli.fileio import load_yaml
-from doe_cli.run.state import FAILED, FINISHED, PENDING, QUEUED, ExperimentState
+from doe_cli.run.state import FAILED, FINISHED, PENDING, QUEUED, ExperimentState, JobKey, job_dir
 from doe_cli.run.suite_id import resolve_suite_id, suite_runs
+from etl.fileio import DOE_RECORD
+
+# The first failures of a suite are shown with their folder and the end of their stderr: usually they
+# fail alike, and a screen of them would bury the summary.
+DETAILED_FAILURES = 3
+STDERR_TAIL_LINES = 5
+STDERR_LINE_CHARS = 200
 
 
-def _experiments(suite_dir: Path) -> list[str]:
+def suite_experiments(suite_dir: Path) -> list[str]:
     design = suite_dir / "suite_design.yml"
     try:
         content = load_yaml(design.read_text(encoding="utf-8")) or {}
@@ -31,11 +37,70 @@ def _experiments(suite_dir: Path) -> list[str]:
 
 def load_states(suite: str, suite_id: int, suite_dir: Path) -> dict[str, ExperimentState]:
     states = {}
-    for name in _experiments(suite_dir):
+    for name in suite_experiments(suite_dir):
         path = suite_dir / name / "state.yml"
         if path.exists():
             states[name] = ExperimentState.load(path, suite, suite_id, name)
     return states
+
+
+def failed_jobs(suite_dir: Path, states: dict[str, ExperimentState]) -> dict[str, list[dict]]:
+    """Per experiment with failures: each failed job's run, rep and exit code; the suite's first few
+    also with the fetched folder of the host it failed on and the last lines of its stderr.log."""
+    found: dict[str, list[dict]] = {}
+    detailed = 0
+    for name, state in states.items():
+        for key in state.with_status(FAILED):
+            job: dict[str, Any] = {"run": key[0], "rep": key[1], "exit_code": state.jobs[key].exit_code}
+            if detailed < DETAILED_FAILURES:
+                detailed += 1
+                folder = _failed_host_folder(suite_dir, name, key)
+                job["folder"] = str(folder)
+                job["stderr_tail"] = _tail(folder / "stderr.log")
+            found.setdefault(name, []).append(job)
+    return found
+
+
+def _failed_host_folder(suite_dir: Path, exp: str, key: JobKey) -> Path:
+    """The fetched folder of the (first) host whose record says the job failed there; the job's folder
+    if no host's results arrived."""
+    rep_dir = suite_dir / job_dir(exp, key)
+    hosts = sorted(record.parent for record in rep_dir.glob(f"*/host_*/{DOE_RECORD}"))
+    for host in hosts:
+        try:
+            record = load_yaml((host / DOE_RECORD).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(record, dict) and record.get("status") != "finished":
+            return host
+    return hosts[0] if hosts else rep_dir
+
+
+def _tail(path: Path) -> list[str] | None:
+    """The last non-blank lines of a log, each cut to a readable length; None if it was not fetched."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()][-STDERR_TAIL_LINES:]
+    return [line if len(line) <= STDERR_LINE_CHARS else line[:STDERR_LINE_CHARS - 3] + "..." for line in lines]
+
+
+def print_failed_job(job: dict[str, Any], console, indent: str, note: str = "") -> None:
+    console.print(f"{indent}failed: run {job['run']} rep {job['rep']} exit code {job['exit_code']}{note}",
+                  markup=False)
+    if "folder" not in job:
+        return
+    console.print(f"{indent}  folder: {job['folder']}", markup=False)
+    tail = job["stderr_tail"]
+    if tail is None:
+        console.print(f"{indent}  stderr.log: not fetched", markup=False)
+    elif not tail:
+        console.print(f"{indent}  stderr.log: empty", markup=False)
+    else:
+        console.print(f"{indent}  stderr.log ends:", markup=False)
+        for line in tail:
+            console.print(f"{indent}    {line}", markup=False)
 
 
 def _controller_running(suite_dir: Path) -> bool:
@@ -103,22 +168,19 @@ def host_job_counts(suite_dir: Path, states: dict[str, ExperimentState], project
 
 
 def suite_status(project: Project, suite: str, id_option: str, *, ask_hosts: bool = True) -> dict[str, Any]:
-    if str(id_option) == "new":
-        raise UserError("status needs an existing run: expected 'last' or a suite id", path="id")
-    suite_id, _ = resolve_suite_id(project.results_dir, suite, id_option)
+    suite_id, _ = resolve_suite_id(project.results_dir, suite, id_option, allow_new=False)
     suite_dir = project.results_dir / f"{suite}_{suite_id}"
     states = load_states(suite, suite_id, suite_dir)
     controller = _controller_running(suite_dir)
     queued = any(state.with_status(QUEUED) for state in states.values())
     on_hosts = host_job_counts(suite_dir, states, project) if ask_hosts and queued and not controller else {}
+    failed = failed_jobs(suite_dir, states)
     experiments = {}
     for name, state in states.items():
         counts = state.counts()
         experiments[name] = {
             "total": len(state.jobs), "finished": counts[FINISHED], "failed": counts[FAILED],
-            "queued": counts[QUEUED], "pending": counts[PENDING],
-            "failed_jobs": [{"run": k[0], "rep": k[1], "exit_code": state.jobs[k].exit_code}
-                            for k in state.with_status(FAILED)],
+            "queued": counts[QUEUED], "pending": counts[PENDING], "failed_jobs": failed.get(name, []),
         }
         if name in on_hosts:
             experiments[name]["on_hosts"] = on_hosts[name]
@@ -147,7 +209,7 @@ def print_status(report: dict[str, Any], console) -> None:
                      f"{hosts['queued']} waiting)")
         console.print(line, markup=False)
         for job in exp["failed_jobs"]:
-            console.print(f"  failed: run {job['run']} rep {job['rep']} exit code {job['exit_code']}", markup=False)
+            print_failed_job(job, console, "  ")
     if report["etl"]["error"]:
         console.print(f"warning: ETL failed, see {report['folder']}/ETL_ERROR.log", markup=False)
     elif report["etl"]["pipelines"]:
@@ -162,8 +224,7 @@ def print_summary(summary, console) -> None:
         console.print(f"  {name}: {counts[FINISHED] + counts[FAILED]}/{total} jobs, {counts[FAILED]} failed",
                       markup=False)
         for job in summary.failed_jobs.get(name, []):
-            console.print(f"    failed: run {job['run']} rep {job['rep']} exit code {job['exit_code']} "
-                          f"(retry with --id {summary.suite_id} --retry-failed)", markup=False)
+            print_failed_job(job, console, "    ", f" (retry with --id {summary.suite_id} --retry-failed)")
     if summary.etl_error:
         console.print(f"  warning: ETL failed, see {summary.suite_dir}/ETL_ERROR.log", markup=False)
 

@@ -23,10 +23,16 @@ def suite_runs(results_dir: Path, suite: str | None = None) -> list[tuple[str, i
     return sorted(found, key=lambda item: (item[1], item[0]))
 
 
-def resolve_suite_id(results_dir: Path, suite: str, id_option: str) -> tuple[int, bool]:
-    """(suite_id, is_new). A new id is the current epoch, bumped past any folder that exists."""
+def resolve_suite_id(results_dir: Path, suite: str, id_option: str, *, allow_new: bool = True) \
+        -> tuple[int, bool]:
+    """(suite_id, is_new). A new id is the current epoch, bumped past any folder that exists.
+
+    Commands that read a run (`status`) pass allow_new=False: their errors then point to the command
+    that starts one instead of to an id they reject.
+    """
     value = str(id_option).strip()
-    if value == "new":
+    expected = "'new', 'last' or a positive integer" if allow_new else "'last' or the id of an existing run"
+    if value == "new" and allow_new:
         suite_id = int(time.time())
         existing = {sid for _, sid, _ in suite_runs(results_dir, suite)}
         while suite_id in existing:
@@ -35,12 +41,16 @@ def resolve_suite_id(results_dir: Path, suite: str, id_option: str) -> tuple[int
     if value == "last":
         runs = suite_runs(results_dir, suite)
         if not runs:
-            raise UserError(f"no previous run of suite {suite!r} in {results_dir}; use --id new", path="id")
+            raise UserError(f"no run of suite {suite!r} in {results_dir} yet; start one with: "
+                            f"doe run --suite {suite} --id new", path="id")
         return runs[-1][1], False
     if re.fullmatch(r"[0-9]+", value) and int(value) > 0:
         suite_id = int(value)
         if not (results_dir / f"{suite}_{suite_id}").is_dir():
-            raise UserError(f"no results folder {suite}_{suite_id} in {results_dir}; "
-                            "expected the id of an existing run, 'last' or 'new'", path="id")
+            raise UserError(f"no results folder {suite}_{suite_id} in {results_dir}; expected {expected}",
+                            path="id")
         return suite_id, False
-    raise UserError(f"invalid id {value!r}: expected 'new', 'last' or a positive integer", path="id")
+    if value == "new":
+        raise UserError(f"there is no run to read with id 'new': expected {expected}; start one with: "
+                        f"doe run --suite {suite} --id new", path="id")
+    raise UserError(f"invalid id {value!r}: expected {expected}", path="id")

@@ -32,7 +32,7 @@ def test_hosts_are_assigned_by_type_order_then_experiment_order():
 
 
 def test_suite_ids(tmp_path):
-    with pytest.raises(UserError, match="no previous run"):
+    with pytest.raises(UserError, match="start one with: doe run --suite s --id new"):
         resolve_suite_id(tmp_path, "s", "last")
     (tmp_path / "s_100").mkdir()
     (tmp_path / "s_20").mkdir()
