@@ -84,6 +84,7 @@ def fetch_finished(project: Project, kept: KeptSuite, log) -> int:
     controller = Controller(project, RunOptions(suite=kept.suite, id=str(kept.suite_id), cloud=kept.cloud,
                                                 keep=True, long_poll=0), log=log)
     try:
+        controller.resolve_suite()
         controller.prepare()
         return controller.fetch_finished()
     finally:
