@@ -38,21 +38,10 @@ from etl.fileio import DOE_RECORD, read_pickle, write_pickle
 from etl.pipeline import StepSpec
 from etl.stamps import RACY_NS, Stamps, groups_unchanged, latest_mtime, pack
 from etl.steps.base import Extractor, is_builtin
-from etl.steps.extractors import EtlWarning
+from etl.steps.extractors import META_COLUMNS, EtlWarning
 
 CONFIG_JSON = "config.json"
 CACHE_VERSION = 8  # 8: run config columns in json_normalize order
-META_COLUMNS = (
-    "suite_name",
-    "suite_id",
-    "exp_name",
-    "run",
-    "rep",
-    "host_type",
-    "host_idx",
-    "factor_columns",
-    "source_file",
-)
 _RUN = re.compile(r"^run_(\d+)$")
 _REP = re.compile(r"^rep_(\d+)$")
 _HOST = re.compile(r"^host_(\d+)$")

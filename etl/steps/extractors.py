@@ -15,6 +15,18 @@ from etl.errors import EtlDataError
 from etl.steps.base import Extractor, register
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# The columns extraction adds to every row, in front of the run config's.
+META_COLUMNS = (
+    "suite_name",
+    "suite_id",
+    "exp_name",
+    "run",
+    "rep",
+    "host_type",
+    "host_idx",
+    "factor_columns",
+    "source_file",
+)
 
 
 class EtlWarning(UserWarning):
