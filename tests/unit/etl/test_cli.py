@@ -36,7 +36,7 @@ def test_etl_exit_codes(make_suite, tmp_path):
     make_suite({"p": {"experiments": ["beta"], "extractors": {"CsvExtractor": {}}}})
     failed = invoke(tmp_path, "etl", "--suite", "demo")
     assert failed.exit_code == 1
-    assert "matches no extractor" in failed.output and "Traceback" not in failed.output
+    assert "no extractor matches" in failed.output and "Traceback" not in failed.output
     unknown = invoke(tmp_path, "etl", "--suite", "demo", "--pipelines", "zz")
     assert unknown.exit_code == 2 and "unknown pipelines ['zz']" in unknown.output
     missing = invoke(tmp_path, "etl", "--suite", "nosuch")
@@ -130,3 +130,18 @@ def test_etl_all_goes_on_after_a_suite_with_a_broken_design(make_suite, tmp_path
     assert result.exit_code == 1
     assert "broken_1" in result.output and "not valid YAML" in result.output
     assert (good / "etl_results" / "p" / "p.csv").is_file()
+
+
+def test_every_file_name_matching_no_extractor_is_named_at_once(make_suite, tmp_path):
+    def files(exp, run, rep, host_type, idx):
+        return {"results.csv": "lat\n1\n", "notes.txt": "x", "stdout.log": "", **{f"trace_{i}.bin": "" for i in range(7)}}
+
+    make_suite({"p": {"experiments": ["alpha"], "extractors": {"CsvExtractor": {}}}}, files=files)
+    result = invoke(tmp_path, "etl", "--suite", "demo")
+    assert result.exit_code == 1
+    line = next(line for line in result.output.splitlines() if "no extractor matches" in line)
+    assert "no extractor matches these file names: notes.txt (4 files, e.g. alpha/run_0/rep_0/client/host_0/notes.txt)" in line
+    assert "stdout.log (4 files" in line
+    assert "trace_<n>.bin (7 names: trace_0.bin, trace_1.bin, trace_2.bin, trace_3.bin, trace_4.bin, ...; 28 files" in line
+    assert "candidates: CsvExtractor" in line
+    assert r"IgnoreExtractor with file_regex ['^notes\\.txt$', '^stdout\\.log$', '^trace_\\d+\\.bin$']" in line
