@@ -37,6 +37,8 @@ def run(
                                                          "design, else the job_timeout host var).")] = None,
     local_dir: Annotated[Path | None, typer.Option("--local-dir", help="Base folder of local-cloud hosts "
                                                       "(default: $DOE_LOCAL_DIR or ~/.doe/local).")] = None,
+    strict_etl: Annotated[bool, typer.Option("--strict-etl", help="Exit 1 when an ETL pipeline fails "
+                                                                 "(default: report it, exit 0).")] = False,
 ) -> None:
     """Run a suite, or resume it with --id last / <id>."""
     from doe_cli.run.controller import RunOptions, run_suite
@@ -50,7 +52,7 @@ def run(
         summary = run_suite(project(), options, log=lambda m: err.print(m, markup=False, highlight=False),
                             progress=progress)
     print_summary(summary, err)
-    if summary.failed_jobs:
+    if summary.failed_jobs or (strict_etl and summary.etl_error):
         raise typer.Exit(1)
 
 
