@@ -86,6 +86,12 @@ def etl(
     except EtlConfigError as error:
         raise _user_error(error) from None
     loader, section = _design_access(prj, suite, from_design)
+    if not from_design:
+        from doe_cli.etl_source import edited_etl_note
+
+        note = edited_etl_note(prj, suite, suite_dir)
+        if note:
+            err.print(note, markup=False)
     report = run_suite_etl(
         suite_dir,
         config_dir=prj.config_dir,

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
 from typer.testing import CliRunner
 
+from doe_cli.config import TOOL_ROOT
 from doe_cli.main import app
 from tests.unit.etl.conftest import STEPS
 
@@ -52,19 +58,16 @@ def test_etl_all_runs_every_suite_folder(make_suite, tmp_path):
         assert (suite_dir / "etl_results" / "p" / "p.csv").is_file()
 
 
-def test_etl_on_a_tree_from_the_design_engine_stored_and_from_design(tmp_path):
-    """example07-etl: suite_design.yml and config.json written by the design engine, pipelines as shipped."""
-    import json
-
-    from doe_cli.config import TOOL_ROOT, discover
+def stored_run(config_dir: Path, results: Path, suite: str = "example07-etl") -> Path:
+    """A result folder as `doe run` leaves it: suite_design.yml and config.json written by the design engine."""
+    from doe_cli.config import discover
     from doe_cli.design import load_suite
 
-    results = tmp_path / "results"
-    suite = load_suite(discover(TOOL_ROOT, results), "example07-etl", strict=False)
-    suite_dir = results / "example07-etl_1700000000"
+    loaded = load_suite(discover(config_dir, results), suite, strict=False)
+    suite_dir = results / f"{suite}_1700000000"
     suite_dir.mkdir(parents=True)
-    suite.write_resolved(suite_dir / "suite_design.yml")
-    for exp, run_configs in suite.extend(None).items():
+    loaded.write_resolved(suite_dir / "suite_design.yml")
+    for exp, run_configs in loaded.extend(None).items():
         for run, run_config in enumerate(run_configs):
             rep_dir = suite_dir / exp / f"run_{run}" / "rep_0"
             host_dir = rep_dir / "small" / "host_0"
@@ -74,13 +77,56 @@ def test_etl_on_a_tree_from_the_design_engine_stored_and_from_design(tmp_path):
             (host_dir / "stdout.log").write_text("")
             (host_dir / "stderr.log").write_text("")
             (host_dir / ".doe_runtime_info.yaml").write_text("wall_seconds: 0.5\nmax_rss_kb: 100\nexit_code: 0\n")
+    return suite_dir
+
+
+def test_etl_on_a_tree_from_the_design_engine_stored_and_from_design(tmp_path):
+    """example07-etl with its pipelines as shipped."""
+    results = tmp_path / "results"
+    suite_dir = stored_run(TOOL_ROOT, results)
     options = ["--config-dir", str(TOOL_ROOT), "--results-dir", str(results)]
     for extra in ([], ["--from-design"]):
         result = CliRunner().invoke(app, [*options, "etl", "--suite", "example07-etl", *extra])
         assert result.exit_code == 0, result.output
         assert "timing: ok, 2 rows from 2 jobs" in result.output
+        assert "note:" not in result.output  # the design is the stored one
     frame = (suite_dir / "etl_results" / "timing" / "timing.csv").read_text()
     assert "latency_ms_mean" in frame and "runtime.wall_seconds_mean" in frame
+
+
+def test_an_edited_etl_section_is_noted_with_how_to_run_it(tmp_path):
+    config, results = tmp_path / "config", tmp_path / "results"
+    shutil.copytree(TOOL_ROOT / "group_vars", config / "group_vars")
+    (config / "designs").mkdir()
+    shipped = (TOOL_ROOT / "designs" / "example07-etl.yml").read_text()
+    (config / "designs" / "example07-etl.yml").write_text(shipped)
+    suite_dir = stored_run(config, results)
+    edited = shipped.replace("data_columns: [latency_ms]", "data_columns: [latency_ms, total]")
+    assert edited != shipped
+    (config / "designs" / "example07-etl.yml").write_text(edited)
+    options = ["--config-dir", str(config), "--results-dir", str(results)]
+
+    stored = CliRunner().invoke(app, [*options, "etl", "--suite", "example07-etl"])
+    assert stored.exit_code == 0, stored.output
+    notes = [line for line in stored.output.splitlines() if line.startswith("note:")]
+    assert notes == [
+        (
+            "note: the $ETL$ of example07-etl.yml differs from the one stored with example07-etl_1700000000, "
+            "which this ETL runs; for the edited one: doe etl --suite example07-etl --id 1700000000 "
+            "--from-design (make etl suite=example07-etl id=1700000000 from_design=1)"
+        )
+    ]
+    assert "total_mean" not in (suite_dir / "etl_results" / "timing" / "timing.csv").read_text()
+
+    edited_run = CliRunner().invoke(app, [*options, "etl", "--suite", "example07-etl", "--from-design"])
+    assert edited_run.exit_code == 0 and "note:" not in edited_run.output
+    assert "total_mean" in (suite_dir / "etl_results" / "timing" / "timing.csv").read_text()
+
+
+def test_make_etl_passes_from_design():
+    dry = subprocess.run(["make", "-n", "etl", "suite=s", "id=3", "from_design=1"], cwd=TOOL_ROOT,
+                         capture_output=True, text=True, check=True)
+    assert 'etl --suite "s" --id "3"' in dry.stdout and "--from-design" in dry.stdout
 
 
 def test_space_separated_words_after_pipelines_and_suite_id(make_suite, tmp_path):
