@@ -16,6 +16,8 @@ def edited_etl_note(project: Project, suite: str, suite_dir: Path) -> str | None
     from etl.errors import EtlConfigError
     from etl.suite import ETL_KEY, SUITE_DESIGN, experiment_names, read_design
 
+    if not project.design_file(suite).is_file():
+        return None  # nothing to compare with (results copied from elsewhere, a renamed design)
     try:
         stored = read_design(suite_dir / SUITE_DESIGN)
         current = load_suite(project, suite, strict=False)

@@ -45,6 +45,8 @@ def _records(value: object, path: str) -> list[dict]:
 
 @register
 class CsvExtractor(Extractor):
+    """One row per CSV line; the header row names the columns (or `fieldnames`)."""
+
     empty_gives_nothing: ClassVar[bool] = True
     file_regex: tuple[str, ...] = (r".*\.csv$",)
     delimiter: str = ","
@@ -75,6 +77,8 @@ class CsvExtractor(Extractor):
 
 @register
 class JsonExtractor(Extractor):
+    """One row per mapping: the file holds a mapping or a list of mappings."""
+
     file_regex: tuple[str, ...] = (r".*\.json$",)
 
     def extract(self, path: str, options: dict) -> list[dict]:
@@ -84,6 +88,8 @@ class JsonExtractor(Extractor):
 
 @register
 class YamlExtractor(Extractor):
+    """One row per mapping: the file holds a mapping or a list of mappings."""
+
     file_regex: tuple[str, ...] = (
         r".*\.yaml$",
         r".*\.yml$",

@@ -28,6 +28,8 @@ class SummaryLoader(Loader):
 
 @register
 class CsvSummaryLoader(SummaryLoader, IncrementalLoader):
+    """The frame as <pipeline>.csv, with its index column, as doe-suite writes it."""
+
     suffix: ClassVar[str] = ".csv"
 
     def load_incremental(self, df: pd.DataFrame, options: dict, etl_info: dict, context: LoadContext) -> None:
@@ -40,6 +42,8 @@ class CsvSummaryLoader(SummaryLoader, IncrementalLoader):
 
 @register
 class PickleSummaryLoader(SummaryLoader):
+    """The frame as <pipeline>.pkl (pandas pickle)."""
+
     suffix: ClassVar[str] = ".pkl"
 
     def load(self, df: pd.DataFrame, options: dict, etl_info: dict) -> None:
@@ -52,6 +56,8 @@ class PickleSummaryLoader(SummaryLoader):
 
 @register
 class LatexTableLoader(SummaryLoader):
+    """The frame as a LaTeX table in <pipeline>.tex."""
+
     suffix: ClassVar[str] = ".tex"
 
     def load(self, df: pd.DataFrame, options: dict, etl_info: dict) -> None:

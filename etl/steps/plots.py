@@ -97,18 +97,20 @@ class FactorPlotLoader(PlotLoader):
     drops factor_columns: its first and second group column).
     """
 
-    kind: Literal["bar", "box", "line"] = "bar"
-    y: str
-    x: str | None = None
-    group: str | None = None
-    facet: str | None = None
-    name: str | None = None
-    title: str | None = None
-    xlabel: str | None = None
-    ylabel: str | None = None
-    logy: bool = False
-    formats: list[Literal["png", "pdf", "svg"]] = Field(default_factory=lambda: ["png", "pdf"])
-    data_table: bool = True
+    kind: Literal["bar", "box", "line"] = Field("bar", description="Bars and lines show means, boxes raw values.")
+    y: str = Field(description="The value column (raw, or aggregated as <y>_mean, <y>_std, ...).")
+    x: str | None = Field(None, description="Column along the x axis; default: the first factor.")
+    group: str | None = Field(None, description="One series (colour) per value; default: the second factor.")
+    facet: str | None = Field(None, description="One figure per value of this column.")
+    name: str | None = Field(None, description="File name; default: <pipeline>_<kind>_<y>.")
+    title: str | None = Field(None, description="Default: '<y> by <x>'.")
+    xlabel: str | None = Field(None, description="Default: x.")
+    ylabel: str | None = Field(None, description="Default: y and what the error bars show.")
+    logy: bool = Field(False, description="Logarithmic y axis.")
+    formats: list[Literal["png", "pdf", "svg"]] = Field(
+        default_factory=lambda: ["png", "pdf"], description="One file per format."
+    )
+    data_table: bool = Field(True, description="Also write the plotted points as <name>.html.")
 
     def load(self, df: pd.DataFrame, options: dict, etl_info: dict) -> None:
         if df.empty:

@@ -31,6 +31,7 @@ def test_etl_runs_selected_pipelines_and_reports_per_pipeline(make_suite, tmp_pa
     result = invoke(tmp_path, "etl", "--suite", "demo", "--id", "last", "--pipelines", "q")
     assert result.exit_code == 0, result.output
     assert "q: ok, 4 rows from 2 jobs" in result.output
+    assert "note:" not in result.output  # no designs/demo.yml to compare the stored $ETL$ with
     assert (suite_dir / "etl_results" / "q" / "q.csv").is_file()
     assert not (suite_dir / "etl_results" / "p").exists()
 
@@ -92,6 +93,8 @@ def test_etl_on_a_tree_from_the_design_engine_stored_and_from_design(tmp_path):
         assert "note:" not in result.output  # the design is the stored one
     frame = (suite_dir / "etl_results" / "timing" / "timing.csv").read_text()
     assert "latency_ms_mean" in frame and "runtime.wall_seconds_mean" in frame
+    plot = (suite_dir / "etl_results" / "timing" / "timing_bar_latency_ms.html").read_text()
+    assert "<th>n</th>" in plot and plot.count("<tr") == 1 + 2  # a bar per level of the factor n
 
 
 def test_an_edited_etl_section_is_noted_with_how_to_run_it(tmp_path):
