@@ -12,6 +12,7 @@ expfilter ?=
 config ?=
 out ?=
 pipelines ?=
+from_design ?=
 
 opt = $(if $(2),$(1) "$(2)")
 SUITE_OPTS = --suite "$(suite)" --id "$(id)"
@@ -63,7 +64,7 @@ plan: install
 	$(DOE) plan --suite "$(suite)" --cloud "$(CLOUD_OR_AWS)"
 
 etl: install
-	$(DOE) etl $(SUITE_OPTS) $(call opt,--pipelines,$(pipelines))
+	$(DOE) etl $(SUITE_OPTS) $(call opt,--pipelines,$(pipelines)) $(if $(from_design),--from-design)
 
 etl-all: install
 	$(DOE) etl-all

@@ -163,7 +163,7 @@ def _write_error_log(suite_dir: Path, report: EtlReport) -> None:
     if report.ok:
         log.unlink(missing_ok=True)
     else:
-        write_text_atomic(log, "\n".join(o.line() for o in report.errors) + "\n")
+        write_text_atomic(log, "\n".join(report.error_lines()) + "\n")
 
 
 def suite_result_dirs(results_dir: Path | str) -> list[Path]:

@@ -38,21 +38,10 @@ from etl.fileio import DOE_RECORD, read_pickle, write_pickle
 from etl.pipeline import StepSpec
 from etl.stamps import RACY_NS, Stamps, groups_unchanged, latest_mtime, pack
 from etl.steps.base import Extractor, is_builtin
-from etl.steps.extractors import EtlWarning
+from etl.steps.extractors import META_COLUMNS, EtlWarning
 
 CONFIG_JSON = "config.json"
 CACHE_VERSION = 8  # 8: run config columns in json_normalize order
-META_COLUMNS = (
-    "suite_name",
-    "suite_id",
-    "exp_name",
-    "run",
-    "rep",
-    "host_type",
-    "host_idx",
-    "factor_columns",
-    "source_file",
-)
 _RUN = re.compile(r"^run_(\d+)$")
 _REP = re.compile(r"^rep_(\d+)$")
 _HOST = re.compile(r"^host_(\d+)$")
@@ -61,6 +50,10 @@ _JOB = "__doe_job__"
 
 # What extraction does with a file, decided once per extractor.
 _SKIP, _TABLE, _RECORDS, _JOB_COLUMNS = range(4)
+# _match's answer for a file name that no extractor claims.
+_NO_EXTRACTOR = -1
+# How many names of one pattern an error lists.
+_NAMES_SHOWN = 5
 
 
 @dataclass(frozen=True)
@@ -271,6 +264,43 @@ class _Walk:
         return found
 
 
+class _Unmatched:
+    """File names that no extractor claims, counted over the whole walk."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, list] = {}  # name -> [number of files, the first one's path]
+
+    def add(self, name: str, display: str) -> None:
+        entry = self.files.get(name)
+        if entry is None:
+            self.files[name] = [1, display]
+        else:
+            entry[0] += 1
+
+    def error(self, pipeline: str, extractors: tuple[StepSpec, ...]) -> EtlDataError:
+        """One error naming every file name, grouped by pattern (digits stand for any number), with the
+        extractors there are and an IgnoreExtractor that would take them."""
+        groups: dict[str, list[str]] = {}
+        for name in self.files:
+            groups.setdefault(re.sub(r"\d+", "<n>", name), []).append(name)
+        parts, regexes = [], []
+        for pattern, names in groups.items():
+            count = sum(self.files[name][0] for name in names)
+            example = self.files[names[0]][1]
+            if len(names) == 1:
+                parts.append(f"{names[0]} ({count} files, e.g. {example})")
+            else:
+                shown = ", ".join(names[:_NAMES_SHOWN]) + (", ..." if len(names) > _NAMES_SHOWN else "")
+                parts.append(f"{pattern} ({len(names)} names: {shown}; {count} files, e.g. {example})")
+            regexes.append("^" + r"\d+".join(re.escape(piece) for piece in pattern.split("<n>")) + "$")
+        candidates = ", ".join(f"{spec.name} {list(spec.step.file_regex)}" for spec in extractors)
+        return EtlDataError(
+            f"no extractor matches these file names: {'; '.join(parts)}; candidates: {candidates}; "
+            f"add an extractor for them or IgnoreExtractor with file_regex {regexes}",
+            pipeline=pipeline,
+        )
+
+
 class Extraction:
     """Runs a pipeline's extractors over experiment folders."""
 
@@ -280,6 +310,7 @@ class Extraction:
         self.patterns = [tuple(re.compile(r) for r in spec.step.file_regex) for spec in self.extractors]
         self.modes = [_mode(spec.step) for spec in self.extractors]
         self._match_memo: dict[str, int | None] = {}
+        self.unmatched = _Unmatched()
         # Custom extractors may read more than their own file; only built-ins are cached.
         cacheable = all(is_builtin(type(spec.step)) for spec in self.extractors)
         self.signature = self._signature()
@@ -298,13 +329,21 @@ class Extraction:
 
     # -- matching -------------------------------------------------------------------------------------------
     def _match(self, name: str, display: str) -> int | None:
-        if name in self._match_memo:
-            return self._match_memo[name]
+        """The index of the extractor that reads a file of this name; None: nothing to read. A name no extractor
+        claims is noted (see _Unmatched) and read by none, so that the walk goes on and one error names all."""
+        if name not in self._match_memo:
+            self._match_memo[name] = self._extractor_for(name, display)
+        index = self._match_memo[name]
+        if index == _NO_EXTRACTOR:
+            self.unmatched.add(name, display)
+            return None
+        return index
+
+    def _extractor_for(self, name: str, display: str) -> int | None:
         if name.startswith("."):
             # Hidden files are not the job's results; doe's record goes only to the extractors made for it.
             claims = [i for i, spec in enumerate(self.extractors) if type(spec.step).reads_doe_record]
-            self._match_memo[name] = claims[0] if name == DOE_RECORD and claims else None
-            return self._match_memo[name]
+            return claims[0] if name == DOE_RECORD and claims else None
         hits = [i for i, patterns in enumerate(self.patterns) if any(p.match(name) for p in patterns)]
         if len(hits) > 1:
             names = ", ".join(
@@ -312,14 +351,8 @@ class Extraction:
             )
             raise EtlDataError(f"{display} matches multiple extractors: {names}", pipeline=self.pipeline)
         if not hits:
-            names = ", ".join(f"{spec.name} {list(spec.step.file_regex)}" for spec in self.extractors)
-            raise EtlDataError(
-                f"{display} matches no extractor (candidates: {names}); add an extractor "
-                "or IgnoreExtractor for it",
-                pipeline=self.pipeline,
-            )
-        self._match_memo[name] = None if self.modes[hits[0]] == _SKIP else hits[0]
-        return self._match_memo[name]
+            return _NO_EXTRACTOR
+        return None if self.modes[hits[0]] == _SKIP else hits[0]
 
     def _content_files(self, walk: _Walk, files: list, job_key: str) -> tuple[list, tuple]:
         """The files whose content matters, with their extractor and stamp (size, mtime)."""
@@ -413,6 +446,8 @@ class Extraction:
                 notes.extend(result.warnings)
                 jobs += result.jobs
                 jobs_read += result.jobs_read
+        if self.unmatched.files:
+            raise self.unmatched.error(self.pipeline, self.extractors)
         frames = [f for f in frames if len(f)]
         if not frames:
             frame = pd.DataFrame(columns=list(META_COLUMNS))
@@ -548,6 +583,9 @@ class Extraction:
                         tuple(new.jobs[key][0] for key in job_keys),
                         tuple(note for key in job_keys for note in new.jobs[key][3]),
                     )
+        if self.unmatched.files:
+            # The pipeline fails (see run) once every experiment is walked; nothing of this walk is kept.
+            return ExtractionResult(pd.DataFrame(), [], jobs, jobs_read)
         new.text_columns = old.text_columns | builder.text_columns
         frame = self._combine(old, builder, order, new.text_columns)
         if frame is None:  # a cached number column got a text value: its cached rows need their text again

@@ -73,11 +73,15 @@ def normalize_file_regex(value: Any, path: str) -> list[str]:
     return result
 
 
-def _validation_message(error: ValidationError) -> str:
+def _validation_message(error: ValidationError, name: str, cls: type[Step]) -> str:
     parts = []
+    unknown_option = False
     for item in error.errors():
         where = ".".join(str(p) for p in item["loc"]) or "options"
         parts.append(f"{where}: {item['msg']}")
+        unknown_option |= item["type"] == "extra_forbidden" and len(item["loc"]) == 1
+    if unknown_option:
+        parts.append(f"{name} takes {', '.join(cls.model_fields)} (see doe etl-steps {name})")
     return "; ".join(parts)
 
 
@@ -93,7 +97,7 @@ def instantiate(registry: Registry, kind: str, name: str, options: Any, path: st
     try:
         return cls(**options)
     except ValidationError as error:
-        raise EtlConfigError(f"{name}: {_validation_message(error)}", path=path) from None
+        raise EtlConfigError(f"{name}: {_validation_message(error, name, cls)}", path=path) from None
     except Exception as error:  # noqa: BLE001 - a custom step's constructor may raise anything
         raise EtlConfigError(f"{name}: {type(error).__name__}: {error}", path=path) from None
 

@@ -146,12 +146,21 @@ class Registry:
 
     def names(self, kind: str) -> list[str]:
         """Step names of a kind: the built-ins and the steps of every custom module that imports."""
+        steps, _ = self.all_steps()
+        return sorted(name for name, cls in steps.items() if step_kind(cls) == kind)
+
+    def all_steps(self) -> tuple[dict[str, type[Step]], dict[str, str]]:
+        """Every step by name, the built-ins and those of each custom module (all imported now), and per custom
+        module that cannot be imported, why."""
         steps = {**BUILTIN_STEPS, **{name: _lazy_builtin(name) for name in LAZY_BUILTINS}}
+        broken = {}
         for module in self.modules:
             loaded = self._import(module)
             if isinstance(loaded, ModuleType):
                 steps.update({obj.__name__: obj for obj in vars(loaded).values() if is_concrete_step(obj)})
-        return sorted(name for name, cls in steps.items() if step_kind(cls) == kind)
+            else:
+                broken[module.name] = loaded
+        return steps, broken
 
     def step(self, name: str, kind: str, path: str | None = None) -> type[Step]:
         """The step class called `name`, which must be a `kind`; an EtlConfigError (naming `path`) if there is

@@ -55,5 +55,11 @@ class EtlReport:
         return {o.pipeline: o for o in self.outcomes}
 
     def lines(self) -> list[str]:
-        head = [f"ETL configuration error: {self.config_error}"] if self.config_error else []
-        return head + [o.line() for o in self.outcomes]
+        return self._head() + [o.line() for o in self.outcomes]
+
+    def error_lines(self) -> list[str]:
+        """One line per problem: the configuration error, then each failing pipeline's."""
+        return self._head() + [o.line() for o in self.errors]
+
+    def _head(self) -> list[str]:
+        return [f"ETL configuration error: {self.config_error}"] if self.config_error else []

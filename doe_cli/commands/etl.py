@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from doe_cli.commands._common import cli_errors, err, project
+from doe_cli.commands._common import cli_errors, err, out, project
 from doe_cli.errors import DoeError, UserError
 
 app = typer.Typer()
@@ -86,6 +86,12 @@ def etl(
     except EtlConfigError as error:
         raise _user_error(error) from None
     loader, section = _design_access(prj, suite, from_design)
+    if not from_design:
+        from doe_cli.etl_source import edited_etl_note
+
+        note = edited_etl_note(prj, suite, suite_dir)
+        if note:
+            err.print(note, markup=False)
     report = run_suite_etl(
         suite_dir,
         config_dir=prj.config_dir,
@@ -113,6 +119,23 @@ def _design_access(prj, suite: str | None, from_design: bool):
         return design_loader(prj)(name)
 
     return load_design, section
+
+
+@app.command("etl-steps")
+@cli_errors
+def etl_steps(
+    name: Annotated[str | None, typer.Argument(help="One step, e.g. FactorPlotLoader (default: all).")] = None,
+) -> None:
+    """List the ETL steps, built-in and the config dir's custom ones, with their options, types and defaults."""
+    from etl.errors import EtlConfigError
+    from etl.step_catalog import step_catalog
+
+    try:
+        catalog = step_catalog(project().config_dir, name)
+    except EtlConfigError as error:
+        raise _user_error(error) from None
+    for line in catalog.lines():
+        out.print(line, markup=False)
 
 
 @app.command("etl-all")

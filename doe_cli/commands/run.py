@@ -41,6 +41,8 @@ def run(
                                                          "design, else the job_timeout host var).")] = None,
     local_dir: Annotated[Path | None, typer.Option("--local-dir", help="Base folder of local-cloud hosts "
                                                       "(default: $DOE_LOCAL_DIR or ~/.doe/local).")] = None,
+    strict_etl: Annotated[bool, typer.Option("--strict-etl", help="Exit 1 when an ETL pipeline fails "
+                                                                 "(default: report it, exit 0).")] = False,
 ) -> None:
     """Run a suite, or resume it with --id last / <id>."""
     from doe_cli.run.controller import RunOptions, run_suite
@@ -56,7 +58,7 @@ def run(
     if summary.interrupted:
         raise typer.Exit(130)
     print_summary(summary, err)
-    if summary.failed_jobs:
+    if summary.failed_jobs or (strict_etl and summary.etl_error):
         raise typer.Exit(1)
 
 

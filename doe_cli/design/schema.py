@@ -86,6 +86,9 @@ _EXPERIMENT = {
 
 def design_schema() -> dict:
     """The JSON Schema (draft 2020-12) of a design file."""
+    from etl.step_catalog import steps_json_schema
+
+    steps, step_defs = steps_json_schema()
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
@@ -101,9 +104,7 @@ def design_schema() -> dict:
                           "properties": {
                               "experiments": {"oneOf": [{"const": "*"},
                                                         {"type": "array", "items": {"type": "string"}}]},
-                              "extractors": {"type": "object"},
-                              "transformers": {"type": "array"},
-                              "loaders": {"type": "object"},
+                              **steps,
                               "$INCLUDE_PIPELINE$": {},
                               "$ETL_VARS$": {"type": "object"},
                           },
@@ -119,4 +120,5 @@ def design_schema() -> dict:
         },
         "additionalProperties": _EXPERIMENT,
         "minProperties": 1,
+        "$defs": step_defs,
     }

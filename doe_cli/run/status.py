@@ -191,7 +191,8 @@ def suite_status(project: Project, suite: str, id_option: str, *, ask_hosts: boo
         "complete": all(s.done() for s in states.values()) and bool(states),
         "experiments": experiments,
         "etl": {"error": error_log.read_text(errors="replace").strip() if error_log.exists() else None,
-                "pipelines": sorted(p.name for p in etl_results.iterdir() if p.is_dir())
+                "pipelines": sorted(p.name for p in etl_results.iterdir()
+                                    if p.is_dir() and not p.name.startswith("."))  # .cache is no pipeline
                 if etl_results.is_dir() else []},
     }
 
@@ -212,6 +213,7 @@ def print_status(report: dict[str, Any], console) -> None:
             print_failed_job(job, console, "  ")
     if report["etl"]["error"]:
         console.print(f"warning: ETL failed, see {report['folder']}/ETL_ERROR.log", markup=False)
+        _print_etl_errors(report["etl"]["error"], console, "  ")
     elif report["etl"]["pipelines"]:
         console.print(f"etl: {', '.join(report['etl']['pipelines'])}", markup=False)
 
@@ -227,6 +229,15 @@ def print_summary(summary, console) -> None:
             print_failed_job(job, console, "    ", f" (retry with --id {summary.suite_id} --retry-failed)")
     if summary.etl_error:
         console.print(f"  warning: ETL failed, see {summary.suite_dir}/ETL_ERROR.log", markup=False)
+        log = summary.suite_dir / "ETL_ERROR.log"
+        _print_etl_errors(log.read_text(errors="replace") if log.exists() else "", console, "    ")
+
+
+def _print_etl_errors(log_text: str, console, indent: str) -> None:
+    """ETL_ERROR.log holds one line per failing pipeline: each is shown, not just the log's name."""
+    for line in log_text.splitlines():
+        if line.strip():
+            console.print(f"{indent}{line}", markup=False)
 
 
 def list_runs(project: Project, limit: int = 20) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import to_jsonable_python
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ class Loader(Step):
     """Writes a frame somewhere (files under the pipeline's output folder)."""
 
     step_type: ClassVar[str] = "loader"
-    skip_empty: bool = False
+    skip_empty: bool = Field(False, description="An empty frame writes nothing instead of failing the pipeline.")
 
     @abstractmethod
     def load(self, df: pd.DataFrame, options: dict, etl_info: dict) -> None:

@@ -15,6 +15,18 @@ from etl.errors import EtlDataError
 from etl.steps.base import Extractor, register
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# The columns extraction adds to every row, in front of the run config's.
+META_COLUMNS = (
+    "suite_name",
+    "suite_id",
+    "exp_name",
+    "run",
+    "rep",
+    "host_type",
+    "host_idx",
+    "factor_columns",
+    "source_file",
+)
 
 
 class EtlWarning(UserWarning):
@@ -33,6 +45,8 @@ def _records(value: object, path: str) -> list[dict]:
 
 @register
 class CsvExtractor(Extractor):
+    """One row per CSV line; the header row names the columns (or `fieldnames`)."""
+
     empty_gives_nothing: ClassVar[bool] = True
     doe_suite_options: ClassVar[tuple[str, ...]] = ("file_regex", "delimiter", "has_header", "fieldnames")
     file_regex: tuple[str, ...] = (r".*\.csv$",)
@@ -64,6 +78,8 @@ class CsvExtractor(Extractor):
 
 @register
 class JsonExtractor(Extractor):
+    """One row per mapping: the file holds a mapping or a list of mappings."""
+
     file_regex: tuple[str, ...] = (r".*\.json$",)
 
     def extract(self, path: str, options: dict) -> list[dict]:
@@ -73,6 +89,8 @@ class JsonExtractor(Extractor):
 
 @register
 class YamlExtractor(Extractor):
+    """One row per mapping: the file holds a mapping or a list of mappings."""
+
     file_regex: tuple[str, ...] = (
         r".*\.yaml$",
         r".*\.yml$",

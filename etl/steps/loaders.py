@@ -28,6 +28,8 @@ class SummaryLoader(Loader):
 
 @register
 class CsvSummaryLoader(SummaryLoader, IncrementalLoader):
+    """The frame as <pipeline>.csv, with its index column, as doe-suite writes it."""
+
     doe_suite_options: ClassVar[tuple[str, ...]] = ("skip_empty",)
     suffix: ClassVar[str] = ".csv"
 
@@ -41,6 +43,8 @@ class CsvSummaryLoader(SummaryLoader, IncrementalLoader):
 
 @register
 class PickleSummaryLoader(SummaryLoader):
+    """The frame as <pipeline>.pkl (pandas pickle)."""
+
     doe_suite_options: ClassVar[tuple[str, ...]] = ("skip_empty",)
     suffix: ClassVar[str] = ".pkl"
 
@@ -54,6 +58,8 @@ class PickleSummaryLoader(SummaryLoader):
 
 @register
 class LatexTableLoader(SummaryLoader):
+    """The frame as a LaTeX table in <pipeline>.tex."""
+
     doe_suite_options: ClassVar[tuple[str, ...]] = ("skip_empty",)
     suffix: ClassVar[str] = ".tex"
 

@@ -16,6 +16,7 @@ from etl.errors import EtlDataError
 from etl.fileio import write_text_atomic, write_via_temp_path
 from etl.lazy import LazyModule
 from etl.steps.base import Loader, register
+from etl.steps.extractors import META_COLUMNS, RUNTIME_PREFIX
 from etl.steps.transformers import factor_columns_of
 
 np = LazyModule("numpy")
@@ -92,21 +93,24 @@ class FactorPlotLoader(PlotLoader):
     Bar and line charts use `<y>_mean` with error bars from `<y>_ci_low`/`<y>_ci_high`
     (ConfidenceIntervalTransformer) or `<y>_std` (RepAggTransformer); if the frame has only raw `y`
     values, the mean and standard deviation per point are computed here. Box plots need the raw `y` values.
-    `x` and `group` default to the first and second factor column.
+    `x` and `group` default to the first and second factor column (after GroupByAggTransformer, which
+    drops factor_columns: its first and second group column).
     """
 
-    kind: Literal["bar", "box", "line"] = "bar"
-    y: str
-    x: str | None = None
-    group: str | None = None
-    facet: str | None = None
-    name: str | None = None
-    title: str | None = None
-    xlabel: str | None = None
-    ylabel: str | None = None
-    logy: bool = False
-    formats: list[Literal["png", "pdf", "svg"]] = Field(default_factory=lambda: ["png", "pdf"])
-    data_table: bool = True
+    kind: Literal["bar", "box", "line"] = Field("bar", description="Bars and lines show means, boxes raw values.")
+    y: str = Field(description="The value column (raw, or aggregated as <y>_mean, <y>_std, ...).")
+    x: str | None = Field(None, description="Column along the x axis; default: the first factor.")
+    group: str | None = Field(None, description="One series (colour) per value; default: the second factor.")
+    facet: str | None = Field(None, description="One figure per value of this column.")
+    name: str | None = Field(None, description="File name; default: <pipeline>_<kind>_<y>.")
+    title: str | None = Field(None, description="Default: '<y> by <x>'.")
+    xlabel: str | None = Field(None, description="Default: x.")
+    ylabel: str | None = Field(None, description="Default: y and what the error bars show.")
+    logy: bool = Field(False, description="Logarithmic y axis.")
+    formats: list[Literal["png", "pdf", "svg"]] = Field(
+        default_factory=lambda: ["png", "pdf"], description="One file per format."
+    )
+    data_table: bool = Field(True, description="Also write the plotted points as <name>.html.")
 
     def load(self, df: pd.DataFrame, options: dict, etl_info: dict) -> None:
         if df.empty:
@@ -147,6 +151,22 @@ class FactorPlotLoader(PlotLoader):
             return " (mean, confidence interval)"
         return " (mean ± std)"
 
+    def _group_keys(self, df: pd.DataFrame) -> list[str]:
+        """An aggregation that drops factor_columns (GroupByAggTransformer) leaves its group keys and the
+        aggregates: every column that is no `<column>_<aggregation>` (with the aggregations found on `y`),
+        nor runtime or bookkeeping column, is a key. No aggregates of `y`: no keys."""
+        aggregations = tuple(f"_{c[len(self.y) + 1:]}" for c in df.columns if str(c).startswith(f"{self.y}_"))
+        if not aggregations:
+            return []
+        return [
+            c
+            for c in map(str, df.columns)
+            if c != self.y
+            and not c.endswith(aggregations)
+            and not c.startswith(RUNTIME_PREFIX)
+            and c not in META_COLUMNS
+        ]
+
     def _column(self, df: pd.DataFrame, column: str) -> str:
         if column not in df.columns:
             raise EtlDataError(f"column {column!r} not in the frame; columns are {list(df.columns)}")
@@ -154,9 +174,13 @@ class FactorPlotLoader(PlotLoader):
 
     def _axes(self, df: pd.DataFrame) -> tuple[str, str | None]:
         factors = [f for f in factor_columns_of(df) if f in df.columns and f != self.facet]
+        factors = factors or [k for k in self._group_keys(df) if k != self.facet]
         x = self.x or (factors[0] if factors else None)
         if x is None:
-            raise EtlDataError("no x column: set `x` (the frame has no factor columns)")
+            raise EtlDataError(
+                "no x column: set `x` (the frame has neither factor_columns nor aggregates of "
+                f"{self.y!r} such as {self.y}_mean)"
+            )
         group = self.group if self.group is not None else next((f for f in factors if f != x), None)
         return self._column(df, x), None if group is None else self._column(df, group)
 

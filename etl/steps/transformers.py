@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import math
 import warnings
 from typing import Any, ClassVar
@@ -36,9 +37,25 @@ def factor_columns_of(df: pd.DataFrame) -> list[str]:
     if "factor_columns" not in df.columns:
         return []
     seen: dict[str, None] = {}
-    for factors in df["factor_columns"].dropna().map(tuple).unique():
-        seen.update(dict.fromkeys(factors))
+    for factors in df["factor_columns"].dropna().map(_hashable_list).unique():
+        seen.update(dict.fromkeys(_factor_names(factors)))
     return list(seen)
+
+
+def _hashable_list(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _factor_names(value: Any) -> tuple[str, ...]:
+    """A row's factor list; aggregations group by its text form ("['a', 'b']", as doe-suite's summary CSVs
+    hold it), which is read back as the list it stands for."""
+    if not isinstance(value, str):
+        return tuple(value)
+    try:
+        parsed = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return (value,)
+    return tuple(str(name) for name in parsed) if isinstance(parsed, (list, tuple)) else (value,)
 
 
 def runtime_columns(df: pd.DataFrame) -> list[str]:

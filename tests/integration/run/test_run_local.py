@@ -114,12 +114,32 @@ slow:
 """
 
 
+# Every job succeeds; the pipeline fails: its extractors miss stdout.log and stderr.log.
+ETL_FAILS = """
+etl_fails:
+  host_types:
+    small:
+      $CMD$: >-
+        echo '{"lat": 1}' > results/out.json
+  base_experiment:
+    x:
+      $FACTOR$: [1, 2]
+$ETL$:
+  table:
+    experiments: "*"
+    extractors:
+      JsonExtractor: {}
+    loaders:
+      CsvSummaryLoader: {}
+"""
+
+
 @pytest.fixture(scope="session")
 def env(short_tmp):
     shared = short_tmp / "shared"
     shared.mkdir()
     designs = {"mixed": MIXED.format(shared=shared), "twenty": TWENTY.format(shared=shared),
-               "interrupted": INTERRUPTED, "multi_killed": MULTI_KILLED.format(shared=shared)}
+               "interrupted": INTERRUPTED, "multi_killed": MULTI_KILLED.format(shared=shared), "etl_fails": ETL_FAILS}
     config = make_config_dir(short_tmp, designs)
     # Project setup roles: they append to a log, so the test sees how often they ran (and which tasks file).
     role_task = ("- name: Note that this role ran\n  ansible.builtin.command:\n"
@@ -209,10 +229,27 @@ def test_etl_runs_after_the_jobs_and_its_errors_go_to_the_log(mixed_run, env):
     table = (suite_dir / "etl_results" / "table" / "table.csv").read_text()
     # One row per job (its copied_config.json); doe's own record adds columns, never rows.
     assert table.count("\n") == 1 + 6 and "runtime.exit_code" in table and "copied_config.json" in table
-    assert "broken" in (suite_dir / "ETL_ERROR.log").read_text()
-    assert "ETL failed" in done.stderr
+    error = (suite_dir / "ETL_ERROR.log").read_text().strip()
+    assert error.startswith("broken: error: ") and "\n" not in error
+    assert "ETL failed" in done.stderr and f"    {error}\n" in done.stderr  # shown, not only its log's name
     status = json.loads(env("status", "--suite", "mixed", "--id", "last", "--json").stdout)
-    assert "broken" in status["etl"]["error"]
+    assert status["etl"]["error"] == error
+
+
+def test_status_lists_pipelines_not_the_etl_cache(mixed_run, env):
+    suite_dir, _ = mixed_run
+    assert (suite_dir / "etl_results" / ".cache").is_dir()
+    status = json.loads(env("status", "--suite", "mixed", "--id", "last", "--json").stdout)
+    assert status["etl"]["pipelines"] == ["table"]
+
+
+def test_an_etl_error_fails_the_run_only_with_strict_etl(env):
+    strict = env("run", "--suite", "etl_fails", "--id", "new", "--strict-etl", check=False)
+    assert strict.returncode == 1, strict.stderr
+    expected = "    table: error: pipeline table: no extractor matches these file names: stderr.log (2 files"
+    assert expected in strict.stderr and "0 failed" in strict.stderr
+    lenient = env("run", "--suite", "etl_fails", "--id", "last")
+    assert expected in lenient.stderr
 
 
 def test_client_server_barrier_and_server_stop(mixed_run):

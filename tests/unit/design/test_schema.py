@@ -16,7 +16,8 @@ jsonschema = pytest.importorskip("jsonschema")
 DESIGNS = Path(__file__).resolve().parents[2] / "designs"
 STRUCTURAL_BAD = ["experiment-name", "reserved-name", "unknown-experiment-key", "missing-host-types",
                   "n-repetitions", "unknown-host-type-key", "n-zero", "check-status-type", "missing-cmd",
-                  "cmd-without-main", "cmd-type", "run-reserved", "host-type-all", "levels-not-list", "job-timeout"]
+                  "cmd-without-main", "cmd-type", "run-reserved", "host-type-all", "levels-not-list", "job-timeout",
+                  "etl-step-unknown-option"]
 
 
 @pytest.fixture(scope="module")

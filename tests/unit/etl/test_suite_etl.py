@@ -83,7 +83,7 @@ def test_a_jobs_own_runtime_info_is_its_file_and_does_record_is_never_extracted_
     from_yaml = frame[frame["source_file"] == "runtime_info.yaml"]
     assert len(from_yaml) == 2 and list(from_yaml["max_rss"]) == [4096, 4096]  # one row per job, its own values
     assert set(frame["source_file"]) == {"results.csv", "runtime_info.yaml"}  # doe's hidden record: never a row
-    assert report["unclaimed"].status == "error" and "runtime_info.yaml matches no extractor" in report["unclaimed"].message
+    assert report["unclaimed"].status == "error" and "no extractor matches these file names: runtime_info.yaml (2 files" in report["unclaimed"].message
 
 
 def test_runtime_info_is_skipped_unless_claimed_and_then_is_data(make_suite):
@@ -115,7 +115,8 @@ def test_a_file_matching_no_extractor_is_an_error_naming_file_and_candidates(mak
     suite_dir = make_suite({"p": {"experiments": ["beta"], "extractors": STEPS}}, files=files)
     outcome = run_suite_etl(suite_dir).by_pipeline()["p"]
     assert outcome.status == "error"
-    assert "beta/run_0/rep_0/client/host_0/notes.txt matches no extractor" in outcome.message
+    assert "no extractor matches these file names: notes.txt (2 files, e.g. beta/run_0/rep_0/client/host_0/notes.txt)" \
+        in outcome.message
     assert "CsvExtractor" in outcome.message and "pipeline p" in outcome.message
     assert "\n" not in outcome.message
 
