@@ -81,8 +81,8 @@ class CloudPlan:
     def assumptions(self) -> list[str]:
         """Where each input of the estimate comes from, so a surprising figure can be traced."""
         if self.job_times is None:
-            job_source = ("no job times (no earlier run of this suite covers every experiment): instances run until "
-                          f"aws_max_lifetime_hours ({self.lifetime_hours:g} h)")
+            job_source = ("no job times (no earlier run of this suite covers every experiment): instances run "
+                          f"until aws_max_lifetime_hours ({self.lifetime_hours:g} h)")
         else:
             named = self.job_times.sources[:MAX_SOURCES_NAMED]
             more = len(self.job_times.sources) - len(named)

@@ -132,8 +132,8 @@ def test_one_line_says_what_the_estimate_assumes(project):
                        f"prices from aws_price_usd_per_hour in {project.group_vars_dir / 'all' / 'main.yml'}")
     unknown = build_plan(project, "s", PLAN, {"exp1": 1})
     [assumes] = [line for line in unknown.lines() if line.startswith("assumes: ")]
-    assert assumes.startswith("assumes: no job times (no earlier run of this suite covers every experiment): instances run until "
-                              "aws_max_lifetime_hours (6 h); 0h 15m 00s for provisioning and setup")
+    assert assumes.startswith("assumes: no job times (no earlier run of this suite covers every experiment): "
+                              "instances run until aws_max_lifetime_hours (6 h); 0h 15m 00s for provisioning and setup")
 
 
 def test_a_cost_below_a_cent_is_not_shown_as_free(project):
