@@ -45,6 +45,8 @@ class HostFailure:
     message: str
     unreachable: bool = False
     role: str | None = None
+    # The task's whole result, for callers that read a module's own fields.
+    result: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __str__(self) -> str:
         kind = "unreachable" if self.unreachable else "failed"
@@ -91,7 +93,8 @@ class PlaybookResult:
             res = data.get("res") or {}
             found.append(HostFailure(host=data.get("host", "?"), task=data.get("task", "?"),
                                      message=_one_line(_reason(res)),
-                                     unreachable=kind == "runner_on_unreachable", role=data.get("role")))
+                                     unreachable=kind == "runner_on_unreachable", role=data.get("role"),
+                                     result=res))
         return found
 
     def errors(self) -> list[PlaybookError]:

@@ -1,10 +1,11 @@
 """`doe plan --cloud aws`: what a suite would launch, how long it may take, what it may cost.
 
-Costs come from the price table in group_vars/all/main.yml (aws_price_usd_per_hour). The wall time is
+Costs come from the price table in group_vars/all/main.yml (aws_price_usd_per_hour). The job time is
 estimated from doe's job records (.doe_runtime_info.yaml) of earlier runs of the same suite: per experiment, the mean job
 wall time times its number of jobs; experiments run in parallel, so the suite takes the longest one.
-Without an earlier run the wall time is unknown and the cost is the upper bound at the max lifetime,
-after which every instance terminates itself.
+Every instance lives that long plus the provisioning and setup allowance (aws_setup_allowance_minutes),
+and EC2 bills at least a minute of it. Without an earlier run the wall time is unknown and the cost is
+the upper bound at the max lifetime, after which every instance terminates itself.
 """
 
 from __future__ import annotations
@@ -26,6 +27,15 @@ from doe_cli.errors import UserError
 from etl.fileio import DOE_RECORD
 
 _SUITE_DIR = re.compile(r"^(?P<suite>.+)_(?P<id>\d+)$")
+BILLING_MINIMUM_SECONDS = 60  # EC2 bills Linux instances per second, but at least a minute per launch
+DEFAULT_SETUP_ALLOWANCE_MINUTES = 10
+MAX_SOURCES_NAMED = 3
+
+
+@dataclass(frozen=True)
+class JobTimes:
+    seconds: float                        # the longest experiment's jobs, one after another
+    sources: list[str]                    # results folders whose records gave them, newest first
 
 
 @dataclass(frozen=True)
@@ -34,11 +44,14 @@ class CloudPlan:
     hosts: dict[str, int]                 # instances per host type
     instance_types: dict[str, str]        # host type -> EC2 instance type
     jobs: dict[str, int] | None           # jobs per experiment; None when the design gave none
-    wall_seconds: float | None            # None: no earlier run to estimate from
+    job_times: JobTimes | None            # None: no earlier run to estimate from
+    setup_allowance_seconds: float        # provisioning and host setup before the first job
+    wall_seconds: float | None            # job time plus the allowance; None without job times
     hourly_usd: float                     # all instances together
     billed_hours: float
     cost_usd: float
     cost_is_upper_bound: bool
+    lifetime_hours: float
     budget_usd: float
     all_vars_file: Path
 
@@ -52,19 +65,43 @@ class CloudPlan:
         if self.jobs is not None:
             lines.append(f"jobs: {sum(self.jobs.values())} ("
                          + ", ".join(f"{exp}: {n}" for exp, n in self.jobs.items()) + ")")
-        wall = "unknown (no earlier run of this suite)" if self.wall_seconds is None else _duration(self.wall_seconds)
+        if self.job_times is None or self.wall_seconds is None:
+            wall = "unknown (no earlier run of this suite)"
+        else:
+            wall = (f"{_duration(self.wall_seconds)} (jobs {_duration(self.job_times.seconds)} + provisioning and "
+                    f"setup {_duration(self.setup_allowance_seconds)})")
         lines.append(f"estimated wall time: {wall}")
         basis = "upper bound at the max lifetime" if self.cost_is_upper_bound else "at the estimated wall time"
-        lines.append(f"estimated cost: ${self.cost_usd:.2f} ({basis}: {self.billed_hours:g} h x "
+        lines.append(f"estimated cost: {_usd(self.cost_usd)} ({basis}: {self.billed_hours:g} h x "
                      f"${self.hourly_usd:.4f}/h)")
+        lines.append(f"assumes: {'; '.join(self.assumptions())}")
         lines.append(f"budget: ${self.budget_usd:.2f}")
         return lines
+
+    def assumptions(self) -> list[str]:
+        """Where each input of the estimate comes from, so a surprising figure can be traced."""
+        if self.job_times is None:
+            job_source = ("no job times (no earlier run of this suite covers every experiment): instances run "
+                          f"until aws_max_lifetime_hours ({self.lifetime_hours:g} h)")
+        else:
+            named = self.job_times.sources[:MAX_SOURCES_NAMED]
+            more = len(self.job_times.sources) - len(named)
+            job_source = f"job times from the records of {', '.join(named)}" + (f" and {more} more" if more else "")
+        return [job_source,
+                f"{_duration(self.setup_allowance_seconds)} for provisioning and setup (aws_setup_allowance_minutes)",
+                f"at least {BILLING_MINIMUM_SECONDS} s billed per instance",
+                f"prices from aws_price_usd_per_hour in {self.all_vars_file}"]
 
 
 def _duration(seconds: float) -> str:
     minutes, secs = divmod(math.ceil(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h {minutes:02d}m {secs:02d}s"
+
+
+def _usd(amount: float) -> str:
+    # A cost of a few seconds on a small instance would otherwise read as free.
+    return "under $0.01" if 0 < amount < 0.005 else f"${amount:.2f}"
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -85,9 +122,10 @@ def host_type_settings(project: Project, host_types: list[str]) -> dict[str, dic
     return {t: read_yaml(project.group_vars_dir / t / "main.yml") for t in host_types}
 
 
-def estimate_wall_seconds(results_dir: Path, suite: str, jobs: dict[str, int] | None) -> float | None:
+def estimate_job_times(results_dir: Path, suite: str, jobs: dict[str, int] | None) -> JobTimes | None:
     """Longest experiment: mean finished job wall time (max over its hosts) x its jobs; None if no data."""
     per_exp_job_walls: dict[str, list[float]] = {}
+    per_exp_source: dict[str, str] = {}
     suite_dirs = sorted((p for p in results_dir.glob(f"{suite}_*") if _is_suite_dir(p, suite)),
                         key=lambda p: int(p.name.rsplit("_", 1)[1]), reverse=True)
     for suite_dir in suite_dirs:  # newest first: the newest run with data for an experiment wins
@@ -101,12 +139,16 @@ def estimate_wall_seconds(results_dir: Path, suite: str, jobs: dict[str, int] | 
             walls = found.setdefault(exp, {})
             walls[rep_dir] = max(walls.get(rep_dir, 0.0), info)
         for exp, walls in found.items():
-            per_exp_job_walls.setdefault(exp, list(walls.values()))
+            if exp not in per_exp_job_walls:
+                per_exp_job_walls[exp] = list(walls.values())
+                per_exp_source[exp] = suite_dir.name
     if jobs is None:  # no design at hand: assume the earlier runs' jobs again
         jobs = {exp: len(walls) for exp, walls in per_exp_job_walls.items()}
     if not jobs or any(exp not in per_exp_job_walls for exp in jobs):
         return None  # an experiment without earlier data could take any time
-    return max(mean(per_exp_job_walls[exp]) * n_jobs for exp, n_jobs in jobs.items())
+    used = {per_exp_source[exp] for exp in jobs}
+    return JobTimes(seconds=max(mean(per_exp_job_walls[exp]) * n_jobs for exp, n_jobs in jobs.items()),
+                    sources=[d.name for d in suite_dirs if d.name in used])
 
 
 def _is_suite_dir(path: Path, suite: str) -> bool:
@@ -147,12 +189,24 @@ def build_plan(project: Project, suite: str, host_plan: list[HostSlot],
                             "expected USD per hour", file=str(all_vars_file), path="aws_price_usd_per_hour")
         hourly += price * count
     lifetime_hours = float(settings.get("aws_max_lifetime_hours", 24))
-    wall = estimate_wall_seconds(project.results_dir, suite, jobs)
-    billed_hours = lifetime_hours if wall is None else min(lifetime_hours, wall / 3600)
-    return CloudPlan(suite=suite, hosts=hosts, instance_types=instance_types, jobs=jobs, wall_seconds=wall,
-                     hourly_usd=hourly, billed_hours=round(billed_hours, 3), cost_usd=hourly * billed_hours,
-                     cost_is_upper_bound=wall is None, budget_usd=float(settings.get("aws_budget_usd", 0)),
-                     all_vars_file=all_vars_file)
+    allowance = setup_allowance_seconds(settings, all_vars_file)
+    job_times = estimate_job_times(project.results_dir, suite, jobs)
+    wall = None if job_times is None else job_times.seconds + allowance
+    # All instances live equally long, so the per-instance minimum applies to the shared time.
+    billed_hours = lifetime_hours if wall is None else min(lifetime_hours, max(wall, BILLING_MINIMUM_SECONDS) / 3600)
+    return CloudPlan(suite=suite, hosts=hosts, instance_types=instance_types, jobs=jobs, job_times=job_times,
+                     setup_allowance_seconds=allowance, wall_seconds=wall, hourly_usd=hourly,
+                     billed_hours=round(billed_hours, 3), cost_usd=hourly * billed_hours,
+                     cost_is_upper_bound=wall is None, lifetime_hours=lifetime_hours,
+                     budget_usd=float(settings.get("aws_budget_usd", 0)), all_vars_file=all_vars_file)
+
+
+def setup_allowance_seconds(settings: dict[str, Any], all_vars_file: Path) -> float:
+    minutes = settings.get("aws_setup_allowance_minutes", DEFAULT_SETUP_ALLOWANCE_MINUTES)
+    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes < 0:
+        raise UserError(f"expected the minutes provisioning and host setup take (a number, 0 or more), got "
+                        f"'{minutes}'", file=str(all_vars_file), path="aws_setup_allowance_minutes")
+    return float(minutes) * 60
 
 
 def check_budget(plan: CloudPlan, *, accept: bool) -> None:

@@ -12,6 +12,10 @@ from doe_cli.errors import DoeError, UserError
 # Tasks of aws_preflight (and of the other roles) whose failure means bad configuration, not a broken
 # cloud: their message is already one line naming the file and key, and the exit code is 2.
 CONFIG_CHECK_PREFIXES = ("Reject ", "Explain how to set")
+# playbooks/module_utils/doe_aws_access.py: AWS cannot be used at all. Missing or rejected credentials
+# are the user's to fix (exit code 2); an unreachable endpoint may be the network's (exit code 1).
+ACCESS_PROBLEM_KEY = "aws_access_problem"
+UNREACHABLE = "unreachable"
 
 
 def base_vars(project: Project) -> dict[str, Any]:
@@ -24,10 +28,14 @@ def run_playbook(project: Project, playbook: str, work_dir: Path, extravars: dic
 
 
 def raise_for_failure(result: PlaybookResult, what: str) -> None:
-    """UserError for a failed configuration check, DoeError for anything else; nothing if it went well."""
+    """UserError for a failed configuration check or unusable credentials, DoeError for anything else
+    (an unreachable endpoint as its one line); nothing if it went well."""
     if result.ok:
         return
     for failure in result.failures():
-        if failure.task.startswith(CONFIG_CHECK_PREFIXES):
+        problem = failure.result.get(ACCESS_PROBLEM_KEY)
+        if problem == UNREACHABLE:
+            raise DoeError(failure.message)
+        if problem or failure.task.startswith(CONFIG_CHECK_PREFIXES):
             raise UserError(failure.message)
     raise DoeError(f"{what} failed: {result.summary()}")

@@ -1,7 +1,8 @@
 """Gather what preflight checks in one call: caller identity, region, AMIs, key pair, instance types.
 
 One module start instead of one per question (each costs about 2 s, mostly importing boto3). It only
-reports; the role's tasks decide and word the errors.
+reports; the role's tasks decide and word the errors, except when AWS cannot be used at all (endpoint
+unreachable, credentials missing or rejected): then it fails with the wording every doe module shares.
 """
 
 from __future__ import annotations
@@ -37,11 +38,7 @@ extends_documentation_fragment:
 
 RETURN = r"""
 account:
-  description: Account id of the credentials; empty when they were rejected.
-  returned: always
-  type: str
-credentials_error:
-  description: Why the credentials were rejected; empty when they work.
+  description: Account id of the credentials.
   returned: always
   type: str
 region_known:
@@ -69,6 +66,7 @@ vcpu_quotas:
   type: list
 """
 
+from ansible.module_utils.doe_aws_access import access_problem
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 try:
@@ -124,15 +122,11 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    facts = {"account": "", "credentials_error": "", "region_known": False, "images_found": [],
-             "key_found": False, "instance_types_offered": [], "vcpu_quotas": []}
+    facts = {"account": "", "region_known": False, "images_found": [], "key_found": False,
+             "instance_types_offered": [], "vcpu_quotas": []}
     try:
         facts["account"] = module.client("sts").get_caller_identity()["Account"]
-    except (BotoCoreError, ClientError) as error:
-        facts["credentials_error"] = " ".join(str(error).split())
-        module.exit_json(changed=False, **facts)
-    ec2 = module.client("ec2")
-    try:
+        ec2 = module.client("ec2")
         region = module.region
         facts["region_known"] = bool(ec2.describe_regions(
             Filters=[{"Name": "region-name", "Values": [region]}])["Regions"])
@@ -151,6 +145,9 @@ def main() -> None:
             facts["vcpu_quotas"] = vcpu_quotas(module, ec2, module.params["hosts"],
                                                set(facts["instance_types_offered"]))
     except (BotoCoreError, ClientError) as error:
+        problem = access_problem(error, module.region)
+        if problem:
+            module.fail_json(**problem)
         module.fail_json_aws(error, msg="Could not look up the suite's AWS prerequisites")
     module.exit_json(changed=False, **facts)
 

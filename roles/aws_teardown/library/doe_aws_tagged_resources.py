@@ -30,6 +30,7 @@ resources:
   type: dict
 """
 
+from ansible.module_utils.doe_aws_access import access_problem
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 try:
@@ -78,6 +79,9 @@ def main() -> None:
     try:
         resources = list_tagged(client, module.params["tags"])
     except (BotoCoreError, ClientError) as error:
+        problem = access_problem(error, module.region)
+        if problem:
+            module.fail_json(**problem)
         module.fail_json_aws(error, msg="Could not list the tagged resources")
     module.exit_json(changed=False, resources=resources)
 

@@ -36,7 +36,7 @@ TEST_HOST_TYPES = {
 }
 
 
-def _free_port() -> int:
+def free_port() -> int:
     # The port may be taken between closing this socket and moto binding it; unlikely, and the
     # readiness poll below would then fail loudly instead of hanging.
     with socket.socket() as probe:
@@ -46,7 +46,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def moto_endpoint(tmp_path_factory) -> str:
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     with log.open("wb") as log_file:
         server = subprocess.Popen([str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],

@@ -39,9 +39,8 @@ def make_project(tmp_path, ssh_key, host_types=None, **settings):
 
 
 def doe_plan(project, *extra):
-    result = CliRunner().invoke(app, ["--config-dir", str(project.config_dir), "plan", "--suite", "demo",
-                                      "--cloud", "aws", *extra])
-    return result
+    return CliRunner().invoke(app, ["--config-dir", str(project.config_dir), "--results-dir",
+                                    str(project.results_dir), "plan", "--suite", "demo", "--cloud", "aws", *extra])
 
 
 def error_line(result) -> str:
@@ -104,3 +103,20 @@ def test_undetectable_ssh_source_fails_clearly_before_creating_anything(tmp_path
     assert "cannot detect the controller's public address from http://127.0.0.1:9/" in str(failed.value)
     assert "aws_ssh_ingress_cidr" in str(failed.value)
     assert not any(non_default_leftovers(ec2).values())
+
+
+def test_plan_after_a_short_run_counts_provisioning_setup_and_says_what_it_assumes(tmp_path, ssh_key, moto_endpoint):
+    project = make_project(tmp_path, ssh_key)
+    record = (project.results_dir / "demo_1700000100" / "two_types" / "run_0" / "rep_0" / "small" / "host_0"
+              / ".doe_runtime_info.yaml")
+    record.parent.mkdir(parents=True)
+    record.write_text("wall_seconds: 3.0\nexit_code: 0\nstatus: finished\n")
+    result = doe_plan(project)
+    assert result.exit_code == 0, result.output
+    # 6 jobs x 3 s + 10 min provisioning and setup, at (2.016 + 2 x 4.032) $/h
+    assert ("estimated wall time: 0h 10m 18s (jobs 0h 00m 18s + provisioning and setup 0h 10m 00s)"
+            in result.stdout)
+    assert "estimated cost: $1.73 (at the estimated wall time: 0.172 h x $10.0800/h)" in result.stdout
+    assert (f"assumes: job times from the records of demo_1700000100; 0h 10m 00s for provisioning and setup "
+            f"(aws_setup_allowance_minutes); at least 60 s billed per instance; prices from aws_price_usd_per_hour "
+            f"in {project.group_vars_dir / 'all' / 'main.yml'}") in result.stdout

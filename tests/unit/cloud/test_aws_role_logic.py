@@ -1,9 +1,12 @@
-"""Pure logic of the AWS roles: slot assignment (idempotent tags) and the inventory shape."""
+"""Pure logic of the AWS roles: slot assignment (idempotent tags), the inventory shape, and the wording of
+AWS access problems."""
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+
+from botocore.exceptions import ClientError, PartialCredentialsError, ProxyConnectionError
 
 from tests.conftest import REPO_ROOT
 
@@ -18,6 +21,7 @@ def _load(relative: str):
 
 slots = _load("roles/aws_instances/module_utils/doe_aws_slots.py")
 inventory = _load("roles/aws_inventory/filter_plugins/doe_aws_inventory.py")
+access = _load("playbooks/module_utils/doe_aws_access.py")
 
 PLAN = [{"exp": "a", "host_type": "small", "idx": 0}, {"exp": "a", "host_type": "small", "idx": 1},
         {"exp": "b", "host_type": "small", "idx": 0}, {"exp": "b", "host_type": "large", "idx": 0}]
@@ -83,3 +87,34 @@ def test_inventory_uses_the_private_address_without_a_public_one():
                                          "1")
     assert result["all"]["children"]["suite_1"]["children"]["large"]["hosts"]["a-large-0"]["ansible_host"] == \
         "10.0.0.9"
+
+
+def test_credentials_aws_refuses_are_rejected_but_a_missing_permission_is_no_access_problem():
+    refused = ClientError({"Error": {"Code": "InvalidClientTokenId",
+                                     "Message": "The security token included in the request is invalid."}},
+                          "GetCallerIdentity")
+    problem = access.access_problem(refused, "eu-north-1")
+    assert problem == {"aws_access_problem": "rejected",
+                       "msg": "AWS credentials rejected (InvalidClientTokenId: The security token included in the "
+                              "request is invalid.); set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"}
+    denied = ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "DescribeVpcs")
+    assert access.access_problem(denied, "eu-north-1") is None
+
+
+def test_incomplete_credentials_name_the_missing_variable():
+    partial = PartialCredentialsError(provider="env", cred_var="AWS_SECRET_ACCESS_KEY")
+    problem = access.access_problem(partial, "eu-north-1")
+    assert problem["aws_access_problem"] == "no_credentials"
+    assert problem["msg"].startswith("incomplete AWS credentials (Partial credentials found in env, missing: "
+                                     "AWS_SECRET_ACCESS_KEY); set AWS_PROFILE")
+
+
+def test_an_unreachable_proxy_is_named_as_botocore_masked_it():
+    refused = ConnectionRefusedError(111, "Connection refused")
+    cause = RuntimeError("Unable to connect to proxy")
+    cause.__context__ = refused
+    problem = access.access_problem(ProxyConnectionError(proxy_url="http://***:***@10.0.0.1:3128", error=cause),
+                                    "eu-north-1")
+    assert problem["aws_access_problem"] == "unreachable"
+    assert problem["msg"].startswith("cannot reach the proxy http://***:***@10.0.0.1:3128 to the AWS API for region "
+                                     "eu-north-1 (connection refused); check the network and proxy settings")
