@@ -6,9 +6,11 @@ build script appends a line to `builds.log` next to the repository, so a test co
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -89,6 +91,35 @@ def machine_cargo() -> Path:
     if not os.access(found, os.X_OK):
         pytest.skip("needs cargo (rustup or Debian's cargo)")
     return Path(found)
+
+
+# Where an SSH test host sees this machine's root file system (its own /root hides the machine's).
+ROOTFS = "/run/doe-rootfs"
+
+
+@contextlib.contextmanager
+def cargo_lent_to(hosts: list) -> Iterator[None]:
+    """sshd test hosts share this machine's /usr but have their own /root: a cargo installed by rustup
+    (~/.cargo, ~/.rustup) is lent to them, found where rustup puts it (a system cargo is on their PATH)."""
+    cargo = machine_cargo().resolve()
+    homes = [Path(os.environ.get(name) or Path.home() / folder).resolve()
+             for name, folder in (("CARGO_HOME", ".cargo"), ("RUSTUP_HOME", ".rustup"))]
+    lent = []
+    if cargo.is_relative_to(homes[0]):
+        if any(not home.is_relative_to("/root") for home in homes):
+            pytest.skip("lending rustup's cargo to the test hosts expects it under /root")
+        for host in hosts:
+            script = f"mkdir -p {ROOTFS}; mountpoint -q {ROOTFS} || mount --bind / {ROOTFS}"
+            subprocess.run(["nsenter", "-t", str(host.process.pid), "-m", "sh", "-ec", script], check=True)
+            for home in homes:
+                link = host.root / home.relative_to("/root")
+                link.symlink_to(f"{ROOTFS}{home}")
+                lent.append(link)
+    try:
+        yield
+    finally:
+        for link in lent:
+            link.unlink()
 
 
 class Crate:
