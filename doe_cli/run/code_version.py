@@ -51,8 +51,9 @@ def commit_of(repo: str, version: str, index: int) -> str:
     # As the hosts' checkout does: a git server's host key is accepted the first time, never asked for.
     env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new")
     try:
-        done = subprocess.run(["git", "ls-remote", repo, version], capture_output=True, text=True, env=env,
-                              timeout=LS_REMOTE_TIMEOUT, check=False)
+        # The second pattern lists what an annotated tag points to.
+        done = subprocess.run(["git", "ls-remote", repo, version, f"{version}^{{}}"], capture_output=True,
+                              text=True, env=env, timeout=LS_REMOTE_TIMEOUT, check=False)
     except (OSError, subprocess.TimeoutExpired) as error:
         raise DoeError(f"cannot ask {repo} which commit {version!r} is: {error}") from None
     if done.returncode != 0:

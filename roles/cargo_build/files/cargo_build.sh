@@ -19,7 +19,8 @@ flock 9
 if [ -d target ] && [ ! -L target ]; then
   rm -rf target  # a build made in place before: its output now lives in the cache
 fi
-ln -sfn "$out" target
+# Relative: the link holds wherever the host's file system is seen from (e.g. a test host's /root).
+ln -sfn "$(realpath --relative-to=. "$out")" target
 if [ "$(cat "target/release/$marker" 2>/dev/null)" = "$want" ]; then
   exit 0
 fi
