@@ -35,6 +35,8 @@ _STAT_KEYS = ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignore
 MAX_EVENT_RESULT_CHARS = 16 * 1024 * 1024
 COMMAND_TAIL_LINES, COMMAND_TAIL_CHARS = 3, 300
 CANCEL_CHECK_SECONDS = 0.1
+# A failed command's output kept for a report of its own lines: a compiler's error takes about this many.
+COMMAND_OUTPUT_LINES = 20
 _SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|ACCESS_KEY|KEY_ID|CREDENTIAL", re.IGNORECASE)
 
 
@@ -45,13 +47,19 @@ class HostFailure:
     message: str
     unreachable: bool = False
     role: str | None = None
+    output: tuple[str, ...] = ()  # a failed command's last lines of stderr (else stdout), as printed
+    reason: str = ""  # the message without the command's last lines
     # The task's whole result, for callers that read a module's own fields.
     result: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __str__(self) -> str:
+        return self.describe()
+
+    def describe(self, *, inline_output: bool = True) -> str:
         kind = "unreachable" if self.unreachable else "failed"
         of_role = f" of role {self.role}" if self.role else ""
-        return f"{self.host} {kind} in task '{self.task}'{of_role}: {self.message}"
+        why = self.message if inline_output or not self.reason else self.reason
+        return f"{self.host} {kind} in task '{self.task}'{of_role}: {why}"
 
 
 @dataclass(frozen=True)
@@ -94,8 +102,18 @@ class PlaybookResult:
             found.append(HostFailure(host=data.get("host", "?"), task=data.get("task", "?"),
                                      message=_one_line(_reason(res)),
                                      unreachable=kind == "runner_on_unreachable", role=data.get("role"),
+                                     output=_command_output(res), reason=_one_line(_reason(res, inline_output=False)),
                                      result=res))
         return found
+
+    def command_output(self) -> str:
+        """The first failed command's last lines of output, indented under a line naming its host, or "".
+        Its one-line summary has the last few; a compiler error is readable only with its own lines."""
+        failure = next((f for f in self.failures() if f.output), None)
+        if failure is None:
+            return ""
+        lines = "\n".join(f"  {line}" if line else "" for line in failure.output)
+        return f"last {len(failure.output)} line(s) of the command's output on {failure.host}:\n{lines}"
 
     def errors(self) -> list[PlaybookError]:
         found = []
@@ -131,29 +149,43 @@ class PlaybookResult:
                 results[data.get("host", "?")] = data.get("res") or {}
         return results
 
-    def summary(self) -> str:
+    def summary(self, *, inline_output: bool = True) -> str:
+        """One line. Without inline_output, failed commands go without their last lines (command_output()
+        shows them on lines of their own)."""
         failures = self.failures()
         if failures:
-            return "; ".join(str(f) for f in failures[:5])
+            return "; ".join(f.describe(inline_output=inline_output) for f in failures[:5])
         errors = self.errors()
         if errors:
             return str(errors[0])
         return f"playbook {self.playbook} ended with status {self.status} (rc={self.rc})"
 
 
-def _reason(res: dict[str, Any]) -> str:
+def _reason(res: dict[str, Any], *, inline_output: bool = True) -> str:
     """Why a task failed: its message; for a loop, the first failed item's; for a raw or command
     failure, also the command's last lines of output (its own words say why)."""
     message = str(res.get("msg") or res.get("stderr") or res.get("reason") or "failed")
     if message == "One or more items failed":
         failed = next((item for item in res.get("results") or [] if item.get("failed")), None)
         if failed is not None:
-            message = f"{message}: {_reason(failed)}"
+            message = f"{message}: {_reason(failed, inline_output=inline_output)}"
     # raw over ssh runs in a terminal, which merges stderr into stdout
     output = str(res.get("stderr") or "").strip() or str(res.get("stdout") or "").strip()
-    if message == "non-zero return code" and output:
+    if message == "non-zero return code" and output and inline_output:
         message = f"{message}: {_last_lines(output)}"
     return message
+
+
+def _command_output(res: dict[str, Any]) -> tuple[str, ...]:
+    """A failed command's last lines (blank ones inside kept: compilers separate their messages so)."""
+    if res.get("msg") != "non-zero return code":
+        failed = next((item for item in res.get("results") or [] if item.get("failed")), None)
+        return _command_output(failed) if failed is not None else ()
+    output = str(res.get("stderr") or "").strip("\n") or str(res.get("stdout") or "").strip("\n")
+    lines = [line.rstrip()[:COMMAND_TAIL_CHARS] for line in output.splitlines()][-COMMAND_OUTPUT_LINES:]
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    return tuple(lines)
 
 
 def _last_lines(output: str) -> str:

@@ -32,7 +32,7 @@ from doe_cli.ansible_adapter import AnsibleAdapter, PlaybookResult
 from doe_cli.config import Project
 from doe_cli.errors import DoeError, UserError
 from doe_cli.fileio import load_yaml, write_atomic
-from doe_cli.run import hostvars, local_cloud
+from doe_cli.run import code_version, hostvars, local_cloud
 from doe_cli.run.fetch import place_results
 from doe_cli.run.host_feed import ENQUEUE_WINDOW, MAX_MISSING_POLLS, MAX_REPORT, HostFeed
 from doe_cli.run.hosts import HostSlot, assign_hosts, slots_of
@@ -263,8 +263,9 @@ class Controller:
                 self.ssh.preflight(self.suite_dir.name, force=opts.force, work_dir=Path(tempfile.gettempdir()),
                                    control_path_dir=control_path_dir(self.suite_dir), log=self.log)
         try:
-            self.repositories = normalise_repositories(
-                load_group_vars(self.project, "all").get("git_remote_repository"))
+            self.repositories = code_version.fixed_repositories(
+                normalise_repositories(load_group_vars(self.project, "all").get("git_remote_repository")),
+                self.suite_dir, new=self.is_new)
             self.context_vars = hostvars.context_vars(
                 self.project, opts.suite, opts.cloud, self.repositories[0]["dir"] if self.repositories else "code",
                 local=self.ssh is None)
@@ -283,6 +284,7 @@ class Controller:
         if self.is_new:
             self.suite_dir.mkdir(parents=True, exist_ok=False)
             suite.write_resolved(self.suite_dir / "suite_design.yml")
+            code_version.store(self.suite_dir, self.repositories)
             (self.suite_dir / "etl_results").mkdir(exist_ok=True)
             (self.suite_dir / "etl_results" / ".gitkeep").touch()
         self.lock = SuiteLock(self.suite_dir / ".doe" / "lock")
@@ -509,8 +511,10 @@ class Controller:
         # failed; the setup is checked before any enqueue, so such an error is the setup's.
         if setup_failures or result.errors() or any(
                 helper_report(facts_results.get(s.name, {})) is None or s.name not in reported for s in self.slots):
-            raise DoeError(f"setup failed: {result.summary()}{_stdout_hint(result)}; fix it, then set up "
-                           f"again with: {self.resume_command()}")
+            output = result.command_output()  # a compiler's error, on lines of its own
+            raise DoeError(f"setup failed: {result.summary(inline_output=not output)}{_stdout_hint(result)}; "
+                           f"fix it, then set up again with: {self.resume_command()}"
+                           + (f"\n{output}" if output else ""))
         facts = {host: (helper_report(res) or {}).get("facts", {}) for host, res in facts_results.items()}
         checkouts: dict[str, list[dict]] = {}
         for host, res in result.task_results(SETUP_GIT_TASK).items():

@@ -60,6 +60,8 @@ def host_vars(base: Path, suite_dir_name: str, slot: HostSlot, check_status: boo
         "job_queue_dir": str(folder),
         "job_queue_root": str(folder / "results"),
         "job_queue_ts_socket": str(socket_path(base, suite_dir_name, slot)),
+        # Shared by every local host and suite: a build at one commit is made once (cargo_build).
+        "doe_host_cache_dir": str(base / "cache"),
         "doe_exp": slot.exp,
         "doe_host_type": slot.host_type,
         "doe_host_idx": slot.idx,

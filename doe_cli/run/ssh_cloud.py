@@ -241,6 +241,8 @@ class SshCloud:
             "job_queue_dir": queue_dir,
             "job_queue_root": f"{paths.results_dir}/{suite_dir_name}",
             "job_queue_ts_socket": f"/tmp/doe-ts-{digest}.sock",
+            # Kept across suites: a build at one commit is made once per host (cargo_build).
+            "doe_host_cache_dir": f"{paths.remote_dir}/cache",
             "doe_exp": slot.exp,
             "doe_host_type": slot.host_type,
             "doe_host_idx": slot.idx,

@@ -1,5 +1,5 @@
 """A project role that fails during the setup stops the run at once: one line naming the task, the
-host and why (a command's last lines of stderr; an unknown module and the role file using it), no
+host and why (a command's last lines of stderr below it; an unknown module and the role file using it), no
 job runs, the hosts are released, and after the fix `--id last` sets them up again."""
 
 from __future__ import annotations
@@ -96,10 +96,12 @@ def test_a_failing_setup_command_stops_the_run_at_once_naming_task_host_and_stde
     assert done.returncode == 1, done.stderr
     suite_dir = project.suite_dir("build_fails")
     suite_id = suite_dir.name.rsplit("_", 1)[1]
-    assert error_lines(done.stderr) == [(
-        "error: setup failed: exp-client-1 failed in task 'Build the tool' of role builds_tool: non-zero return "
-        "code: tool.c:3: error: x undeclared / make: *** [all] Error 1; fix it, then set up again with: "
-        f"doe run --suite build_fails --id {suite_id}")], done.stderr
+    error = (f"error: setup failed: exp-client-1 failed in task 'Build the tool' of role builds_tool: non-zero "
+             f"return code; fix it, then set up again with: doe run --suite build_fails --id {suite_id}")
+    assert error_lines(done.stderr) == [error], done.stderr
+    # The command's last lines of stderr follow, each on its own line (a compiler's error stays readable).
+    assert (f"{error}\nlast 2 line(s) of the command's output on exp-client-1:\n"
+            "  tool.c:3: error: x undeclared\n  make: *** [all] Error 1\n") in done.stderr
     assert_failed_setup_released_the_hosts(project, suite_dir, done.stderr)
 
 
