@@ -41,22 +41,27 @@ def test_doe_is_put_on_the_path_before_the_readme_first_calls_it():
     assert done.stdout.splitlines() == [str(REPO / ".venv" / "bin" / "doe"), f"doe {__version__}"]
 
 
-def test_the_readmes_own_suite_runs_as_written_and_draws_its_plot(tmp_path):
+def test_the_readmes_own_suite_runs_as_written_and_draws_its_plot():
     """A new user's first study, copied from the README: design, run, summary table and bar plot."""
     import shutil
+    import tempfile
 
     import pandas as pd
 
     from tests.integration.run.conftest import Doe, make_config_dir
 
     design = YAML_BLOCK.search(README.read_text()).group(1)
-    config = make_config_dir(tmp_path, {"gzip": design})
-    shutil.rmtree(config / "roles")
-    doe = Doe(config, tmp_path / "results", tmp_path / "hosts")
-    done = doe("run", "--suite", "gzip", "--id", "new")
-    assert "gzip: 18/18 jobs, 0 failed" in done.stderr and "ETL" not in done.stderr
-    summary = doe.suite_dir("gzip") / "etl_results" / "summary"
-    table = pd.read_csv(summary / "summary.csv", index_col=0)
-    assert len(table) == 6 and set(table["level"]) == {1, 5, 9} and (table["ms_count"] == 3).all()
-    assert (table["bytes_mean"] > 0).all()
-    assert (summary / "summary_bar_ms_mean.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    tmp_path = Path(tempfile.mkdtemp(prefix="doe-readme-", dir="/tmp"))  # task spooler sockets need short paths
+    try:
+        config = make_config_dir(tmp_path, {"gzip": design})
+        shutil.rmtree(config / "roles")
+        doe = Doe(config, tmp_path / "results", tmp_path / "hosts")
+        done = doe("run", "--suite", "gzip", "--id", "new")
+        assert "gzip: 18/18 jobs, 0 failed" in done.stderr and "ETL" not in done.stderr
+        summary = doe.suite_dir("gzip") / "etl_results" / "summary"
+        table = pd.read_csv(summary / "summary.csv", index_col=0)
+        assert len(table) == 6 and set(table["level"]) == {1, 5, 9} and (table["ms_count"] == 3).all()
+        assert (table["bytes_mean"] > 0).all()
+        assert (summary / "summary_bar_ms_mean.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
