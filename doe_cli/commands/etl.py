@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from doe_cli.commands._common import cli_errors, err, out, project
+from doe_cli.config import super_etl_out_dir
 from doe_cli.errors import DoeError, UserError
 
 app = typer.Typer()
@@ -183,7 +184,8 @@ def etl_super(
     ctx: typer.Context,
     config: Annotated[str, typer.Option("--config", help="super_etl/<config>.yml")],
     out: Annotated[
-        Path | None, typer.Option("--out", help="Output folder (default: <results folder>-super).")
+        Path | None, typer.Option("--out", help="Output folder (default: $DOES_SUPERETL_OUT, else "
+                                                "<results folder>-super).")
     ] = None,
     pipelines: PipelinesOption = None,
     suite_ids: Annotated[
@@ -220,7 +222,7 @@ def etl_super(
         config,
         config_dir=prj.config_dir,
         results_dir=prj.results_dir,
-        out_dir=out,
+        out_dir=super_etl_out_dir(out),
         pipelines=_split(pipelines),
         config_level=config_level,
         pipeline_level=pipeline_level,

@@ -171,6 +171,21 @@ def test_space_separated_words_after_pipelines_and_suite_id(make_suite, tmp_path
     assert (out / "p" / "p.csv").is_file()
 
 
+def test_etl_super_writes_to_does_superetl_out_without_out(make_suite, tmp_path, monkeypatch):
+    import yaml
+
+    loaders = {"CsvSummaryLoader": {}}
+    make_suite({"p": {"experiments": ["beta"], "extractors": STEPS, "loaders": loaders}}, suite_id=1)
+    (tmp_path / "config" / "super_etl").mkdir(parents=True)
+    config = {"$SUITE_ID$": {"demo": 1},
+              "$ETL$": {"p": {"experiments": {"demo": ["beta"]}, "extractors": STEPS, "loaders": loaders}}}
+    (tmp_path / "config" / "super_etl" / "combo.yml").write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("DOES_SUPERETL_OUT", str(tmp_path / "super"))
+    result = invoke(tmp_path, "etl-super", "--config", "combo", "--no-config-level")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "super" / "p" / "p.csv").is_file()
+
+
 def test_etl_all_goes_on_after_a_suite_with_a_broken_design(make_suite, tmp_path):
     pipelines = {"p": {"experiments": ["beta"], "extractors": STEPS, "loaders": {"CsvSummaryLoader": {}}}}
     broken, good = make_suite(pipelines, suite="broken", suite_id=1), make_suite(pipelines, suite_id=2)
