@@ -163,19 +163,24 @@ def etl_all() -> None:
 @app.command("etl-clean")
 @cli_errors
 def etl_clean(
-    suite: Annotated[str, typer.Option("--suite", help="Suite (design name).")],
+    suite: Annotated[str | None, typer.Option("--suite", help="Suite (design name).")] = None,
     suite_id: Annotated[str, typer.Option("--id", help="Suite id or `last`.")] = "last",
+    all_suites: Annotated[bool, typer.Option("--all", help="Every suite result folder instead of one.")] = False,
 ) -> None:
     """Remove a suite's ETL outputs (etl_results/) including the extraction cache."""
-    from etl.api import clean_suite_etl, resolve_suite_dir
+    from etl.api import clean_suite_etl, resolve_suite_dir, suite_result_dirs
     from etl.errors import EtlConfigError
 
+    if all_suites == (suite is not None):
+        raise UserError("expected --suite S [--id ID] or --all")
+    results_dir = project().results_dir
     try:
-        suite_dir = resolve_suite_dir(project().results_dir, suite, suite_id)
+        suite_dirs = suite_result_dirs(results_dir) if all_suites else [resolve_suite_dir(results_dir, suite, suite_id)]
     except EtlConfigError as error:
         raise _user_error(error) from None
-    removed = clean_suite_etl(suite_dir)
-    err.print(f"removed {len(removed)} entries from {suite_dir.name}/etl_results")
+    for suite_dir in suite_dirs:
+        removed = clean_suite_etl(suite_dir)
+        err.print(f"removed {len(removed)} entries from {suite_dir.name}/etl_results")
 
 
 @app.command("etl-super", context_settings=EXTRA_WORDS)

@@ -39,6 +39,19 @@ def test_etl_runs_selected_pipelines_and_reports_per_pipeline(make_suite, tmp_pa
     assert result.exit_code == 0 and not (suite_dir / "etl_results" / "q").exists()
 
 
+def test_etl_clean_all_removes_the_etl_results_of_every_suite(make_suite, tmp_path):
+    pipelines = {"p": {"experiments": ["beta"], "extractors": STEPS, "loaders": {"CsvSummaryLoader": {}}}}
+    suite_dirs = [make_suite(pipelines, suite="demo"), make_suite(pipelines, suite="other")]
+    assert invoke(tmp_path, "etl-all").exit_code == 0
+    assert all((suite_dir / "etl_results" / "p" / "p.csv").is_file() for suite_dir in suite_dirs)
+    result = invoke(tmp_path, "etl-clean", "--all")
+    assert result.exit_code == 0, result.output
+    assert not any((suite_dir / "etl_results" / "p").exists() for suite_dir in suite_dirs)
+    for wrong in (["etl-clean"], ["etl-clean", "--all", "--suite", "demo"]):
+        refused = invoke(tmp_path, *wrong)
+        assert refused.exit_code == 2 and refused.stderr.strip() == "error: expected --suite S [--id ID] or --all"
+
+
 def test_etl_exit_codes(make_suite, tmp_path):
     make_suite({"p": {"experiments": ["beta"], "extractors": {"CsvExtractor": {}}}})
     failed = invoke(tmp_path, "etl", "--suite", "demo")
