@@ -69,3 +69,15 @@ def test_clean_of_a_cloud_runs_doe_clean(tmp_path):
                 DOE_LOCAL_DIR=str(tmp_path / "hosts"))
     assert done.returncode == 0, done.stderr
     assert "stopped the queues of 0 host(s) of 0 suite run(s)" in done.stderr
+
+
+def test_envrc_example_covers_every_variable_of_the_readme_and_sources_cleanly():
+    import re
+
+    readme = (TOOL_ROOT / "README.md").read_text()
+    named = set(re.findall(r"^\| `(DOES_[A-Z_]+)` \|", readme, flags=re.M))
+    example = TOOL_ROOT / ".envrc.example"
+    assert named and named <= set(re.findall(r"export (DOES_[A-Z_]+)=", example.read_text()))
+    sourced = subprocess.run(["bash", "-euc", f'source "{example}"; echo "$DOES_CLOUD"'], capture_output=True,
+                             text=True, check=False)
+    assert sourced.returncode == 0 and sourced.stdout.strip() == "local", sourced.stderr
