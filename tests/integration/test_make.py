@@ -4,6 +4,7 @@ and cloud, and `make clean` passing on its confirmation."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 
 import pytest
@@ -72,10 +73,8 @@ def test_clean_of_a_cloud_runs_doe_clean(tmp_path):
 
 
 def test_envrc_example_covers_every_variable_of_the_readme_and_sources_cleanly():
-    import re
-
     readme = (TOOL_ROOT / "README.md").read_text()
-    named = set(re.findall(r"^\| `(DOES_[A-Z_]+)` \|", readme, flags=re.M))
+    named = set(re.findall(r"^\| `(DOES_[A-Z_]+)` \|", readme, flags=re.MULTILINE))
     example = TOOL_ROOT / ".envrc.example"
     assert named and named <= set(re.findall(r"export (DOES_[A-Z_]+)=", example.read_text()))
     sourced = subprocess.run(["bash", "-euc", f'source "{example}"; echo "$DOES_CLOUD"'], capture_output=True,
