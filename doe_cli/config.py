@@ -3,6 +3,7 @@
 The config dir holds designs/, group_vars/, roles/, inventory/ and super_etl/. It is found in this
 order: --config-dir, $DOE_CONFIG_DIR, $DOES_PROJECT_DIR/doe-suite-config (the layout of existing
 doe-suite projects), else the doe repository itself, whose folders are the shipped example config.
+doe-suite's other environment variables are read here too: $DOES_CLOUD, $DOES_SUPERETL_OUT.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ PLAYBOOKS_DIR = TOOL_ROOT / "playbooks"
 TOOL_ROLES_DIR = TOOL_ROOT / "roles"
 ANSIBLE_CFG = TOOL_ROOT / "ansible.cfg"
 COLLECTIONS_DIR = TOOL_ROOT / ".collections"
+DEFAULT_CLOUD = "local"
 
 
 @dataclass(frozen=True)
@@ -94,3 +96,16 @@ def discover(config_dir: Path | str | None = None, results_dir: Path | str | Non
     else:
         results = _default_results_dir(chosen)
     return Project(config_dir=chosen, results_dir=results.expanduser().resolve())
+
+
+def default_cloud() -> str:
+    """The cloud of a new suite run without --cloud: $DOES_CLOUD (as in doe-suite), else this machine."""
+    return os.environ.get("DOES_CLOUD") or DEFAULT_CLOUD
+
+
+def super_etl_out_dir(option: Path | None) -> Path | None:
+    """--out, else $DOES_SUPERETL_OUT; None leaves the default (<results folder>-super) to the ETL."""
+    if option is not None:
+        return option
+    from_env = os.environ.get("DOES_SUPERETL_OUT")
+    return Path(from_env).expanduser() if from_env else None

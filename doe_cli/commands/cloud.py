@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
 from doe_cli.commands._common import cli_errors, err, out, project
-from doe_cli.errors import UserError
+from doe_cli.errors import DoeError, UserError
 
 app = typer.Typer()
 
@@ -47,16 +48,26 @@ def clean_command(
     suite: Annotated[str | None, typer.Option("--suite", help="Only this suite's resources.")] = None,
     suite_id: Annotated[str | None, typer.Option("--id", help="Only this suite id (a number or 'last').")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be deleted, delete nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Delete without listing and asking first (scripts).")] = False,
 ) -> None:
     """Delete the project's AWS resources (or one suite's), found by their tags; on the local cloud and on
-    SSH hosts, stop the queues that runs left behind and free the hosts (fetched results stay)."""
+    SSH hosts, stop the queues that runs left behind and free the hosts (fetched results stay). Lists what
+    it would delete and asks first, unless --yes."""
     from doe_cli.cloud import aws_clean
 
     current = project()
     if cloud != "aws":
-        _clean_kept_hosts(current, cloud, suite, suite_id, dry_run)
+        _clean_kept_hosts(current, cloud, suite, suite_id, dry_run, yes)
         return
     resolved_id = aws_clean.resolve_suite_id(current, suite, suite_id)
+    if not yes and not dry_run:
+        listed = aws_clean.clean(current, suite=suite, suite_id=resolved_id, dry_run=True)
+        if listed.total == 0:
+            err.print("nothing to delete", markup=False)
+            return
+        for line in listed.lines():
+            out.print(line, markup=False)
+        _confirm(f"delete these {listed.total} resource(s)?")
     report = aws_clean.clean(current, suite=suite, suite_id=resolved_id, dry_run=dry_run)
     for line in report.lines():
         out.print(line, markup=False)
@@ -64,7 +75,15 @@ def clean_command(
     err.print(f"{verb} {report.total} resource(s)", markup=False)
 
 
-def _clean_kept_hosts(current, cloud: str, suite: str | None, suite_id: str | None, dry_run: bool) -> None:
+def _confirm(question: str) -> None:
+    """Ask on stderr; anything but y or yes (also no answer, as from a script's stdin) deletes nothing."""
+    err.print(f"{question} [y/N] ", end="", markup=False)
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise DoeError("nothing deleted: not confirmed (--yes deletes without asking)")
+
+
+def _clean_kept_hosts(current, cloud: str, suite: str | None, suite_id: str | None, dry_run: bool,
+                      yes: bool) -> None:
     from doe_cli.run import kept_hosts
 
     if cloud != kept_hosts.LOCAL and not any((current.inventory_dir / f"{cloud}{suffix}").is_file()
@@ -72,17 +91,22 @@ def _clean_kept_hosts(current, cloud: str, suite: str | None, suite_id: str | No
         raise UserError(f"expected 'aws', 'local' or the name of an inventory in {current.inventory_dir}, "
                         f"got '{cloud}'", path="--cloud")
     kept = kept_hosts.find_kept(current.results_dir, cloud, suite, suite_id)
+    hosts = f"{sum(len(k.hosts) for k in kept)} host(s) of {len(kept)} suite run(s)"
+    if dry_run or (kept and not yes):
+        for entry in kept:
+            out.print(entry.describe(), markup=False)
+            if cloud == kept_hosts.LOCAL:
+                finished, dropped = kept_hosts.unfetched_counts(current, entry)
+                out.print(f"  would fetch {finished} finished job(s) and drop {dropped} queued or running job(s)",
+                          markup=False)
+        if dry_run:
+            err.print(f"would stop the queues of {hosts}", markup=False)
+            return
+        _confirm(f"stop the queues of these {hosts}?")
     for entry in kept:
         out.print(entry.describe(), markup=False)
-        if cloud == kept_hosts.LOCAL and dry_run:
-            finished, dropped = kept_hosts.unfetched_counts(current, entry)
-            out.print(f"  would fetch {finished} finished job(s) and drop {dropped} queued or running job(s)",
-                      markup=False)
-        elif cloud == kept_hosts.LOCAL:
+        if cloud == kept_hosts.LOCAL:
             fetched = kept_hosts.fetch_finished(current, entry, log=lambda line: err.print(line, markup=False))
             out.print(f"  fetched {fetched} finished job(s)", markup=False)
-        if not dry_run:
-            kept_hosts.release(entry)
-    verb = "would stop" if dry_run else "stopped"
-    err.print(f"{verb} the queues of {sum(len(k.hosts) for k in kept)} host(s) of {len(kept)} suite run(s)",
-              markup=False)
+        kept_hosts.release(entry)
+    err.print(f"stopped the queues of {hosts}", markup=False)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from doe_cli.commands._common import cli_errors, err, out, project
+from doe_cli.config import super_etl_out_dir
 from doe_cli.errors import DoeError, UserError
 
 app = typer.Typer()
@@ -162,19 +163,24 @@ def etl_all() -> None:
 @app.command("etl-clean")
 @cli_errors
 def etl_clean(
-    suite: Annotated[str, typer.Option("--suite", help="Suite (design name).")],
+    suite: Annotated[str | None, typer.Option("--suite", help="Suite (design name).")] = None,
     suite_id: Annotated[str, typer.Option("--id", help="Suite id or `last`.")] = "last",
+    all_suites: Annotated[bool, typer.Option("--all", help="Every suite result folder instead of one.")] = False,
 ) -> None:
     """Remove a suite's ETL outputs (etl_results/) including the extraction cache."""
-    from etl.api import clean_suite_etl, resolve_suite_dir
+    from etl.api import clean_suite_etl, resolve_suite_dir, suite_result_dirs
     from etl.errors import EtlConfigError
 
+    if all_suites == (suite is not None):
+        raise UserError("expected --suite S [--id ID] or --all")
+    results_dir = project().results_dir
     try:
-        suite_dir = resolve_suite_dir(project().results_dir, suite, suite_id)
+        suite_dirs = suite_result_dirs(results_dir) if all_suites else [resolve_suite_dir(results_dir, suite, suite_id)]
     except EtlConfigError as error:
         raise _user_error(error) from None
-    removed = clean_suite_etl(suite_dir)
-    err.print(f"removed {len(removed)} entries from {suite_dir.name}/etl_results")
+    for suite_dir in suite_dirs:
+        removed = clean_suite_etl(suite_dir)
+        err.print(f"removed {len(removed)} entries from {suite_dir.name}/etl_results")
 
 
 @app.command("etl-super", context_settings=EXTRA_WORDS)
@@ -183,7 +189,8 @@ def etl_super(
     ctx: typer.Context,
     config: Annotated[str, typer.Option("--config", help="super_etl/<config>.yml")],
     out: Annotated[
-        Path | None, typer.Option("--out", help="Output folder (default: <results folder>-super).")
+        Path | None, typer.Option("--out", help="Output folder (default: $DOES_SUPERETL_OUT, else "
+                                                "<results folder>-super).")
     ] = None,
     pipelines: PipelinesOption = None,
     suite_ids: Annotated[
@@ -220,7 +227,7 @@ def etl_super(
         config,
         config_dir=prj.config_dir,
         results_dir=prj.results_dir,
-        out_dir=out,
+        out_dir=super_etl_out_dir(out),
         pipelines=_split(pipelines),
         config_level=config_level,
         pipeline_level=pipeline_level,

@@ -18,10 +18,12 @@ app = typer.Typer()
 def run(
     suite: Annotated[str, typer.Option("--suite", "-s", help="Design name (designs/<suite>.yml).")],
     id: Annotated[str, typer.Option("--id", help="new | last | <suite id> to resume.")] = "new",
-    cloud: Annotated[str, typer.Option("--cloud", help="Where the hosts come from: local, aws (EC2 instances "
-                                                    "for the suite), or the name of an inventory in "
-                                                    "inventory/<name>.yml (existing SSH hosts).")
-                     ] = "local",
+    cloud: Annotated[str | None, typer.Option("--cloud", help="Where the hosts come from: local, aws (EC2 "
+                                                           "instances for the suite), or the name of an "
+                                                           "inventory in inventory/<name>.yml (existing SSH "
+                                                           "hosts). Default: a resume's own cloud, else "
+                                                           "$DOES_CLOUD, else local.")
+                     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Use SSH hosts even if another suite holds their "
                                                        "lock.")] = False,
     keep: Annotated[bool, typer.Option("--keep", help="Keep hosts (queues, host folders) after completion.")] = False,

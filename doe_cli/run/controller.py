@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from doe_cli.ansible_adapter import AnsibleAdapter, PlaybookResult
-from doe_cli.config import Project
+from doe_cli.config import Project, default_cloud
 from doe_cli.errors import DoeError, UserError
 from doe_cli.fileio import load_yaml, write_atomic
 from doe_cli.run import code_version, hostvars, local_cloud
@@ -75,7 +75,7 @@ BARRIER_TIMEOUT = 120
 class RunOptions:
     suite: str
     id: str = "new"
-    cloud: str = "local"
+    cloud: str | None = None              # None: a resume's own cloud, else config.default_cloud()
     keep: bool = False
     expfilter: str | None = None
     retry_failed: bool = False
@@ -223,6 +223,8 @@ class Controller:
 
         opts = self.options
         stored = None if self.is_new else stored_cloud(self.suite_dir)
+        if opts.cloud is None:
+            opts.cloud = stored or default_cloud()
         if stored is not None and stored != opts.cloud:
             if opts.cloud != "local":
                 raise UserError(f"{self.suite_dir.name} runs on cloud {stored!r}; resume it with --cloud {stored}",

@@ -10,7 +10,7 @@ from doe_cli.errors import UserError
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
-    for name in ("DOE_CONFIG_DIR", "DOES_PROJECT_DIR", "DOES_RESULTS_DIR"):
+    for name in ("DOE_CONFIG_DIR", "DOES_PROJECT_DIR", "DOES_RESULTS_DIR", "DOES_CLOUD", "DOES_SUPERETL_OUT"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -54,3 +54,16 @@ def test_config_dir_without_designs_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="no designs/ folder") as error:
         config.discover(tmp_path)
     assert error.value.exit_code == 2
+
+
+def test_default_cloud_is_local_unless_does_cloud_names_one(monkeypatch):
+    assert config.default_cloud() == "local"
+    monkeypatch.setenv("DOES_CLOUD", "aws")
+    assert config.default_cloud() == "aws"
+
+
+def test_super_etl_out_is_the_option_then_the_environment_then_the_etl_default(tmp_path, monkeypatch):
+    assert config.super_etl_out_dir(None) is None
+    monkeypatch.setenv("DOES_SUPERETL_OUT", str(tmp_path / "env"))
+    assert config.super_etl_out_dir(None) == tmp_path / "env"
+    assert config.super_etl_out_dir(tmp_path / "opt") == tmp_path / "opt"

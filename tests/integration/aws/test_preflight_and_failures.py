@@ -85,6 +85,21 @@ def test_missing_key_pair_is_rejected(tmp_path, ssh_key, moto_endpoint):
     assert "group_vars/all/main.yml: aws_key_name: key pair 'no-such-key' does not exist" in error_line(result)
 
 
+def test_key_pair_named_by_the_environment_is_checked_when_group_vars_leave_it_empty(tmp_path, ssh_key,
+                                                                                       moto_endpoint, monkeypatch):
+    monkeypatch.setenv("DOES_SSH_KEY_NAME", "key-from-env")
+    result = doe_plan(make_project(tmp_path, ssh_key, aws_key_name=""))
+    assert result.exit_code == 2
+    assert "aws_key_name: key pair 'key-from-env' does not exist" in error_line(result)
+    assert "$DOES_SSH_KEY_NAME" in error_line(result)
+
+
+def test_key_pair_of_group_vars_wins_over_the_environment(tmp_path, ssh_key, moto_endpoint, monkeypatch):
+    monkeypatch.setenv("DOES_SSH_KEY_NAME", "key-from-env")
+    result = doe_plan(make_project(tmp_path, ssh_key, aws_key_name="key-from-group-vars"))
+    assert "key pair 'key-from-group-vars' does not exist" in error_line(result)
+
+
 def test_unavailable_instance_type_is_rejected(tmp_path, ssh_key, moto_endpoint):
     types = {**TYPES, "small": {"aws_instance_type": "x9.nonexistent", "aws_ami_id": EMULATOR_AMI}}
     result = doe_plan(make_project(tmp_path, ssh_key, host_types=types,

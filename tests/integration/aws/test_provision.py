@@ -186,7 +186,12 @@ def test_doe_clean_after_a_crash_finds_everything_by_tags(provisioned, project, 
         for resource_id in ids:
             assert resource_id in listed.stdout
     assert tagged(ec2, "doe:suite_id", SUITE_ID) == expected  # a dry run deletes nothing
-    cleaned = runner.invoke(app, [*base, "clean", "--cloud", "aws", "--suite", SUITE, "--id", SUITE_ID])
+    declined = runner.invoke(app, [*base, "clean", "--cloud", "aws", "--suite", SUITE, "--id", SUITE_ID],
+                             input="")  # a script's empty stdin is no
+    assert declined.exit_code == 1 and "nothing deleted: not confirmed" in declined.stderr
+    assert tagged(ec2, "doe:suite_id", SUITE_ID) == expected
+    cleaned = runner.invoke(app, [*base, "clean", "--cloud", "aws", "--suite", SUITE, "--id", SUITE_ID], input="y\n")
     assert cleaned.exit_code == 0, cleaned.output
+    assert f"delete these {sum(map(len, expected.values()))} resource(s)? [y/N]" in cleaned.stderr
     assert not any(tagged(ec2, "doe:suite_id", SUITE_ID).values())
     assert not any(non_default_leftovers(ec2).values())

@@ -43,8 +43,10 @@ class Doe:
     def argv(self, *args: str) -> list[str]:
         return [str(DOE), "--config-dir", str(self.config), "--results-dir", str(self.results), *args]
 
-    def __call__(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-        done = subprocess.run(self.argv(*args), capture_output=True, text=True, env=self.env(),
+    def __call__(self, *args: str, check: bool = True, timeout: float = 300,
+                 answer: str = "") -> subprocess.CompletedProcess:
+        # stdin is the answer to a question (doe clean asks), never the terminal pytest runs in.
+        done = subprocess.run(self.argv(*args), capture_output=True, text=True, env=self.env(), input=answer,
                               timeout=timeout, check=False)
         if check and done.returncode != 0:
             raise AssertionError(f"doe {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")

@@ -97,7 +97,7 @@ def test_jinja_host_vars_are_rendered_on_the_host_and_roles_use_community_genera
         "prj=example_t13", f"python={host}/code/demo_project/.venv/bin/python",
         f"results={host}/results-of-compat", "echo tool", "[bench]", "threads = 4"]
     assert "{{" not in (suite_dir / "suite_design_ext.yml").read_text()
-    project("clean", "--cloud", "local", "--suite", "compat", "--id", "last")
+    project("clean", "--cloud", "local", "--suite", "compat", "--id", "last", "--yes")
 
 
 def test_a_host_var_that_cannot_be_rendered_is_a_one_line_error_naming_it(project):

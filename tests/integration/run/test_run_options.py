@@ -87,7 +87,12 @@ def test_keep_leaves_the_hosts_and_clean_removes_them_but_not_the_results(doe):
     assert f"{suite_dir.name}: 1 local host(s) (kept-small-0)" in listed.stdout
     assert host_folder.is_dir() and tsp_servers_under(doe.local)  # a dry run changes nothing
 
-    doe("clean", "--cloud", "local", "--suite", "kept", "--id", "last")
+    declined = doe("clean", "--cloud", "local", "--suite", "kept", "--id", "last", answer="n\n", check=False)
+    assert declined.returncode == 1 and f"{suite_dir.name}: 1 local host(s) (kept-small-0)" in declined.stdout
+    assert declined.stderr.strip().endswith("error: nothing deleted: not confirmed (--yes deletes without asking)")
+    assert host_folder.is_dir() and tsp_servers_under(doe.local)  # declined: nothing changed
+
+    doe("clean", "--cloud", "local", "--suite", "kept", "--id", "last", answer="y\n")
     assert not host_folder.exists()
     wait_for(lambda: tsp_servers_under(doe.local) == [], timeout=30, what="the queue to stop")
     outputs = sorted(p.read_text() for p in suite_dir.glob("kept/run_*/rep_0/small/host_0/stdout.log"))
@@ -129,7 +134,7 @@ def test_clean_fetches_what_finished_before_it_removes_the_hosts(doe):
     assert "would fetch 1 finished job(s) and drop 1 queued or running job(s)" in listed.stdout
     assert not (suite_dir / "gated_each/run_0/rep_0/small/host_0").exists()  # a dry run fetches nothing
 
-    cleaned = doe("clean", "--cloud", "local", "--suite", "gated_each", "--id", "last")
+    cleaned = doe("clean", "--cloud", "local", "--suite", "gated_each", "--id", "last", "--yes")
     assert "fetched 1 finished job(s)" in cleaned.stdout
     assert (suite_dir / "gated_each/run_0/rep_0/small/host_0/stdout.log").read_text() == "ran 1\n"
     assert not (doe.local / suite_dir.name).exists()

@@ -34,7 +34,7 @@ def test_clean_stops_the_kept_queue_and_frees_the_host_but_keeps_every_result(ss
     assert listed.stdout.strip() == f"{suite_dir.name}: 1 host(s) of inventory sshd (kept-small-0)"
     assert lock.exists() and tsp_servers_under(queue_socket)  # a dry run changes nothing
 
-    ssh_env("clean", "--cloud", "sshd", "--suite", "kept", "--id", "last")
+    ssh_env("clean", "--cloud", "sshd", "--suite", "kept", "--id", "last", "--yes")
     assert not lock.exists()
     wait_for(lambda: tsp_servers_under(queue_socket) == [], timeout=30, what="the queue to stop")
     assert (suite_dir / "kept/run_0/rep_0/small/host_0/stdout.log").read_text() == "kept\n"

@@ -39,6 +39,19 @@ def test_etl_runs_selected_pipelines_and_reports_per_pipeline(make_suite, tmp_pa
     assert result.exit_code == 0 and not (suite_dir / "etl_results" / "q").exists()
 
 
+def test_etl_clean_all_removes_the_etl_results_of_every_suite(make_suite, tmp_path):
+    pipelines = {"p": {"experiments": ["beta"], "extractors": STEPS, "loaders": {"CsvSummaryLoader": {}}}}
+    suite_dirs = [make_suite(pipelines, suite="demo"), make_suite(pipelines, suite="other")]
+    assert invoke(tmp_path, "etl-all").exit_code == 0
+    assert all((suite_dir / "etl_results" / "p" / "p.csv").is_file() for suite_dir in suite_dirs)
+    result = invoke(tmp_path, "etl-clean", "--all")
+    assert result.exit_code == 0, result.output
+    assert not any((suite_dir / "etl_results" / "p").exists() for suite_dir in suite_dirs)
+    for wrong in (["etl-clean"], ["etl-clean", "--all", "--suite", "demo"]):
+        refused = invoke(tmp_path, *wrong)
+        assert refused.exit_code == 2 and refused.stderr.strip() == "error: expected --suite S [--id ID] or --all"
+
+
 def test_etl_exit_codes(make_suite, tmp_path):
     make_suite({"p": {"experiments": ["beta"], "extractors": {"CsvExtractor": {}}}})
     failed = invoke(tmp_path, "etl", "--suite", "demo")
@@ -169,6 +182,21 @@ def test_space_separated_words_after_pipelines_and_suite_id(make_suite, tmp_path
     )
     assert result.exit_code == 0, result.output
     assert (out / "p" / "p.csv").is_file()
+
+
+def test_etl_super_writes_to_does_superetl_out_without_out(make_suite, tmp_path, monkeypatch):
+    import yaml
+
+    loaders = {"CsvSummaryLoader": {}}
+    make_suite({"p": {"experiments": ["beta"], "extractors": STEPS, "loaders": loaders}}, suite_id=1)
+    (tmp_path / "config" / "super_etl").mkdir(parents=True)
+    config = {"$SUITE_ID$": {"demo": 1},
+              "$ETL$": {"p": {"experiments": {"demo": ["beta"]}, "extractors": STEPS, "loaders": loaders}}}
+    (tmp_path / "config" / "super_etl" / "combo.yml").write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("DOES_SUPERETL_OUT", str(tmp_path / "super"))
+    result = invoke(tmp_path, "etl-super", "--config", "combo", "--no-config-level")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "super" / "p" / "p.csv").is_file()
 
 
 def test_etl_all_goes_on_after_a_suite_with_a_broken_design(make_suite, tmp_path):
