@@ -225,6 +225,8 @@ class Controller:
         stored = None if self.is_new else stored_cloud(self.suite_dir)
         if opts.cloud is None:
             opts.cloud = stored or default_cloud()
+            if stored is not None and stored != "local":
+                self.log(f"note: {self.suite_dir.name} runs on cloud {stored!r}; resuming there")
         if stored is not None and stored != opts.cloud:
             if opts.cloud != "local":
                 raise UserError(f"{self.suite_dir.name} runs on cloud {stored!r}; resume it with --cloud {stored}",
