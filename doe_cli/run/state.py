@@ -31,7 +31,7 @@ JOURNAL = ".state_journal"
 JobKey = tuple[int, int]  # (run, rep)
 
 
-@dataclass
+@dataclass(slots=True)  # one per job: at 100,000 jobs, no __dict__ each saves about 4 MB
 class JobRecord:
     status: str = PENDING
     exit_code: int | None = None
