@@ -116,7 +116,7 @@ class ExpRuntime:
     n_reps: int
     host_done: dict[JobKey, dict[str, dict]] = field(default_factory=dict)
     running: int = 0
-    feeds: dict[str, HostFeed] = field(default_factory=dict)  # per host
+    feeds: dict[str, HostFeed] = field(init=False)  # per host: what its polls have told so far
 
     def __post_init__(self) -> None:
         queued = set(self.state.with_status(QUEUED))

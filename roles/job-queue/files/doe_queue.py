@@ -443,18 +443,20 @@ class JournalReader:
             self.cursor = 0
         if size == self.cursor:
             return [], self.cursor, False
+        # Line by line: a page costs its own lines, not the rest of a journal read from its start.
+        entries, cursor, more = [], self.cursor, False
         with open(self.path, "rb") as handle:
             handle.seek(self.cursor)
-            chunk = handle.read(size - self.cursor)
-        entries, offset = [], 0
-        while len(entries) < limit:
-            end = chunk.find(b"\n", offset)
-            if end < 0:
-                break
-            entries.append(chunk[offset:end].decode("utf-8", "replace"))
-            offset = end + 1
-        more = chunk.find(b"\n", offset) >= 0
-        return entries, self.cursor + offset, more
+            while True:
+                line = handle.readline()
+                if not line.endswith(b"\n"):  # the end, or a line still being written
+                    break
+                if len(entries) == limit:
+                    more = True
+                    break
+                entries.append(line[:-1].decode("utf-8", "replace"))
+                cursor += len(line)
+        return entries, cursor, more
 
 
 def journal_job_rel(exp: str, entry: str) -> str | None:
