@@ -256,9 +256,14 @@ class AnsibleAdapter:
     """Runs the tool's playbooks; one instance per suite run (or per command)."""
 
     def __init__(self, work_dir: Path, *, env: dict[str, str] | None = None,
-                 roles_paths: Iterable[Path] = (), control_path_dir: Path | None = None) -> None:
+                 roles_paths: Iterable[Path] = (), control_path_dir: Path | None = None,
+                 config_dir: Path | None = None) -> None:
         self.work_dir = Path(work_dir)
         self.extra_env = dict(env or {})
+        # plugins/vars/doe_group_vars.py loads this config dir's group_vars for every play; without it,
+        # the one the environment names (as for a plain ansible-playbook).
+        if config_dir is not None:
+            self.extra_env["DOE_CONFIG_DIR"] = str(config_dir)
         self.roles_paths = [Path(p) for p in roles_paths]
         self.control_path_dir = control_path_dir
         self._counter = 0

@@ -108,5 +108,5 @@ def _clean_kept_hosts(current, cloud: str, suite: str | None, suite_id: str | No
         if cloud == kept_hosts.LOCAL:
             fetched = kept_hosts.fetch_finished(current, entry, log=lambda line: err.print(line, markup=False))
             out.print(f"  fetched {fetched} finished job(s)", markup=False)
-        kept_hosts.release(entry)
+        kept_hosts.release(current, entry)
     err.print(f"stopped the queues of {hosts}", markup=False)

@@ -302,7 +302,8 @@ class Controller:
         self.staging = self.suite_dir / ".doe" / "staging"
         shutil.rmtree(self.staging, ignore_errors=True)
         self.adapter = AnsibleAdapter(self.suite_dir / ".doe" / "ansible", roles_paths=[self.project.roles_dir],
-                                      control_path_dir=control_path_dir(self.suite_dir))
+                                      control_path_dir=control_path_dir(self.suite_dir),
+                                      config_dir=self.project.config_dir)
         ensure_ansible_on_path()
         self.job_timeouts = self._job_timeouts()
         self.max_file_bytes = self._max_file_bytes()

@@ -91,7 +91,7 @@ def fetch_finished(project: Project, kept: KeptSuite, log) -> int:
         controller.close()
 
 
-def release(kept: KeptSuite) -> None:
+def release(project: Project, kept: KeptSuite) -> None:
     """Stop the suite's jobs and queues (local: remove the host folders; SSH: release the host locks);
     refuses while the suite's controller runs."""
     from doe_cli.ansible_adapter import AnsibleAdapter
@@ -105,8 +105,8 @@ def release(kept: KeptSuite) -> None:
                        "(Ctrl-C), then clean") from None
     try:
         ensure_ansible_on_path()
-        adapter = AnsibleAdapter(kept.suite_dir / ".doe" / "ansible",
-                                 control_path_dir=control_path_dir(kept.suite_dir))
+        adapter = AnsibleAdapter(kept.suite_dir / ".doe" / "ansible", roles_paths=[project.roles_dir],
+                                 control_path_dir=control_path_dir(kept.suite_dir), config_dir=project.config_dir)
         result = adapter.run("cleanup.yml", inventory=kept.inventory, limit=",".join(sorted(kept.hosts)),
                              extravars={"doe_remove_host_dir": kept.cloud == LOCAL})
         if not result.ok:

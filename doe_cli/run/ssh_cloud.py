@@ -143,7 +143,8 @@ class SshCloud:
         with tempfile.TemporaryDirectory(prefix="preflight-", dir=work_dir) as tmp:
             inventory_path = Path(tmp) / "inventory.yml"
             inventory_path.write_text(yaml.safe_dump(inventory, sort_keys=False))
-            adapter = AnsibleAdapter(Path(tmp) / "ansible", control_path_dir=control_path_dir)
+            adapter = AnsibleAdapter(Path(tmp) / "ansible", control_path_dir=control_path_dir,
+                                     config_dir=self.project.config_dir)
             result = adapter.run("ssh-preflight.yml", inventory=inventory_path)
         self.read_check(result, suite_dir_name, work_dir=work_dir, control_path_dir=control_path_dir, log=log)
 
@@ -213,7 +214,8 @@ class SshCloud:
         with tempfile.TemporaryDirectory(prefix="release-", dir=work_dir) as tmp:
             inventory_path = Path(tmp) / "inventory.yml"
             inventory_path.write_text(yaml.safe_dump(inventory, sort_keys=False))
-            adapter = AnsibleAdapter(Path(tmp) / "ansible", control_path_dir=control_path_dir)
+            adapter = AnsibleAdapter(Path(tmp) / "ansible", control_path_dir=control_path_dir,
+                                     config_dir=self.project.config_dir)
             return adapter.run("ssh-release.yml", inventory=inventory_path).ok
 
     # --- what the run machinery needs -------------------------------------------------------------

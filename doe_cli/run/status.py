@@ -149,7 +149,7 @@ def host_job_counts(suite_dir: Path, states: dict[str, ExperimentState], project
         return {}
     ensure_ansible_on_path()
     adapter = AnsibleAdapter(suite_dir / ".doe" / "ansible", roles_paths=[project.roles_dir],
-                             control_path_dir=control_path_dir(suite_dir))
+                             control_path_dir=control_path_dir(suite_dir), config_dir=project.config_dir)
     result = adapter.run("poll.yml", inventory=inventory, limit=",".join(requests),
                          extravars={"job_queue_requests": requests, "job_queue_staging_dir": ""})
     report: dict[str, dict] = {}
