@@ -58,7 +58,8 @@ def pypi_env(moto_endpoint):
     pool = SshHostPool(1).start()
     try:
         host = pool.hosts[0]
-        adapter = AnsibleAdapter(work / "ansible", control_path_dir=control)
+        adapter = AnsibleAdapter(work / "ansible", control_path_dir=control,
+                                 config_dir=work)  # only the inventory's vars, no group_vars
         yield {"host": host, "adapter": adapter, "work": work, "endpoint": moto_endpoint}
     finally:
         close_control_masters(control)

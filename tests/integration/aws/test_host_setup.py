@@ -102,7 +102,8 @@ def setup_env(moto_endpoint, tmp_path_factory):
             s3.put_object(Bucket=BUCKET, Key=key, Body=body)
 
         inventory = _write_inventory(work / "inventory", pool, moto_endpoint, aws_prefix)
-        adapter = AnsibleAdapter(work / "ansible", control_path_dir=control)
+        adapter = AnsibleAdapter(work / "ansible", control_path_dir=control,
+                                 config_dir=work)  # only the inventory's vars, no group_vars
         extravars = {"setup_suite_repositories": [{"repo": str(crate), "version": "HEAD", "dir": "code"}]}
         yield {"pool": pool, "adapter": adapter, "inventory": inventory, "crate": crate, "extravars": extravars,
                "first_commit": first_commit, "artifacts": artifacts, "aws_prefix": aws_prefix}

@@ -17,7 +17,7 @@ import yaml
 
 from doe_cli.config import ANSIBLE_CFG, TOOL_ROOT
 
-from .conftest import EMULATOR_AMI, REGION, non_default_leftovers, tagged, write_config
+from .conftest import REGION, non_default_leftovers, tagged, write_config
 
 pytestmark = [pytest.mark.aws_fake, pytest.mark.slow]
 
@@ -43,7 +43,7 @@ def playbook(config_dir: Path, *args: str, cwd: Path = TOOL_ROOT, env: dict[str,
     """`ansible-playbook <args>` as a shell user types it; the config dir comes from the environment."""
     environment = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")}
     environment.update(DOE_CONFIG_DIR=str(config_dir), ANSIBLE_NOCOLOR="1", **(env or {}))
-    return subprocess.run([ANSIBLE_PLAYBOOK, *args], cwd=cwd, env=environment, capture_output=True, text=True,
+    return subprocess.run([ANSIBLE_PLAYBOOK, *args], check=False, cwd=cwd, env=environment, capture_output=True, text=True,
                           timeout=600)
 
 
