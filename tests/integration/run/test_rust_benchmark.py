@@ -2,7 +2,8 @@
 (git_remote_repository, host_setup_roles): the hosts check it out at the suite's commit, cargo_build
 builds it once per commit (the local hosts share one build, a later suite reuses it), and `$CMD$`
 runs `exp_code_dir`/target/release/tiny. A commit that does not compile stops the run at setup with
-rustc's error; a resume keeps the suite's commit although the branch moved on; the build cache keeps the
+rustc's error, compiled once for all hosts (those that waited fail with the recorded error) and again by a
+later attempt; a resume keeps the suite's commit although the branch moved on; the build cache keeps the
 most recently used builds."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -67,6 +69,18 @@ def outputs(suite_dir: Path) -> dict[str, str]:
     return {str(path.relative_to(suite_dir)): path.read_text() for path in sorted(suite_dir.rglob("output.csv"))}
 
 
+def build_stderr(suite_dir: Path) -> dict[str, str]:
+    """Per host, the stderr of its failed build, from Ansible's display of the setup that doe keeps for
+    post-mortems."""
+    found = {}
+    for path in sorted(suite_dir.glob(".doe/ansible/*setup*/artifacts/*/stdout")):
+        for line in path.read_text().splitlines():
+            failed = re.match(r"failed: \[([^]]+)\] \(item=.*?\) => (\{.*\})$", line)
+            if failed:
+                found[failed[1]] = json.loads(failed[2])["stderr"]
+    return found
+
+
 def test_every_job_writes_its_output_and_the_hosts_share_one_build(project):
     use_branch(project, "main")
     project("run", "--suite", "bench", "--id", "new")
@@ -90,7 +104,8 @@ def test_a_later_suite_at_the_same_commit_builds_nothing(project):
 
 def test_a_commit_that_does_not_compile_stops_the_run_at_setup_with_the_compilers_error(project):
     project.crate.commit("broken", broken=True, branch="broken")
-    use_branch(project, "broken", roles="[cargo_build]")
+    cargo = counting_cargo(project)
+    use_branch(project, "broken", roles="[cargo_build]", more=f"cargo_build_cargo: {cargo}\n")
     done = project("run", "--suite", "bench", "--id", "new", check=False)
     assert done.returncode == 1, done.stderr
     suite_dir = project.suite_dir("bench")
@@ -106,6 +121,18 @@ def test_a_commit_that_does_not_compile_stops_the_run_at_setup_with_the_compiler
     assert outputs(suite_dir) == {} and not list(suite_dir.glob("*/run_*/rep_*/small"))  # no job ran
     assert tsp_servers_under(project.local) == []
     assert not (project.local / suite_dir.name).exists()
+    # Both hosts share the build: cargo compiled the commit once, the host that waited failed with its error.
+    assert cargo_calls(cargo) == ["build --release"]
+    failures = build_stderr(suite_dir)
+    assert sorted(failures) == ["first-small-0", "second-small-0"], failures
+    for host, text in failures.items():
+        assert "error[E0425]: cannot find value `undeclared_value` in this scope" in text, (host, text)
+    assert sum("not built again: this commit failed to build a moment ago" in text for text in failures.values()) == 1
+
+    # A later attempt compiles again (the environment may have been fixed): once, for both hosts.
+    again = project("run", "--suite", "bench", "--id", suite_id, check=False)
+    assert again.returncode == 1 and "error[E0425]" in again.stderr, again.stderr
+    assert cargo_calls(cargo) == ["build --release"] * 2
 
 
 def test_a_host_without_cargo_is_told_to_list_rust_toolchain(project):
