@@ -16,6 +16,7 @@ out ?=
 pipelines ?=
 from_design ?=
 yes ?=
+dry_run ?=
 
 opt = $(if $(2),$(1) "$(2)")
 # As in doe-suite: a run starts a new suite id unless id= names one; the other targets read the last.
@@ -32,7 +33,7 @@ $(call require,etl-super,config,<CONFIG> (a file in super_etl/))
 $(call require,clean-cloud,cloud,<CLOUD> (aws, local or an inventory name))
 
 .PHONY: help install run run-keep status design design-validate info schema etl etl-all etl-super etl-clean \
-        etl-clean-all clean clean-cloud clean-aws plan test test-unit lint bench
+        etl-clean-all clean clean-cloud clean-aws clean-result plan test test-unit lint bench
 
 help: ## list the targets
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / { printf "  make %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -101,6 +102,9 @@ clean-cloud: install ## as clean, for cloud=C [suite=S [id=ID|last]] [yes=1]
 
 clean-aws: install ## as clean, for the AWS resources of the project [yes=1]
 	$(DOE) clean --cloud aws $(CLEAN_OPTS)
+
+clean-result: install ## list, ask, then delete incomplete result folders [suite=S] [yes=1] [dry_run=1]
+	$(DOE) clean-result $(call opt,--suite,$(suite)) $(if $(yes),--yes) $(if $(dry_run),--dry-run)
 
 # Two workers, whole test files each (a module's fixtures, e.g. one provisioned suite, are built once):
 # most tests wait on processes (ansible-playbook, sshd hosts, moto), so two cores run two files at once.

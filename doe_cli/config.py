@@ -103,6 +103,18 @@ def default_cloud() -> str:
     return os.environ.get("DOES_CLOUD") or DEFAULT_CLOUD
 
 
+def clean_cloud(option: str | None) -> tuple[str, str]:
+    """(cloud, where it came from) for `doe clean`: --cloud, else $DOES_CLOUD. Never a default of its own:
+    cleaning deletes, so the cloud is always named."""
+    if option:
+        return option, "--cloud"
+    from_env = os.environ.get("DOES_CLOUD")
+    if from_env:
+        return from_env, "$DOES_CLOUD"
+    raise UserError("expected the cloud to clean: give --cloud (aws, local or an inventory name) or set "
+                    "DOES_CLOUD", path="--cloud")
+
+
 def super_etl_out_dir(option: Path | None) -> Path | None:
     """--out, else $DOES_SUPERETL_OUT; None leaves the default (<results folder>-super) to the ETL."""
     if option is not None:

@@ -41,6 +41,13 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def confirm(question: str) -> None:
+    """Ask on stderr; anything but y or yes (also no answer, as from a script's stdin) deletes nothing."""
+    err.print(f"{question} [y/N] ", end="", markup=False)
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise DoeError("nothing deleted: not confirmed (--yes deletes without asking)")
+
+
 def cli_errors(fn: F) -> F:
     """Turn doe's errors into one line on stderr and an exit code; Ctrl-C into exit 130."""
 

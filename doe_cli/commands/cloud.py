@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 
-from doe_cli.commands._common import cli_errors, err, out, project
-from doe_cli.errors import DoeError, UserError
+from doe_cli.commands._common import cli_errors, confirm, err, out, project
+from doe_cli.errors import UserError
 
 app = typer.Typer()
 
@@ -42,9 +41,11 @@ def plan_command(
 @app.command("clean")
 @cli_errors
 def clean_command(
-    cloud: Annotated[str, typer.Option("--cloud", help="Cloud to clean: aws (resources by tags), local or an "
-                                                       "SSH inventory's name (hosts kept by --keep or left by a "
-                                                       "stopped run); required, as this deletes.")],
+    cloud: Annotated[str | None, typer.Option("--cloud", help="Cloud to clean: aws (resources by tags), local or "
+                                                              "an SSH inventory's name (hosts kept by --keep or "
+                                                              "left by a stopped run). Default: $DOES_CLOUD; "
+                                                              "one of them is required, as this deletes.")
+                     ] = None,
     suite: Annotated[str | None, typer.Option("--suite", help="Only this suite's resources.")] = None,
     suite_id: Annotated[str | None, typer.Option("--id", help="Only this suite id (a number or 'last').")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be deleted, delete nothing.")] = False,
@@ -54,10 +55,12 @@ def clean_command(
     SSH hosts, stop the queues that runs left behind and free the hosts (fetched results stay). Lists what
     it would delete and asks first, unless --yes."""
     from doe_cli.cloud import aws_clean
+    from doe_cli.config import clean_cloud
 
+    cloud, source = clean_cloud(cloud)
     current = project()
     if cloud != "aws":
-        _clean_kept_hosts(current, cloud, suite, suite_id, dry_run, yes)
+        _clean_kept_hosts(current, cloud, source, suite, suite_id, dry_run, yes)
         return
     resolved_id = aws_clean.resolve_suite_id(current, suite, suite_id)
     if not yes and not dry_run:
@@ -67,7 +70,7 @@ def clean_command(
             return
         for line in listed.lines():
             out.print(line, markup=False)
-        _confirm(f"delete these {listed.total} resource(s)?")
+        confirm(f"delete these {listed.total} resource(s)?")
     report = aws_clean.clean(current, suite=suite, suite_id=resolved_id, dry_run=dry_run)
     for line in report.lines():
         out.print(line, markup=False)
@@ -75,21 +78,14 @@ def clean_command(
     err.print(f"{verb} {report.total} resource(s)", markup=False)
 
 
-def _confirm(question: str) -> None:
-    """Ask on stderr; anything but y or yes (also no answer, as from a script's stdin) deletes nothing."""
-    err.print(f"{question} [y/N] ", end="", markup=False)
-    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-        raise DoeError("nothing deleted: not confirmed (--yes deletes without asking)")
-
-
-def _clean_kept_hosts(current, cloud: str, suite: str | None, suite_id: str | None, dry_run: bool,
+def _clean_kept_hosts(current, cloud: str, source: str, suite: str | None, suite_id: str | None, dry_run: bool,
                       yes: bool) -> None:
     from doe_cli.run import kept_hosts
 
     if cloud != kept_hosts.LOCAL and not any((current.inventory_dir / f"{cloud}{suffix}").is_file()
                                              for suffix in (".yml", ".yaml")):
         raise UserError(f"expected 'aws', 'local' or the name of an inventory in {current.inventory_dir}, "
-                        f"got '{cloud}'", path="--cloud")
+                        f"got '{cloud}'", path=source)
     kept = kept_hosts.find_kept(current.results_dir, cloud, suite, suite_id)
     hosts = f"{sum(len(k.hosts) for k in kept)} host(s) of {len(kept)} suite run(s)"
     if dry_run or (kept and not yes):
@@ -102,7 +98,7 @@ def _clean_kept_hosts(current, cloud: str, suite: str | None, suite_id: str | No
         if dry_run:
             err.print(f"would stop the queues of {hosts}", markup=False)
             return
-        _confirm(f"stop the queues of these {hosts}?")
+        confirm(f"stop the queues of these {hosts}?")
     for entry in kept:
         out.print(entry.describe(), markup=False)
         if cloud == kept_hosts.LOCAL:

@@ -1,4 +1,4 @@
-"""`doe run` and `doe status`: thin wrappers around doe_cli.run."""
+"""`doe run`, `doe status` and `doe clean-result`: thin wrappers around doe_cli.run."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from doe_cli.commands._common import cli_errors, err, out, project
+from doe_cli.commands._common import cli_errors, confirm, err, out, project
 
 app = typer.Typer()
 
@@ -90,3 +90,18 @@ def status(
     from doe_cli.run.status import print_status
 
     print_status(report, out)
+
+
+@app.command("clean-result")
+@cli_errors
+def clean_result(
+    suite: Annotated[str | None, typer.Option("--suite", "-s", help="Only this suite's result folders.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be deleted, delete nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Delete without asking first (scripts).")] = False,
+) -> None:
+    """Delete incomplete result folders (runs that stopped before every job finished), after asking. Skips
+    those a running doe run uses and those whose hosts are still set up (their jobs can still be fetched)."""
+    from doe_cli.run.clean_result import clean_results
+
+    clean_results(project(), suite, dry_run=dry_run, yes=yes, show=lambda line: out.print(line, markup=False),
+                  note=lambda line: err.print(line, markup=False), confirm=confirm)

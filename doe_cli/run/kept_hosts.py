@@ -55,16 +55,22 @@ def find_kept(results_dir: Path, cloud: str, suite: str | None = None, suite_id:
         runs = [run for run in runs if run[1] == int(suite_id)]
     kept = []
     for suite_name, number, suite_dir in runs:
-        hosts = read_suite_inventory_hosts(suite_dir, cloud)
-        if cloud == LOCAL:
-            hosts = {name: host for name, host in hosts.items()
-                     if host.get("job_queue_dir") and host.get("job_queue_ts_socket")
-                     and (Path(host["job_queue_dir"]).exists() or Path(host["job_queue_ts_socket"]).exists())}
-        elif not setup_marker(suite_dir).exists():  # a run that cleaned up removed the marker
-            hosts = {}
+        hosts = hosts_left(suite_dir, cloud)
         if hosts:
             kept.append(KeptSuite(suite_dir=suite_dir, cloud=cloud, hosts=hosts, suite=suite_name, suite_id=number))
     return kept
+
+
+def hosts_left(suite_dir: Path, cloud: str) -> dict[str, dict]:
+    """The hosts of a suite run on `cloud` that are still set up (name -> host vars): local hosts whose
+    folder or queue socket exists; other hosts while the run's setup marker says they were not cleaned up."""
+    hosts = read_suite_inventory_hosts(suite_dir, cloud)
+    if cloud == LOCAL:
+        return {name: host for name, host in hosts.items()
+                if host.get("job_queue_dir") and host.get("job_queue_ts_socket")
+                and (Path(host["job_queue_dir"]).exists() or Path(host["job_queue_ts_socket"]).exists())}
+    # A run that cleaned up removed the marker.
+    return hosts if setup_marker(suite_dir).exists() else {}
 
 
 def unfetched_counts(project: Project, kept: KeptSuite) -> tuple[int, int]:

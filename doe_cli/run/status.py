@@ -103,7 +103,7 @@ def print_failed_job(job: dict[str, Any], console, indent: str, note: str = "") 
             console.print(f"{indent}    {line}", markup=False)
 
 
-def _controller_running(suite_dir: Path) -> bool:
+def controller_running(suite_dir: Path) -> bool:
     lock = suite_dir / ".doe" / "lock"
     if not lock.exists():
         return False
@@ -171,7 +171,7 @@ def suite_status(project: Project, suite: str, id_option: str, *, ask_hosts: boo
     suite_id, _ = resolve_suite_id(project.results_dir, suite, id_option, allow_new=False)
     suite_dir = project.results_dir / f"{suite}_{suite_id}"
     states = load_states(suite, suite_id, suite_dir)
-    controller = _controller_running(suite_dir)
+    controller = controller_running(suite_dir)
     queued = any(state.with_status(QUEUED) for state in states.values())
     on_hosts = host_job_counts(suite_dir, states, project) if ask_hosts and queued and not controller else {}
     failed = failed_jobs(suite_dir, states)

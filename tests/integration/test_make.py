@@ -12,7 +12,7 @@ import pytest
 from doe_cli.config import TOOL_ROOT
 
 DOE_SUITE_TARGETS = ("run", "run-keep", "status", "design", "design-validate", "info", "etl", "etl-all",
-                     "etl-clean", "etl-clean-all", "etl-super", "clean", "clean-cloud", "clean-aws")
+                     "etl-clean", "etl-clean-all", "etl-super", "clean", "clean-cloud", "clean-aws", "clean-result")
 
 
 def make(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -63,6 +63,12 @@ def test_clean_takes_the_cloud_of_does_cloud_else_aws_and_yes_skips_the_question
     assert doe_line("clean") == '.venv/bin/doe clean --cloud "aws"'
     assert doe_line("clean", "yes=1", DOES_CLOUD="lab") == '.venv/bin/doe clean --cloud "lab" --yes'
     assert doe_line("clean-aws", "suite=s", "id=3") == '.venv/bin/doe clean --cloud aws --suite "s" --id "3"'
+
+
+def test_clean_result_restricts_to_a_suite_and_passes_yes_and_dry_run():
+    assert doe_line("clean-result") == ".venv/bin/doe clean-result"
+    assert doe_line("clean-result", "suite=s", "yes=1") == '.venv/bin/doe clean-result --suite "s" --yes'
+    assert doe_line("clean-result", "dry_run=1") == ".venv/bin/doe clean-result --dry-run"
 
 
 def test_clean_of_a_cloud_runs_doe_clean(tmp_path):

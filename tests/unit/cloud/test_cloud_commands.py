@@ -43,8 +43,12 @@ def test_bad_ids_are_one_line_user_errors(project, suite, suite_id, expected):
     assert str(error.value).startswith(expected)
 
 
-def test_clean_needs_a_cloud_and_refuses_unknown_clouds(project):
-    assert invoke(project, "clean").exit_code == 2  # --cloud is required: cleaning deletes
+def test_clean_needs_a_cloud_and_refuses_unknown_clouds(project, monkeypatch):
+    monkeypatch.delenv("DOES_CLOUD", raising=False)
+    missing = invoke(project, "clean")  # no default of its own: cleaning deletes
+    assert missing.exit_code == 2
+    assert missing.stderr.strip().splitlines() == [
+        "error: --cloud: expected the cloud to clean: give --cloud (aws, local or an inventory name) or set DOES_CLOUD"]
     refused = invoke(project, "clean", "--cloud", "gcp")
     assert refused.exit_code == 2
     [line] = refused.stderr.strip().splitlines()
@@ -52,6 +56,19 @@ def test_clean_needs_a_cloud_and_refuses_unknown_clouds(project):
     assert line.endswith("got 'gcp'")
     local = invoke(project, "clean", "--cloud", "local")  # no results yet: no kept hosts
     assert local.exit_code == 0 and "stopped the queues of 0 host(s) of 0 suite run(s)" in local.stderr
+
+
+def test_clean_without_cloud_cleans_the_cloud_of_does_cloud(project, monkeypatch):
+    monkeypatch.setenv("DOES_CLOUD", "local")
+    local = invoke(project, "clean")
+    assert local.exit_code == 0 and "stopped the queues of 0 host(s) of 0 suite run(s)" in local.stderr
+    monkeypatch.setenv("DOES_CLOUD", "gcp")
+    refused = invoke(project, "clean", "--dry-run")
+    assert refused.exit_code == 2
+    [line] = refused.stderr.strip().splitlines()
+    assert line.startswith("error: $DOES_CLOUD: expected 'aws', 'local' or the name of an inventory in ")
+    # --cloud wins over DOES_CLOUD
+    assert invoke(project, "clean", "--cloud", "local").exit_code == 0
 
 
 def test_clean_with_last_and_no_local_state_fails_before_any_cloud_call(project):
