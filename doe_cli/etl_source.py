@@ -31,7 +31,7 @@ def edited_etl_note(project: Project, suite: str, suite_dir: Path) -> str | None
         current = current.filter("(?:" + "|".join(map(re.escape, ran)) + r")\Z")
     if current.etl == (stored.get(ETL_KEY) or {}):
         return None
-    suite_id = suite_dir.name.rpartition("_")[2]
+    suite_id = suite_dir.name.rpartition("_")[2]  # the folder doe named <suite>_<id>
     return (
         f"note: the $ETL$ of {current.source.file.name} differs from the one stored with {suite_dir.name}, "
         f"which this ETL runs; for the edited one: doe etl --suite {suite} --id {suite_id} --from-design "

@@ -13,6 +13,7 @@ from pathlib import Path
 from etl import manifest
 from etl.errors import EtlConfigError
 from etl.fileio import write_text_atomic
+from etl.layout import last_suite_id, suite_folder
 from etl.report import EtlReport, PipelineOutcome
 from etl.suite import (
     ETL_KEY,
@@ -226,18 +227,13 @@ def resolve_suite_dir(results_dir: Path | str, suite: str, suite_id: str | int) 
     """`<results>/<suite>_<id>`; `last` is the highest numeric id of that suite."""
     root = Path(results_dir)
     if str(suite_id) == "last":
-        ids = []
-        if root.is_dir():
-            for child in root.iterdir():
-                name, sep, tail = child.name.rpartition("_")
-                if sep and name == suite and tail.isdigit() and child.is_dir():
-                    ids.append(int(tail))
-        if not ids:
+        last = last_suite_id(root, suite)
+        if last is None:
             raise EtlConfigError(
                 f"no results for suite {suite!r} in {root}; expected a folder {suite}_<id>", path="id"
             )
-        return root / f"{suite}_{max(ids)}"
-    folder = root / f"{suite}_{suite_id}"
+        return suite_folder(root, suite, last)
+    folder = suite_folder(root, suite, suite_id)
     if not folder.is_dir():
         raise EtlConfigError(f"no result folder {folder.name} in {root}", path="id")
     return folder

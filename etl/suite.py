@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from etl.errors import EtlConfigError
+from etl.layout import parse_result_folder
 
 SUITE_DESIGN = "suite_design.yml"
 ETL_KEY = "$ETL$"
 FACTOR = "$FACTOR$"
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_SUITE_DIR = re.compile(r"^(?P<suite>.+)_(?P<id>[^_]+)$")
 
 
 def split_suite_dir(name: str) -> tuple[str, Any]:
     """`<suite>_<id>` split at the last `_`; a numeric id becomes an int."""
-    match = _SUITE_DIR.match(name)
-    if not match:
+    parsed = parse_result_folder(name)
+    if parsed is None:
         raise EtlConfigError(f"result folder {name!r} is not named <suite>_<id>")
-    suite_id = match.group("id")
-    return match.group("suite"), int(suite_id) if suite_id.isdigit() else suite_id
+    return parsed
 
 
 def read_design(path: Path) -> dict:

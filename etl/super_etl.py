@@ -21,6 +21,7 @@ import yaml
 from etl.design_section import expand_pipeline
 from etl.errors import EtlConfigError
 from etl.extract import ExperimentSource
+from etl.layout import suite_folder
 from etl.pipeline import build_pipeline
 from etl.registry import load_registry
 from etl.report import EtlReport, PipelineOutcome
@@ -101,7 +102,7 @@ class _Results:
         self.designs: dict[Path, dict] = {}
 
     def design(self, suite: str, suite_id: Any, path: str) -> tuple[Path, dict]:
-        folder = self.results_dir / f"{suite}_{suite_id}"
+        folder = suite_folder(self.results_dir, suite, suite_id)
         if folder not in self.designs:
             if not (folder / SUITE_DESIGN).is_file():
                 raise EtlConfigError(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from doe_cli.cloud.aws_playbooks import raise_for_failure, run_playbook
 from doe_cli.config import Project
 from doe_cli.errors import UserError
+from etl.layout import last_suite_id
 
 FOUND_TASK = "Report what was found"
 KINDS = ("instances", "security_groups", "route_tables", "internet_gateways", "subnets", "vpcs", "key_pairs",
@@ -49,9 +50,8 @@ def resolve_suite_id(project: Project, suite: str | None, suite_id: str | None) 
         return suite_id
     if suite_id != "last":
         raise UserError(f"expected a suite id (digits) or 'last', got '{suite_id}'", path="--id")
-    ids = [int(p.name.rsplit("_", 1)[1]) for p in project.results_dir.glob(f"{suite}_*")
-           if p.is_dir() and p.name.rsplit("_", 1)[1].isdigit()]
-    if not ids:
+    last = last_suite_id(project.results_dir, suite)
+    if last is None:
         raise UserError(f"no results folder of suite '{suite}' in {project.results_dir}; pass the numeric id "
                         "(or omit --id to clean every id of the suite)", path="--id")
-    return str(max(ids))
+    return str(last)

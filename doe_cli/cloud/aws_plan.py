@@ -11,7 +11,6 @@ the upper bound at the max lifetime, after which every instance terminates itsel
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
@@ -25,8 +24,8 @@ from doe_cli.config import Project
 from doe_cli.design import load_suite
 from doe_cli.errors import UserError
 from etl.fileio import DOE_RECORD
+from etl.layout import suite_runs
 
-_SUITE_DIR = re.compile(r"^(?P<suite>.+)_(?P<id>\d+)$")
 BILLING_MINIMUM_SECONDS = 60  # EC2 bills Linux instances per second, but at least a minute per launch
 DEFAULT_SETUP_ALLOWANCE_MINUTES = 10
 MAX_SOURCES_NAMED = 3
@@ -126,8 +125,7 @@ def estimate_job_times(results_dir: Path, suite: str, jobs: dict[str, int] | Non
     """Longest experiment: mean finished job wall time (max over its hosts) x its jobs; None if no data."""
     per_exp_job_walls: dict[str, list[float]] = {}
     per_exp_source: dict[str, str] = {}
-    suite_dirs = sorted((p for p in results_dir.glob(f"{suite}_*") if _is_suite_dir(p, suite)),
-                        key=lambda p: int(p.name.rsplit("_", 1)[1]), reverse=True)
+    suite_dirs = [run.folder for run in reversed(suite_runs(results_dir, suite))]
     for suite_dir in suite_dirs:  # newest first: the newest run with data for an experiment wins
         found: dict[str, dict[Path, float]] = {}
         for info_file in suite_dir.glob(f"*/run_*/rep_*/*/host_*/{DOE_RECORD}"):
@@ -149,11 +147,6 @@ def estimate_job_times(results_dir: Path, suite: str, jobs: dict[str, int] | Non
     used = {per_exp_source[exp] for exp in jobs}
     return JobTimes(seconds=max(mean(per_exp_job_walls[exp]) * n_jobs for exp, n_jobs in jobs.items()),
                     sources=[d.name for d in suite_dirs if d.name in used])
-
-
-def _is_suite_dir(path: Path, suite: str) -> bool:
-    match = _SUITE_DIR.match(path.name)
-    return path.is_dir() and match is not None and match["suite"] == suite
 
 
 def _runtime_info(path: Path) -> float | None:

@@ -14,6 +14,7 @@ from doe_cli.config import Project, discover
 from doe_cli.design import load_suite
 from doe_cli.errors import UserError
 from doe_cli.run.suite_id import resolve_suite_id
+from etl.layout import suite_folder
 
 
 def suite_inputs(suite: str, id_option: str = "", *, with_plan: bool = True,
@@ -29,7 +30,7 @@ def suite_inputs(suite: str, id_option: str = "", *, with_plan: bool = True,
         raise UserError("name the suite: -e suite=<a design in designs/>", path="suite")
     project = project or discover()
     suite_id = value if value.isdigit() or not value else str(resolve_suite_id(project.results_dir, suite, value)[0])
-    suite_dir = project.results_dir / f"{suite}_{suite_id}" if suite and suite_id else None
+    suite_dir = suite_folder(project.results_dir, suite, suite_id) if suite and suite_id else None
     inputs: dict[str, Any] = {
         "config_dir": str(project.config_dir),
         "suite": suite,

@@ -32,6 +32,7 @@ from doe_cli.errors import DoeError
 from doe_cli.run.hosts import HostSlot
 from doe_cli.run.ssh_cloud import InventoryHost, SshCloud
 from doe_cli.run.state import setup_marker as suite_setup_marker
+from etl.layout import suite_folder
 
 CLOUD_NAME = "aws"
 
@@ -56,7 +57,7 @@ class AwsCloud(SshCloud):
         """Plan and budget, preflight, provision; then each slot gets the instance tagged with it.
         Resuming a suite whose hosts are set up: its running instances, found by their tags."""
         overrides = self.settings.get("aws_inventory_host_overrides") or {}
-        setup_marker = suite_setup_marker(self.project.results_dir / f"{self.suite}_{self.suite_id}")
+        setup_marker = suite_setup_marker(suite_folder(self.project.results_dir, self.suite, self.suite_id))
         if setup_marker.exists():
             with tempfile.TemporaryDirectory(prefix="doe-aws-") as tmp:
                 found = aws_provision.write_inventory(self.project, self.suite_id, Path(tmp),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from doe_cli.config import Project
 from doe_cli.errors import DoeError
-from doe_cli.run.suite_id import suite_runs
+from etl.layout import suite_runs
 
 # A new run creates its folder a moment before it takes the controller lock: a folder that young with
 # neither lock file nor state is left alone.

@@ -45,13 +45,12 @@ from doe_cli.run.state import (
     PENDING,
     QUEUED,
     ExperimentState,
-    JobKey,
-    job_dir,
     setup_marker,
 )
 from doe_cli.run.status import failed_jobs, load_states, suite_experiments
 from doe_cli.run.suite_id import resolve_suite_id
 from etl.fileio import DOE_RECORD
+from etl.layout import JobKey, host_dir_name, job_dir, parse_job_key, suite_folder, suite_folder_name
 
 CMD = "$CMD$"
 STATUS_TASK = "Stop leftovers of completed jobs and read the job states"
@@ -196,7 +195,7 @@ class Controller:
     # --- preparation ------------------------------------------------------------------------------
     def resolve_suite(self) -> None:
         self.suite_id, self.is_new = resolve_suite_id(self.project.results_dir, self.options.suite, self.options.id)
-        self.suite_dir = self.project.results_dir / f"{self.options.suite}_{self.suite_id}"
+        self.suite_dir = suite_folder(self.project.results_dir, self.options.suite, self.suite_id)
 
     def finished_summary(self) -> RunSummary | None:
         """A resumed suite with no job left to run: the ETL (which reads only what changed) and the
@@ -358,7 +357,7 @@ class Controller:
                 hosts[slot.name] = self.ssh.host_vars(prj_id, self.suite_dir.name, slot, host_type.check_status,
                                                       setup_roles)
                 continue
-            hosts[slot.name] = local_cloud.host_vars(self.base, f"{self.options.suite}_{self.suite_id}", slot,
+            hosts[slot.name] = local_cloud.host_vars(self.base, suite_folder_name(self.options.suite, self.suite_id), slot,
                                                      host_type.check_status, setup_roles)
         return hosts
 
@@ -617,7 +616,7 @@ class Controller:
                                     control_path_dir=control_path_dir(self.suite_dir)):
                 self.log("warning: could not release the lock on every host (doe.lock under the remote dir)")
         else:
-            local_cloud.remove_suite_leftovers(self.host_vars, self.base / f"{self.options.suite}_{self.suite_id}")
+            local_cloud.remove_suite_leftovers(self.host_vars, self.base / suite_folder_name(self.options.suite, self.suite_id))
         # The hosts are gone; a later resume (e.g. --retry-failed) sets new ones up.
         setup_marker(self.suite_dir).unlink(missing_ok=True)
 
@@ -864,7 +863,7 @@ class Controller:
             queue_running[exp.name] += int((report.get("queue") or {}).get("running") or 0)
             missed: list[str] = []
             for rel, info in report.get("jobs", {}).items():
-                key = _key_of(rel)
+                key = parse_job_key(rel)
                 record = exp.state.jobs.get(key)
                 if record is None or record.status != QUEUED or key not in feed.outstanding:
                     continue
@@ -988,7 +987,7 @@ class Controller:
         """Move a fetched job into the results tree; True once doe's record of it is there."""
         rel = job_dir(exp.name, key)
         source = self.staging / slot.name / rel / "results"
-        target = self.suite_dir / rel / slot.host_type / f"host_{slot.idx}"
+        target = self.suite_dir / rel / slot.host_type / host_dir_name(slot.idx)
         report = place_results(source, target)
         for name in report.refused:
             self.log(f"warning: {slot.name}: refused to fetch {rel}/results/{name} (symlink or unsafe name)")
@@ -1062,10 +1061,6 @@ def _true(value: Any) -> bool:
     """A group_vars flag: YAML booleans, or the strings Ansible reads as true."""
     return value is True or str(value).strip().lower() in ("true", "yes", "on", "1")
 
-
-def _key_of(rel: str) -> JobKey:
-    _, run, rep = rel.rsplit("/", 2)
-    return int(run.removeprefix("run_")), int(rep.removeprefix("rep_"))
 
 
 def ensure_ansible_on_path() -> None:

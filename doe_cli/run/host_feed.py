@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from doe_cli.run.state import JobKey
+from etl.layout import JobKey
 
 # Jobs queued on one host at a time; more are enqueued when half of them are done. Bounds the host's
 # queue listing, the requests and the reports, whatever the size of the suite.

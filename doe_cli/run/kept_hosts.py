@@ -17,7 +17,7 @@ from doe_cli.config import Project
 from doe_cli.errors import DoeError, UserError
 from doe_cli.run.local_cloud import read_suite_inventory_hosts, suite_inventory_file
 from doe_cli.run.state import setup_marker
-from doe_cli.run.suite_id import suite_runs
+from etl.layout import suite_runs
 
 LOCAL = "local"
 

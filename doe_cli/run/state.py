@@ -22,13 +22,13 @@ import yaml
 
 from doe_cli.errors import DoeError
 from doe_cli.fileio import load_yaml, write_atomic
+from etl.layout import JobKey, job_key_text, parse_job_key
 
 PENDING, QUEUED, FINISHED, FAILED = "pending", "queued", "finished", "failed"
 COMPLETED = (FINISHED, FAILED)
 STATUSES = (PENDING, QUEUED, FINISHED, FAILED)
 JOURNAL = ".state_journal"
 
-JobKey = tuple[int, int]  # (run, rep)
 
 
 @dataclass(slots=True)  # one per job: at 100,000 jobs, no __dict__ each saves about 4 MB
@@ -36,11 +36,6 @@ class JobRecord:
     status: str = PENDING
     exit_code: int | None = None
     attempt: int = 1
-
-
-def job_dir(exp: str, key: JobKey) -> str:
-    """Relative job folder, the same locally and on hosts."""
-    return f"{exp}/run_{key[0]}/rep_{key[1]}"
 
 
 def setup_marker(suite_dir: Path) -> Path:
@@ -129,7 +124,7 @@ class ExperimentState:
         ]
         for (run, rep), record in self.jobs.items():
             exit_code = "null" if record.exit_code is None else str(record.exit_code)
-            lines.append(f"  run_{run}/rep_{rep}: {{status: {record.status}, exit_code: {exit_code}, "
+            lines.append(f"  {job_key_text((run, rep))}: {{status: {record.status}, exit_code: {exit_code}, "
                          f"attempt: {record.attempt}}}")
         return "\n".join(lines) + "\n"
 
@@ -153,7 +148,7 @@ class ExperimentState:
         for key in sorted(self.changed):
             record = self.jobs[key]
             exit_code = "null" if record.exit_code is None else str(record.exit_code)
-            lines.append(f"run_{key[0]}/rep_{key[1]} {record.status} {exit_code} {record.attempt}\n")
+            lines.append(f"{job_key_text(key)} {record.status} {exit_code} {record.attempt}\n")
         # A new journal replaces one left from an older generation (a crash right after a rewrite).
         fresh = os.O_TRUNC if not self.journal_lines else 0
         fd = os.open(path.with_name(JOURNAL), os.O_WRONLY | os.O_CREAT | os.O_APPEND | fresh, 0o644)
@@ -178,8 +173,7 @@ class ExperimentState:
             parts = line.split()
             if len(parts) != 4 or parts[1] not in STATUSES:
                 continue
-            run, _, rep = parts[0].partition("/")
-            key = (int(run.removeprefix("run_")), int(rep.removeprefix("rep_")))
+            key = parse_job_key(parts[0])
             if key in self.jobs:
                 self.jobs[key] = JobRecord(status=parts[1], exit_code=None if parts[2] == "null" else int(parts[2]),
                                            attempt=int(parts[3]))
@@ -206,7 +200,7 @@ class ExperimentState:
         detail = content.get("jobs") or {}
         jobs: dict[JobKey, JobRecord] = {}
         for key in all_keys:
-            record = detail.get(f"run_{key[0]}/rep_{key[1]}") or {}
+            record = detail.get(job_key_text(key)) or {}
             status = FINISHED if key in finished else QUEUED if key in queued else PENDING
             if status == FINISHED and record.get("status") == FAILED:
                 status = FAILED

@@ -14,9 +14,10 @@ import yaml
 
 from doe_cli.config import Project
 from doe_cli.fileio import load_yaml
-from doe_cli.run.state import FAILED, FINISHED, PENDING, QUEUED, ExperimentState, JobKey, job_dir
-from doe_cli.run.suite_id import resolve_suite_id, suite_runs
+from doe_cli.run.state import FAILED, FINISHED, PENDING, QUEUED, ExperimentState
+from doe_cli.run.suite_id import resolve_suite_id
 from etl.fileio import DOE_RECORD
+from etl.layout import JobKey, job_dir, suite_folder, suite_runs
 
 # The first failures of a suite are shown with their folder and the end of their stderr: usually they
 # fail alike, and a screen of them would bury the summary.
@@ -169,7 +170,7 @@ def host_job_counts(suite_dir: Path, states: dict[str, ExperimentState], project
 
 def suite_status(project: Project, suite: str, id_option: str, *, ask_hosts: bool = True) -> dict[str, Any]:
     suite_id, _ = resolve_suite_id(project.results_dir, suite, id_option, allow_new=False)
-    suite_dir = project.results_dir / f"{suite}_{suite_id}"
+    suite_dir = suite_folder(project.results_dir, suite, suite_id)
     states = load_states(suite, suite_id, suite_dir)
     controller = controller_running(suite_dir)
     queued = any(state.with_status(QUEUED) for state in states.values())

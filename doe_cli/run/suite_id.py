@@ -7,20 +7,7 @@ import time
 from pathlib import Path
 
 from doe_cli.errors import UserError
-
-
-def suite_runs(results_dir: Path, suite: str | None = None) -> list[tuple[str, int, Path]]:
-    """(suite, suite_id, folder) of every results folder `<suite>_<digits>`, oldest id first."""
-    if not results_dir.is_dir():
-        return []
-    found = []
-    for folder in results_dir.iterdir():
-        name, _, digits = folder.name.rpartition("_")
-        if not name or not digits.isdigit() or not folder.is_dir():
-            continue
-        if suite is None or name == suite:
-            found.append((name, int(digits), folder))
-    return sorted(found, key=lambda item: (item[1], item[0]))
+from etl.layout import last_suite_id, suite_folder, suite_runs
 
 
 def resolve_suite_id(results_dir: Path, suite: str, id_option: str, *, allow_new: bool = True) \
@@ -34,19 +21,19 @@ def resolve_suite_id(results_dir: Path, suite: str, id_option: str, *, allow_new
     expected = "'new', 'last' or a positive integer" if allow_new else "'last' or the id of an existing run"
     if value == "new" and allow_new:
         suite_id = int(time.time())
-        existing = {sid for _, sid, _ in suite_runs(results_dir, suite)}
+        existing = {run.suite_id for run in suite_runs(results_dir, suite)}
         while suite_id in existing:
             suite_id += 1
         return suite_id, True
     if value == "last":
-        runs = suite_runs(results_dir, suite)
-        if not runs:
+        last = last_suite_id(results_dir, suite)
+        if last is None:
             raise UserError(f"no run of suite {suite!r} in {results_dir} yet; start one with: "
                             f"doe run --suite {suite} --id new", path="id")
-        return runs[-1][1], False
+        return last, False
     if re.fullmatch(r"[0-9]+", value) and int(value) > 0:
         suite_id = int(value)
-        if not (results_dir / f"{suite}_{suite_id}").is_dir():
+        if not suite_folder(results_dir, suite, suite_id).is_dir():
             raise UserError(f"no results folder {suite}_{suite_id} in {results_dir}; expected {expected}",
                             path="id")
         return suite_id, False
