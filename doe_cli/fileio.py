@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
-from etl.fileio import FILE_MODE  # mkstemp's 0600 -> the mode of any file the user writes
+from etl.fileio import write_atomic as write_file_atomic
 
 
 def write_atomic(path: str | Path, text: str, durable: bool = True) -> None:
-    """temp file in the same folder + fsync + rename + fsync of the folder. Files that can be written
-    again from the design (config.json) skip the fsyncs: readers still never see a partial file."""
+    """etl.fileio.write_atomic of a text, plus an fsync of the folder so the rename survives a crash.
+    Files that can be written again from the design (config.json) skip the fsyncs: readers still never
+    see a partial file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            if durable:
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_file_atomic(path, lambda handle: handle.write(text), durable=durable)
     if not durable:
         return
     dir_fd = os.open(path.parent, os.O_RDONLY)
