@@ -1,0 +1,69 @@
+"""What Python reads back from the playbooks exists in the YAML: task names it looks results up by,
+the task-name prefixes that mark a configuration error, and the markers of the host helper's output.
+A task renamed in a role would otherwise make doe silently find nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from doe_cli.cloud import aws_clean, aws_playbooks
+from doe_cli.config import PLAYBOOKS_DIR, TOOL_ROLES_DIR
+from doe_cli.run import controller, ssh_cloud
+
+_NESTED = ("block", "rescue", "always", "tasks", "pre_tasks", "post_tasks", "handlers")
+
+
+def _names(node) -> Iterator[str]:
+    if isinstance(node, list):
+        for item in node:
+            yield from _names(item)
+    elif isinstance(node, dict):
+        if isinstance(node.get("name"), str):
+            yield node["name"]
+        for key in _NESTED:
+            yield from _names(node.get(key))
+
+
+def _task_files() -> list[Path]:
+    return sorted([*TOOL_ROLES_DIR.glob("*/tasks/*.yml"), *PLAYBOOKS_DIR.glob("*.yml")])
+
+
+@pytest.fixture(scope="module")
+def task_names() -> set[str]:
+    names: set[str] = set()
+    for path in _task_files():
+        names.update(_names(yaml.safe_load(path.read_text(encoding="utf-8"))))
+    return names
+
+
+@pytest.mark.parametrize("name", [
+    controller.STATUS_TASK, controller.CLEANUP_TASK, controller.FETCH_TASK, *controller.ENQUEUE_TASKS,
+    controller.SETUP_FACTS_TASK, controller.SETUP_GIT_TASK, controller.SETUP_HOST_VARS_TASK,
+    ssh_cloud.PREFLIGHT_TASK, aws_clean.FOUND_TASK,
+])
+def test_every_task_python_reads_exists(task_names, name):
+    assert name in task_names
+
+
+@pytest.mark.parametrize("prefix", aws_playbooks.CONFIG_CHECK_PREFIXES)
+def test_every_configuration_error_prefix_names_tasks(task_names, prefix):
+    assert any(name.startswith(prefix) for name in task_names)
+
+
+def test_the_task_walk_sees_nested_tasks(task_names):
+    # Guards the walk itself: this task sits in a block's rescue of aws-provision.yml.
+    assert "Delete everything of the suite" in task_names
+
+
+def test_the_host_helper_writes_the_marker_python_reads():
+    helper = (TOOL_ROLES_DIR / "job-queue" / "files" / "doe_queue.py").read_text(encoding="utf-8")
+    assert "DOE-JSON:" in helper
+
+
+def test_the_aws_modules_report_access_problems_under_the_key_python_reads():
+    module_utils = (PLAYBOOKS_DIR / "module_utils" / "doe_aws_access.py").read_text(encoding="utf-8")
+    assert f'"{aws_playbooks.ACCESS_PROBLEM_KEY}"' in module_utils
