@@ -116,7 +116,7 @@ test-unit: install ## the unit tests only
 	$(VENV)/bin/pytest -q tests/unit
 
 lint: install ## ruff, yamllint and ansible-lint
-	$(VENV)/bin/ruff check doe_cli etl doespy tests bench
+	$(VENV)/bin/ruff check doe_cli etl doespy tests bench plugins roles playbooks
 	$(VENV)/bin/yamllint -s playbooks roles group_vars
 	$(VENV)/bin/ansible-lint playbooks roles
 

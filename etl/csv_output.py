@@ -153,7 +153,7 @@ def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
                     values = values.astype(np.uint64)
                 fields = _mix(values)
             else:
-                if dtype == object:
+                if dtype == object:  # noqa: E721 - a numpy dtype compared by value, not a type
                     text = [
                         None if missing else str(value) for value, missing in zip(values, pd.isna(values))
                     ]

@@ -851,7 +851,7 @@ class Controller:
         by_host = {slot.name: (exp, slot) for exp in self.exps.values() for slot in exp.slots}
         changed: set[str] = set()
         running: dict[str, set[JobKey]] = {name: set() for name in self.exps}  # a multi-host job counts once
-        queue_running: dict[str, int] = {name: 0 for name in self.exps}
+        queue_running: dict[str, int] = dict.fromkeys(self.exps, 0)
         for host, report in reports.items():
             if host in broken or report is None or host not in requests:
                 continue
