@@ -319,7 +319,7 @@ class AnsibleAdapter:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(extravars or {}, handle, separators=(",", ":"))
 
-        def handle(event: dict[str, Any]) -> bool:
+        def on_runner_event(event: dict[str, Any]) -> bool:
             kind = event.get("event")
             if keep_events and kind in _KEPT_EVENTS:
                 events.append(event)
@@ -348,7 +348,7 @@ class AnsibleAdapter:
             "cmdline": shlex.quote(str(playbook_path)),
             "extravars": str(extravars_file),
             "envvars": env,
-            "event_handler": handle,
+            "event_handler": on_runner_event,
             "status_handler": on_status,
             # Passing a callback also keeps ansible-runner from taking over SIGINT for the whole process.
             "cancel_callback": should_cancel,

@@ -13,7 +13,11 @@ def write_atomic(path: str | Path, text: str, durable: bool = True) -> None:
     Files that can be written again from the design (config.json) skip the fsyncs: readers still never
     see a partial file."""
     path = Path(path)
-    write_file_atomic(path, lambda handle: handle.write(text), durable=durable)
+
+    def write(handle) -> None:
+        handle.write(text)
+
+    write_file_atomic(path, write, durable=durable)
     if not durable:
         return
     dir_fd = os.open(path.parent, os.O_RDONLY)

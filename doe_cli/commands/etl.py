@@ -109,6 +109,7 @@ def _design_access(prj, suite: str | None, from_design: bool):
     if from_design:
         from doe_cli.design import load_suite
 
+        assert suite is not None, "--from-design reads one suite's design"
         section = load_suite(prj, suite, strict=False).resolved.get("$ETL$", {})
     else:
         section = None
@@ -175,7 +176,8 @@ def etl_clean(
         raise UserError("expected --suite S [--id ID] or --all")
     results_dir = project().results_dir
     try:
-        suite_dirs = suite_result_dirs(results_dir) if all_suites else [resolve_suite_dir(results_dir, suite, suite_id)]
+        suite_dirs = (suite_result_dirs(results_dir) if all_suites or suite is None
+                      else [resolve_suite_dir(results_dir, suite, suite_id)])
     except EtlConfigError as error:
         raise _user_error(error) from None
     for suite_dir in suite_dirs:

@@ -78,7 +78,7 @@ def plan_factors(base: dict, factor_levels: list, except_filters: list, source: 
     base_path = exp_path + ("base_experiment",)
 
     def walk(node: dict, path: tuple) -> dict:
-        out = {}
+        out: dict[Any, Any] = {}
         for key, value in node.items():
             here = path + (key,)
             if key == FACTOR:

@@ -41,7 +41,8 @@ class RuntimePlaceholder(jinja2.Undefined):
             raise AttributeError(name)
         return RuntimePlaceholder(name=f"{self._undefined_name}.{name}")
 
-    def __getitem__(self, key: Any) -> RuntimePlaceholder:
+    # Jinja's Undefined fails on any item; a placeholder stands for a value known only at runtime.
+    def __getitem__(self, key: Any) -> RuntimePlaceholder:  # type: ignore[override]
         return RuntimePlaceholder(name=f"{self._undefined_name}[{key}]")
 
     # It acts as a list of one unknown element, so `| first`, `| map(...) | list`, loops and tests on it
@@ -195,6 +196,8 @@ def load_filter_plugins(plugins_dir: Path) -> dict[str, Callable]:
         module_name = f"doe_design_filter_plugin_{index}_" + re.sub(r"\W", "_", file.stem)
         try:
             spec = importlib.util.spec_from_file_location(module_name, file)
+            if spec is None or spec.loader is None:
+                raise ImportError("not a Python module")
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             found = module.FilterModule().filters() if hasattr(module, "FilterModule") else {}

@@ -8,7 +8,7 @@ and a reference cycle is reported with the keys involved instead of looping.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import jinja2
 from jinja2 import nodes
@@ -94,7 +94,7 @@ def _fast_getter(node: nodes.Node, env: jinja2.Environment):
         inner = _fast_getter(node.node, env)
         if function is None or inner is None or getattr(function, "jinja_pass_arg", None) is not None:
             return None
-        arguments = tuple(arg.value for arg in node.args)
+        arguments = tuple(cast(nodes.Const, arg).value for arg in node.args)
 
         def apply(variables, inner=inner, function=function, arguments=arguments):
             return function(inner(variables), *arguments)

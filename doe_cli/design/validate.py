@@ -156,7 +156,7 @@ class DesignValidator:
         return list(roles)
 
     def _available_roles(self) -> list[str]:
-        roles = set()
+        roles: set[str] = set()
         for folder in (self.project.roles_dir, TOOL_ROLES_DIR):
             if folder.is_dir():
                 roles.update(p.name for p in folder.iterdir() if p.is_dir())

@@ -50,7 +50,7 @@ def _move_no_overwrite(src: str, dest: str) -> bool:
 
 def _plain_tree(source: Path) -> list[str] | None:
     """Relative names of the regular files under source, or None if anything else is there."""
-    names = []
+    names: list[str] = []
     for current, dirs, files in os.walk(source, followlinks=False):
         for name in dirs + files:
             path = os.path.join(current, name)

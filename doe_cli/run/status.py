@@ -138,7 +138,7 @@ def host_job_counts(suite_dir: Path, states: dict[str, ExperimentState], project
     requests: dict[str, dict] = {}
     queued_on: dict[str, int] = {}
     for host, host_vars in hosts.items():
-        state = states.get(host_vars.get("doe_exp"))
+        state = states.get(str(host_vars.get("doe_exp")))
         if state is None:
             continue
         queued = len(state.with_status(QUEUED))
@@ -155,7 +155,7 @@ def host_job_counts(suite_dir: Path, states: dict[str, ExperimentState], project
                          extravars={"job_queue_requests": requests, "job_queue_staging_dir": ""})
     report: dict[str, dict] = {}
     for host, res in result.task_results(STATUS_TASK).items():
-        exp = hosts[host].get("doe_exp")
+        exp = str(hosts[host].get("doe_exp"))
         counts = report.setdefault(exp, {"done": 0, "running": 0, "queued": 0})
         queue = (helper_report(res) or {}).get("queue")
         if queue is None or host not in queued_on:
