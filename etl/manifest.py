@@ -74,7 +74,9 @@ def replay(path: Path, suite_dir: Path, expected_signature: str) -> EtlReport | 
             return None
         rest = json.loads(blobs[manifest["rest"]].tobytes())
         stamps = safecache.StampsReader(rest["names"], blobs[manifest["values"]])
-        groups = [(f"{suite_dir}/{prefix}", stamps.get(names, offset)) for prefix, names, offset in rest["groups"]]
+        groups = [
+            (f"{suite_dir}/{prefix}", stamps.get(names, offset)) for prefix, names, offset in rest["groups"]
+        ]
         if not all(groups_unchanged(groups)):
             return None
         if not _outputs_match(folder, manifest["outputs"]):
