@@ -22,10 +22,12 @@ import numpy as np
 import pandas as pd
 from pandas.util import hash_pandas_object
 
-from etl.fileio import read_pickle, write_atomic, write_pickle
+from etl import cachecodec
+from etl.fileio import write_atomic
 from etl.incremental import frame_layout, shared_prefix
 
 STATE_VERSION = 3
+_STATE_KIND = "csv-state"
 
 
 def write_csv(
@@ -36,7 +38,7 @@ def write_csv(
     `lineage` (token, one id per row; see ExtractionResult.lineage) says which rows are the same rows as in
     an earlier frame of the same token: then rows need no hash."""
     state_file = (
-        state_dir / f"csv-{hashlib.sha1(str(path).encode()).hexdigest()[:16]}.pkl" if state_dir else None
+        state_dir / f"csv-{hashlib.sha1(str(path).encode()).hexdigest()[:16]}.cache" if state_dir else None
     )
     reusable = state_file is not None and _reusable_dtypes(frame)
     if lineage is not None and len(lineage[1]) != len(frame):
@@ -86,7 +88,7 @@ def write_csv(
         "rows": rows or row_identities(),
         "ends": ends,
     }
-    write_pickle(state_file, state)
+    cachecodec.save(state_file, _STATE_KIND, state)
 
 
 def _shared_rows(old: tuple, new: tuple) -> int:
@@ -116,7 +118,7 @@ def _reusable_dtypes(frame: pd.DataFrame) -> bool:
 
 
 def _load_state(state_file: Path, path: Path) -> dict | None:
-    state = read_pickle(state_file)
+    state = cachecodec.load(state_file, _STATE_KIND)  # signed data: a foreign or edited one reads as None
     try:
         found = os.stat(path)
     except OSError:

@@ -17,11 +17,11 @@ import gc
 import hashlib
 import json
 import os
-import pickle
 import re
 import sys
 import time
 import warnings
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -33,15 +33,16 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
+from etl import cachecodec, safecache
 from etl.errors import EtlDataError
-from etl.fileio import DOE_RECORD, read_pickle, write_pickle
+from etl.fileio import DOE_RECORD
 from etl.pipeline import StepSpec
 from etl.stamps import RACY_NS, Stamps, groups_unchanged, latest_mtime, pack
 from etl.steps.base import Extractor, is_builtin
 from etl.steps.extractors import META_COLUMNS, EtlWarning
 
 CONFIG_JSON = "config.json"
-CACHE_VERSION = 8  # 8: run config columns in json_normalize order
+CACHE_VERSION = 9  # 9: signed JSON and buffers (etl.safecache) instead of pickle
 _RUN = re.compile(r"^run_(\d+)$")
 _REP = re.compile(r"^rep_(\d+)$")
 _HOST = re.compile(r"^host_(\d+)$")
@@ -123,13 +124,13 @@ def _mode(step: Extractor) -> int:
 class _RunRecord:
     """Everything one run folder's extraction relied on: when all its stamps are unchanged, the run's rows are
     taken from the cached frame without walking it (one stat per entry, nothing else). Its per-folder cache
-    entries (listings, configs, job stamps) are kept pickled apart and unpickled only when the run changed, for
+    entries (listings, configs, job stamps) are kept encoded apart and decoded only when the run changed, for
     the walk that then re-reads only its new or changed jobs."""
 
     stamps: Stamps  # of paths relative to the run folder: the run folder itself is ""
     job_ids: tuple[int, ...]  # in walk order
     notes: tuple[str, ...]  # of all its jobs, in walk order
-    entries: bytes = b""  # pickled (dirs, configs, jobs) of the run's folders, see _Cache
+    entries: bytes = b""  # (dirs, configs, jobs) of the run's folders, see _packed_entries
 
 
 @dataclass
@@ -462,7 +463,7 @@ class Extraction:
 
     def _run_experiment(self, source: ExperimentSource, use_cache: bool = True) -> ExtractionResult:
         cache_file = (
-            self.cache_dir / f"{source.suite_dir.name}__{source.exp_name}.pkl" if self.cache_dir else None
+            self.cache_dir / f"{source.suite_dir.name}__{source.exp_name}.cache" if self.cache_dir else None
         )
         old = self._load_cache(cache_file) if use_cache else _Cache()
         new = _Cache(generation=old.generation)
@@ -507,9 +508,7 @@ class Extraction:
                     inputs.append((f"{run_path}/", record.stamps))
                     continue
                 if record is not None:  # changed: its folders' entries tell which jobs to read again
-                    for table, entries in zip(
-                        (old.dirs, old.configs, old.jobs), pickle.loads(record.entries)
-                    ):
+                    for table, entries in zip((old.dirs, old.configs, old.jobs), _entries(record.entries)):
                         table.update(entries)
                 walk.inputs = {}
                 job_keys: list[str] = []
@@ -599,7 +598,7 @@ class Extraction:
             cached_ids = {entry[0] for entry in new.jobs.values()}
             cached_ids.update(job_id for record in new.runs.values() for job_id in record.job_ids)
             new.frame = frame[frame[_JOB].isin(cached_ids)]
-            self._save_cache(cache_file, new)
+            saved = self._save_cache(cache_file, new)
         lineage = None
         if cache_file is not None:
             # A job id names the same rows in later runs once the cache that holds it is saved (ids are never
@@ -689,17 +688,102 @@ class Extraction:
 
     @staticmethod
     def _load_cache(path: Path | None) -> _Cache:
-        if path is None:
+        """The cache `_save_cache` wrote; an empty one when there is none this user wrote for this version
+        (missing, torn, edited, foreign: etl.safecache)."""
+        found = safecache.read(path, _CACHE_KIND) if path is not None else None
+        if found is None:
             return _Cache()
-        cache = read_pickle(path)
-        if not isinstance(cache, dict) or cache.get("version") != CACHE_VERSION:
+        try:
+            return _decode_cache(*found)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError):
             return _Cache()
-        return cache["cache"]
 
     @staticmethod
-    def _save_cache(path: Path, cache: _Cache) -> None:
-        payload = {"version": CACHE_VERSION, "cache": cache}
-        write_pickle(path, payload)
+    def _save_cache(path: Path, cache: _Cache) -> bool:
+        """False when the cache could not be written (a value the format does not hold, no key): then no
+        file is left either, since an older one must not stand for it."""
+        try:
+            if safecache.write(path, _CACHE_KIND, *_encode_cache(cache)):
+                return True
+        except (cachecodec.Unsupported, ValueError):
+            pass
+        path.unlink(missing_ok=True)
+        return False
+
+
+_CACHE_KIND = f"extract/{CACHE_VERSION}"
+
+
+def _encode_cache(cache: _Cache) -> tuple[dict, list[bytes]]:
+    """The header (plain JSON) and blobs of a cache file: the runs' stamps as one table (etl.safecache),
+    each run's entries as their own JSON blob (decoded only when the run changed), the frame with
+    etl.cachecodec in a blob of its own (tagged JSON, decoded apart from the plain JSON here)."""
+    blobs: list[bytes] = []
+    stamps = safecache.StampsTable()
+    runs = []
+    for key, record in cache.runs.items():
+        runs.append([key, *stamps.add(record.stamps), record.job_ids, record.notes, len(blobs)])
+        blobs.append(record.entries)
+    frame = None
+    if cache.frame is not None:
+        encoded = cachecodec.encode(cache.frame, blobs)  # adds the columns' buffers to the blobs
+        frame = len(blobs)
+        blobs.append(safecache.to_json(encoded))
+    blobs.append(stamps.values_blob())
+    return {
+        "generation": cache.generation,
+        "next_job_id": cache.next_job_id,
+        "text_columns": sorted(cache.text_columns),
+        "numeric": sorted(cache.numeric),
+        "tables": [cache.dirs, cache.configs, cache.jobs],
+        "names": stamps.names_list(),
+        "values": len(blobs) - 1,
+        "runs": runs,
+        "frame": frame,
+    }, blobs
+
+
+def _decode_cache(text: memoryview, blobs: list[memoryview]) -> _Cache:
+    header = json.loads(text.tobytes())
+    stamps = safecache.StampsReader(header["names"], blobs[header["values"]])
+    runs = {
+        key: _RunRecord(stamps.get(names, offset), tuple(job_ids), tuple(notes), bytes(blobs[entries]))
+        for key, names, offset, job_ids, notes, entries in header["runs"]
+    }
+    frame = header["frame"]
+    dirs, configs, jobs = _decoded_entries(header["tables"])
+    return _Cache(
+        dirs=dirs,
+        configs=configs,
+        jobs=jobs,
+        runs=runs,
+        next_job_id=int(header["next_job_id"]),
+        frame=None if frame is None else cachecodec.loads(blobs[frame], blobs),
+        text_columns=set(header["text_columns"]),
+        numeric=set(header["numeric"]),
+        generation=str(header["generation"]),
+    )
+
+
+def _packed_entries(tables: tuple[dict, dict, dict]) -> bytes:
+    """(dirs, configs, jobs) as JSON: their values are tuples of ints, strings and flattened config.json
+    values, all of which JSON holds as they are (tuples as lists: see _decoded_entries). Compressed (fast
+    level): most of the file otherwise, read and checked by every warm run that decodes only a few."""
+    return zlib.compress(safecache.to_json(tables), 1)
+
+
+def _entries(data: bytes) -> tuple[dict, dict, dict]:
+    return _decoded_entries(json.loads(zlib.decompress(data)))
+
+
+def _decoded_entries(tables: list) -> tuple[dict, dict, dict]:
+    """The tuples back where the walk compares them with tuples it makes."""
+    dirs, configs, jobs = tables
+    return (
+        {key: (mtime, packed) for key, (mtime, packed) in dirs.items()},
+        {key: (tuple(stamp), flat) for key, (stamp, flat) in configs.items()},
+        {key: (job, tuple(stamps), tuple(config), notes) for key, (job, stamps, config, notes) in jobs.items()},
+    )
 
 
 def _pack_recorded_runs(cache: _Cache, prefix: str) -> None:
@@ -712,11 +796,11 @@ def _pack_recorded_runs(cache: _Cache, prefix: str) -> None:
             if run_tables is not None:
                 run_tables[index][key] = table.pop(key)
     for key, tables in moved.items():
-        cache.runs[key] = replace(cache.runs[key], entries=pickle.dumps(tables, pickle.HIGHEST_PROTOCOL))
+        cache.runs[key] = replace(cache.runs[key], entries=_packed_entries(tables))
 
 
 def _relative_stamps(inputs: dict[str, tuple[int, int]], base: str, names_memo: dict) -> Stamps:
-    """Stamps of names relative to `base`; runs with the same names share them, so does the pickle."""
+    """Stamps of names relative to `base`; runs with the same names share them, so does the cache file."""
     cut = len(base) + 1
     return pack(((path[cut:], size, mtime) for path, (size, mtime) in inputs.items()), names_memo)
 

@@ -6,7 +6,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 # mkstemp creates 0600 files; results are shared like any file the user writes (0666 minus the umask).
 # The umask can only be read by setting it: once, at import, before any thread of ours runs.
@@ -60,23 +60,3 @@ def write_via_temp_path(path: Path | str, write: Callable[[str], None]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def read_pickle(path: Path | str) -> Any:
-    """What write_pickle stored, or None when there is nothing readable (missing, torn, from another version)."""
-    import pickle
-
-    try:
-        with open(path, "rb") as handle:
-            return pickle.load(handle)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
-        return None
-
-
-def write_pickle(path: Path | str, value: Any) -> None:
-    """For caches and states: no fsync, as a torn file reads as None and is simply built again."""
-    import pickle
-
-    write_atomic(
-        path, lambda handle: pickle.dump(value, handle, pickle.HIGHEST_PROTOCOL), binary=True, durable=False
-    )

@@ -16,14 +16,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 from pathlib import Path
 
-from etl.fileio import write_atomic
+from etl import safecache
 from etl.report import EtlReport, PipelineOutcome
 from etl.stamps import RACY_NS, entries, first, groups_unchanged, latest_mtime, without_first
 
-MANIFEST_VERSION = 4
+MANIFEST_VERSION = 5  # 5: signed JSON (etl.safecache) instead of pickle
+_KIND = f"manifest/{MANIFEST_VERSION}"
 _MISSING = (-1, -1)
 
 
@@ -52,16 +52,15 @@ def signature(
 def manifest_path(cache_dir: Path, pipelines: list[str] | None, from_section: bool) -> Path:
     """One manifest per kind of request, so that `--pipelines p` does not replace the one of all pipelines."""
     key = hashlib.sha1(f"{sorted(pipelines) if pipelines else None!r}\0{from_section}".encode()).hexdigest()
-    return cache_dir / f"manifest-{key[:12]}.pkl"
+    return cache_dir / f"manifest-{key[:12]}.cache"
 
 
 def replay(path: Path, suite_dir: Path, expected_signature: str) -> EtlReport | None:
     """The recorded report if nothing changed since the manifest was written; None otherwise."""
-    try:
-        with open(path, "rb") as handle:
-            manifest = pickle.load(handle)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+    found = safecache.read_json(path, _KIND)  # None unless this user wrote it: see etl.safecache
+    if found is None:
         return None
+    manifest, blobs = found
     if not isinstance(manifest, dict) or manifest.get("signature") != expected_signature:
         return None
     try:
@@ -69,12 +68,16 @@ def replay(path: Path, suite_dir: Path, expected_signature: str) -> EtlReport | 
     except OSError:
         return None
     try:
-        # The folders of experiments and runs come first, unpickled on their own: a new job changes one of
-        # them, and the rest (most of the manifest) is then never unpickled.
+        # The folders of experiments and runs come first, decoded on their own: a new job changes one of
+        # them, and the rest (most of the manifest) is then never decoded.
         if not _inputs_match(folder, *manifest["head"]):
             return None
-        rest = pickle.loads(manifest["rest"])
-        if not all(groups_unchanged([(f"{suite_dir}/{prefix}", stamps) for prefix, stamps in rest])):
+        rest = json.loads(blobs[manifest["rest"]].tobytes())
+        stamps = safecache.StampsReader(rest["names"], blobs[manifest["values"]])
+        groups = [
+            (f"{suite_dir}/{prefix}", stamps.get(names, offset)) for prefix, names, offset in rest["groups"]
+        ]
+        if not all(groups_unchanged(groups)):
             return None
         if not _outputs_match(folder, manifest["outputs"]):
             return None
@@ -84,7 +87,7 @@ def replay(path: Path, suite_dir: Path, expected_signature: str) -> EtlReport | 
                 for fields, out in manifest["outcomes"]
             ]
         )
-    except (KeyError, TypeError, ValueError, pickle.UnpicklingError, EOFError):
+    except (KeyError, TypeError, ValueError, IndexError):
         return None  # a manifest of another layout: the run does the work and writes a new one
     finally:
         os.close(folder)
@@ -173,10 +176,17 @@ def record(
             for name in sorted(files):
                 found = os.stat(f"{root}/{name}")
                 outputs.append((f"{root}/{name}"[cut:], found.st_size, found.st_mtime_ns, found.st_ino))
+    table = safecache.StampsTable()
+    groups_of_rest = [[prefix, *table.add(stamps)] for prefix, stamps in rest]
+    blobs = [
+        safecache.to_json({"names": table.names_list(), "groups": groups_of_rest}),
+        table.values_blob(),
+    ]
     manifest = {
         "signature": expected_signature,
         "head": (ordered, [head[name][0] for name in ordered], [head[name][1] for name in ordered]),
-        "rest": pickle.dumps(rest, pickle.HIGHEST_PROTOCOL),
+        "rest": 0,
+        "values": 1,
         "outputs": outputs,
         "outcomes": [
             (
@@ -193,11 +203,5 @@ def record(
             for o in outcomes
         ],
     }
-    # No fsync: a torn manifest fails to load and the next run does the work.
-    write_atomic(
-        path,
-        lambda handle: pickle.dump(manifest, handle, pickle.HIGHEST_PROTOCOL),
-        binary=True,
-        durable=False,
-    )
-    return True
+    # No fsync: a torn manifest fails its check and the next run does the work.
+    return safecache.write(path, _KIND, manifest, blobs)

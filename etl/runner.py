@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from etl import cachecodec
 from etl.errors import EtlDataError, EtlError
 from etl.extract import ExperimentSource, Extraction
-from etl.fileio import read_pickle, write_pickle
 from etl.pipeline import Pipeline, StepSpec
 from etl.report import PipelineOutcome
 from etl.steps.base import IncrementalLoader, IncrementalTransformer, Lineage, LoadContext, is_builtin
@@ -73,7 +73,7 @@ def run_pipeline(
                 state_file = None
                 if cache_dir is not None:
                     key = hashlib.sha1(f"{output_dir}\0{spec.path}".encode()).hexdigest()[:16]
-                    state_file = cache_dir / f"transform-{key}.pkl"
+                    state_file = cache_dir / f"transform-{key}.cache"
                 frame, lineage = _transform(pipeline, spec, frame, lineage, state_file)
             outcome.rows = len(frame)
             info = {**etl_info, "pipeline": pipeline.name, "etl_output_dir": str(output_dir)}
@@ -114,10 +114,11 @@ def _transform(
     try:
         if incremental:
             # Without the input's lineage no previous state can be reused: not worth reading.
-            previous = read_pickle(state_file) if lineage is not None and state_file is not None else None
+            # A state file is signed data (etl.cachecodec): one from elsewhere or edited reads as None.
+            previous = cachecodec.load(state_file, _STATE_KIND) if lineage is not None else None
             outcome = spec.step.transform_incremental(given, dict(spec.options), lineage, previous)
             if state_file is not None and outcome.state is not None:
-                write_pickle(state_file, outcome.state)
+                cachecodec.save(state_file, _STATE_KIND, outcome.state)
             result, result_lineage = outcome.frame, outcome.lineage
         else:
             result, result_lineage = spec.step.transform(given, dict(spec.options)), None
@@ -128,6 +129,9 @@ def _transform(
             f"returned {type(result).__name__}, not a DataFrame", pipeline=pipeline.name, step=spec.path
         )
     return result, result_lineage
+
+
+_STATE_KIND = "transform-state"
 
 
 def _step_error(pipeline: Pipeline, step: str | None, error: Exception) -> EtlDataError:

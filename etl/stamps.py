@@ -45,7 +45,7 @@ MAX_PROCESSES = 4
 
 def pack(entries: Iterable[tuple[str, int, int]], names_memo: dict | None = None) -> Stamps:
     """Stamps of (name, size, mtime) entries. Groups with the same names share one names tuple through
-    `names_memo` (so a pickle holds it once)."""
+    `names_memo` (so a cache file holds it once: etl.safecache.StampsTable)."""
     names: list[str] = []
     values = array("q")
     for name, size, mtime in entries:

@@ -43,7 +43,8 @@ class CsvSummaryLoader(SummaryLoader, IncrementalLoader):
 
 @register
 class PickleSummaryLoader(SummaryLoader):
-    """The frame as <pipeline>.pkl (pandas pickle)."""
+    """The frame as <pipeline>.pkl (pandas pickle), for the project's own analysis: doe writes it, never
+    reads it (its caches hold no pickle: etl.safecache)."""
 
     doe_suite_options: ClassVar[tuple[str, ...]] = ("skip_empty",)
     suffix: ClassVar[str] = ".pkl"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import pickle
 
 import numpy as np
 import pandas as pd
@@ -11,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from etl.csv_output import _layout, _row_hashes, _shared_rows, write_csv
+from etl import cachecodec
+from etl.csv_output import _STATE_KIND, _layout, _row_hashes, _shared_rows, write_csv
 
 
 def frame(rows: int = 6, **changes) -> pd.DataFrame:
@@ -153,7 +153,7 @@ def test_a_lineage_tells_the_same_rows_without_hashing(tmp_path, monkeypatch, se
     target = tmp_path / "p.csv"
     write_csv(target, first, tmp_path / "state", (("t",), np.arange(6)))
     monkeypatch.setattr("etl.csv_output._row_hashes", lambda frame: pytest.fail("hashed rows"))
-    state = pickle.loads(next((tmp_path / "state").glob("*.pkl")).read_bytes())
+    state = cachecodec.load(next((tmp_path / "state").glob("*.cache")), _STATE_KIND)
     assert _shared_rows(state["rows"], ("ids", (second_token,), np.array(second_ids))) == kept
     write_csv(target, second, tmp_path / "state", ((second_token,), np.array(second_ids)))
     assert target.read_text() == second.to_csv()

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import pickle
 import shutil
 
 import pytest
 import yaml
 
 import etl.incremental
+from etl import cachecodec, manifest, runner, safecache
 from etl.api import run_suite_etl
 from tests.unit.etl.conftest import STEPS
 from tests.unit.etl.tree import age_tree
@@ -170,12 +170,12 @@ def test_a_cleaned_suite_is_extracted_again(done_suite):
 
 def test_a_damaged_or_foreign_manifest_is_ignored_and_replaced(done_suite):
     expected = output(done_suite)
-    (manifest,) = (done_suite / "etl_results" / ".cache").glob("manifest-*.pkl")
-    content = pickle.loads(manifest.read_bytes())
-    del content["head"]  # same signature, another layout
-    manifest.write_bytes(pickle.dumps(content))
+    (manifest_file,) = (done_suite / "etl_results" / ".cache").glob("manifest-*.cache")
+    content, blobs = safecache.read_json(manifest_file, manifest._KIND)
+    del content["head"]  # same signature, another layout (signed with this user's key: it passes the check)
+    safecache.write(manifest_file, manifest._KIND, content, blobs)
     assert run_suite_etl(done_suite).ok and output(done_suite) == expected
-    manifest.write_bytes(b"not a pickle")
+    manifest_file.write_bytes(b"not a cache")
     assert run_suite_etl(done_suite).ok and output(done_suite) == expected
     before = written(done_suite)
     assert run_suite_etl(done_suite).by_pipeline()["p"].jobs_read == 0
@@ -191,16 +191,16 @@ def test_the_runner_keeps_the_aggregation_state_and_starts_over_from_a_damaged_o
         return aggregate(frame, keys, what, full, lineage, previous_state)
 
     monkeypatch.setattr(etl.incremental, "aggregate", recording)
-    (state_file,) = (done_suite / "etl_results" / ".cache").glob("transform-*.pkl")
-    saved = pickle.loads(state_file.read_bytes())
+    (state_file,) = (done_suite / "etl_results" / ".cache").glob("transform-*.cache")
+    saved = cachecodec.load(state_file, runner._STATE_KIND)
     add_run_to_aggregated_experiment(done_suite)
     assert run_suite_etl(done_suite).ok
     assert given_states[-1]["ids"].tolist() == saved["ids"].tolist()  # what the last run saved
-    state_file.write_bytes(b"not a pickle")
+    state_file.write_bytes(b"not a cache")
     shutil.copytree(done_suite / "alpha" / "run_1", done_suite / "alpha" / "run_3")
     assert run_suite_etl(done_suite).ok
     assert given_states[-1] is None
-    assert pickle.loads(state_file.read_bytes())["ids"].size > saved["ids"].size  # saved again
+    assert cachecodec.load(state_file, runner._STATE_KIND)["ids"].size > saved["ids"].size  # saved again
     warm = output(done_suite, "q")
     shutil.rmtree(done_suite / "etl_results" / ".cache")
     assert run_suite_etl(done_suite).ok and output(done_suite, "q") == warm

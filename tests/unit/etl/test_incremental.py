@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pickle
+import json
 
 import numpy as np
 import pandas as pd
@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import etl.incremental
+from etl import cachecodec
 from etl.steps.transformers import GroupByAggTransformer, RepAggTransformer
 
 TOKEN = (("suite", "exp", "generation-1"),)
@@ -32,10 +33,11 @@ def rows(runs, reps=2, ops=("get", "put"), lat=None) -> tuple[pd.DataFrame, np.n
 
 def aggregate(step, frame, ids, kept, token=TOKEN):
     """One run of the step as the runner makes it: `kept` holds what the last run returned as its state, as
-    it reads back from the state file (pickled)."""
+    it reads back from the state file (etl.cachecodec)."""
     outcome = step.transform_incremental(frame, {}, (token, ids), kept.get("state"))
     if outcome.state is not None:
-        kept["state"] = pickle.loads(pickle.dumps(outcome.state, pickle.HIGHEST_PROTOCOL))
+        header, blobs = cachecodec.dumps(outcome.state)
+        kept["state"] = cachecodec.loads(json.dumps(header).encode(), [memoryview(b) for b in blobs])
     kept["lineage"] = outcome.lineage
     return outcome.frame
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import pickle
+import json
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from etl import stamps
+from etl import safecache, stamps
 
 
 def test_packed_stamps_give_back_their_entries_and_share_names():
@@ -17,8 +17,12 @@ def test_packed_stamps_give_back_their_entries_and_share_names():
     assert list(stamps.entries(one)) == [("", 4096, 10), ("a.csv", 12, 2**62), ("b.log", 0, -5)]
     assert stamps.first(other) == ("", 4096, 11)
     assert stamps.latest_mtime(one) == 2**62 and stamps.latest_mtime(stamps.pack([])) == 0
-    assert one[0] is other[0]  # one names tuple for both, so a pickle holds it once
-    again = pickle.loads(pickle.dumps([one, other]))
+    assert one[0] is other[0]  # one names tuple for both, so a cache file holds it once
+    table = safecache.StampsTable()
+    places = [table.add(one), table.add(other)]
+    assert len(table.names_list()) == 1
+    reader = safecache.StampsReader(json.loads(json.dumps(table.names_list())), table.values_blob())
+    again = [reader.get(*place) for place in places]
     assert again == [one, other] and again[0][0] is again[1][0]
     tails = [stamps.without_first(one, memo), stamps.without_first(other, memo)]
     assert list(stamps.entries(tails[0])) == [("a.csv", 12, 2**62), ("b.log", 0, -5)]

@@ -412,7 +412,7 @@ def test_jobs_kept_from_a_rewritten_cache_still_notice_an_edit_in_place(make_sui
         age_tree(suite_dir / "alpha" / f"run_{run}", seconds=60)
     past = suite_dir.stat().st_mtime_ns + 1_000_000_000
     os.utime(suite_dir / "alpha", ns=(past, past))
-    cache = next((suite_dir / "etl_results" / ".cache").glob("*/demo_*__alpha.pkl"))
+    cache = next((suite_dir / "etl_results" / ".cache").glob("*/demo_*__alpha.cache"))
     written = cache.stat().st_mtime_ns
     assert run_suite_etl(suite_dir).by_pipeline()["p"].jobs_read == 20
     assert cache.stat().st_mtime_ns != written
