@@ -215,9 +215,14 @@ def preflight(project: Project, host_plan: list[HostSlot]) -> None:
     raise_for_failure(result, "AWS preflight")
 
 
+def load_aws_suite(project: Project, suite_name: str):
+    """The suite's design expanded as for a run on AWS (the design may branch on `cloud`)."""
+    return load_suite(project, suite_name, variables={"suite": suite_name, "cloud": "aws"}, strict=False)
+
+
 def plan_suite(project: Project, suite_name: str) -> tuple[CloudPlan, list[HostSlot]]:
     """Expand the design and build the plan (files only; see preflight for the AWS checks)."""
-    suite = load_suite(project, suite_name, variables={"suite": suite_name, "cloud": "aws"}, strict=False)
+    suite = load_aws_suite(project, suite_name)
     host_plan = host_plan_for_suite(suite)
     jobs = {name: exp.n_runs() * exp.n_repetitions for name, exp in suite.experiments.items()}
     return build_plan(project, suite_name, host_plan, jobs), host_plan

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from doe_cli.cloud.aws_plan import load_aws_suite
 from doe_cli.cloud.aws_provision import inventory_file
 from doe_cli.cloud.host_plan import host_plan_for_suite, plan_vars
 from doe_cli.config import Project, discover
-from doe_cli.design import load_suite
 from doe_cli.errors import UserError
 from doe_cli.run.suite_id import resolve_suite_id
 from etl.layout import suite_folder
@@ -39,6 +39,5 @@ def suite_inputs(suite: str, id_option: str = "", *, with_plan: bool = True,
         "inventory_file": str(inventory_file(suite_dir)) if suite_dir else "",
     }
     if with_plan:
-        loaded = load_suite(project, suite, variables={"suite": suite, "cloud": "aws"}, strict=False)
-        inputs["host_plan"] = plan_vars(host_plan_for_suite(loaded))
+        inputs["host_plan"] = plan_vars(host_plan_for_suite(load_aws_suite(project, suite)))
     return inputs
