@@ -127,6 +127,23 @@ class SshHost:
             _kill_namespace(namespace)
         self.process = None
 
+    def kill(self, pids: set[int], pgids: set[int]) -> None:
+        """SIGKILL the given processes and process groups, but only those that run on this host: the
+        hosts share this machine's process ids, so a recorded pid of a job that ended long ago may by
+        now belong to another host's job (or another test's)."""
+        namespace = _mount_namespace(self.process.pid) if self.process is not None else None
+        if namespace is None:
+            return
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or _mount_namespace(int(entry.name)) != namespace:
+                continue
+            pid = int(entry.name)
+            try:
+                if pid in pids or os.getpgid(pid) in pgids:
+                    os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
     def stop_sshd_only(self) -> None:
         """Drop the host off the network: sshd and its open sessions go, its queue and jobs keep running."""
         if self.process is None:

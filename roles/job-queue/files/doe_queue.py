@@ -334,11 +334,12 @@ def stop_jobs(root: str, tsp: str, dirs: list[str], grace: float = 15.0) -> list
             continue
         started = read_json(os.path.join(job_dir, STARTED_MARKER))
         if started is not None:
-            try:
-                os.kill(started["wrapper_pid"], signal.SIGTERM)
-                waiting.append((rel, started))
-            except ProcessLookupError:
-                pass
+            if wrapper_running(started["wrapper_pid"], job_dir):
+                try:
+                    os.kill(started["wrapper_pid"], signal.SIGTERM)
+                    waiting.append((rel, started))
+                except ProcessLookupError:
+                    pass
             continue
         if queue is None:
             queue = tsp_entries(tsp)
@@ -364,6 +365,17 @@ def stop_jobs(root: str, tsp: str, dirs: list[str], grace: float = 15.0) -> list
                 pass
         stopped.append(rel)
     return stopped
+
+
+def wrapper_running(pid: int, job_dir: str) -> bool:
+    """Whether `pid` is still the job's wrapper (which works in its job dir). A wrapper that died
+    without its marker (SIGKILL, a reboot) left a pid that may by now belong to any other process."""
+    if not os.path.isdir("/proc/self"):
+        return True  # no /proc to ask: trust the marker
+    try:
+        return os.path.realpath(os.readlink(f"/proc/{pid}/cwd")) == os.path.realpath(job_dir)
+    except OSError:  # gone, or another user's process: not this job's wrapper
+        return False
 
 
 def wait_for_markers(root: str, request: dict) -> None:

@@ -199,13 +199,9 @@ def test_a_resume_replaces_a_terminated_instance_and_runs_the_jobs_lost_with_it(
     subprocess.run(pool.hosts[0].ssh_argv(stop_queue), check=True, capture_output=True, timeout=60)
     for remote in (solo_host["job_queue_root"], solo_host["job_queue_dir"]):
         local = pool.hosts[0].root / Path(remote).relative_to("/root")  # the host's /root is this folder
-        for marker in local.glob("**/.doe_started"):  # the hosts share this machine's process ids
+        for marker in local.glob("**/.doe_started"):
             started = json.loads(marker.read_text())
-            for pgid in [started["main_pgid"], *started["background_pgids"]]:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pgid, signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(started["wrapper_pid"], signal.SIGKILL)
+            pool.hosts[0].kill({started["wrapper_pid"]}, {started["main_pgid"], *started["background_pgids"]})
         shutil.rmtree(local)
 
     done = doe("run", "--suite", "e2e", "--id", "last", timeout=600)

@@ -299,3 +299,22 @@ def test_a_job_that_ends_while_its_status_is_read_is_done_not_lost(queue, tmp_pa
     done = subprocess.run(argv, capture_output=True, text=True, check=True)
     state = json.loads(done.stdout[len("DOE-JSON:"):])["jobs"]["e/run_0/rep_0"]
     assert state["state"] == "done" and state["status"] == "finished"
+
+
+def test_a_stale_started_marker_never_stops_the_process_that_now_has_its_pid(queue):
+    """A wrapper killed without its marker left a pid behind; shutting the queue down must not signal
+    whatever process has that pid by now (here: an unrelated sleep)."""
+    queue("enqueue", batch({0: {"main": "true"}}, [[0, 0, 1]]))
+    wait_done(queue, [[0, 0, 1]])
+    job_dir = queue.root / "e/run_0/rep_0"
+    (job_dir / ".doe_done").unlink()  # as if the wrapper had died before writing it
+    bystander = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    try:
+        started = json.loads((job_dir / ".doe_started").read_text())
+        started.update(wrapper_pid=bystander.pid, main_pgid=bystander.pid, background_pgids=[])
+        (job_dir / ".doe_started").write_text(json.dumps(started))
+        queue("shutdown")
+        assert bystander.poll() is None, "shutdown signalled a process that is not the job's wrapper"
+    finally:
+        bystander.kill()
+        bystander.wait()
