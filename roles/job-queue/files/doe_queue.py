@@ -15,7 +15,8 @@ to date, else doe_job.py. Both read the same job.spec and write the same files.
 
 A request is base64 of JSON (shell-safe, so Ansible can call this with `raw`: no Python module run
 per host, about ten times cheaper); without --request it is read from stdin. The queue is task
-spooler on socket S (default: tsp's own). A host serves one experiment; each job lives in
+spooler on socket S (default: tsp's own), or with --scheduler slurm the Slurm cluster whose login host
+this is (doe_slurm.py: one sbatch per job, same wrapper, same files). A host serves one experiment; each job lives in
 <root>/<exp>/run_<i>/rep_<j>/ with config.json, job.spec (`tr '\\0' '\\n' < job.spec` shows it), results/
 and scratch/; the job wrapper (next to this file) runs it and writes the done marker .doe_done last.
 Enqueue is idempotent: a job whose label is in the queue or whose done marker exists is skipped. The
@@ -113,6 +114,82 @@ def tsp_entries(tsp: str) -> dict[str, dict]:
     return entries
 
 
+class TaskSpooler:
+    """The host's own queue: one task spooler server per suite and host, one job at a time."""
+
+    def __init__(self, tsp: str) -> None:
+        self.tsp = tsp
+
+    def prepare(self) -> None:
+        done = run_tsp(self.tsp, "-S", "1")
+        if done.returncode != 0:
+            raise QueueError(f"{self.tsp} -S 1 failed: {done.stderr.strip()}")
+
+    def entries(self, root: str, rels: list[str]) -> dict[str, dict]:
+        """label -> {"state": queued|running|finished, "exit_level", ...} of the jobs in the queue."""
+        return tsp_entries(self.tsp)
+
+    def submit(self, label: str, wrapper_argv: list[str], job_dir: str, run_config: dict) -> None:
+        # argv list, no shell: the label and paths never meet a shell parser.
+        submitted = run_tsp(self.tsp, "-n", "-L", label, *wrapper_argv, job_dir)
+        if submitted.returncode != 0:
+            raise QueueError(f"{self.tsp} refused job {label}: {submitted.stderr.strip()}")
+
+    def remove(self, entry: dict, job_dir: str) -> None:
+        """Take a job that has not started out of the queue."""
+        run_tsp(self.tsp, "-r", str(entry["id"]))
+
+    def stop(self, job_dir: str, started: dict) -> bool:
+        """Ask a started job's wrapper to stop (it then writes its marker); False if it is gone."""
+        if not wrapper_running(started["wrapper_pid"], job_dir):
+            return False
+        try:
+            os.kill(started["wrapper_pid"], signal.SIGTERM)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def kill(self, job_dir: str, started: dict) -> None:
+        """The wrapper hangs: kill what it started."""
+        for pgid in [started["main_pgid"], *started.get("background_pgids", [])]:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        try:
+            os.kill(started["wrapper_pid"], signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def verdict(self, job_dir: str, marker: dict, entry: dict | None) -> dict | None:
+        """The done marker's state as the poll reports it (None: not ended yet, in another queue)."""
+        return {"state": "done", **marker}
+
+    def lost(self, entry: dict) -> dict:
+        """A job the queue ended without the wrapper's marker (killed, or its wrapper did not start)."""
+        return {"state": "lost", "exit_code": entry["exit_level"]}
+
+    def close(self, root: str) -> None:
+        """Every job is stopped: the queue's server goes."""
+        run_tsp(self.tsp, "-C")
+        run_tsp(self.tsp, "-K")
+
+
+# Errors that are a message for the controller, not a bug (a scheduler module adds its own).
+EXPECTED_ERRORS: tuple[type[Exception], ...] = (QueueError, ValueError, KeyError, OSError)
+
+
+def open_queue(args: argparse.Namespace) -> tuple[object, tuple[type[Exception], ...]]:
+    """The queue the jobs go to, and the errors it raises for the controller to show."""
+    if args.scheduler == "slurm":
+        sys.path.insert(0, HERE)
+        import doe_slurm  # only on Slurm login hosts
+
+        config = read_request(args.scheduler_config) if args.scheduler_config else {}
+        return doe_slurm.Slurm(config), (*EXPECTED_ERRORS, doe_slurm.SlurmError)
+    return TaskSpooler(args.tsp), EXPECTED_ERRORS
+
+
 def archive_attempt(job_dir: str, marker: dict) -> None:
     """Move a previous attempt aside so a retry starts clean (retry of a failed job)."""
     target = os.path.join(job_dir, f"attempt_{marker.get('attempt') or 1}")
@@ -151,15 +228,15 @@ def job_spec(request: dict, cmds: dict, label: str, attempt: int) -> bytes:
     return "".join(f"{field}\0" for field in fields).encode("utf-8")
 
 
-def enqueue(root: str, tsp: str, request: dict, wrapper: str = "auto") -> dict:
+def enqueue(root: str, queue, request: dict, wrapper: str = "auto") -> dict:
     """Enqueue a batch; first stop the leftovers (servers) of the previous multi-host job.
 
     request: {exp, host, host_type, host_idx, timeout, runs: {run: run config}, jobs: [[run, rep, attempt]],
               stop: [dir], wait_started: bool, wait_timeout: seconds}
     """
-    stopped = stop_jobs(root, tsp, request["stop"]) if request.get("stop") else []
+    stopped = stop_jobs(root, queue, request["stop"]) if request.get("stop") else []
     exp = request["exp"]
-    queue = tsp_entries(tsp)
+    entries = queue.entries(root, [job_rel(exp, run, rep) for run, rep, _ in request.get("jobs", [])])
     wrapper_argv = job_wrapper_argv(wrapper)
     enqueued, skipped = [], []
     for run, rep, attempt in request.get("jobs", []):
@@ -170,7 +247,7 @@ def enqueue(root: str, tsp: str, request: dict, wrapper: str = "auto") -> dict:
         if marker is not None and (marker.get("attempt") or 1) >= attempt:
             skipped.append(rel)
             continue
-        entry = queue.get(label)
+        entry = entries.get(label)
         if entry is not None and entry["state"] in ("queued", "running", "allrunning"):
             skipped.append(rel)
             continue
@@ -185,10 +262,7 @@ def enqueue(root: str, tsp: str, request: dict, wrapper: str = "auto") -> dict:
             write_atomic(os.path.join(job_dir, JOB_SPEC), job_spec(request, cmds, label, attempt))
         except OSError as error:  # a full disk or a read-only folder: say where
             raise QueueError(f"cannot write the job folder {job_dir}: {error.strerror or error}") from None
-        # argv list, no shell: the label and paths never meet a shell parser.
-        submitted = run_tsp(tsp, "-n", "-L", label, *wrapper_argv, job_dir)
-        if submitted.returncode != 0:
-            raise QueueError(f"{tsp} refused job {label}: {submitted.stderr.strip()}")
+        queue.submit(label, wrapper_argv, job_dir, run_config)
         enqueued.append(rel)
     result = {"enqueued": enqueued, "skipped": skipped, "stopped": stopped,
               "changed": bool(enqueued or stopped)}
@@ -323,10 +397,10 @@ def wait_started(root: str, dirs: list[str], timeout: float) -> list[str]:
     return dirs
 
 
-def stop_jobs(root: str, tsp: str, dirs: list[str], grace: float = 15.0) -> list[str]:
+def stop_jobs(root: str, queue, dirs: list[str], grace: float = 15.0) -> list[str]:
     """Stop the given jobs: running ones get SIGTERM (the wrapper then writes its marker),
     queued ones are removed from the queue. Returns the dirs that were stopped."""
-    queue = None
+    entries = None
     stopped, waiting = [], []
     for rel in dirs:
         job_dir = job_path(root, rel)
@@ -334,18 +408,14 @@ def stop_jobs(root: str, tsp: str, dirs: list[str], grace: float = 15.0) -> list
             continue
         started = read_json(os.path.join(job_dir, STARTED_MARKER))
         if started is not None:
-            if wrapper_running(started["wrapper_pid"], job_dir):
-                try:
-                    os.kill(started["wrapper_pid"], signal.SIGTERM)
-                    waiting.append((rel, started))
-                except ProcessLookupError:
-                    pass
+            if queue.stop(job_dir, started):
+                waiting.append((rel, started))
             continue
-        if queue is None:
-            queue = tsp_entries(tsp)
-        entry = queue.get(job_label_of(job_dir) or "")
+        if entries is None:
+            entries = queue.entries(root, dirs)
+        entry = entries.get(job_label_of(job_dir) or "")
         if entry is not None and entry["state"] == "queued":
-            run_tsp(tsp, "-r", str(entry["id"]))
+            queue.remove(entry, job_dir)
             stopped.append(rel)
     deadline = time.monotonic() + grace
     for rel, started in waiting:
@@ -354,15 +424,7 @@ def stop_jobs(root: str, tsp: str, dirs: list[str], grace: float = 15.0) -> list
             time.sleep(0.02)
         if not os.path.exists(marker):
             # The wrapper hangs: kill what it started; status then reports the job as lost.
-            for pgid in [started["main_pgid"], *started.get("background_pgids", [])]:
-                try:
-                    os.killpg(pgid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            try:
-                os.kill(started["wrapper_pid"], signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            queue.kill(job_path(root, rel), started)
         stopped.append(rel)
     return stopped
 
@@ -479,7 +541,7 @@ def journal_job_rel(exp: str, entry: str) -> str | None:
     return job_rel(exp, parts[-2][4:], parts[-1][4:])
 
 
-def status(root: str, tsp: str, request: dict, lock_file: str | None = None, lock_owner: str = "") -> dict:
+def status(root: str, queue, request: dict, lock_file: str | None = None, lock_owner: str = "") -> dict:
     """request: {exp, jobs: [[run, rep, attempt]], cursor, wait_for, max_report, stop: [dir], wait: seconds,
     final: bool, max_file_bytes}
     -> states of the jobs finished since the journal cursor (at most max_report of them, the new cursor,
@@ -487,54 +549,57 @@ def status(root: str, tsp: str, request: dict, lock_file: str | None = None, loc
     for rsync --files-from. `final` (the host's last jobs, all of them in `jobs`): once all of them are
     done, the queue is shut down (and the host's lock released) in this same call; the fetch that
     follows needs only the files, and a fetch that fails is simply repeated by the next poll."""
-    stopped = stop_jobs(root, tsp, request.get("stop", [])) if request.get("stop") else []
+    stopped = stop_jobs(root, queue, request.get("stop", [])) if request.get("stop") else []
     if request.get("wait") and not stopped:
         wait_for_markers(root, request)
     exp = request.get("exp", "")
     # The queue is listed before the journal is read: a job the listing shows as ended has its journal
     # entry already (its wrapper writes it before exiting), so "idle" plus a read journal means every
     # enqueued job was reported, was lost, or never reached the queue.
-    queue = tsp_entries(tsp)
+    entries = queue.entries(root, [job_rel(exp, run, rep) for run, rep, _ in request.get("jobs", [])])
     prefix = f"doe:{exp}:"
-    mine = [entry["state"] for label, entry in queue.items() if label.startswith(prefix)]
+    mine = [entry["state"] for label, entry in entries.items() if label.startswith(prefix)]
     counts = {"queued": mine.count("queued"), "running": mine.count("running") + mine.count("allrunning")}
     states, fetch = {}, []
 
-    def done(rel: str, job_dir: str, attempt: int) -> bool:
+    def done(rel: str, job_dir: str, attempt: int, entry: dict | None = None) -> bool:
         """Whether this attempt's done marker is there; if so the job's state says done, with the marker."""
         marker = read_json(os.path.join(job_dir, DONE_MARKER))
         if marker is None or (marker.get("attempt") or 1) < attempt:
             return False
+        verdict = queue.verdict(job_dir, marker, entry)
+        if verdict is None:
+            return False  # the queue has not ended the job yet
         if rel not in states:
             fetch.append(f"{rel}/results/")
-        states[rel] = {"state": "done", **marker}
+        states[rel] = verdict
         return True
 
     result = {}
     if "cursor" in request:
         journal = JournalReader(journal_path(root, exp), int(request["cursor"]))
-        entries, result["cursor"], result["more"] = journal.read(int(request.get("max_report") or 500))
-        for entry in entries:
-            rel = journal_job_rel(exp, entry)
+        finished, result["cursor"], result["more"] = journal.read(int(request.get("max_report") or 500))
+        for line in finished:
+            rel = journal_job_rel(exp, line)
             if rel is not None:  # a job whose marker went aside (a retry is queued) is reported by its retry
                 done(rel, job_path(root, rel), 1)
     for run, rep, attempt in request.get("jobs", []):
         rel = job_rel(exp, run, rep)
         job_dir = job_path(root, rel)
-        if done(rel, job_dir, attempt):
+        entry = entries.get(job_label(exp, run, rep, attempt))
+        if done(rel, job_dir, attempt, entry):
             continue
-        entry = queue.get(job_label(exp, run, rep, attempt))
         if entry is None or not os.path.exists(os.path.join(job_dir, JOB_SPEC)):
             # Not in the queue, or its folder is gone (deleted with the host's files): run it again.
             states[rel] = {"state": "unknown"}
         elif entry["state"] in ("queued", "running", "allrunning"):
             started = os.path.exists(os.path.join(job_dir, STARTED_MARKER))
             states[rel] = {"state": "running" if started else "queued"}
-        elif done(rel, job_dir, attempt):
+        elif done(rel, job_dir, attempt, entry):
             pass  # it ended after its marker was looked for above (the wrapper writes the marker before it exits)
         else:
-            # tsp finished it but the wrapper left no marker: it was killed.
-            states[rel] = {"state": "lost", "exit_code": entry["exit_level"]}
+            # The queue finished it but the wrapper left no marker: it was killed, or did not start.
+            states[rel] = queue.lost(entry)
             if os.path.isdir(os.path.join(job_dir, "results")):
                 fetch.append(f"{rel}/results/")
     requested = {job_rel(exp, run, rep) for run, rep, _ in request.get("jobs", [])}
@@ -548,7 +613,7 @@ def status(root: str, tsp: str, request: dict, lock_file: str | None = None, loc
                    "queue": counts, "idle": not any(counts.values()),
                    "skipped": not_fetched(root, fetch, max_bytes), "all_done": all_done, "changed": bool(stopped)})
     if request.get("final") and all_done and result["idle"] and not result.get("more"):
-        result["shut_down"] = shutdown(root, tsp, lock_file=lock_file, lock_owner=lock_owner)
+        result["shut_down"] = shutdown(root, queue, lock_file=lock_file, lock_owner=lock_owner)
         result["changed"] = True
     return result
 
@@ -574,7 +639,7 @@ def not_fetched(root: str, dirs: list[str], max_bytes: int | None) -> list[dict]
     return skipped
 
 
-def shutdown(root: str, tsp: str, remove_dir: str | None = None, lock_file: str | None = None,
+def shutdown(root: str, queue, remove_dir: str | None = None, lock_file: str | None = None,
              lock_owner: str = "") -> dict:
     """Stop every job under root that is still running, then the queue's server; optionally remove
     the host's suite folder (the local cloud, after every result was fetched) and release the host's
@@ -584,9 +649,8 @@ def shutdown(root: str, tsp: str, remove_dir: str | None = None, lock_file: str 
         if STARTED_MARKER in files and DONE_MARKER not in files:
             running.append(os.path.relpath(current, root))
         subdirs[:] = [d for d in subdirs if d not in ("results", "scratch")]
-    stopped = stop_jobs(root, tsp, running) if running else []
-    run_tsp(tsp, "-C")
-    run_tsp(tsp, "-K")
+    stopped = stop_jobs(root, queue, running) if running else []
+    queue.close(root)
     if remove_dir:
         shutil.rmtree(remove_dir, ignore_errors=True)
     result = {"stopped": stopped, "changed": bool(stopped) or bool(remove_dir)}
@@ -612,12 +676,10 @@ def release_lock(lock_file: str, owner: str) -> str:
     return "released"
 
 
-def setup(root: str, tsp: str, wrapper: str = "auto") -> dict:
+def setup(root: str, queue, wrapper: str = "auto") -> dict:
     """Make the queue ready (one slot: jobs of a host run one after another), build the native job
     wrapper where possible, and report the host."""
-    done = run_tsp(tsp, "-S", "1")
-    if done.returncode != 0:
-        raise QueueError(f"{tsp} -S 1 failed: {done.stderr.strip()}")
+    queue.prepare()
     problem = native_wrapper_problem(wrapper, build=True)
     # provenance.json records which wrapper ran the jobs, and why not the native one.
     wrapper_facts = {"job_wrapper": "native"} if problem is None else {"job_wrapper": "python",
@@ -660,6 +722,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--root", required=True, help="folder that holds this host's job dirs")
     parser.add_argument("--tsp", default="tsp", help="task spooler binary (Debian: tsp, elsewhere: ts)")
     parser.add_argument("--socket", default="", help="task spooler socket (TS_SOCKET); empty: tsp's default")
+    parser.add_argument("--scheduler", choices=["tsp", "slurm"], default="tsp",
+                        help="who runs the jobs: the host's own task spooler, or Slurm (doe_slurm.py)")
+    parser.add_argument("--scheduler-config", default="",
+                        help="base64 of JSON: the scheduler's settings (Slurm: sbatch arguments, job names)")
     parser.add_argument("action", choices=["enqueue", "status", "shutdown", "setup"])
     parser.add_argument("--request", help="base64 of the JSON request (default: JSON on stdin)")
     parser.add_argument("--remove-dir", action="store_true", help="shutdown: also remove the folder above bin/")
@@ -671,18 +737,20 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.socket:
         os.environ["TS_SOCKET"] = args.socket
+    expected = EXPECTED_ERRORS
     try:
         os.makedirs(args.root, exist_ok=True)
+        queue, expected = open_queue(args)
         if args.action == "shutdown":
-            result = shutdown(args.root, args.tsp, os.path.dirname(HERE) if args.remove_dir else None,
+            result = shutdown(args.root, queue, os.path.dirname(HERE) if args.remove_dir else None,
                               args.lock_file, args.lock_owner)
         elif args.action == "setup":
-            result = setup(args.root, args.tsp, args.wrapper)
+            result = setup(args.root, queue, args.wrapper)
         elif args.action == "enqueue":
-            result = enqueue(args.root, args.tsp, read_request(args.request), args.wrapper)
+            result = enqueue(args.root, queue, read_request(args.request), args.wrapper)
         else:
-            result = status(args.root, args.tsp, read_request(args.request), args.lock_file, args.lock_owner)
-    except (QueueError, ValueError, KeyError, OSError) as error:
+            result = status(args.root, queue, read_request(args.request), args.lock_file, args.lock_owner)
+    except expected as error:
         # OSError: e.g. a full disk or a read-only folder; its text names the path.
         sys.stderr.write(f"doe_queue: {type(error).__name__}: {error}\n")
         return 1

@@ -180,7 +180,7 @@ def test_a_hanging_tsp_client_is_an_error_not_a_hang(tmp_path, monkeypatch):
     monkeypatch.setattr(helper, "TSP_TIMEOUT", 0.5)
 
     with pytest.raises(helper.QueueError, match="did not answer within 0.5 s"):
-        helper.setup(str(tmp_path / "root"), str(hanging_tsp))
+        helper.setup(str(tmp_path / "root"), helper.TaskSpooler(str(hanging_tsp)))
 
 
 def test_shutdown_releases_the_hosts_lock_only_for_its_owner(tmp_path):
