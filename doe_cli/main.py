@@ -46,9 +46,9 @@ def root(
 
 def _register_command_groups() -> None:
     # Commands stay flat (`doe run`, not `doe run run`): each group module's commands join the root.
-    from doe_cli.commands import cloud, design, etl, run
+    from doe_cli.commands import cloud, compare, design, etl, run
 
-    for module in (design, run, etl, cloud):
+    for module in (design, run, etl, compare, cloud):
         app.registered_commands.extend(module.app.registered_commands)
 
 
