@@ -2,7 +2,7 @@
 # Install the Debian packages the local backend needs, when missing and when we can (root or sudo).
 set -u
 packages=(task-spooler rsync openssh-client)
-[ "${DOE_INSTALL_TEST_PACKAGES:-0}" = 1 ] && packages+=(openssh-server shellcheck iproute2 gcc libc6-dev slurm-wlm munge)
+[ "${DOE_INSTALL_TEST_PACKAGES:-0}" = 1 ] && packages+=(openssh-server shellcheck iproute2 gcc libc6-dev slurm-wlm munge chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

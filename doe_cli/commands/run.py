@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from doe_cli.commands._common import cli_errors, confirm, err, out, project
+from doe_cli.errors import UserError
 
 app = typer.Typer()
 
@@ -70,9 +71,23 @@ def status(
     suite: Annotated[str | None, typer.Option("--suite", "-s", help="Design name; omit to list runs.")] = None,
     id: Annotated[str, typer.Option("--id", help="last | <suite id>.")] = "last",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_html: Annotated[bool, typer.Option("--html", help="Write the suite's status.html and print its path.")]
+    = False,
+    open_page: Annotated[bool, typer.Option("--open", help="Write status.html and open it in a browser.")] = False,
 ) -> None:
     """Per experiment: finished, running, failed and pending jobs, and the ETL state."""
     from doe_cli.run.status import list_runs, suite_status
+
+    if as_html or open_page:
+        from doe_cli.run.status_page import open_in_browser, write_suite_page
+
+        if suite is None:
+            raise UserError("expected --suite with --html or --open", path="--suite")
+        page = write_suite_page(project(), suite, id)
+        out.print(str(page), markup=False)
+        if open_page:
+            open_in_browser(page)
+        return
 
     if suite is None:
         runs = list_runs(project())
