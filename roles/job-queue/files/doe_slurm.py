@@ -7,8 +7,9 @@ in between finds the job again by its comment instead of submitting it twice). O
 poll answers for all the jobs asked about; the wrapper's done marker decides completion (`sacct` is
 not used: many clusters have no accounting). Jobs are cancelled only by their recorded ids.
 
-Settings (JSON, base64 in --scheduler-config): sbatch_args (a list), job_name_prefix (<prj>.<suite>.<id>),
-max_pending_minutes (0: wait forever), slurm_conf (SLURM_CONF for every Slurm command).
+Settings (JSON, base64 in --scheduler-config): sbatch_args (a list), modules (environment modules loaded
+before the wrapper), job_name_prefix (<prj>.<suite>.<id>), max_pending_minutes (0: wait forever),
+slurm_conf (SLURM_CONF for every Slurm command).
 Standard library only.
 """
 
@@ -55,6 +56,7 @@ def _write_atomic(path: str, text: str) -> None:
 class Slurm:
     def __init__(self, config: dict) -> None:
         self.sbatch_args = [str(arg) for arg in config.get("sbatch_args") or []]
+        self.modules = [str(module) for module in config.get("modules") or []]
         self.name_prefix = str(config.get("job_name_prefix") or "doe")
         self.max_pending_seconds = float(config.get("max_pending_minutes") or 0) * 60
         if config.get("slurm_conf"):
@@ -82,7 +84,8 @@ class Slurm:
         minutes = run_config.get("$slurm_job_minutes$") or run_config.get("$euler_job_minutes$")
         if minutes:
             argv.append(f"--time={int(minutes)}")  # the last --time wins over the host type's
-        argv += ["--wrap", "exec " + shlex.join([*wrapper_argv, job_dir])]
+        load = f"module load {shlex.join(self.modules)} && " if self.modules else ""
+        argv += ["--wrap", load + "exec " + shlex.join([*wrapper_argv, job_dir])]
         for stale in (STOP_REQUESTED,):
             try:
                 os.remove(os.path.join(job_dir, stale))
