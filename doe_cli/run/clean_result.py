@@ -83,8 +83,8 @@ def _why_it_stays(folder: Path, *, has_state: bool, now: float) -> str | None:
 
 
 def _hosts_set_up(folder: Path, marker: bool) -> bool:
+    from doe_cli.clouds.inventory import stored_cloud
     from doe_cli.run.kept_hosts import hosts_left
-    from doe_cli.run.ssh_cloud import stored_cloud
 
     cloud = stored_cloud(folder)
     if cloud is None:  # no inventory stored: only the setup marker can tell

@@ -29,16 +29,17 @@ from pathlib import Path
 from typing import Any
 
 from doe_cli.ansible_adapter import AnsibleAdapter, PlaybookResult
+from doe_cli.clouds import local as local_cloud
+from doe_cli.clouds.inventory import stored_cloud
 from doe_cli.config import Project, default_cloud
 from doe_cli.errors import DoeError, UserError
 from doe_cli.fileio import load_yaml, write_atomic
-from doe_cli.run import code_version, hostvars, local_cloud
+from doe_cli.run import code_version, hostvars
 from doe_cli.run.fetch import place_results
 from doe_cli.run.host_feed import ENQUEUE_WINDOW, MAX_MISSING_POLLS, MAX_REPORT, HostFeed
 from doe_cli.run.hosts import HostSlot, assign_hosts, slots_of
 from doe_cli.run.progress import Progress
 from doe_cli.run.provenance import record_invocation, write_provenance
-from doe_cli.run.ssh_cloud import stored_cloud
 from doe_cli.run.state import (
     FAILED,
     FINISHED,
@@ -234,11 +235,11 @@ class Controller:
             opts.cloud = stored
         self.ssh = None  # any cloud but local: existing hosts from inventory/<cloud>.yml
         if opts.cloud == "aws":  # instances provisioned for the suite, then used as SSH hosts
-            from doe_cli.run.aws_cloud import AwsCloud
+            from doe_cli.clouds.aws.cloud import AwsCloud
 
             self.ssh = AwsCloud.create(self.project, opts.suite, self.suite_id, accept_cost=opts.yes, log=self.log)
         elif opts.cloud not in SUPPORTED_CLOUDS:
-            from doe_cli.run.ssh_cloud import SshCloud
+            from doe_cli.clouds.ssh import SshCloud
 
             self.ssh = SshCloud.load(self.project, opts.cloud, {"suite": opts.suite, "cloud": opts.cloud})
         variables = {"suite": opts.suite, "id": self.suite_id, "cloud": opts.cloud}

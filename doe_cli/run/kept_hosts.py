@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from doe_cli.clouds.inventory import read_suite_inventory_hosts, suite_inventory_file
 from doe_cli.config import Project
 from doe_cli.errors import DoeError, UserError
-from doe_cli.run.local_cloud import read_suite_inventory_hosts, suite_inventory_file
 from doe_cli.run.state import setup_marker
 from etl.layout import suite_runs
 
@@ -101,7 +101,7 @@ def release(project: Project, kept: KeptSuite) -> None:
     """Stop the suite's jobs and queues (local: remove the host folders; SSH: release the host locks);
     refuses while the suite's controller runs."""
     from doe_cli.ansible_adapter import AnsibleAdapter
-    from doe_cli.run import local_cloud
+    from doe_cli.clouds import local as local_cloud
     from doe_cli.run.controller import SuiteLock, control_path_dir, ensure_ansible_on_path
 
     try:

@@ -120,6 +120,7 @@ def controller_running(suite_dir: Path) -> bool:
 def host_job_counts(suite_dir: Path, states: dict[str, ExperimentState], project: Project) -> dict[str, dict]:
     """Per experiment: how many queued jobs the hosts report as done / running / queued."""
     from doe_cli.ansible_adapter import AnsibleAdapter
+    from doe_cli.clouds.inventory import read_suite_inventory_hosts, stored_cloud, suite_inventory_file
     from doe_cli.run.controller import (
         STATUS_TASK,
         control_path_dir,
@@ -127,8 +128,6 @@ def host_job_counts(suite_dir: Path, states: dict[str, ExperimentState], project
         ensure_ansible_on_path,
         helper_report,
     )
-    from doe_cli.run.local_cloud import read_suite_inventory_hosts, suite_inventory_file
-    from doe_cli.run.ssh_cloud import stored_cloud
 
     cloud = stored_cloud(suite_dir)
     if cloud is None:

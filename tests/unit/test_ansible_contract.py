@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from doe_cli.cloud import aws_clean, aws_playbooks
+from doe_cli.clouds import ssh as ssh_cloud
+from doe_cli.clouds.aws import clean as aws_clean
+from doe_cli.clouds.aws import playbooks as aws_playbooks
 from doe_cli.config import PLAYBOOKS_DIR, TOOL_ROLES_DIR
-from doe_cli.run import controller, ssh_cloud
+from doe_cli.run import controller
 
 _NESTED = ("block", "rescue", "always", "tasks", "pre_tasks", "post_tasks", "handlers")
 

@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from doe_cli.clouds.inventory import stored_cloud
+from doe_cli.clouds.ssh import SshCloud, parse_report
 from doe_cli.config import discover
 from doe_cli.errors import UserError
 from doe_cli.run.hosts import HostSlot
-from doe_cli.run.ssh_cloud import SshCloud, parse_report, stored_cloud
 
 
 def project_with(tmp_path: Path, inventory: str, name: str = "lab"):
@@ -118,7 +119,7 @@ def test_env_lookups_are_rendered(tmp_path, monkeypatch):
 
 
 def test_host_vars_put_the_queue_under_the_checked_remote_dirs(tmp_path):
-    from doe_cli.run.ssh_cloud import RemotePaths
+    from doe_cli.clouds.ssh import RemotePaths
 
     cloud = SshCloud.load(project_with(tmp_path, LAB), "lab")
     slot = slots(("e1", "small", 1))[0]
@@ -135,7 +136,7 @@ def test_host_vars_put_the_queue_under_the_checked_remote_dirs(tmp_path):
 
 
 def test_a_resume_reads_the_remote_dirs_from_the_stored_inventory(tmp_path):
-    from doe_cli.run.ssh_cloud import RemotePaths
+    from doe_cli.clouds.ssh import RemotePaths
 
     cloud = SshCloud.load(project_with(tmp_path, LAB), "lab")
     slot = slots(("e1", "small", 1))[0]

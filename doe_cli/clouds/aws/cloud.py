@@ -25,12 +25,14 @@ from typing import Any
 
 import yaml
 
-from doe_cli.cloud import aws_clean, aws_plan, aws_provision
-from doe_cli.cloud.host_plan import host_plan_from
+from doe_cli.clouds.aws import clean as aws_clean
+from doe_cli.clouds.aws import plan as aws_plan
+from doe_cli.clouds.aws import provision as aws_provision
+from doe_cli.clouds.aws.host_plan import host_plan_from
+from doe_cli.clouds.ssh import InventoryHost, SshCloud
 from doe_cli.config import Project
 from doe_cli.errors import DoeError
 from doe_cli.run.hosts import HostSlot
-from doe_cli.run.ssh_cloud import InventoryHost, SshCloud
 from doe_cli.run.state import setup_marker as suite_setup_marker
 from etl.layout import suite_folder
 

@@ -29,10 +29,10 @@ from typing import Any
 import yaml
 
 from doe_cli.ansible_adapter import AnsibleAdapter, PlaybookResult
+from doe_cli.clouds.inventory import read_suite_inventory_hosts, write_suite_inventory
 from doe_cli.config import Project
 from doe_cli.errors import DoeError, UserError
 from doe_cli.run.hosts import HostSlot
-from doe_cli.run.local_cloud import read_suite_inventory_hosts, write_suite_inventory
 
 PREFLIGHT_TASK = "Check the host's folders and take its lock"
 # Settings the user's inventory gives and doe passes on to Ansible unchanged.
@@ -280,12 +280,6 @@ def inventory_file(project: Project, name: str) -> Path:
     hint = f" (inventories: {', '.join(known)})" if known else ""
     raise UserError(f"expected `local` or the name of an inventory in inventory/, but inventory/{name}.yml "
                     f"does not exist{hint}", path="--cloud")
-
-
-def stored_cloud(suite_dir: Path) -> str | None:
-    """The cloud a suite run was started on: the name of the inventory doe wrote in its `.inventory/`."""
-    found = sorted(p.stem for p in (suite_dir / ".inventory").glob("*.yml"))
-    return found[0] if len(found) == 1 else None
 
 
 def parse_report(stdout: str) -> dict[str, str]:
