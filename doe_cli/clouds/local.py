@@ -8,17 +8,24 @@ config dir's group_vars, so `ansible-playbook -i .inventory/local.yml playbooks/
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from doe_cli.clouds.inventory import write_suite_inventory
-from doe_cli.config import Project
+from doe_cli.config import Project, group_var_true, load_group_vars
 from doe_cli.errors import UserError
+from doe_cli.run import hostvars
 from doe_cli.run.hosts import HostSlot
+
+if TYPE_CHECKING:
+    from doe_cli.ansible_adapter import PlaybookResult
 
 # Unix socket paths are limited to 108 bytes; keep a margin for tsp's own suffixes.
 _MAX_SOCKET_PATH = 100
@@ -50,37 +57,76 @@ def _job_python() -> str:
     return "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
 
 
-def host_vars(base: Path, suite_dir_name: str, slot: HostSlot, check_status: bool,
-              setup_roles: list[dict]) -> dict[str, Any]:
-    folder = host_dir(base, suite_dir_name, slot)
-    return {
-        "job_queue_dir": str(folder),
-        "job_queue_root": str(folder / "results"),
-        "job_queue_ts_socket": str(socket_path(base, suite_dir_name, slot)),
-        # Shared by every local host and suite: a build at one commit is made once (cargo_build).
-        "doe_host_cache_dir": str(base / "cache"),
-        "doe_exp": slot.exp,
-        "doe_host_type": slot.host_type,
-        "doe_host_idx": slot.idx,
-        "doe_check_status": check_status,
-        "doe_setup_roles": setup_roles,
-        "public_dns_name": "localhost",
-        "private_dns_name": "127.0.0.1",
-    }
+@dataclass
+class LocalCloud:
+    project: Project
+    base: Path                  # every host's folder is under it
+    parallel: bool = False      # --parallel: experiments at the same time
+    log: Callable[[str], None] = print
+    name: str = "local"
 
+    @property
+    def runs_experiments_one_at_a_time(self) -> bool:
+        # On one machine, experiments running at once disturb each other's timings: one at a time unless asked.
+        return not (self.parallel or group_var_true(load_group_vars(self.project, "all").get("local_parallel")))
 
-def write_inventory(project: Project, suite_dir: Path, slots: list[HostSlot], hosts: dict[str, dict],
-                    context: dict[str, Any], remove_host_dirs: bool = True) -> Path:
-    """Write `.inventory/local.yml` (+ a copy of group_vars/) and return the inventory path; `context`
-    holds the variables every host has unless the project's group_vars set them."""
-    base = local_base_dir_from(hosts)
-    if base is not None:
-        (base / "ts").mkdir(parents=True, exist_ok=True)
-    return write_suite_inventory(
-        project, suite_dir, "local", "Written by doe for the local cloud; every host is a folder on this machine.",
-        {**context, "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-         "job_queue_python": _job_python(), "doe_remove_host_dir": remove_host_dirs},
-        slots, hosts)
+    def context_vars(self, suite: str, first_repository_dir: str) -> dict[str, Any]:
+        # remote_dir, doe's folder on the host, is the host's folder here (owned by this user).
+        return {**hostvars.context_vars(self.project, suite, self.name, first_repository_dir),
+                "ansible_user": getpass.getuser(), "remote_dir": "{{ job_queue_dir }}"}
+
+    def assign(self, slots: list[HostSlot]) -> None:
+        """Every slot is a folder of its own under the base dir: nothing to choose."""
+
+    def check_hosts(self, suite_dir: Path, *, set_up: bool) -> dict[str, Any] | None:
+        """This machine's folders need no check and no lock: the suite lock covers them."""
+        return None
+
+    def read_check(self, result: PlaybookResult, suite_dir: Path) -> None:
+        """Never asked for: check_hosts leaves no check to a round."""
+
+    def host_vars(self, suite_dir_name: str, slot: HostSlot, check_status: bool,
+                  setup_roles: list[dict]) -> dict[str, Any]:
+        folder = host_dir(self.base, suite_dir_name, slot)
+        return {
+            "job_queue_dir": str(folder),
+            "job_queue_root": str(folder / "results"),
+            "job_queue_ts_socket": str(socket_path(self.base, suite_dir_name, slot)),
+            # Shared by every local host and suite: a build at one commit is made once (cargo_build).
+            "doe_host_cache_dir": str(self.base / "cache"),
+            "doe_exp": slot.exp,
+            "doe_host_type": slot.host_type,
+            "doe_host_idx": slot.idx,
+            "doe_check_status": check_status,
+            "doe_setup_roles": setup_roles,
+            "public_dns_name": "localhost",
+            "private_dns_name": "127.0.0.1",
+        }
+
+    def write_inventory(self, suite_dir: Path, slots: list[HostSlot], host_vars: dict[str, dict],
+                        context: dict[str, Any], *, keep: bool) -> Path:
+        """Write `.inventory/local.yml` (+ a copy of group_vars/) and return the inventory path."""
+        (self.base / "ts").mkdir(parents=True, exist_ok=True)
+        return write_suite_inventory(
+            self.project, suite_dir, self.name,
+            "Written by doe for the local cloud; every host is a folder on this machine.",
+            {**context, "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+             "job_queue_python": _job_python(), "doe_remove_host_dir": not keep},
+            slots, host_vars)
+
+    def hosts_gone(self, host_vars: dict[str, dict]) -> bool:
+        # Host folders deleted, or on a tmpfs after a reboot: their jobs are unknown to the queues then.
+        return not all((Path(host["job_queue_dir"]) / "bin" / "doe_queue.py").is_file()
+                       for host in host_vars.values())
+
+    def release_hosts(self, suite_dir: Path, host_vars: dict[str, dict], *, still_locked: list[str]) -> None:
+        remove_suite_leftovers(host_vars, self.base / suite_dir.name)
+
+    def abandon_hosts(self, suite_dir: Path) -> None:
+        """Nothing was taken: a new run's host folders come with its setup."""
+
+    def teardown(self) -> None:
+        """Nothing here costs money."""
 
 
 def local_base_dir_from(hosts: dict[str, dict]) -> Path | None:

@@ -101,7 +101,7 @@ def find_incomplete(results_dir: Path, suite: str | None = None) -> list[ResultF
 def delete(entry: ResultFolder) -> str | None:
     """Delete the folder under its controller lock, checked again under the lock (a run may have
     started or finished since it was listed). Returns why it stayed, or None once deleted."""
-    from doe_cli.run.controller import SuiteLock
+    from doe_cli.run.runtime import SuiteLock
 
     try:
         lock = SuiteLock(entry.folder / ".doe" / "lock")
