@@ -239,7 +239,7 @@ class SshCloud:
         """Existing hosts stay."""
 
     def hosts_gone(self, host_vars: dict[str, dict]) -> bool:
-        return False  # a host's folders outlive reboots; the setup check finds those that do not
+        return False  # folders on remote hosts are not looked at from here
 
     def release(self, suite_dir: Path, *, work_dir: Path, only: list[str] | None = None) -> bool:
         """Release this suite's locks (best effort); True if every host answered."""
@@ -382,19 +382,8 @@ def _hosts_by_group(content: dict, file: str) -> dict[str, list[InventoryHost]]:
         if not isinstance(hosts, dict):
             raise UserError("expected a mapping of host names to their variables", file=file, path=f"{path}.hosts")
         for name, host_vars in hosts.items():
-            if host_vars is not None and not isinstance(host_vars, dict):
-                raise UserError("expected the host's variables as a mapping", file=file, path=f"{path}.hosts.{name}")
-            merged = {**group_vars, **(host_vars or {})}
-            for own in merged:
-                if own.startswith(_OWN_PREFIXES):
-                    raise UserError(f"{own} is set by doe and cannot be given in an inventory", file=file,
-                                    path=f"{path}.hosts.{name}")
-            for target in [*parents, group]:
-                listed = result.setdefault(target, [])
-                if any(h.name == str(name) for h in listed):
-                    raise UserError(f"host {name} is listed twice in group {target}", file=file,
-                                    path=f"{path}.hosts.{name}")
-                listed.append(InventoryHost(name=str(name), host_type=target, vars=merged))
+            _add_host(result, str(name), _merged_host_vars(group_vars, host_vars, file, f"{path}.hosts.{name}"),
+                      [*parents, group], file, f"{path}.hosts.{name}")
         for child, child_spec in (spec.get("children") or {}).items():
             walk(str(child), child_spec, group_vars, f"{path}.children.{child}", [*parents, group])
 
@@ -403,3 +392,23 @@ def _hosts_by_group(content: dict, file: str) -> dict[str, list[InventoryHost]]:
     for group, spec in groups.items():
         walk(str(group), spec, root_vars, f"all.children.{group}" if top is not None else str(group), [])
     return result
+
+
+def _merged_host_vars(group_vars: dict, host_vars: Any, file: str, path: str) -> dict:
+    if host_vars is not None and not isinstance(host_vars, dict):
+        raise UserError("expected the host's variables as a mapping", file=file, path=path)
+    merged = {**group_vars, **(host_vars or {})}
+    for own in merged:
+        if own.startswith(_OWN_PREFIXES):
+            raise UserError(f"{own} is set by doe and cannot be given in an inventory", file=file, path=path)
+    return merged
+
+
+def _add_host(result: dict[str, list[InventoryHost]], name: str, merged: dict, groups: list[str], file: str,
+              path: str) -> None:
+    """The host in its group and in each of the group's parents."""
+    for target in groups:
+        listed = result.setdefault(target, [])
+        if any(h.name == name for h in listed):
+            raise UserError(f"host {name} is listed twice in group {target}", file=file, path=path)
+        listed.append(InventoryHost(name=name, host_type=target, vars=merged))
