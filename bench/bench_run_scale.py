@@ -123,7 +123,7 @@ def bench_local(root: Path) -> None:
 def bench_ssh(root: Path) -> None:
     import yaml
 
-    from doe_cli.run.controller import control_path_dir
+    from doe_cli.run.ansible_env import control_path_dir
     from tests.support.sshd_hosts import SshHostPool, close_control_masters
 
     overheads = []

@@ -93,7 +93,7 @@ def measure(root: Path, pool: SshHostPool, jobs_per_host: int, wrapper: str) -> 
     fetched = list(results.glob("bench_ssh_*/e*/run_*/rep_0/small/host_0/.doe_runtime_info.yaml"))
     if len(fetched) != N_HOSTS * jobs_per_host:
         sys.exit(f"expected {N_HOSTS * jobs_per_host} fetched jobs, found {len(fetched)}")
-    from doe_cli.run.controller import control_path_dir
+    from doe_cli.run.ansible_env import control_path_dir
 
     wrappers = set()
     for suite_dir in results.glob("bench_ssh_*"):

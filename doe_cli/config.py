@@ -121,3 +121,24 @@ def super_etl_out_dir(option: Path | None) -> Path | None:
         return option
     from_env = os.environ.get("DOES_SUPERETL_OUT")
     return Path(from_env).expanduser() if from_env else None
+
+
+def load_group_vars(project: Project, group: str) -> dict:
+    """The project's group_vars of `group` as written (no templates rendered): the files of
+    group_vars/<group>/ (main.yml first, then by name), else group_vars/<group>.yml."""
+    from doe_cli.fileio import load_yaml  # `doe` starts without etl's modules
+
+    folder = project.group_vars_dir / group
+    files = sorted(folder.glob("*.y*ml"), key=lambda f: (f.name != "main.yml", f.name)) if folder.is_dir() \
+        else [p for p in (project.group_vars_dir / f"{group}.yml",) if p.is_file()]
+    merged: dict = {}
+    for file in files:
+        content = load_yaml(file.read_text(encoding="utf-8"))
+        if isinstance(content, dict):
+            merged.update(content)
+    return merged
+
+
+def group_var_true(value: object) -> bool:
+    """A group_vars flag: YAML booleans, or the strings Ansible reads as true."""
+    return value is True or str(value).strip().lower() in ("true", "yes", "on", "1")

@@ -27,7 +27,7 @@ def plan_command(
     yes: Annotated[bool, typer.Option("--yes", help="Accept an estimate above the budget.")] = False,
 ) -> None:
     """Check a suite can run on the cloud and print hosts, jobs, wall time and cost."""
-    from doe_cli.cloud import aws_plan
+    from doe_cli.clouds.aws import plan as aws_plan
 
     _require_aws(cloud)
     current = project()
@@ -54,7 +54,7 @@ def clean_command(
     """Delete the project's AWS resources (or one suite's), found by their tags; on the local cloud and on
     SSH hosts, stop the queues that runs left behind and free the hosts (fetched results stay). Lists what
     it would delete and asks first, unless --yes."""
-    from doe_cli.cloud import aws_clean
+    from doe_cli.clouds.aws import clean as aws_clean
     from doe_cli.config import clean_cloud
 
     cloud, source = clean_cloud(cloud)

@@ -48,8 +48,9 @@ def run(
                                                                  "(default: report it, exit 0).")] = False,
 ) -> None:
     """Run a suite, or resume it with --id last / <id>."""
-    from doe_cli.run.controller import RunOptions, run_suite
+    from doe_cli.run.controller import run_suite
     from doe_cli.run.progress import Progress
+    from doe_cli.run.runtime import RunOptions
     from doe_cli.run.status import print_summary
 
     options = RunOptions(suite=suite, id=id, cloud=cloud, keep=keep, expfilter=expfilter,

@@ -1,2 +1,2 @@
-"""Running a suite: suite ids, host assignment, the local cloud, durable job state, the controller
-loop that drives the enqueue/poll playbooks, fetch safety, provenance and status."""
+"""Running a suite: suite ids, host assignment, durable job state, the controller loop that drives
+the enqueue/poll playbooks, fetch safety, provenance and status. The hosts come from doe_cli.clouds."""

@@ -83,8 +83,8 @@ def _why_it_stays(folder: Path, *, has_state: bool, now: float) -> str | None:
 
 
 def _hosts_set_up(folder: Path, marker: bool) -> bool:
+    from doe_cli.clouds.inventory import stored_cloud
     from doe_cli.run.kept_hosts import hosts_left
-    from doe_cli.run.ssh_cloud import stored_cloud
 
     cloud = stored_cloud(folder)
     if cloud is None:  # no inventory stored: only the setup marker can tell
@@ -101,7 +101,7 @@ def find_incomplete(results_dir: Path, suite: str | None = None) -> list[ResultF
 def delete(entry: ResultFolder) -> str | None:
     """Delete the folder under its controller lock, checked again under the lock (a run may have
     started or finished since it was listed). Returns why it stayed, or None once deleted."""
-    from doe_cli.run.controller import SuiteLock
+    from doe_cli.run.runtime import SuiteLock
 
     try:
         lock = SuiteLock(entry.folder / ".doe" / "lock")

@@ -9,7 +9,6 @@ built again from the report.
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 from pathlib import Path
@@ -22,13 +21,11 @@ from doe_cli.design.filters import RuntimePlaceholder
 from doe_cli.fileio import write_atomic
 
 
-def context_vars(project: Project, suite: str, cloud: str, first_repository_dir: str, *,
-                 local: bool) -> dict[str, Any]:
+def context_vars(project: Project, suite: str, cloud: str, first_repository_dir: str) -> dict[str, Any]:
     """Variables doe-suite's group_vars refer to, for the inventory's `all` group (lowest precedence:
-    the project's group_vars and the inventory's host vars win). exp_code_dir is where setup-suite
-    checks the first repository out; remote_dir is doe's folder on the host (on the local cloud, the
-    host's folder, owned by this user)."""
-    found = {
+    the project's group_vars and the inventory's host vars win); each cloud adds remote_dir, doe's
+    folder on the host. exp_code_dir is where setup-suite checks the first repository out."""
+    return {
         "suite": suite,
         "cloud": cloud,
         "does_project_id_suffix": os.environ.get("DOES_PROJECT_ID_SUFFIX", ""),
@@ -36,9 +33,6 @@ def context_vars(project: Project, suite: str, cloud: str, first_repository_dir:
         "does_config_dir": str(project.config_dir),
         "exp_code_dir": f"{{{{ job_queue_dir }}}}/{first_repository_dir}",
     }
-    if local:
-        return {**found, "ansible_user": getpass.getuser(), "remote_dir": "{{ job_queue_dir }}"}
-    return {**found, "remote_dir": "{{ ssh_host_remote_dir }}"}
 
 
 def _has_template(value: Any) -> bool:

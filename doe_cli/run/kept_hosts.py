@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from doe_cli.clouds.inventory import read_suite_inventory_hosts, suite_inventory_file
 from doe_cli.config import Project
 from doe_cli.errors import DoeError, UserError
-from doe_cli.run.local_cloud import read_suite_inventory_hosts, suite_inventory_file
 from doe_cli.run.state import setup_marker
 from etl.layout import suite_runs
 
@@ -85,24 +85,19 @@ def unfetched_counts(project: Project, kept: KeptSuite) -> tuple[int, int]:
 def fetch_finished(project: Project, kept: KeptSuite, log) -> int:
     """Local cloud: fetch the jobs that finished on the kept hosts into the results folder, as the run's
     polls do (its state records them); returns how many. Jobs still queued or running are left to the cleanup."""
-    from doe_cli.run.controller import Controller, RunOptions
+    from doe_cli.run.controller import fetch_finished as fetch
+    from doe_cli.run.runtime import RunOptions
 
-    controller = Controller(project, RunOptions(suite=kept.suite, id=str(kept.suite_id), cloud=kept.cloud,
-                                                keep=True, long_poll=0), log=log)
-    try:
-        controller.resolve_suite()
-        controller.prepare()
-        return controller.fetch_finished()
-    finally:
-        controller.close()
+    return fetch(project, RunOptions(suite=kept.suite, id=str(kept.suite_id), cloud=kept.cloud, keep=True,
+                                     long_poll=0), log=log)
 
 
 def release(project: Project, kept: KeptSuite) -> None:
     """Stop the suite's jobs and queues (local: remove the host folders; SSH: release the host locks);
     refuses while the suite's controller runs."""
-    from doe_cli.ansible_adapter import AnsibleAdapter
-    from doe_cli.run import local_cloud
-    from doe_cli.run.controller import SuiteLock, control_path_dir, ensure_ansible_on_path
+    from doe_cli.clouds import local as local_cloud
+    from doe_cli.run.ansible_env import suite_adapter
+    from doe_cli.run.runtime import SuiteLock
 
     try:
         lock = SuiteLock(kept.suite_dir / ".doe" / "lock")
@@ -110,10 +105,7 @@ def release(project: Project, kept: KeptSuite) -> None:
         raise DoeError(f"{kept.suite_dir.name}: a doe controller is running this suite; stop it first "
                        "(Ctrl-C), then clean") from None
     try:
-        ensure_ansible_on_path()
-        adapter = AnsibleAdapter(kept.suite_dir / ".doe" / "ansible", roles_paths=[project.roles_dir],
-                                 control_path_dir=control_path_dir(kept.suite_dir), config_dir=project.config_dir)
-        result = adapter.run("cleanup.yml", inventory=kept.inventory, limit=",".join(sorted(kept.hosts)),
+        result = suite_adapter(project, kept.suite_dir).run("cleanup.yml", inventory=kept.inventory, limit=",".join(sorted(kept.hosts)),
                              extravars={"doe_remove_host_dir": kept.cloud == LOCAL})
         if not result.ok:
             raise DoeError(f"{kept.suite_dir.name}: cleanup failed: {result.summary()}")

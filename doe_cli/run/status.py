@@ -119,16 +119,9 @@ def controller_running(suite_dir: Path) -> bool:
 
 def host_job_counts(suite_dir: Path, states: dict[str, ExperimentState], project: Project) -> dict[str, dict]:
     """Per experiment: how many queued jobs the hosts report as done / running / queued."""
-    from doe_cli.ansible_adapter import AnsibleAdapter
-    from doe_cli.run.controller import (
-        STATUS_TASK,
-        control_path_dir,
-        encode_request,
-        ensure_ansible_on_path,
-        helper_report,
-    )
-    from doe_cli.run.local_cloud import read_suite_inventory_hosts, suite_inventory_file
-    from doe_cli.run.ssh_cloud import stored_cloud
+    from doe_cli.clouds.inventory import read_suite_inventory_hosts, stored_cloud, suite_inventory_file
+    from doe_cli.run.ansible_env import STATUS_TASK, suite_adapter
+    from doe_cli.run.poll_reply import encode_request, helper_report
 
     cloud = stored_cloud(suite_dir)
     if cloud is None:
@@ -148,10 +141,7 @@ def host_job_counts(suite_dir: Path, states: dict[str, ExperimentState], project
             queued_on[host] = queued
     if not requests:
         return {}
-    ensure_ansible_on_path()
-    adapter = AnsibleAdapter(suite_dir / ".doe" / "ansible", roles_paths=[project.roles_dir],
-                             control_path_dir=control_path_dir(suite_dir), config_dir=project.config_dir)
-    result = adapter.run("poll.yml", inventory=inventory, limit=",".join(requests),
+    result = suite_adapter(project, suite_dir).run("poll.yml", inventory=inventory, limit=",".join(requests),
                          extravars={"job_queue_requests": requests, "job_queue_staging_dir": ""})
     report: dict[str, dict] = {}
     for host, res in result.task_results(STATUS_TASK).items():

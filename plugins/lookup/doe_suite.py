@@ -2,7 +2,7 @@
 
     lookup('doe_suite', 'my_suite', id='last', with_plan=true)
 
-Runs doe's own design expansion (doe_cli.cloud.playbook_inputs), so it needs the ansible-playbook of
+Runs doe's own design expansion (doe_cli.clouds.aws.playbook_inputs), so it needs the ansible-playbook of
 doe's environment (`make install`; .venv/bin/ansible-playbook).
 """
 
@@ -36,7 +36,7 @@ class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
         try:
-            from doe_cli.cloud.playbook_inputs import suite_inputs
+            from doe_cli.clouds.aws.playbook_inputs import suite_inputs
             from doe_cli.errors import DoeError
         except ImportError as missing:
             raise AnsibleLookupError(f"doe is not importable from this ansible-playbook ({missing}); run the "

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from doe_cli.cloud import aws_clean, aws_playbooks
+from doe_cli.clouds import ssh as ssh_cloud
+from doe_cli.clouds.aws import clean as aws_clean
+from doe_cli.clouds.aws import playbooks as aws_playbooks
 from doe_cli.config import PLAYBOOKS_DIR, TOOL_ROLES_DIR
-from doe_cli.run import controller, ssh_cloud
+from doe_cli.run import ansible_env
 
 _NESTED = ("block", "rescue", "always", "tasks", "pre_tasks", "post_tasks", "handlers")
 
@@ -41,8 +43,8 @@ def task_names() -> set[str]:
 
 
 @pytest.mark.parametrize("name", [
-    controller.STATUS_TASK, controller.CLEANUP_TASK, controller.FETCH_TASK, *controller.ENQUEUE_TASKS,
-    controller.SETUP_FACTS_TASK, controller.SETUP_GIT_TASK, controller.SETUP_HOST_VARS_TASK,
+    ansible_env.STATUS_TASK, ansible_env.CLEANUP_TASK, ansible_env.FETCH_TASK, *ansible_env.ENQUEUE_TASKS,
+    ansible_env.SETUP_FACTS_TASK, ansible_env.SETUP_GIT_TASK, ansible_env.SETUP_HOST_VARS_TASK,
     ssh_cloud.PREFLIGHT_TASK, aws_clean.FOUND_TASK,
 ])
 def test_every_task_python_reads_exists(task_names, name):

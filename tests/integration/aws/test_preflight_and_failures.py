@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from doe_cli.cloud import aws_provision
-from doe_cli.cloud.host_plan import HostSlot
+from doe_cli.clouds.aws import provision as aws_provision
+from doe_cli.clouds.aws.host_plan import HostSlot
 from doe_cli.errors import UserError
 from doe_cli.main import app
 

@@ -10,8 +10,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from doe_cli.cloud import aws_clean, aws_provision
-from doe_cli.cloud.host_plan import HostSlot
+from doe_cli.clouds.aws import clean as aws_clean
+from doe_cli.clouds.aws import provision as aws_provision
+from doe_cli.clouds.aws.host_plan import HostSlot
 from doe_cli.errors import DoeError, UserError
 from doe_cli.main import app
 

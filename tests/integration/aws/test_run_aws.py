@@ -91,7 +91,7 @@ def aws_run_env(moto_endpoint, ssh_key):
         yield doe, pool
     finally:
         for suite_dir in (root / "config" / "results").glob("*_*"):
-            from doe_cli.run.controller import control_path_dir
+            from doe_cli.run.ansible_env import control_path_dir
 
             close_control_masters(control_path_dir(suite_dir))
         pool.close()

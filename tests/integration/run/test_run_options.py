@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from doe_cli.run.controller import control_path_dir
+from doe_cli.run.ansible_env import control_path_dir
 from tests.integration.run.conftest import Doe, make_config_dir, tsp_servers_under, wait_for
 
 pytestmark = [pytest.mark.tsp, pytest.mark.slow]

@@ -172,7 +172,7 @@ def ssh_env(ssh_hosts, tmp_path_factory):
     doe.pool = ssh_hosts
     yield doe
     for suite_dir in (root / "results").glob("*_*"):
-        from doe_cli.run.controller import control_path_dir
+        from doe_cli.run.ansible_env import control_path_dir
 
         close_control_masters(control_path_dir(suite_dir))
     shutil.rmtree(root, ignore_errors=True)

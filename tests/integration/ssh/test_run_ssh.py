@@ -94,7 +94,7 @@ def test_setup_clones_a_private_repository_with_the_forwarded_ssh_agent(ssh_env,
     assert not (host1.root / ".ssh" / "id_ed25519").exists()  # host1 has no key of its own
     provenance = json.loads((suite_dir / "provenance.json").read_text())
     assert provenance["repositories"]["tiny-small-0"][0]["commit"] == commit
-    from doe_cli.run.controller import control_path_dir
+    from doe_cli.run.ansible_env import control_path_dir
     from tests.support.sshd_hosts import close_control_masters
 
     close_control_masters(control_path_dir(suite_dir))

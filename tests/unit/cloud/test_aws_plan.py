@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from doe_cli.cloud.aws_plan import build_plan, check_budget, estimate_job_times
-from doe_cli.cloud.host_plan import HostSlot
+from doe_cli.clouds.aws.host_plan import HostSlot
+from doe_cli.clouds.aws.plan import build_plan, check_budget, estimate_job_times
 from doe_cli.config import Project
 from doe_cli.errors import UserError
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from doe_cli.cloud.aws_clean import CleanReport, resolve_suite_id
+from doe_cli.clouds.aws.clean import CleanReport, resolve_suite_id
 from doe_cli.config import Project
 from doe_cli.errors import UserError
 from doe_cli.main import app

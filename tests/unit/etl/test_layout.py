@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from doe_cli.cloud.aws_clean import resolve_suite_id as clean_suite_id
+from doe_cli.clouds.aws.clean import resolve_suite_id as clean_suite_id
 from doe_cli.config import Project
 from doe_cli.run.suite_id import resolve_suite_id
 from etl.api import resolve_suite_dir

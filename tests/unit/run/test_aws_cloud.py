@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from doe_cli.cloud import aws_provision
+from doe_cli.clouds.aws import provision as aws_provision
+from doe_cli.clouds.aws.cloud import AwsCloud, _hosts_of
 from doe_cli.errors import UserError
-from doe_cli.run.aws_cloud import AwsCloud, _hosts_of
 from doe_cli.run.hosts import HostSlot
 from tests.integration.aws.conftest import write_config
 

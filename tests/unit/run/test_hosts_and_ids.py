@@ -10,8 +10,9 @@ from types import SimpleNamespace
 import pytest
 
 from doe_cli.errors import UserError
-from doe_cli.run.controller import encode_request, helper_report, normalise_repositories
 from doe_cli.run.hosts import assign_hosts
+from doe_cli.run.poll_reply import encode_request, helper_report
+from doe_cli.run.prepare import normalise_repositories
 from doe_cli.run.suite_id import resolve_suite_id
 from tests.conftest import REPO_ROOT
 
@@ -100,18 +101,17 @@ def test_repositories_are_normalised():
 
 
 def test_a_large_batch_is_split_into_command_line_sized_requests():
-    from doe_cli.run.controller import MAX_REQUEST_BYTES, Controller, ExpRuntime
     from doe_cli.run.hosts import HostSlot
+    from doe_cli.run.rounds import MAX_REQUEST_BYTES, enqueue_chunks
+    from doe_cli.run.runtime import ExpRuntime
     from doe_cli.run.state import ExperimentState
 
     runs = [{"payload": "x" * 2000, "$CMD$": {"small": [{"main": f"echo {i}"}]}} for i in range(100)]
     state = ExperimentState.new("s", 1, "e", n_runs=100, n_reps=2)
     exp = ExpRuntime(name="e", state=state, state_path=None, slots=[], check_hosts=set(), first_phase=set(),
                      runs=runs, n_reps=2)
-    controller = Controller.__new__(Controller)
-    controller.job_timeouts = {}
     slot = HostSlot(exp="e", host_type="small", idx=0, n=1)
-    chunks = controller._enqueue_chunks(exp, list(state.jobs), slot, stop=[], wait_started=False)
+    chunks = enqueue_chunks(exp, list(state.jobs), slot, stop=[], wait_started=False, timeout=None)
     decoded = [json.loads(base64.b64decode(chunk)) for chunk in chunks]
     assert len(chunks) > 1 and all(len(chunk) < 2 * MAX_REQUEST_BYTES for chunk in chunks)
     jobs = [tuple(job) for request in decoded for job in request["jobs"]]

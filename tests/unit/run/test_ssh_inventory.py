@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from doe_cli.clouds.inventory import stored_cloud
+from doe_cli.clouds.ssh import SshCloud, parse_report
 from doe_cli.config import discover
 from doe_cli.errors import UserError
 from doe_cli.run.hosts import HostSlot
-from doe_cli.run.ssh_cloud import SshCloud, parse_report, stored_cloud
 
 
 def project_with(tmp_path: Path, inventory: str, name: str = "lab"):
@@ -118,13 +119,14 @@ def test_env_lookups_are_rendered(tmp_path, monkeypatch):
 
 
 def test_host_vars_put_the_queue_under_the_checked_remote_dirs(tmp_path):
-    from doe_cli.run.ssh_cloud import RemotePaths
+    from doe_cli.clouds.ssh import RemotePaths
 
     cloud = SshCloud.load(project_with(tmp_path, LAB), "lab")
     slot = slots(("e1", "small", 1))[0]
     cloud.assign([slot])
     cloud.paths[slot.name] = RemotePaths(remote_dir="/home/lab/doe-suite", results_dir="/home/lab/doe-suite-results")
-    host_vars = cloud.host_vars("prj", "s_1", slot, True, [])
+    cloud.prj_id = "prj"
+    host_vars = cloud.host_vars("s_1", slot, True, [])
     assert host_vars["job_queue_dir"] == "/home/lab/doe-suite/prj/s_1"
     assert host_vars["job_queue_root"] == "/home/lab/doe-suite-results/s_1"
     assert host_vars["ansible_host"] == "10.0.0.1" and host_vars["ansible_port"] == 2222
@@ -135,7 +137,7 @@ def test_host_vars_put_the_queue_under_the_checked_remote_dirs(tmp_path):
 
 
 def test_a_resume_reads_the_remote_dirs_from_the_stored_inventory(tmp_path):
-    from doe_cli.run.ssh_cloud import RemotePaths
+    from doe_cli.clouds.ssh import RemotePaths
 
     cloud = SshCloud.load(project_with(tmp_path, LAB), "lab")
     slot = slots(("e1", "small", 1))[0]
@@ -144,7 +146,7 @@ def test_a_resume_reads_the_remote_dirs_from_the_stored_inventory(tmp_path):
     (suite_dir / ".inventory").mkdir(parents=True)
     assert not cloud.paths_from_inventory(suite_dir)  # nothing stored: a preflight finds them
     cloud.paths[slot.name] = RemotePaths(remote_dir="/srv/doe", results_dir="/srv/results")
-    stored = {"all": {"hosts": {slot.name: cloud.host_vars("prj", "s_1", slot, True, [])}}}
+    stored = {"all": {"hosts": {slot.name: cloud.host_vars("s_1", slot, True, [])}}}
     (suite_dir / ".inventory" / "lab.yml").write_text(yaml.safe_dump(stored))
     resumed = SshCloud.load(project_with(tmp_path / "again", LAB), "lab")
     resumed.assign([slot])

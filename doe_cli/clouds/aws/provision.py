@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from doe_cli.cloud.aws_playbooks import raise_for_failure, run_playbook
-from doe_cli.cloud.host_plan import HostSlot, plan_vars
+from doe_cli.clouds.aws.host_plan import HostSlot, plan_vars
+from doe_cli.clouds.aws.playbooks import raise_for_failure, run_playbook
+from doe_cli.clouds.inventory import copy_group_vars
 from doe_cli.config import Project
-from doe_cli.run.local_cloud import copy_group_vars
 
 INVENTORY_NAME = "aws.yml"
 

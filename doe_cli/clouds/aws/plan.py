@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from doe_cli.cloud.aws_playbooks import raise_for_failure, run_playbook
-from doe_cli.cloud.host_plan import HostSlot, host_plan_for_suite, hosts_per_type, plan_vars
+from doe_cli.clouds.aws.host_plan import HostSlot, host_plan_for_suite, hosts_per_type, plan_vars
+from doe_cli.clouds.aws.playbooks import raise_for_failure, run_playbook
 from doe_cli.config import Project
 from doe_cli.design import load_suite
 from doe_cli.errors import UserError

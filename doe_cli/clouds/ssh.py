@@ -29,10 +29,12 @@ from typing import Any
 import yaml
 
 from doe_cli.ansible_adapter import AnsibleAdapter, PlaybookResult
-from doe_cli.config import Project
+from doe_cli.clouds.inventory import read_suite_inventory_hosts, write_suite_inventory
+from doe_cli.config import Project, load_group_vars
 from doe_cli.errors import DoeError, UserError
+from doe_cli.run import hostvars
+from doe_cli.run.ansible_env import control_path_dir, ensure_ansible_on_path
 from doe_cli.run.hosts import HostSlot
-from doe_cli.run.local_cloud import read_suite_inventory_hosts, write_suite_inventory
 
 PREFLIGHT_TASK = "Check the host's folders and take its lock"
 # Settings the user's inventory gives and doe passes on to Ansible unchanged.
@@ -78,10 +80,14 @@ class SshCloud:
     hosts_by_type: dict[str, list[InventoryHost]]
     assignment: dict[str, InventoryHost] = field(default_factory=dict)   # slot name -> host
     paths: dict[str, RemotePaths] = field(default_factory=dict)         # slot name -> paths
+    force: bool = False                        # --force: take hosts locked by another suite
+    log: Callable[[str], None] = print
+    prj_id: str = "doe"                        # group_vars/all's prj_id: the queues' folder on the hosts
 
     # --- reading and validating the inventory -----------------------------------------------------
     @classmethod
-    def load(cls, project: Project, name: str, variables: dict[str, Any] | None = None) -> SshCloud:
+    def load(cls, project: Project, name: str, variables: dict[str, Any] | None = None, *, force: bool = False,
+             log: Callable[[str], None] = print) -> SshCloud:
         path = inventory_file(project, name)
         file = f"inventory/{path.name}"
         text = path.read_text(encoding="utf-8")
@@ -96,7 +102,16 @@ class SshCloud:
         if not isinstance(content, dict) or not content:
             raise UserError("expected an Ansible YAML inventory: a mapping of groups "
                             "(one per host type) with hosts", file=file)
-        return cls(project=project, name=name, file=file, hosts_by_type=_hosts_by_group(content, file))
+        return cls(project=project, name=name, file=file, hosts_by_type=_hosts_by_group(content, file),
+                   force=force, log=log, prj_id=prj_id_of(project))
+
+    @property
+    def runs_experiments_one_at_a_time(self) -> bool:
+        return False  # every slot is a machine of its own
+
+    def context_vars(self, suite: str, first_repository_dir: str) -> dict[str, Any]:
+        return {**hostvars.context_vars(self.project, suite, self.name, first_repository_dir),
+                "remote_dir": "{{ ssh_host_remote_dir }}"}
 
     def assign(self, slots: list[HostSlot]) -> None:
         """The n-th slot of a host type gets the n-th host of that type in the file; checks there are
@@ -126,30 +141,42 @@ class SshCloud:
             self.assignment[slot.name] = host
 
     # --- checking the hosts and taking their locks ------------------------------------------------
-    def preflight(self, suite_dir_name: str, *, force: bool, work_dir: Path, control_path_dir: Path,
-                  log: Callable[[str], None]) -> None:
+    def check_hosts(self, suite_dir: Path, *, set_up: bool) -> dict[str, Any] | None:
+        """Enough hosts, each answering, writable and free: checked (and locked) before anything is set
+        up. A resumed suite whose hosts are set up knows their folders; its first round checks them."""
+        ensure_ansible_on_path()
+        if set_up and self.paths_from_inventory(suite_dir):
+            return {"doe_host_check": True, "ssh_host_force": self.force}
+        self.preflight(suite_dir)
+        return None
+
+    def preflight(self, suite_dir: Path) -> None:
         """One Ansible run over all assigned hosts: each must answer, have writable folders and be
         free (or locked by this suite already). Fills self.paths; raises DoeError naming every host
         that failed and why, after releasing the locks this run took."""
-        inventory = {"all": {"hosts": {}}}
+        suite_dir_name = suite_dir.name
+        work_dir = Path(tempfile.gettempdir())
+        hosts: dict[str, dict[str, Any]] = {}
         for slot_name, host in self.assignment.items():
-            inventory["all"]["hosts"][slot_name] = {
+            hosts[slot_name] = {
                 **self.connection_vars(host),
                 "ssh_host_remote_dir": str(host.vars.get("remote_dir") or ""),
                 "ssh_host_results_dir": str(host.vars.get("remote_results_dir") or ""),
-                "ssh_host_lock_owner": suite_dir_name, "ssh_host_force": force,
+                "ssh_host_lock_owner": suite_dir_name, "ssh_host_force": self.force,
                 "ssh_host_suite_dir_name": suite_dir_name}
         work_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="preflight-", dir=work_dir) as tmp:
             inventory_path = Path(tmp) / "inventory.yml"
-            inventory_path.write_text(yaml.safe_dump(inventory, sort_keys=False))
-            adapter = AnsibleAdapter(Path(tmp) / "ansible", control_path_dir=control_path_dir,
+            inventory_path.write_text(yaml.safe_dump({"all": {"hosts": hosts}}, sort_keys=False))
+            adapter = AnsibleAdapter(Path(tmp) / "ansible", control_path_dir=control_path_dir(suite_dir),
                                      config_dir=self.project.config_dir)
             result = adapter.run("ssh-preflight.yml", inventory=inventory_path)
-        self.read_check(result, suite_dir_name, work_dir=work_dir, control_path_dir=control_path_dir, log=log)
+        self._read_check(result, suite_dir, work_dir=work_dir)
 
-    def read_check(self, result: PlaybookResult, suite_dir_name: str, *, work_dir: Path, control_path_dir: Path,
-                   log: Callable[[str], None]) -> None:
+    def read_check(self, result: PlaybookResult, suite_dir: Path) -> None:
+        self._read_check(result, suite_dir, work_dir=suite_dir / ".doe")
+
+    def _read_check(self, result: PlaybookResult, suite_dir: Path, *, work_dir: Path) -> None:
         """The host check's answers (a preflight run, or the first play of a resumed suite's first round):
         fills self.paths; raises DoeError naming every host that failed and why, after releasing the
         locks this check took."""
@@ -169,7 +196,7 @@ class SshCloud:
                                 f"{report.get('REMOTE-DIR')}/doe.lock); use --force to take it over")
                 continue
             if lock == "forced":
-                log(f"warning: {where}: took over the lock of suite {report.get('HOLDER') or '?'} (--force)")
+                self.log(f"warning: {where}: took over the lock of suite {report.get('HOLDER') or '?'} (--force)")
             if lock in ("taken", "forced"):
                 taken.append(slot_name)
             if report and slot_name not in reasons and lock not in ("taken", "forced", "ours"):
@@ -182,8 +209,7 @@ class SshCloud:
             self.paths[slot_name] = RemotePaths(remote_dir=report["REMOTE-DIR"], results_dir=report["RESULTS-DIR"])
         if problems:
             if taken:
-                self.release(suite_dir_name, work_dir=work_dir, control_path_dir=control_path_dir,
-                             only=taken)
+                self.release(suite_dir, work_dir=work_dir, only=taken)
             raise DoeError(f"{self.file}: {len(problems)} host(s) cannot be used, nothing was set up: "
                            + "; ".join(problems))
 
@@ -201,9 +227,23 @@ class SshCloud:
         self.paths.update(paths)
         return True
 
-    def release(self, suite_dir_name: str, *, work_dir: Path, control_path_dir: Path,
-                only: list[str] | None = None) -> bool:
+    def release_hosts(self, suite_dir: Path, host_vars: dict[str, dict], *, still_locked: list[str]) -> None:
+        """Results stay on the hosts; the suite's locks go (the queues' shutdowns released most)."""
+        if not self.release(suite_dir, work_dir=suite_dir / ".doe", only=still_locked):
+            self.log("warning: could not release the lock on every host (doe.lock under the remote dir)")
+
+    def abandon_hosts(self, suite_dir: Path) -> None:
+        self.release(suite_dir, work_dir=Path(tempfile.gettempdir()))
+
+    def teardown(self) -> None:
+        """Existing hosts stay."""
+
+    def hosts_gone(self, host_vars: dict[str, dict]) -> bool:
+        return False  # folders on remote hosts are not looked at from here
+
+    def release(self, suite_dir: Path, *, work_dir: Path, only: list[str] | None = None) -> bool:
         """Release this suite's locks (best effort); True if every host answered."""
+        suite_dir_name = suite_dir.name
         names = [name for name in (list(self.paths) if only is None else only) if name in self.paths]
         if not names:
             return True
@@ -214,7 +254,7 @@ class SshCloud:
         with tempfile.TemporaryDirectory(prefix="release-", dir=work_dir) as tmp:
             inventory_path = Path(tmp) / "inventory.yml"
             inventory_path.write_text(yaml.safe_dump(inventory, sort_keys=False))
-            adapter = AnsibleAdapter(Path(tmp) / "ansible", control_path_dir=control_path_dir,
+            adapter = AnsibleAdapter(Path(tmp) / "ansible", control_path_dir=control_path_dir(suite_dir),
                                      config_dir=self.project.config_dir)
             return adapter.run("ssh-release.yml", inventory=inventory_path).ok
 
@@ -228,11 +268,11 @@ class SshCloud:
             found["ansible_ssh_extra_args"] = f"{extra} -o ForwardAgent=yes".strip()
         return found
 
-    def host_vars(self, prj_id: str, suite_dir_name: str, slot: HostSlot, check_status: bool,
+    def host_vars(self, suite_dir_name: str, slot: HostSlot, check_status: bool,
                   setup_roles: list[dict]) -> dict[str, Any]:
         host = self.assignment[slot.name]
         paths = self.paths[slot.name]
-        queue_dir = f"{paths.remote_dir}/{prj_id}/{suite_dir_name}"
+        queue_dir = f"{paths.remote_dir}/{self.prj_id}/{suite_dir_name}"
         # Per suite and host: its own task spooler server. /tmp keeps the socket path short.
         digest = hashlib.sha1(f"{queue_dir}/{slot.name}".encode()).hexdigest()[:16]
         user_vars = {key: value for key, value in host.vars.items()
@@ -261,13 +301,13 @@ class SshCloud:
             "private_dns_name": str(host.vars.get("private_dns_name") or host.vars.get("ansible_host", host.name)),
         }
 
-    def write_inventory(self, suite_dir: Path, slots: list[HostSlot], hosts: dict[str, dict],
-                        context: dict[str, Any]) -> Path:
-        """Write `.inventory/<name>.yml` (+ a copy of group_vars/), usable with plain ansible-playbook;
-        `context` holds the variables every host has unless the project's group_vars set them."""
+    def write_inventory(self, suite_dir: Path, slots: list[HostSlot], host_vars: dict[str, dict],
+                        context: dict[str, Any], *, keep: bool) -> Path:
+        """Write `.inventory/<name>.yml` (+ a copy of group_vars/), usable with plain ansible-playbook.
+        The hosts' folders stay, kept or not: results stay on the hosts."""
         return write_suite_inventory(self.project, suite_dir, self.name,
                                      f"Written by doe from {self.file}: one inventory host per slot of the suite.",
-                                     {**context, "doe_remove_host_dir": False}, slots, hosts)
+                                     {**context, "doe_remove_host_dir": False}, slots, host_vars)
 
 
 def inventory_file(project: Project, name: str) -> Path:
@@ -282,10 +322,8 @@ def inventory_file(project: Project, name: str) -> Path:
                     f"does not exist{hint}", path="--cloud")
 
 
-def stored_cloud(suite_dir: Path) -> str | None:
-    """The cloud a suite run was started on: the name of the inventory doe wrote in its `.inventory/`."""
-    found = sorted(p.stem for p in (suite_dir / ".inventory").glob("*.yml"))
-    return found[0] if len(found) == 1 else None
+def prj_id_of(project: Project) -> str:
+    return str(load_group_vars(project, "all").get("prj_id") or "doe")
 
 
 def parse_report(stdout: str) -> dict[str, str]:
@@ -344,19 +382,8 @@ def _hosts_by_group(content: dict, file: str) -> dict[str, list[InventoryHost]]:
         if not isinstance(hosts, dict):
             raise UserError("expected a mapping of host names to their variables", file=file, path=f"{path}.hosts")
         for name, host_vars in hosts.items():
-            if host_vars is not None and not isinstance(host_vars, dict):
-                raise UserError("expected the host's variables as a mapping", file=file, path=f"{path}.hosts.{name}")
-            merged = {**group_vars, **(host_vars or {})}
-            for own in merged:
-                if own.startswith(_OWN_PREFIXES):
-                    raise UserError(f"{own} is set by doe and cannot be given in an inventory", file=file,
-                                    path=f"{path}.hosts.{name}")
-            for target in [*parents, group]:
-                listed = result.setdefault(target, [])
-                if any(h.name == str(name) for h in listed):
-                    raise UserError(f"host {name} is listed twice in group {target}", file=file,
-                                    path=f"{path}.hosts.{name}")
-                listed.append(InventoryHost(name=str(name), host_type=target, vars=merged))
+            _add_host(result, str(name), _merged_host_vars(group_vars, host_vars, file, f"{path}.hosts.{name}"),
+                      [*parents, group], file, f"{path}.hosts.{name}")
         for child, child_spec in (spec.get("children") or {}).items():
             walk(str(child), child_spec, group_vars, f"{path}.children.{child}", [*parents, group])
 
@@ -365,3 +392,23 @@ def _hosts_by_group(content: dict, file: str) -> dict[str, list[InventoryHost]]:
     for group, spec in groups.items():
         walk(str(group), spec, root_vars, f"all.children.{group}" if top is not None else str(group), [])
     return result
+
+
+def _merged_host_vars(group_vars: dict, host_vars: Any, file: str, path: str) -> dict:
+    if host_vars is not None and not isinstance(host_vars, dict):
+        raise UserError("expected the host's variables as a mapping", file=file, path=path)
+    merged = {**group_vars, **(host_vars or {})}
+    for own in merged:
+        if own.startswith(_OWN_PREFIXES):
+            raise UserError(f"{own} is set by doe and cannot be given in an inventory", file=file, path=path)
+    return merged
+
+
+def _add_host(result: dict[str, list[InventoryHost]], name: str, merged: dict, groups: list[str], file: str,
+              path: str) -> None:
+    """The host in its group and in each of the group's parents."""
+    for target in groups:
+        listed = result.setdefault(target, [])
+        if any(h.name == name for h in listed):
+            raise UserError(f"host {name} is listed twice in group {target}", file=file, path=path)
+        listed.append(InventoryHost(name=name, host_type=target, vars=merged))

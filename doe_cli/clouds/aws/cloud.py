@@ -25,12 +25,14 @@ from typing import Any
 
 import yaml
 
-from doe_cli.cloud import aws_clean, aws_plan, aws_provision
-from doe_cli.cloud.host_plan import host_plan_from
+from doe_cli.clouds.aws import clean as aws_clean
+from doe_cli.clouds.aws import plan as aws_plan
+from doe_cli.clouds.aws import provision as aws_provision
+from doe_cli.clouds.aws.host_plan import host_plan_from
+from doe_cli.clouds.ssh import InventoryHost, SshCloud, prj_id_of
 from doe_cli.config import Project
 from doe_cli.errors import DoeError
 from doe_cli.run.hosts import HostSlot
-from doe_cli.run.ssh_cloud import InventoryHost, SshCloud
 from doe_cli.run.state import setup_marker as suite_setup_marker
 from etl.layout import suite_folder
 
@@ -42,16 +44,16 @@ class AwsCloud(SshCloud):
     suite: str = ""
     suite_id: str = ""
     accept_cost: bool = False
-    log: Callable[[str], None] = print
     settings: dict[str, Any] = field(default_factory=dict)
     provisioned: bool = False
 
     @classmethod
     def create(cls, project: Project, suite: str, suite_id: int | str, *, accept_cost: bool,
-               log: Callable[[str], None]) -> AwsCloud:
+               log: Callable[[str], None], force: bool = False) -> AwsCloud:
         settings = aws_plan.read_yaml(project.group_vars_dir / "all" / "main.yml")
         return cls(project=project, name=CLOUD_NAME, file="group_vars/all/main.yml", hosts_by_type={},
-                   suite=suite, suite_id=str(suite_id), accept_cost=accept_cost, log=log, settings=settings)
+                   force=force, log=log, prj_id=prj_id_of(project), suite=suite, suite_id=str(suite_id),
+                   accept_cost=accept_cost, settings=settings)
 
     def assign(self, slots: list[HostSlot]) -> None:
         """Plan and budget, preflight, provision; then each slot gets the instance tagged with it.
@@ -95,9 +97,9 @@ class AwsCloud(SshCloud):
             self.assignment[slot.name] = hosts[slot.name]
             self.hosts_by_type.setdefault(slot.host_type, []).append(hosts[slot.name])
 
-    def host_vars(self, prj_id: str, suite_dir_name: str, slot: HostSlot, check_status: bool,
+    def host_vars(self, suite_dir_name: str, slot: HostSlot, check_status: bool,
                   setup_roles: list[dict]) -> dict[str, Any]:
-        found = super().host_vars(prj_id, suite_dir_name, slot, check_status, setup_roles)
+        found = super().host_vars(suite_dir_name, slot, check_status, setup_roles)
         instance = self.assignment[slot.name].vars
         # The discovery inventory names them (aws_setup_roles), so plain ansible-playbook runs them too.
         found["doe_cloud_setup_roles"] = list(instance.get("doe_cloud_setup_roles") or [])
@@ -105,11 +107,9 @@ class AwsCloud(SshCloud):
         found["private_dns_name"] = instance.get("private_dns_name") or found["private_dns_name"]
         return found
 
-    def release(self, suite_dir_name: str, *, work_dir: Path, control_path_dir: Path,
-                only: list[str] | None = None) -> bool:
+    def release(self, suite_dir: Path, *, work_dir: Path, only: list[str] | None = None) -> bool:
         """The suite is done with its hosts (complete, or failed): delete everything of the suite id."""
-        answered = super().release(suite_dir_name, work_dir=work_dir, control_path_dir=control_path_dir,
-                                   only=only)
+        answered = super().release(suite_dir, work_dir=work_dir, only=only)
         self.teardown()
         return answered
 

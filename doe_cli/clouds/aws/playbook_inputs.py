@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from doe_cli.cloud.aws_plan import load_aws_suite
-from doe_cli.cloud.aws_provision import inventory_file
-from doe_cli.cloud.host_plan import host_plan_for_suite, plan_vars
+from doe_cli.clouds.aws.host_plan import host_plan_for_suite, plan_vars
+from doe_cli.clouds.aws.plan import load_aws_suite
+from doe_cli.clouds.aws.provision import inventory_file
 from doe_cli.config import Project, discover
 from doe_cli.errors import UserError
 from doe_cli.run.suite_id import resolve_suite_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from doe_cli.cloud.aws_playbooks import raise_for_failure, run_playbook
+from doe_cli.clouds.aws.playbooks import raise_for_failure, run_playbook
 from doe_cli.config import Project
 from doe_cli.errors import UserError
 from etl.layout import last_suite_id

@@ -1,0 +1,49 @@
+"""Where a suite's hosts come from: this machine (local), existing SSH hosts, or AWS EC2 instances.
+
+Each cloud is one module implementing the hooks of `Cloud` (base.py); open_cloud picks it by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from doe_cli.clouds.base import Cloud
+from doe_cli.clouds.inventory import stored_cloud
+from doe_cli.config import Project, default_cloud
+from doe_cli.errors import UserError
+
+LOCAL = "local"
+AWS = "aws"
+
+__all__ = ["AWS", "LOCAL", "Cloud", "cloud_of_run", "open_cloud"]
+
+
+def cloud_of_run(option: str | None, suite_dir: Path, *, is_new: bool, log: Callable[[str], None]) -> str:
+    """The cloud a run uses: a resumed run's own (--cloud may only name it, or local: the default),
+    else --cloud, else config.default_cloud()."""
+    stored = None if is_new else stored_cloud(suite_dir)
+    if stored is None:
+        return option or default_cloud()
+    if option not in (None, LOCAL, stored):
+        raise UserError(f"{suite_dir.name} runs on cloud {stored!r}; resume it with --cloud {stored}", path="--cloud")
+    if stored not in (LOCAL, option):
+        log(f"note: {suite_dir.name} runs on cloud {stored!r}; resuming there")
+    return stored
+
+
+def open_cloud(project: Project, name: str, *, suite: str, suite_id: int, force: bool = False,
+               accept_cost: bool = False, parallel: bool = False, local_dir: Path | None = None,
+               log: Callable[[str], None] = print) -> Cloud:
+    """The cloud `name`: local, aws, or the SSH hosts of inventory/<name>.yml."""
+    if name == LOCAL:
+        from doe_cli.clouds.local import LocalCloud, local_base_dir
+
+        return LocalCloud(project=project, base=local_base_dir(local_dir), parallel=parallel, log=log)
+    if name == AWS:
+        from doe_cli.clouds.aws.cloud import AwsCloud
+
+        return AwsCloud.create(project, suite, suite_id, accept_cost=accept_cost, force=force, log=log)
+    from doe_cli.clouds.ssh import SshCloud
+
+    return SshCloud.load(project, name, {"suite": suite, "cloud": name}, force=force, log=log)

@@ -1,0 +1,67 @@
+"""What the run controller asks of a cloud: the hooks where clouds differ. Everything else (setup,
+enqueue, poll, fetch) is the same Ansible machinery on any host, driven through the suite's inventory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from doe_cli.ansible_adapter import PlaybookResult
+    from doe_cli.run.hosts import HostSlot
+
+
+class Cloud(Protocol):
+    @property
+    def name(self) -> str:
+        """The --cloud value; the suite's stored inventory is .inventory/<name>.yml."""
+        ...
+
+    @property
+    def runs_experiments_one_at_a_time(self) -> bool:
+        """Experiments sharing one machine disturb each other's timings: they run one after another."""
+        ...
+
+    def context_vars(self, suite: str, first_repository_dir: str) -> dict[str, Any]:
+        """Variables every host has unless the project's group_vars or the host's own set them."""
+        ...
+
+    def assign(self, slots: list[HostSlot]) -> None:
+        """A host for every slot (provisioned, taken from an inventory, or a folder here)."""
+        ...
+
+    def check_hosts(self, suite_dir: Path, *, set_up: bool) -> dict[str, Any] | None:
+        """Check (and lock) the assigned hosts before anything is set up. A resumed suite whose hosts
+        are set up may leave the check to its first round: then the round's extra vars for it."""
+        ...
+
+    def read_check(self, result: PlaybookResult, suite_dir: Path) -> None:
+        """The answers of the check a first round made (see check_hosts); raises if a host failed it."""
+        ...
+
+    def host_vars(self, suite_dir_name: str, slot: HostSlot, check_status: bool,
+                  setup_roles: list[dict]) -> dict[str, Any]:
+        """The inventory variables of the slot's host: its connection and its queue's folders."""
+        ...
+
+    def write_inventory(self, suite_dir: Path, slots: list[HostSlot], host_vars: dict[str, dict],
+                        context: dict[str, Any], *, keep: bool) -> Path:
+        """The suite's inventory in .inventory/<name>.yml, which every playbook of the run uses."""
+        ...
+
+    def hosts_gone(self, host_vars: dict[str, dict]) -> bool:
+        """Whether hosts set up earlier lost what the setup put there, so they are set up again."""
+        ...
+
+    def release_hosts(self, suite_dir: Path, host_vars: dict[str, dict], *, still_locked: list[str]) -> None:
+        """After the queues are shut down: the hosts are the suite's no more (folders, locks, instances).
+        still_locked: the hosts whose shutdown did not release their lock itself."""
+        ...
+
+    def abandon_hosts(self, suite_dir: Path) -> None:
+        """A new run that failed before anything was created gives its hosts back."""
+        ...
+
+    def teardown(self) -> None:
+        """A failed run deletes what costs money (provisioned instances); a resume provisions anew."""
+        ...
