@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from doe_cli.errors import UserError
 from doe_cli.fileio import write_atomic
@@ -121,9 +121,8 @@ def _level_text(value: Any) -> str:
 
 def _write_outputs(request: CompareRequest, outcome: CompareOutcome) -> list[Path]:
     """compare.csv and a plot of the ratios, named after what was compared."""
+    import csv
     import io
-
-    import pandas as pd
 
     name = (f"to_{request.to_suite_dir.name}" if request.to_suite_dir is not None
             else f"by_{request.by}").replace("/", "_")
@@ -138,11 +137,17 @@ def _write_outputs(request: CompareRequest, outcome: CompareOutcome) -> list[Pat
                      "estimate_other": est_other})
     csv_path = folder / f"{name}.csv"
     buffer = io.StringIO()
-    pd.DataFrame(rows).to_csv(buffer, index=False)
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
     write_atomic(csv_path, buffer.getvalue())
     plot_path = folder / f"{name}.png"
     plot = _ratio_plot(outcome.comparisons, request.metric)
-    write_file_atomic(plot_path, lambda handle: handle.write(plot), binary=True)
+
+    def write_plot(handle: IO[bytes]) -> None:
+        handle.write(plot)
+
+    write_file_atomic(plot_path, write_plot, binary=True)
     return [csv_path, plot_path]
 
 

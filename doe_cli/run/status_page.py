@@ -23,7 +23,7 @@ import yaml
 
 from doe_cli.errors import DoeError
 from doe_cli.run.state import FAILED, FINISHED, PENDING, QUEUED, ExperimentState
-from etl.fileio import DOE_RECORD, write_atomic
+from etl.fileio import DOE_RECORD, write_text_atomic
 from etl.layout import JobKey, job_dir
 
 PAGE = "status.html"
@@ -69,7 +69,7 @@ class StatusPage:
     def write(self, states: dict[str, ExperimentState], *, running: bool, failed_jobs: dict[str, list[dict]],
               hosts: list[HostInfo] | None = None, notes: list[str] | None = None) -> Path:
         text = self.render(states, running=running, failed_jobs=failed_jobs, hosts=hosts or [], notes=notes or [])
-        write_atomic(self.path, lambda handle: handle.write(text))
+        write_text_atomic(self.path, text)
         return self.path
 
     # --- data ----------------------------------------------------------------------------------------

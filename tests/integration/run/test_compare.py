@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -31,10 +34,12 @@ timed:
 @pytest.fixture(scope="module")
 def doe(tmp_path_factory):
     root = tmp_path_factory.mktemp("compare")
-    doe = Doe(make_config_dir(root, {"timed": TIMED}), root / "results", root / "local")
+    local = Path(tempfile.mkdtemp(prefix="doe-cmp-", dir="/tmp"))  # task spooler sockets need short paths
+    doe = Doe(make_config_dir(root, {"timed": TIMED}), root / "results", local)
     doe("run", "--suite", "timed", "--id", "new")
     doe("run", "--suite", "timed", "--id", "new")
-    return doe
+    yield doe
+    shutil.rmtree(local, ignore_errors=True)
 
 
 def test_compare_by_a_factor_finds_the_slower_level_and_writes_its_table_and_plot(doe):

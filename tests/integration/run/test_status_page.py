@@ -55,9 +55,10 @@ def browse(page: Path, *extra: str) -> subprocess.CompletedProcess:
                            page.resolve().as_uri()], capture_output=True, text=True, timeout=120, check=False)
 
 
-def test_the_status_page_shows_counts_failures_and_etl_figures_in_a_browser(tmp_path):
-    doe = Doe(make_config_dir(tmp_path, {"paged": SUITE}), tmp_path / "results", tmp_path / "local")
-    doe("run", "--suite", "paged", "--id", "new", check=False)
+def test_the_status_page_shows_counts_failures_and_etl_figures_in_a_browser(tmp_path, short_tmp):
+    doe = Doe(make_config_dir(tmp_path, {"paged": SUITE}), tmp_path / "results", short_tmp / "local")
+    ran = doe("run", "--suite", "paged", "--id", "new", check=False)
+    assert ran.returncode == 1 and "2 failed" in ran.stderr, ran.stderr  # the failing run 2
     page = Path(doe("status", "--suite", "paged", "--html").stdout.strip())
     assert page.name == "status.html" and page.parent == doe.suite_dir("paged")
     text = page.read_text()
