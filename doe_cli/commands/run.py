@@ -46,6 +46,9 @@ def run(
                                                       "(default: $DOE_LOCAL_DIR or ~/.doe/local).")] = None,
     strict_etl: Annotated[bool, typer.Option("--strict-etl", help="Exit 1 when an ETL pipeline fails "
                                                                  "(default: report it, exit 0).")] = False,
+    notify: Annotated[list[str] | None, typer.Option("--notify", help="Tell this webhook URL or run this command "
+                                                     "when the suite ends or breaks (repeatable; none: no one; "
+                                                     "default: notify in group_vars/all).")] = None,
 ) -> None:
     """Run a suite, or resume it with --id last / <id>."""
     from doe_cli.run.controller import run_suite
@@ -55,7 +58,7 @@ def run(
 
     options = RunOptions(suite=suite, id=id, cloud=cloud, keep=keep, expfilter=expfilter,
                          retry_failed=retry_failed, timeout=timeout, job_timeout=job_timeout, local_dir=local_dir,
-                         force=force, yes=yes, parallel=parallel)
+                         force=force, yes=yes, parallel=parallel, notify=notify)
     with Progress(err) as progress:
         summary = run_suite(project(), options, log=lambda m: err.print(m, markup=False, highlight=False),
                             progress=progress)

@@ -21,11 +21,13 @@ from doe_cli.clouds import Cloud, cloud_of_run, open_cloud
 from doe_cli.config import Project
 from doe_cli.errors import DoeError
 from doe_cli.fileio import load_yaml
+from doe_cli.notify import Target
 from doe_cli.run.ansible_env import CLEANUP_TASK, control_path_dir, suite_adapter
 from doe_cli.run.intake import ResultIntake, run_etl
 from doe_cli.run.poll_reply import helper_report
 from doe_cli.run.prepare import PreparedRun, prepare, resolve_suite
 from doe_cli.run.progress import Progress
+from doe_cli.run.reporting import RunReporting, notify_targets
 from doe_cli.run.rounds import Rounds
 from doe_cli.run.runtime import PlaybookRunner, RunOptions, RunSummary, SuiteLock, SuiteRun
 from doe_cli.run.setup import HostSetup
@@ -34,14 +36,16 @@ from doe_cli.run.status import failed_jobs, load_states, suite_experiments
 
 
 class Controller:
-    def __init__(self, prepared: PreparedRun, *, log: Callable[[str], None], progress: Progress | None = None) -> None:
+    def __init__(self, prepared: PreparedRun, *, log: Callable[[str], None], progress: Progress | None = None,
+                 notify: list[Target] | None = None) -> None:
         self.prepared = prepared
         self.log = log
         self.progress = progress
         self.stop_event = threading.Event()
         self.playbooks = PlaybookRunner(suite_adapter(prepared.project, prepared.suite_dir), prepared.inventory,
                                         progress.event if progress is not None else None)
-        self.intake = ResultIntake(prepared, log)
+        self.reporting = RunReporting(prepared, notify or [], log)
+        self.intake = ResultIntake(prepared, self.reporting, log)
         self.setup = HostSetup(prepared, self.playbooks, release_hosts=self.release_hosts, log=log)
         self.rounds = Rounds(prepared, self.playbooks, self.setup, self.intake, log)
 
@@ -52,6 +56,15 @@ class Controller:
         self.stop_event.set()
 
     def run(self) -> RunSummary:
+        try:
+            summary = self._run()
+        except DoeError as error:
+            self.reporting.stopped(str(error))
+            raise
+        self.reporting.finished(summary)
+        return summary
+
+    def _run(self) -> RunSummary:
         self.setup.plan()
         if self._all_done() and self.setup.pending:
             return self.summary()  # a finished suite whose hosts were cleaned up: nothing to do
@@ -69,6 +82,7 @@ class Controller:
                     self.rounds.poll_tick()
                 self.intake.maybe_etl(final=False)
                 self._show()
+                self.reporting.tick()
                 if self._all_done():
                     break
                 if not self.rounds.stops_pending():
@@ -168,9 +182,11 @@ def run_suite(project: Project, options: RunOptions, *, log: Callable[[str], Non
         finished = finished_summary(project, options, run, log)
         if finished is not None:
             return finished
+        notify = notify_targets(project, options.notify)
         cloud = _open(project, options, run, log)
         try:
-            controller = Controller(prepare(project, options, run, cloud, log), log=log, progress=progress)
+            controller = Controller(prepare(project, options, run, cloud, log), log=log, progress=progress,
+                                    notify=notify)
             try:
                 return controller.run()
             finally:

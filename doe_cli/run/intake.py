@@ -14,6 +14,7 @@ from doe_cli.run.fetch import place_results
 from doe_cli.run.host_feed import MAX_MISSING_POLLS, HostFeed
 from doe_cli.run.hosts import HostSlot
 from doe_cli.run.prepare import PreparedRun
+from doe_cli.run.reporting import RunReporting
 from doe_cli.run.runtime import ExpRuntime
 from doe_cli.run.state import FAILED, FINISHED
 from etl.fileio import DOE_RECORD
@@ -21,8 +22,9 @@ from etl.layout import JobKey, host_dir_name, job_dir
 
 
 class ResultIntake:
-    def __init__(self, prepared: PreparedRun, log: Callable[[str], None]) -> None:
+    def __init__(self, prepared: PreparedRun, reporting: RunReporting, log: Callable[[str], None]) -> None:
         self.prepared = prepared
+        self.reporting = reporting
         self.log = log
         self.last_etl = time.monotonic()  # the first ETL waits the minimum delay too
         self.new_results_since_etl = False
@@ -48,6 +50,7 @@ class ResultIntake:
         exit_codes = [done[host].get("exit_code") for host in (failed or ordered)]
         exit_code = next((code for code in exit_codes if code), exit_codes[0] if exit_codes else None)
         exp.state.set(key, FAILED if failed else FINISHED, exit_code=exit_code)
+        self.reporting.job_ended(exp, key, done, bool(failed))
         if failed:
             self.log(f"job {exp.name} run {key[0]} rep {key[1]} failed on {', '.join(failed)} "
                      f"(exit code {record.exit_code})")
@@ -88,6 +91,7 @@ class ResultIntake:
         self.new_results_since_etl = False
         self.last_etl = time.monotonic()
         self.etl_error = not run_etl(self.prepared.suite_dir, self.prepared.project)
+        self.reporting.etl_ran(not self.etl_error)
 
 
 def run_etl(suite_dir: Path, project: Project) -> bool:

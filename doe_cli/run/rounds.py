@@ -366,14 +366,17 @@ class Rounds:
         for host, reason in unreachable.items():
             if host not in self.unreachable_since:
                 self.unreachable_since[host] = now
+                self.intake.reporting.host_unreachable(host, reason)
                 self.log(f"warning: host {host} is unreachable ({reason or 'no answer'}); its jobs "
                          f"keep running there, the other hosts are polled meanwhile")
             elif now - self.unreachable_since[host] > timeout:
                 raise DoeError(f"host {host} has been unreachable for {timeout:g} s "
                                f"({reason or 'no answer'}); its jobs keep running; resume with: "
                                f"{self.prepared.run.resume_command}")
-        for host in result.stats.get("processed", {}):
-            if host not in unreachable and self.unreachable_since.pop(host, None) is not None:
+        answered = [host for host in result.stats.get("processed", {}) if host not in unreachable]
+        self.intake.reporting.hosts_answered(answered)
+        for host in answered:
+            if self.unreachable_since.pop(host, None) is not None:
                 self.log(f"host {host} answers again")
 
     def fetch_finished(self) -> int:

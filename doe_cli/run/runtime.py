@@ -37,6 +37,7 @@ class RunOptions:
     poll_interval: float = 0.5
     long_poll: float = 4.0               # seconds a host may wait for its jobs before answering a poll
     unreachable_timeout: float = 900.0   # seconds a host may stay unreachable before the run stops
+    notify: list[str] | None = None       # --notify targets (None: group_vars/all's notify)
 
 
 @dataclass

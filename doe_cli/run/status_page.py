@@ -14,6 +14,7 @@ import csv
 import html
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,6 +106,16 @@ class StatusPage:
                         max((e for e in ends if e), default=None), ", ".join(hosts))
         self._records[cache_key] = found
         return found
+
+    def note_job(self, exp: str, key: JobKey, attempt: int, markers: Iterable[dict]) -> None:
+        """A job ended: its hosts' done markers hold what its records say, so they need not be read."""
+        markers = list(markers)
+        walls = [float(m["wall_seconds"]) for m in markers if isinstance(m.get("wall_seconds"), int | float)]
+        starts = [t for t in (_timestamp(m.get("start_time")) for m in markers) if t]
+        ends = [t for t in (_timestamp(m.get("end_time")) for m in markers) if t]
+        hosts = [str(m.get("host")) for m in markers if m.get("host")]
+        self._records[(exp, key, attempt)] = _Record(max(walls) if walls else None, min(starts, default=None),
+                                                     max(ends, default=None), ", ".join(hosts))
 
     # --- page ----------------------------------------------------------------------------------------
     def render(self, states: dict[str, ExperimentState], *, running: bool, failed_jobs: dict[str, list[dict]],
