@@ -1,4 +1,5 @@
-"""Where a suite's hosts come from: this machine (local), existing SSH hosts, or AWS EC2 instances.
+"""Where a suite's hosts come from: this machine (local), existing SSH hosts, AWS EC2 instances, or a
+Slurm cluster's login hosts.
 
 Each cloud is one module implementing the hooks of `Cloud` (base.py); open_cloud picks it by name.
 """
@@ -35,7 +36,7 @@ def cloud_of_run(option: str | None, suite_dir: Path, *, is_new: bool, log: Call
 def open_cloud(project: Project, name: str, *, suite: str, suite_id: int, force: bool = False,
                accept_cost: bool = False, parallel: bool = False, local_dir: Path | None = None,
                log: Callable[[str], None] = print) -> Cloud:
-    """The cloud `name`: local, aws, or the SSH hosts of inventory/<name>.yml."""
+    """The cloud `name`: local, aws, or the SSH hosts (or Slurm login hosts) of inventory/<name>.yml."""
     if name == LOCAL:
         from doe_cli.clouds.local import LocalCloud, local_base_dir
 
@@ -44,6 +45,8 @@ def open_cloud(project: Project, name: str, *, suite: str, suite_id: int, force:
         from doe_cli.clouds.aws.cloud import AwsCloud
 
         return AwsCloud.create(project, suite, suite_id, accept_cost=accept_cost, force=force, log=log)
+    from doe_cli.clouds.slurm import SlurmCloud, is_slurm_inventory
     from doe_cli.clouds.ssh import SshCloud
 
-    return SshCloud.load(project, name, {"suite": suite, "cloud": name}, force=force, log=log)
+    ssh = SshCloud.load(project, name, {"suite": suite, "cloud": name}, force=force, log=log)
+    return SlurmCloud.from_ssh(ssh, suite, suite_id) if is_slurm_inventory(ssh) else ssh

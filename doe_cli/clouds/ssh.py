@@ -37,6 +37,8 @@ from doe_cli.run.ansible_env import control_path_dir, ensure_ansible_on_path
 from doe_cli.run.hosts import HostSlot
 
 PREFLIGHT_TASK = "Check the host's folders and take its lock"
+# The host check's answers that let a suite use a host (none: a Slurm login host, shared by all suites).
+USABLE_LOCKS = ("taken", "forced", "ours", "none")
 # Settings the user's inventory gives and doe passes on to Ansible unchanged.
 CONNECTION_VARS = ("ansible_host", "ansible_port", "ansible_user", "ansible_ssh_private_key_file",
                    "ansible_ssh_common_args", "ansible_ssh_extra_args", "ansible_python_interpreter",
@@ -163,7 +165,7 @@ class SshCloud:
                 "ssh_host_remote_dir": str(host.vars.get("remote_dir") or ""),
                 "ssh_host_results_dir": str(host.vars.get("remote_results_dir") or ""),
                 "ssh_host_lock_owner": suite_dir_name, "ssh_host_force": self.force,
-                "ssh_host_suite_dir_name": suite_dir_name}
+                "ssh_host_suite_dir_name": suite_dir_name, **self.check_vars()}
         work_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="preflight-", dir=work_dir) as tmp:
             inventory_path = Path(tmp) / "inventory.yml"
@@ -172,6 +174,10 @@ class SshCloud:
                                      config_dir=self.project.config_dir)
             result = adapter.run("ssh-preflight.yml", inventory=inventory_path)
         self._read_check(result, suite_dir, work_dir=work_dir)
+
+    def check_vars(self) -> dict[str, Any]:
+        """Further variables of the host check (a Slurm login host is checked for sbatch, not locked)."""
+        return {}
 
     def read_check(self, result: PlaybookResult, suite_dir: Path) -> None:
         self._read_check(result, suite_dir, work_dir=suite_dir / ".doe")
@@ -199,10 +205,10 @@ class SshCloud:
                 self.log(f"warning: {where}: took over the lock of suite {report.get('HOLDER') or '?'} (--force)")
             if lock in ("taken", "forced"):
                 taken.append(slot_name)
-            if report and slot_name not in reasons and lock not in ("taken", "forced", "ours"):
+            if report and slot_name not in reasons and lock not in USABLE_LOCKS:
                 problems.append(f"{where}: unexpected answer from the host check: {report}")
                 continue
-            if slot_name in reasons or lock not in ("taken", "forced", "ours"):
+            if slot_name in reasons or lock not in USABLE_LOCKS:
                 kind = "does not answer" if slot_name in result.unreachable_hosts() else "failed the check"
                 problems.append(f"{where} {kind}: {reasons.get(slot_name) or result.summary()}")
                 continue

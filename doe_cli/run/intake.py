@@ -52,8 +52,10 @@ class ResultIntake:
         exp.state.set(key, FAILED if failed else FINISHED, exit_code=exit_code)
         self.reporting.job_ended(exp, key, done, bool(failed))
         if failed:
+            # The queue's word on a job it ended (a Slurm state, a pending limit), when it said one.
+            reasons = sorted({str(done[host]["reason"]) for host in failed if done[host].get("reason")})
             self.log(f"job {exp.name} run {key[0]} rep {key[1]} failed on {', '.join(failed)} "
-                     f"(exit code {record.exit_code})")
+                     f"(exit code {record.exit_code}{'; ' + '; '.join(reasons) if reasons else ''})")
 
     def note_not_fetched(self, host: str, skipped: list[dict]) -> None:
         """Files a fetch left out (symlinks, special files, files over the cap): said once, kept in

@@ -1,6 +1,7 @@
 # Checks a host before a suite uses it and takes the host's lock. Runs with plain sh (no Python
 # needed yet). Arguments: remote dir, results dir (empty or ~/...: relative to the home folder),
-# lock owner (<suite>_<id>), "force" or "", the suite's folder name. Prints DOE-<KEY>=<value> lines.
+# lock owner (<suite>_<id>), "force" or "", the suite's folder name, and "slurm" for a Slurm login
+# host (shared by every suite: no lock; sbatch must be there). Prints DOE-<KEY>=<value> lines.
 home=${HOME:-$(cd ~ && pwd)}
 expand() {
   case $1 in
@@ -27,6 +28,16 @@ for dir in "$remote_dir" "$results_dir/$5"; do
   fi
   rm -f -- "$probe"
 done
+if [ "$6" = slurm ]; then
+  for tool in sbatch squeue scancel; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+      printf 'DOE-ERROR=%s is not on the PATH of this login host (is Slurm installed here?)\n' "$tool"
+      exit 0
+    fi
+  done
+  printf 'DOE-LOCK=none\n'
+  exit 0
+fi
 lock="$remote_dir/doe.lock"
 # noclobber makes the create atomic: of two controllers, one wins.
 if (set -C; printf '%s\n' "$3" > "$lock") 2>/dev/null; then

@@ -23,3 +23,11 @@ def slurm_cluster():
     yield cluster
     cluster.stop()
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def short_tmp():
+    """A short temp dir: task spooler sockets and munge's need short paths."""
+    path = Path(tempfile.mkdtemp(prefix="doe-slurm-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

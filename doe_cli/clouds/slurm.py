@@ -1,0 +1,94 @@
+"""Slurm clusters: `doe run --cloud <name>` where the hosts of `inventory/<name>.yml` carry
+`job_scheduler: slurm`: each is a login host (all host types may name the same one, as doe-suite's
+`euler` inventory does; `ansible_connection: local` when the controller is a login node itself).
+
+Setup runs on the login host as on any SSH host (code checkout, setup roles, the job wrapper), in
+folders on the cluster's shared filesystem; then every job is one `sbatch` of the same job wrapper
+(roles/job-queue/files/doe_slurm.py), with the host type's resources from its group_vars
+(clouds/slurm_args.py) and the job name `<prj>.<suite>.<id>.<exp>.<run>.<rep>`. A login host is shared
+by every suite of every user: it is checked for sbatch, never locked, and as many slots as the suite
+has may use it at once. `slurm_conf` (host var) becomes SLURM_CONF of every Slurm command;
+`slurm_max_pending_minutes` (group_vars, default 60, 0: forever) cancels a job that stays pending.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from doe_cli.clouds.slurm_args import sbatch_settings
+from doe_cli.clouds.ssh import SshCloud
+from doe_cli.config import load_group_vars
+from doe_cli.errors import UserError
+from doe_cli.run.hosts import HostSlot
+
+SCHEDULER_KEY = "job_scheduler"
+DEFAULT_MAX_PENDING_MINUTES = 60
+
+
+def is_slurm_inventory(cloud: SshCloud) -> bool:
+    """Whether the inventory's hosts are Slurm login hosts; a mix of both is an error."""
+    hosts = [host for listed in cloud.hosts_by_type.values() for host in listed]
+    slurm = [host for host in hosts if str(host.vars.get(SCHEDULER_KEY) or "") == "slurm"]
+    if slurm and len(slurm) != len(hosts):
+        other = next(host for host in hosts if host not in slurm)
+        raise UserError(f"host {other.name} has no `{SCHEDULER_KEY}: slurm` while others have: an inventory is "
+                        "either Slurm login hosts or SSH hosts", file=cloud.file, path=f"{other.host_type}.hosts."
+                        f"{other.name}")
+    return bool(slurm)
+
+
+@dataclass
+class SlurmCloud(SshCloud):
+    suite: str = ""
+    suite_id: str = ""
+
+    @classmethod
+    def from_ssh(cls, ssh: SshCloud, suite: str, suite_id: int | str) -> SlurmCloud:
+        return cls(project=ssh.project, name=ssh.name, file=ssh.file, hosts_by_type=ssh.hosts_by_type,
+                   force=ssh.force, log=ssh.log, prj_id=ssh.prj_id, suite=suite, suite_id=str(suite_id))
+
+    def assign(self, slots: list[HostSlot]) -> None:
+        """Every slot of a host type runs through the first login host of that type."""
+        for slot in slots:
+            listed = self.hosts_by_type.get(slot.host_type) or []
+            if not listed:
+                raise UserError(f"host type {slot.host_type!r} has no login host in the inventory", file=self.file,
+                                path=slot.host_type)
+            self.assignment[slot.name] = listed[0]
+
+    def check_vars(self) -> dict[str, Any]:
+        return {"ssh_host_scheduler": "slurm"}
+
+    def host_vars(self, suite_dir_name: str, slot: HostSlot, check_status: bool,
+                  setup_roles: list[dict]) -> dict[str, Any]:
+        found = super().host_vars(suite_dir_name, slot, check_status, setup_roles)
+        host = self.assignment[slot.name]
+        type_vars = {**load_group_vars(self.project, "all"), **load_group_vars(self.project, slot.host_type)}
+        settings = sbatch_settings(type_vars, f"group_vars/{slot.host_type}/main.yml")
+        max_pending = type_vars.get("slurm_max_pending_minutes", DEFAULT_MAX_PENDING_MINUTES)
+        if isinstance(max_pending, bool) or not isinstance(max_pending, int | float) or max_pending < 0:
+            raise UserError("expected minutes >= 0 (0: wait forever)", file=f"group_vars/{slot.host_type}/main.yml",
+                            path="slurm_max_pending_minutes")
+        config: dict[str, Any] = {**settings, "max_pending_minutes": max_pending,
+                                  "job_name_prefix": f"{self.prj_id}.{self.suite}.{self.suite_id}"}
+        if host.vars.get("slurm_conf"):
+            config["slurm_conf"] = str(host.vars["slurm_conf"])
+        # Slots share the login host (and its folders): each gets folders of its own, so the job dirs and
+        # journals of two slots never meet and a slot's shutdown cancels only its own jobs.
+        found.update({
+            "job_queue_dir": f"{found['job_queue_dir']}/{slot.name}",
+            "job_queue_root": f"{found['job_queue_root']}/{slot.name}",
+            "job_queue_scheduler": "slurm",
+            "job_queue_scheduler_config": config,
+            "job_queue_lock_file": "",  # a login host is shared: no lock to release
+            "ssh_host_scheduler": "slurm",
+        })
+        return found
+
+    def release_hosts(self, suite_dir: Path, host_vars: dict[str, dict], *, still_locked: list[str]) -> None:
+        """Nothing was locked; the job folders stay on the cluster's filesystem."""
+
+    def abandon_hosts(self, suite_dir: Path) -> None:
+        """Nothing was locked."""

@@ -1,0 +1,174 @@
+"""`doe run --cloud <inventory>` on the real two-node Slurm test cluster, the controller on its login node."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from tests.integration.run.conftest import Doe, make_config_dir, wait_for
+
+pytestmark = pytest.mark.slurm
+
+# Two experiments, one of them multi-factor; every job appends to a ledger (exactly once each).
+MIXED = """
+sweep:
+  n_repetitions: 2
+  host_types:
+    small:
+      $CMD$: >-
+        echo "sweep [% my_run.x %] [% my_run.y %] $SLURM_JOB_ID" >> "[% 'ledger' | at_runtime(exp_host_lst) %]";
+        echo "{\\"x\\": [% my_run.x %]}" > results/out.json
+  base_experiment:
+    x: $FACTOR$
+    y: $FACTOR$
+  factor_levels:
+    - {x: 1, y: a}
+    - {x: 2, y: b}
+    - {x: 3, y: c}
+single:
+  n_repetitions: 3
+  host_types:
+    small:
+      $CMD$: echo "single $SLURM_JOB_NAME" >> "[% 'ledger' | at_runtime(exp_host_lst) %]"
+  base_experiment:
+    k: 1
+"""
+
+FAILING = """
+failing:
+  host_types:
+    small:
+      $CMD$: if [ "[% my_run.i %]" = 1 ]; then echo "no model" >&2; exit 5; fi; echo fine
+  base_experiment:
+    i:
+      $FACTOR$: [0, 1]
+"""
+
+
+def write_cluster_inventory(config, cluster, remote, ledger, name="cluster", **extra):
+    host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+            "job_scheduler": "slurm", "slurm_conf": str(cluster.conf), "remote_dir": str(remote / "doe"),
+            "remote_results_dir": str(remote / "results"), "ledger": str(ledger), **extra}
+    (config / "inventory").mkdir(exist_ok=True)
+    (config / "inventory" / f"{name}.yml").write_text(yaml.safe_dump({"small": {"hosts": {"login": host}}}))
+
+
+@pytest.fixture
+def env(slurm_cluster, tmp_path, short_tmp):
+    def make(designs: dict[str, str]):
+        config = make_config_dir(tmp_path, designs)
+        (config / "group_vars" / "all" / "main.yml").write_text("prj_id: prj\n")
+        ledger = short_tmp / "ledger.txt"
+        write_cluster_inventory(config, slurm_cluster, short_tmp / "remote", ledger)
+        doe = Doe(config, tmp_path / "results", short_tmp / "local")
+        doe.ledger = ledger
+        return doe
+    return make
+
+
+def test_a_mixed_suite_runs_every_job_once_as_its_own_slurm_job(env, slurm_cluster):
+    doe = env({"mixed": MIXED})
+    done = doe("run", "--suite", "mixed", "--id", "new", "--cloud", "cluster")
+    assert "sweep: 6/6 jobs, 0 failed" in done.stderr and "single: 3/3 jobs, 0 failed" in done.stderr
+    lines = doe.ledger.read_text().splitlines()
+    assert len(lines) == 9
+    sweep = sorted(line.rsplit(" ", 1)[0] for line in lines if line.startswith("sweep"))
+    assert sweep == ["sweep 1 a", "sweep 1 a", "sweep 2 b", "sweep 2 b", "sweep 3 c", "sweep 3 c"]
+    assert len({line.rsplit(" ", 1)[1] for line in lines if line.startswith("sweep")}) == 6  # six Slurm jobs
+    suite_dir = doe.suite_dir("mixed")
+    suite_id = suite_dir.name.rsplit("_", 1)[1]
+    names = sorted(line.split(" ", 1)[1] for line in lines if line.startswith("single"))
+    assert names == [f"prj.mixed.{suite_id}.single.0.{rep}" for rep in range(3)]
+    host_dir = suite_dir / "sweep" / "run_2" / "rep_1" / "small" / "host_0"
+    assert json.loads((host_dir / "out.json").read_text()) == {"x": 3}
+    assert (host_dir / "stdout.log").exists() and (host_dir / "stderr.log").exists()
+
+
+def test_a_failing_job_is_reported_and_retried(env):
+    doe = env({"failing": FAILING})
+    done = doe("run", "--suite", "failing", "--id", "new", "--cloud", "cluster", check=False)
+    assert done.returncode == 1 and "failing: 2/2 jobs, 1 failed" in done.stderr, done.stderr
+    assert "exit code 5" in done.stderr and "no model" in done.stderr
+    again = doe("run", "--suite", "failing", "--id", "last", "--retry-failed", check=False)
+    assert again.returncode == 1 and "failing: 2/2 jobs, 1 failed" in again.stderr
+    assert (doe.suite_dir("failing") / "failing/run_1/rep_0/small/host_0/stderr.log").read_text() == "no model\n"
+
+
+SLOW = """
+slow:
+  n_repetitions: 4
+  host_types:
+    small:
+      $CMD$: >-
+        echo "slow [% my_run.i %] $SLURM_JOB_ID" >> "[% 'ledger' | at_runtime(exp_host_lst) %]"; sleep 1
+  base_experiment:
+    i:
+      $FACTOR$: [0, 1, 2]
+"""
+
+
+def test_a_controller_killed_mid_run_resumes_without_submitting_a_job_twice(env, slurm_cluster):
+    doe = env({"slow": SLOW})
+    process = doe.popen("run", "--suite", "slow", "--id", "new", "--cloud", "cluster")
+    wait_for(lambda: doe.ledger.exists() and len(doe.ledger.read_text().splitlines()) >= 2, timeout=120,
+             what="the first jobs ran")
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    resumed = doe("run", "--suite", "slow", "--id", "last")
+    assert "slow: 12/12 jobs, 0 failed" in resumed.stderr
+    lines = doe.ledger.read_text().splitlines()
+    assert sorted(line.split()[1] for line in lines) == sorted(["0", "1", "2"] * 4)  # each job exactly once
+    assert len({line.split()[2] for line in lines}) == 12
+
+
+def test_each_poll_asks_squeue_once_for_all_of_a_hosts_jobs(env, slurm_cluster, short_tmp):
+    doe = env({"slow": SLOW})
+    counter = short_tmp / "squeue-calls"
+    wrappers = short_tmp / "bin"
+    wrappers.mkdir()
+    real = subprocess.run(["sh", "-c", "command -v squeue"], capture_output=True, text=True, check=True).stdout.strip()
+    (wrappers / "squeue").write_text(f'#!/bin/sh\necho "$*" >> {counter}\nexec {real} "$@"\n')
+    (wrappers / "squeue").chmod(0o755)
+    env_path = f"{wrappers}:{os.environ['PATH']}"
+    doe.env = lambda: {**Doe.env(doe), "PATH": env_path}
+    done = doe("run", "--suite", "slow", "--id", "new", "--cloud", "cluster")
+    assert "slow: 12/12 jobs, 0 failed" in done.stderr
+    calls = counter.read_text().splitlines()
+    # One call per enqueue or poll of the host, each naming several jobs at once; never one per job.
+    assert calls and len(calls) < 12, calls
+    assert max(len(call.split(" -j ", 1)[1].split()[0].split(",")) for call in calls if " -j " in call) >= 3
+
+
+def test_clean_cancels_its_own_suites_jobs_and_leaves_another_suites_queued(env, slurm_cluster, tmp_path):
+    doe = env({"slow": SLOW})
+    (doe.config / "group_vars" / "small").mkdir(exist_ok=True)
+    (doe.config / "group_vars" / "small" / "slurm.yml").write_text(
+        "slurm_extra_args: ['--nodes=3']\nslurm_max_pending_minutes: 0\n")  # pending for good: 2 nodes exist
+    first = doe.popen("run", "--suite", "slow", "--id", "new", "--cloud", "cluster")
+
+    def pending_by_suite() -> dict[str, int]:
+        listing = slurm_cluster.run("squeue", "-h", "-t", "PENDING", "-o", "%j").stdout.split()
+        found: dict[str, int] = {}
+        for name in listing:
+            found[name.split(".")[2]] = found.get(name.split(".")[2], 0) + 1
+        return found
+
+    wait_for(lambda: list(pending_by_suite().values()) == [12], timeout=120, what="the first suite's jobs pending")
+    second = doe.popen("run", "--suite", "slow", "--id", "new", "--cloud", "cluster")
+    wait_for(lambda: sorted(pending_by_suite().values()) == [12, 12], timeout=120, what="both suites' jobs pending")
+    for process in (first, second):
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the jobs stay queued
+        process.wait(timeout=60)
+    ids = sorted(pending_by_suite())
+    doe("clean", "--cloud", "cluster", "--suite", "slow", "--id", ids[0], "--yes")
+    wait_for(lambda: ids[0] not in pending_by_suite(), what="the first suite's jobs cancelled")
+    assert pending_by_suite() == {ids[1]: 12}
+    doe("clean", "--cloud", "cluster", "--suite", "slow", "--id", ids[1], "--yes")
+    wait_for(lambda: not pending_by_suite(), what="the second suite's jobs cancelled")
