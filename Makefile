@@ -115,8 +115,9 @@ test: install ## the whole test suite (test_workers=1: one file after another)
 test-unit: install ## the unit tests only
 	$(VENV)/bin/pytest -q tests/unit
 
-lint: install ## ruff, yamllint and ansible-lint
+lint: install ## ruff, mypy, yamllint and ansible-lint
 	$(VENV)/bin/ruff check doe_cli etl doespy tests bench plugins roles playbooks
+	$(VENV)/bin/mypy etl
 	$(VENV)/bin/yamllint -s playbooks roles group_vars
 	$(VENV)/bin/ansible-lint playbooks roles
 

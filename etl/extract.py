@@ -42,7 +42,7 @@ from etl.extract_job import FileMatcher, extract_job
 from etl.extract_walk import JobFolder, JobWalker, RunFolder, has_runs
 from etl.pipeline import StepSpec
 from etl.stamps import RACY_NS, latest_mtime
-from etl.steps.base import is_builtin
+from etl.steps.base import Extractor, Lineage, is_builtin
 from etl.steps.extractors import META_COLUMNS, EtlWarning
 
 
@@ -74,13 +74,13 @@ class ExtractionResult:
     # Where the rows come from: (token, one id per row). Rows with the same token and the same id (>= 0) as a
     # row of an earlier extraction are that row again, value for value (in columns of the same dtype); -1 is a
     # row without such an identity. None: no identities at all (no cache).
-    lineage: tuple[tuple, np.ndarray] | None = None
+    lineage: Lineage | None = None
 
 
 class Extraction:
     """Runs a pipeline's extractors over experiment folders."""
 
-    def __init__(self, pipeline: str, extractors: Iterable[StepSpec], cache_dir: Path | None = None) -> None:
+    def __init__(self, pipeline: str, extractors: Iterable[StepSpec[Extractor]], cache_dir: Path | None = None) -> None:
         self.pipeline = pipeline
         self.extractors = tuple(extractors)
         self.matcher = FileMatcher(pipeline, self.extractors)
@@ -109,7 +109,7 @@ class Extraction:
                     tokens = None
                 else:
                     # Job ids are numbered per experiment: its position in the sources tells them apart.
-                    tokens.append((str(source.suite_dir), source.exp_name, result.lineage[0]))
+                    tokens.append((str(source.suite_dir), source.exp_name, *result.lineage[0]))
                     ids = result.lineage[1]
                     row_ids.append(np.where(ids < 0, -1, ids + (index << 40)))
                 notes.extend(result.warnings)
@@ -259,13 +259,14 @@ class _ExperimentWalk:
         new.frame = frame[frame[JOB].isin(cached_ids)]
         return store.put(self.source.suite_dir, self.source.exp_name, new)
 
-    def lineage(self, frame: pd.DataFrame, saved: bool) -> tuple[str, np.ndarray]:
-        """A job id names the same rows in later runs once the cache that holds it is saved (ids are never
-        given out twice after that); ids of jobs read now but not saved are given out again next time."""
+    def lineage(self, frame: pd.DataFrame, saved: bool) -> Lineage:
+        """The token (the cache's generation) and one job id per row. A job id names the same rows in later
+        runs once the cache that holds it is saved (ids are never given out twice after that); ids of jobs read
+        now but not saved are given out again next time."""
         row_ids = frame[JOB].to_numpy(dtype=np.int64)
         if not saved and self.builder.job_ids:
             row_ids = np.where(np.isin(row_ids, np.fromiter(self.builder.job_ids, np.int64)), -1, row_ids)
-        return self.new.generation, row_ids
+        return (self.new.generation,), row_ids
 
 
 @contextmanager

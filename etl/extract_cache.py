@@ -21,6 +21,7 @@ import pandas as pd
 from etl import cachecodec, safecache
 from etl.pipeline import StepSpec
 from etl.stamps import Stamps, pack
+from etl.steps.base import Extractor
 
 CACHE_VERSION = 9  # 9: signed JSON and buffers (etl.safecache) instead of pickle
 _CACHE_KIND = f"extract/{CACHE_VERSION}"
@@ -35,7 +36,7 @@ Tables = tuple[DirEntries, ConfigEntries, JobEntries]
 _Entry = TypeVar("_Entry")
 
 
-def cache_signature(extractors: Iterable[StepSpec]) -> str:
+def cache_signature(extractors: Iterable[StepSpec[Extractor]]) -> str:
     """Names the cache folder: same version and extractor configs, same cache."""
     text = repr(
         [(spec.name, type(spec.step).__module__, spec.step.model_dump(mode="json")) for spec in extractors]

@@ -127,18 +127,19 @@ def combine(
     text converted to numbers exactly as `infer_numbers` would on the whole frame; None when that needs text
     the cache no longer has."""
     fresh = builder.frame()
-    kept = None
-    if old.frame is not None and len(old.frame):
-        wanted = old.frame[JOB].isin(order.keys() - builder.job_ids)
-        kept = old.frame if wanted.all() else old.frame[wanted]
-    if kept is None or not len(kept):
+    cached = old.frame
+    if cached is None or not len(cached):
+        return infer_numbers(fresh, text_columns)
+    wanted = cached[JOB].isin(order.keys() - builder.job_ids)
+    kept = cached if wanted.all() else cached[wanted]
+    if not len(kept):
         return infer_numbers(fresh, text_columns)
     converted = _converted_fresh(fresh, kept, old.numeric, text_columns)
     if converted is None:
         return None
     fresh = fresh.assign(**converted) if converted else fresh
     combined = kept if not len(fresh) else pd.concat([kept, fresh], ignore_index=True, sort=False)
-    if len(kept) < len(old.frame):
+    if len(kept) < len(cached):
         # Rows left: a text column may now hold only numbers.
         combined = infer_numbers(combined, {c for c in text_columns if c not in old.numeric})
     # The kept rows keep their relative (walk) order, and so do the fresh rows: the two parts are in walk

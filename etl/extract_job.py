@@ -101,10 +101,10 @@ class FileMatcher:
     """Which extractor reads a file, decided once per distinct file name. A name no extractor claims is noted
     and read by none, so that the walk goes on and one error (`unmatched_error`) names all."""
 
-    def __init__(self, pipeline: str, extractors: Sequence[StepSpec]) -> None:
+    def __init__(self, pipeline: str, extractors: Sequence[StepSpec[Extractor]]) -> None:
         self.pipeline = pipeline
         self.extractors = extractors
-        self.steps = [_extractor(spec) for spec in extractors]
+        self.steps = [spec.step for spec in extractors]
         self.modes = [extractor_mode(step) for step in self.steps]
         self._patterns = [tuple(re.compile(r) for r in step.file_regex) for step in self.steps]
         self._memo: dict[str, int | None] = {}
@@ -161,10 +161,3 @@ class FileMatcher:
             f"add an extractor for them or IgnoreExtractor with file_regex {regexes}",
             pipeline=self.pipeline,
         )
-
-
-def _extractor(spec: StepSpec) -> Extractor:
-    step = spec.step
-    if not isinstance(step, Extractor):
-        raise TypeError(f"{spec.path}: {type(step).__name__} is no extractor")
-    return step

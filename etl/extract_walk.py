@@ -268,7 +268,8 @@ class JobWalker:
         return self.content_files(job)
 
     def content_files(self, job: JobFolder) -> tuple[list[ContentFile], tuple]:
-        chosen, stamps = [], []
+        chosen: list[ContentFile] = []
+        stamps: list[str | int] = []
         for rel, name, path in self.listings.files(job.path, job.key):
             index = self.matcher.match(name, f"{job.key}/{rel}")
             if index is None:
@@ -287,7 +288,7 @@ class JobWalker:
         packed = self.listings.packed(job.path, job.key)
         if not self.listings.unchanged or packed is None or "/" in packed:
             return None
-        stamps: list = []
+        stamps: list[str | int] = []
         for rel in cached[1][::3]:
             path = f"{job.path}/{rel}"
             try:
