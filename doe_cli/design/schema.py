@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 SCHEMA_ID = "https://doe.invalid/schemas/design.json"
+_DEFS = "#/$defs/"
 
 
 def design_schema() -> dict:
@@ -25,10 +26,27 @@ def design_schema() -> dict:
 
     schema = DesignSpec.model_json_schema(by_alias=True, schema_generator=_Generator)
     _tidy(schema)
+    defs = schema.pop("$defs")
     steps, step_defs = steps_json_schema()
-    schema["$defs"]["PipelineSpec"]["properties"].update(steps)
-    schema["$defs"].update(step_defs)
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+    defs["PipelineSpec"]["properties"].update(steps)
+    # The design's parts inline, where their keys are (an experiment's under additionalProperties, ...); $defs
+    # keeps the steps' models only.
+    schema = _inlined(schema, defs)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema, "$defs": step_defs}
+
+
+def _inlined(node: Any, defs: dict[str, Any]) -> Any:
+    """`node` with each reference to one of `defs` replaced by a copy of what it refers to (the models of a
+    design refer to none of their own: no cycles); references to others (the steps') stay."""
+    if isinstance(node, list):
+        return [_inlined(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    name = ref[len(_DEFS):] if isinstance(ref, str) and ref.startswith(_DEFS) else None
+    if name in defs and len(node) == 1:
+        return _inlined(defs[name], defs)
+    return {key: _inlined(value, defs) for key, value in node.items()}
 
 
 def _tidy(node: Any) -> None:

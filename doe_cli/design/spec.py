@@ -130,7 +130,9 @@ class SuiteVarsSpec(_Spec):
 
 
 class PipelineSpec(_Spec):
-    """An ETL pipeline; the schema types its steps (etl.step_catalog), which etl checks when it loads them."""
+    """An ETL pipeline: the experiments it reads, its extractors, transformers and loaders."""
+
+    # The steps are typed in the schema only (etl.step_catalog); etl checks them when it loads them.
 
     experiments: Literal["*"] | list[str] | None = None
     extractors: dict[str, Any] | None = None
