@@ -207,7 +207,8 @@ def decoder(blobs: list[memoryview]):
         # A copy: the column must not keep the whole file's bytes alive.
         column = pa.ipc.open_stream(pa.py_buffer(bytes(blobs[blob]))).read_all().column(0)
         dtype = string_dtype("pyarrow", na)
-        return pd.arrays.ArrowStringArray(column, dtype=dtype)  # type: ignore[call-arg]  # pandas-stubs lack dtype=
+        # pandas-stubs lack the dtype argument that pandas 3 has.
+        return pd.arrays.ArrowStringArray(column, dtype=dtype)  # type: ignore[call-arg]
 
     def multi(spec: list) -> pd.MultiIndex:
         levels, codes, names = spec

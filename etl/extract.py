@@ -1,8 +1,8 @@
 """Extraction: walk the job folders of a results tree, run the matching extractor per file, build a frame.
 
 The parts: etl.extract_walk (which job folders and files there are, in order), etl.extract_job (one job's
-files → rows), etl.extract_frame (rows → frame), etl.extract_cache (the cache file per experiment); here the
-walk of one experiment that ties them together (_ExperimentWalk) and Extraction over many.
+files → rows), etl.extract_frame (rows → frame), etl.extract_cache (the cache file per experiment); here
+the walk of one experiment that ties them together (_ExperimentWalk) and Extraction over many.
 
 Speed matters (tens of thousands of small files): file names are matched once per distinct name, config.json
 is parsed with json and flattened once per run, CSV files are read with the csv module, rows are
@@ -55,7 +55,8 @@ class ExperimentSource:
     suite_dir: Path
     exp_name: str
     factor_columns: tuple[str, ...] = ()
-    # (host type, number of hosts) from the design: lets the walk skip listing folders (see etl.extract_walk.Listings).
+    # (host type, number of hosts) from the design: lets the walk skip listing folders
+    # (see etl.extract_walk.Listings).
     host_types: tuple[tuple[str, int], ...] = ()
 
     def has_results(self) -> bool:
@@ -80,7 +81,9 @@ class ExtractionResult:
 class Extraction:
     """Runs a pipeline's extractors over experiment folders."""
 
-    def __init__(self, pipeline: str, extractors: Iterable[StepSpec[Extractor]], cache_dir: Path | None = None) -> None:
+    def __init__(
+        self, pipeline: str, extractors: Iterable[StepSpec[Extractor]], cache_dir: Path | None = None
+    ) -> None:
         self.pipeline = pipeline
         self.extractors = tuple(extractors)
         self.matcher = FileMatcher(pipeline, self.extractors)
@@ -230,8 +233,8 @@ class _ExperimentWalk:
         rows = extract_job(self.matcher, files, job.config_flat, job.key)
         source = self.source
         meta = (
-            source.suite_name, source.suite_id, source.exp_name, job.run, job.rep, job.host_type, job.host_idx,
-            self._factor_list,
+            source.suite_name, source.suite_id, source.exp_name, job.run, job.rep, job.host_type,
+            job.host_idx, self._factor_list,
         )
         self.builder.add_job(meta, job.config_flat, rows)
         return job_id, [str(w.message) for w in self._caught[seen:] if issubclass(w.category, EtlWarning)]
@@ -261,8 +264,8 @@ class _ExperimentWalk:
 
     def lineage(self, frame: pd.DataFrame, saved: bool) -> Lineage:
         """The token (the cache's generation) and one job id per row. A job id names the same rows in later
-        runs once the cache that holds it is saved (ids are never given out twice after that); ids of jobs read
-        now but not saved are given out again next time."""
+        runs once the cache that holds it is saved (ids are never given out twice after that); ids of jobs
+        read now but not saved are given out again next time."""
         row_ids = frame[JOB].to_numpy(dtype=np.int64)
         if not saved and self.builder.job_ids:
             row_ids = np.where(np.isin(row_ids, np.fromiter(self.builder.job_ids, np.int64)), -1, row_ids)

@@ -234,5 +234,8 @@ def _decoded_entries(tables: list) -> Tables:
     return (
         {key: (mtime, packed) for key, (mtime, packed) in dirs.items()},
         {key: (tuple(stamp), flat) for key, (stamp, flat) in configs.items()},
-        {key: (job, tuple(stamps), tuple(config), notes) for key, (job, stamps, config, notes) in jobs.items()},
+        {
+            key: (job, tuple(stamps), tuple(config), notes)
+            for key, (job, stamps, config, notes) in jobs.items()
+        },
     )

@@ -1,7 +1,7 @@
-"""One job folder's files → rows: which extractor reads a file (FileMatcher) and what it gives (extract_job).
+"""One job folder's files → rows: which extractor reads a file (FileMatcher), what it gives (extract_job).
 
-extract_job reads only the files it is given, through the extractors; the walk (etl.extract_walk) decides which
-job folders and files there are, and the frame builder (etl.extract_frame) turns the rows into a frame.
+extract_job reads only the files it is given, through the extractors; the walk (etl.extract_walk) decides
+which job folders and files there are, and the frame builder (etl.extract_frame) turns the rows into a frame.
 """
 
 from __future__ import annotations
@@ -61,7 +61,9 @@ def extractor_mode(step: Extractor) -> int:
     return RECORDS
 
 
-def extract_job(matcher: FileMatcher, files: Sequence[ContentFile], config_flat: dict, job_key: str) -> JobRows:
+def extract_job(
+    matcher: FileMatcher, files: Sequence[ContentFile], config_flat: dict, job_key: str
+) -> JobRows:
     """The rows of one job's files, each read by the extractor `matcher` chose; a failure is one EtlDataError
     naming the file."""
     pieces: list[tuple] = []

@@ -93,7 +93,9 @@ def instantiate(
     registry: Registry, kind: Literal["transformer"], name: str, options: Any, path: str
 ) -> Transformer: ...
 @overload
-def instantiate(registry: Registry, kind: Literal["loader"], name: str, options: Any, path: str) -> Loader: ...
+def instantiate(
+    registry: Registry, kind: Literal["loader"], name: str, options: Any, path: str
+) -> Loader: ...
 def instantiate(registry: Registry, kind: str, name: str, options: Any, path: str) -> Step:
     """The step `name` with these options; the registry makes sure it is a `kind`."""
     if options is None:

@@ -159,7 +159,8 @@ class Registry:
     def all_steps(self) -> tuple[dict[str, type[Step]], dict[str, str]]:
         """Every step by name, the built-ins and those of each custom module (all imported now), and per custom
         module that cannot be imported, why."""
-        steps = {**BUILTIN_STEPS, **{name: _imported_step(module, name) for name, module in LAZY_BUILTINS.items()}}
+        lazy = {name: _imported_step(module, name) for name, module in LAZY_BUILTINS.items()}
+        steps = {**BUILTIN_STEPS, **lazy}
         broken = {}
         for module in self.modules:
             loaded = self._import(module)

@@ -84,20 +84,7 @@ def run_pipeline(
                 frame, lineage = _transform(pipeline, transformer, frame, lineage, state_file)
             outcome.rows = len(frame)
             info = {**etl_info, "pipeline": pipeline.name, "etl_output_dir": str(output_dir)}
-            load_errors = []
-            for loader in pipeline.loaders:
-                try:
-                    builtin = is_builtin(type(loader.step))
-                    given = frame if builtin else frame.copy(deep=True)
-                    if builtin and isinstance(loader.step, IncrementalLoader):
-                        context = LoadContext(cache_dir=cache_dir, lineage=lineage)
-                        loader.step.load_incremental(given, dict(loader.options), dict(info), context)
-                    else:
-                        loader.step.load(given, dict(loader.options), dict(info))
-                except Exception as error:  # noqa: BLE001 - a failing loader must not stop the others
-                    load_errors.append(_step_error(pipeline, loader.path, error))
-            if load_errors:
-                raise EtlDataError("; ".join(str(e) for e in load_errors))
+            _load(pipeline, frame, lineage, info, cache_dir)
         outcome.warnings.extend(str(w.message) for w in caught if issubclass(w.category, EtlWarning))
     except EtlError as error:
         outcome.status = "error"
@@ -109,8 +96,32 @@ def run_pipeline(
     return outcome
 
 
+def _load(
+    pipeline: Pipeline, frame: pd.DataFrame, lineage: Lineage | None, info: dict, cache_dir: Path | None
+) -> None:
+    """Run every loader, each even when others fail; one EtlDataError names all that failed."""
+    load_errors = []
+    for loader in pipeline.loaders:
+        try:
+            builtin = is_builtin(type(loader.step))
+            given = frame if builtin else frame.copy(deep=True)
+            if builtin and isinstance(loader.step, IncrementalLoader):
+                context = LoadContext(cache_dir=cache_dir, lineage=lineage)
+                loader.step.load_incremental(given, dict(loader.options), dict(info), context)
+            else:
+                loader.step.load(given, dict(loader.options), dict(info))
+        except Exception as error:  # noqa: BLE001 - a failing loader must not stop the others
+            load_errors.append(_step_error(pipeline, loader.path, error))
+    if load_errors:
+        raise EtlDataError("; ".join(str(e) for e in load_errors))
+
+
 def _transform(
-    pipeline: Pipeline, spec: StepSpec[Transformer], frame: pd.DataFrame, lineage: Lineage | None, state_file: Path | None
+    pipeline: Pipeline,
+    spec: StepSpec[Transformer],
+    frame: pd.DataFrame,
+    lineage: Lineage | None,
+    state_file: Path | None,
 ) -> tuple[pd.DataFrame, Lineage | None]:
     """The step's result and its lineage (None unless the step reports one). An incremental built-in step
     gets the state it returned last time from `state_file`, and its new state is saved there."""

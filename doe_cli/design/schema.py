@@ -32,7 +32,12 @@ def design_schema() -> dict:
     # The design's parts inline, where their keys are (an experiment's under additionalProperties, ...); $defs
     # keeps the steps' models only.
     schema = _inlined(schema, defs)
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema, "$defs": step_defs}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        **schema,
+        "$defs": step_defs,
+    }
 
 
 def _inlined(node: Any, defs: dict[str, Any]) -> Any:

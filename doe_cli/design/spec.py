@@ -1,11 +1,11 @@
-"""The structure of a design file as pydantic models: what its JSON Schema (doe_cli.design.schema) is generated
-from.
+"""The structure of a design file as pydantic models: what its JSON Schema (doe_cli.design.schema) is
+generated from.
 
 The models hold what a JSON Schema can say, so that the schema checks what they check: keys, types, defaults,
-names. `doe design-validate` (doe_cli.design.validate) checks the same and more (host types and roles that exist,
-includes, factors, one command per host) with messages that name the file, line and YAML path; a unit test keeps
-the models, the schema and the validation in agreement over the example designs. Imported only for the schema:
-loading a design does not pay for pydantic.
+names. `doe design-validate` (doe_cli.design.validate) checks the same and more (host types and roles that
+exist, includes, factors, one command per host) with messages that name the file, line and YAML path; a unit
+test keeps the models, the schema and the validation in agreement over the example designs. Imported only for
+the schema: loading a design does not pay for pydantic.
 """
 
 from __future__ import annotations
@@ -70,10 +70,14 @@ Command = CommandText | CommandMapping
 
 class HostTypeSpec(_Spec):
     n: int = Field(1, ge=1, description="Hosts of this type.")
-    check_status: bool = Field(True, description="false: the job is not polled (e.g. a server stopped at the end).")
+    check_status: bool = Field(
+        True, description="false: the job is not polled (e.g. a server stopped at the end)."
+    )
     init_roles: Roles = []
-    cmd: Command | Annotated[list[Command], Field(min_length=1, description="One entry per host (length n).")] = Field(
-        # Aliases are literals (type checkers read them so); a unit test compares the keys with the validator's.
+    cmd: Command | Annotated[
+        list[Command], Field(min_length=1, description="One entry per host (length n).")
+    ] = Field(
+        # Aliases are literals (type checkers read them so); a unit test compares the keys with validate's.
         alias="$CMD$",
         description="The command(s) of each job on this host type; may use [% my_run.x %], [% run %] and "
         "[% exp_host_lst | ... %].",
@@ -145,7 +149,8 @@ class PipelineSpec(_Spec):
 def _design_names(schema: dict[str, Any]) -> None:
     """The top-level keys: experiment names besides $SUITE_VARS$ and $ETL$, at least one of them."""
     given = [SUITE_VARS, ETL]
-    schema["propertyNames"] = {"anyOf": [{"enum": given}, {"type": "string", "pattern": EXPERIMENT_NAME_PATTERN}]}
+    experiment = {"type": "string", "pattern": EXPERIMENT_NAME_PATTERN}
+    schema["propertyNames"] = {"anyOf": [{"enum": given}, experiment]}
     schema["not"] = {"propertyNames": {"enum": given}}
 
 
@@ -156,7 +161,9 @@ class DesignSpec(_Spec):
     __pydantic_extra__: dict[str, ExperimentSpec] = Field(init=False)  # the experiments
 
     suite_vars: SuiteVarsSpec | None = Field(None, alias="$SUITE_VARS$")
-    etl: dict[str, PipelineSpec] | None = Field(None, alias="$ETL$", description="Pipeline name -> ETL pipeline.")
+    etl: dict[str, PipelineSpec] | None = Field(
+        None, alias="$ETL$", description="Pipeline name -> ETL pipeline."
+    )
 
     @model_validator(mode="after")
     def _experiment_names(self) -> DesignSpec:
