@@ -189,7 +189,7 @@ class JobWalker:
             (number, f"{self.root}/{name}", f"{self.prefix}/{name}") for number, name in numbered
         ]
         records = [self.old.runs.get(key) for _, _, key in folders]
-        recorded = [(path, record.stamps) for (_, path, _), record in zip(folders, records) if record]
+        recorded = [(path, r.stamps) for (_, path, _), r in zip(folders, records) if r is not None]
         same = iter(groups_unchanged(recorded))
         return stamps, [
             RunFolder(number, path, key, record, record is not None and next(same))
