@@ -118,6 +118,7 @@ test-unit: install ## the unit tests only
 lint: install ## ruff, mypy, yamllint and ansible-lint
 	$(VENV)/bin/ruff check doe_cli etl doespy tests bench plugins roles playbooks
 	$(VENV)/bin/mypy doe_cli
+	$(VENV)/bin/mypy etl
 	$(VENV)/bin/yamllint -s playbooks roles group_vars
 	$(VENV)/bin/ansible-lint playbooks roles
 

@@ -208,7 +208,7 @@ def run_all_etl(
 def clean_suite_etl(suite_dir: Path | str) -> list[Path]:
     """Remove the ETL outputs and cache of a suite result folder; returns what was removed."""
     out_root = Path(suite_dir) / ETL_RESULTS
-    removed = []
+    removed: list[Path] = []
     if not out_root.is_dir():
         return removed
     with _locked(out_root):

@@ -14,8 +14,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,7 @@ _TYPES = {
 
 class Unsupported(TypeError):
     """A value the cache format does not hold."""
+_STRING_STORAGES: dict[str, Literal["python", "pyarrow"]] = {"python": "python", "pyarrow": "pyarrow"}
 
 
 def encode(value: Any, blobs: list[bytes]) -> Any:
@@ -188,8 +190,11 @@ def decoder(blobs: list[memoryview]):
         values, codes = spec
         return objects(values)[codes]
 
-    def string_dtype(storage: str, na: str) -> pd.StringDtype:
-        return pd.StringDtype(storage, na_value=np.nan if na == "nan" else pd.NA)
+    def string_dtype(storage: str, na: str) -> pd.StringDtype[Any]:
+        known = _STRING_STORAGES.get(storage)
+        if known is None:
+            raise ValueError(f"no string storage {storage!r}")
+        return pd.StringDtype(known, na_value=np.nan if na == "nan" else pd.NA)
 
     def strings(spec: list):
         storage, na, values = spec
@@ -201,7 +206,9 @@ def decoder(blobs: list[memoryview]):
         na, blob = spec
         # A copy: the column must not keep the whole file's bytes alive.
         column = pa.ipc.open_stream(pa.py_buffer(bytes(blobs[blob]))).read_all().column(0)
-        return pd.arrays.ArrowStringArray(column, dtype=string_dtype("pyarrow", na))
+        dtype = string_dtype("pyarrow", na)
+        # pandas-stubs lack the dtype argument that pandas 3 has.
+        return pd.arrays.ArrowStringArray(column, dtype=dtype)  # type: ignore[call-arg]
 
     def multi(spec: list) -> pd.MultiIndex:
         levels, codes, names = spec
@@ -220,7 +227,7 @@ def decoder(blobs: list[memoryview]):
         found.columns = columns
         return found
 
-    tags = {
+    tags: dict[str, Callable[[Any], Any]] = {
         "t": tuple,
         "d": lambda spec: dict(zip(*spec)),
         "s": set,
@@ -240,7 +247,7 @@ def decoder(blobs: list[memoryview]):
         "da": dt.date.fromisoformat,
         "ti": dt.time.fromisoformat,
         "td": lambda spec: dt.timedelta(*spec),
-        "ir": lambda spec: pd.RangeIndex(*spec[:3], name=spec[3]),
+        "ir": lambda spec: pd.RangeIndex(spec[0], spec[1], spec[2], name=spec[3]),
         "im": multi,
         "ix": lambda spec: pd.Index(spec[0], dtype=spec[0].dtype, name=spec[1], copy=False),
         "F": frame,

@@ -50,16 +50,16 @@ def write_csv(
         """What tells this frame's rows apart from others: ids in a lineage, else hashes of their fields."""
         return ("ids", *lineage) if lineage is not None else ("hashes", None, _row_hashes(frame))
 
-    if reusable:
+    if reusable and state_file is not None:
         state = _load_state(state_file, path)
         if state is not None and state["layout"] == layout:
             rows = row_identities()
             kept = _shared_rows(state["rows"], rows)
             if kept:
-                prefix = _read_prefix(path, int(state["ends"][kept]))
-                kept = kept if prefix is not None else 0
+                prefix_read = _read_prefix(path, int(state["ends"][kept]))
+                kept = kept if prefix_read is not None else 0
                 ends = state["ends"][: kept + 1] if kept else None
-                prefix = prefix or b""
+                prefix = prefix_read or b""
     if kept:
         tail = frame.iloc[kept:].to_csv(header=False).encode() if kept < len(frame) else b""
     else:
@@ -134,7 +134,9 @@ def _load_state(state_file: Path, path: Path) -> dict | None:
 def _layout(frame: pd.DataFrame) -> tuple:
     """What the header and each field's formatting depend on besides the values (and the pandas that
     formats them)."""
-    return (*frame_layout(frame), frame.index.name, frame.index.start, frame.index.step)
+    index = frame.index
+    assert isinstance(index, pd.RangeIndex)  # see _reusable_dtypes
+    return (*frame_layout(frame), index.name, index.start, index.step)
 
 
 def _row_hashes(frame: pd.DataFrame) -> np.ndarray:

@@ -20,7 +20,7 @@ import yaml
 from etl.errors import EtlConfigError
 from etl.pipeline import build_pipeline, normalize_file_regex
 from etl.registry import Registry, load_registry
-from etl.steps.base import suite_design_options
+from etl.steps.base import Extractor, suite_design_options
 
 INCLUDE_PIPELINE = "$INCLUDE_PIPELINE$"
 INCLUDE_STEPS = "$INCLUDE_STEPS$"
@@ -91,7 +91,8 @@ def expand_steps(raw: dict, path: str, ctx: _Context, registry: Registry) -> dic
         regex = options.get("file_regex")
         if regex is None:
             step_path = f"{path}.extractors.{step_name}"
-            regex = registry.step(step_name, "extractor", step_path).default_file_regex()
+            cls = registry.step(step_name, "extractor", step_path)
+            regex = cls.default_file_regex() if issubclass(cls, Extractor) else []
         extractors[step_name] = {
             "file_regex": normalize_file_regex(regex, f"{path}.extractors.{step_name}.file_regex"),
             **{k: v for k, v in options.items() if k != "file_regex"},

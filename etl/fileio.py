@@ -20,7 +20,7 @@ DOE_RECORD = ".doe_runtime_info.yaml"
 
 
 def write_atomic(
-    path: Path | str, write: Callable[[IO], None], *, binary: bool = False, durable: bool = True
+    path: Path | str, write: Callable[[IO], object], *, binary: bool = False, durable: bool = True
 ) -> None:
     """Call write(handle) on a temp file next to `path`, fsync it (if durable), then rename it over `path`."""
     path = Path(path)
@@ -28,9 +28,12 @@ def write_atomic(
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, FILE_MODE)
-        with os.fdopen(
-            fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})
-        ) as handle:
+        handle: IO
+        if binary:
+            handle = os.fdopen(fd, "wb")
+        else:
+            handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        with handle:
             write(handle)
             handle.flush()
             if durable:

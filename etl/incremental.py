@@ -59,7 +59,7 @@ def aggregate(
         parts = hash_pandas_object(frame.iloc[cut:][partition], index=False).to_numpy()
     except TypeError:  # unhashable values (lists) in a partition column: no cut can be proven
         return IncrementalResult(full(frame)[0], None, None)
-    if cut:
+    if cut and state is not None:
         parts = np.concatenate([state["parts"][:cut], parts])
     if state is not None:
         while cut:
@@ -82,7 +82,7 @@ def aggregate(
         np.arange(len(result), dtype=np.int64),
         len(result),
     )
-    if cut:
+    if cut and state is not None:
         previous = state["result"]
         if len(result) and (
             list(result.columns) != list(previous.columns) or list(result.dtypes) != list(previous.dtypes)

@@ -6,24 +6,27 @@ import fnmatch
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from pydantic import ValidationError
 
 from etl.errors import EtlConfigError
 from etl.registry import Registry
-from etl.steps.base import Step
+from etl.steps.base import Extractor, Loader, Step, Transformer
 from etl.steps.extractors import EtlWarning
 from etl.steps.transformers import DataFrameMethodTransformer, is_dataframe_method
 
 STEP_KEYS = ("extractors", "transformers", "loaders")
 
 
+_Step = TypeVar("_Step", bound=Step, covariant=True)
+
+
 @dataclass(frozen=True)
-class StepSpec:
+class StepSpec(Generic[_Step]):
     name: str
     path: str
-    step: Step
+    step: _Step
     options: dict
 
 
@@ -31,13 +34,9 @@ class StepSpec:
 class Pipeline:
     name: str
     experiments: Any
-    extractors: tuple[StepSpec, ...]
-    transformers: tuple[StepSpec, ...]
-    loaders: tuple[StepSpec, ...]
-
-    @property
-    def extractor_patterns(self) -> tuple[tuple[StepSpec, tuple[re.Pattern, ...]], ...]:
-        return tuple((spec, tuple(re.compile(r) for r in spec.step.file_regex)) for spec in self.extractors)
+    extractors: tuple[StepSpec[Extractor], ...]
+    transformers: tuple[StepSpec[Transformer], ...]
+    loaders: tuple[StepSpec[Loader], ...]
 
 
 def normalize_file_regex(value: Any, path: str) -> list[str]:
@@ -85,13 +84,26 @@ def _validation_message(error: ValidationError, name: str, cls: type[Step]) -> s
     return "; ".join(parts)
 
 
+@overload
+def instantiate(
+    registry: Registry, kind: Literal["extractor"], name: str, options: Any, path: str
+) -> Extractor: ...
+@overload
+def instantiate(
+    registry: Registry, kind: Literal["transformer"], name: str, options: Any, path: str
+) -> Transformer: ...
+@overload
+def instantiate(
+    registry: Registry, kind: Literal["loader"], name: str, options: Any, path: str
+) -> Loader: ...
 def instantiate(registry: Registry, kind: str, name: str, options: Any, path: str) -> Step:
+    """The step `name` with these options; the registry makes sure it is a `kind`."""
     if options is None:
         options = {}
     if not isinstance(options, dict):
         raise EtlConfigError(f"options of {name} must be a mapping, got {type(options).__name__}", path=path)
     cls = registry.step(name, kind, path)
-    if kind == "extractor":
+    if issubclass(cls, Extractor):
         regex = options.get("file_regex", cls.default_file_regex())
         options = {**options, "file_regex": normalize_file_regex(regex, f"{path}.file_regex")}
     try:
@@ -119,7 +131,7 @@ def transformer_item(item: Any, path: str) -> tuple[str, dict]:
     )
 
 
-def build_transformer(registry: Registry, item: Any, path: str) -> StepSpec:
+def build_transformer(registry: Registry, item: Any, path: str) -> StepSpec[Transformer]:
     name, options = transformer_item(item, path)
     if name.startswith("df."):
         method = name[3:]
@@ -132,8 +144,7 @@ def build_transformer(registry: Registry, item: Any, path: str) -> StepSpec:
             raise EtlConfigError(
                 f"{name}: inplace is not allowed (transformers never mutate their input)", path=path
             )
-        step = DataFrameMethodTransformer(method=method, kwargs=kwargs)
-        return StepSpec(name, path, step, dict(kwargs))
+        return StepSpec(name, path, DataFrameMethodTransformer(method=method, kwargs=kwargs), dict(kwargs))
     return StepSpec(name, path, instantiate(registry, "transformer", name, options, path), dict(options))
 
 

@@ -128,7 +128,14 @@ def _import_problem(error: BaseException, package: str, config_dir: Path) -> str
 
 def _lazy_builtin(name: str) -> type[Step] | None:
     module = LAZY_BUILTINS.get(name)
-    return None if module is None else getattr(importlib.import_module(module), name)
+    return None if module is None else _imported_step(module, name)
+
+
+def _imported_step(module: str, name: str) -> type[Step]:
+    step = getattr(importlib.import_module(module), name)
+    if not is_concrete_step(step):
+        raise TypeError(f"{module}.{name} is no step")
+    return step
 
 
 def _qualified(cls: type) -> str:
@@ -152,7 +159,8 @@ class Registry:
     def all_steps(self) -> tuple[dict[str, type[Step]], dict[str, str]]:
         """Every step by name, the built-ins and those of each custom module (all imported now), and per custom
         module that cannot be imported, why."""
-        steps = {**BUILTIN_STEPS, **{name: _lazy_builtin(name) for name in LAZY_BUILTINS}}
+        lazy = {name: _imported_step(module, name) for name, module in LAZY_BUILTINS.items()}
+        steps = {**BUILTIN_STEPS, **lazy}
         broken = {}
         for module in self.modules:
             loaded = self._import(module)

@@ -18,7 +18,14 @@ from etl.errors import EtlDataError, EtlError
 from etl.extract import ExperimentSource, Extraction
 from etl.pipeline import Pipeline, StepSpec
 from etl.report import PipelineOutcome
-from etl.steps.base import IncrementalLoader, IncrementalTransformer, Lineage, LoadContext, is_builtin
+from etl.steps.base import (
+    IncrementalLoader,
+    IncrementalTransformer,
+    Lineage,
+    LoadContext,
+    Transformer,
+    is_builtin,
+)
 from etl.steps.extractors import EtlWarning
 
 
@@ -69,28 +76,15 @@ def run_pipeline(
             outcome.jobs = extraction.jobs
             frame = extraction.frame
             lineage = extraction.lineage
-            for spec in pipeline.transformers:
+            for transformer in pipeline.transformers:
                 state_file = None
                 if cache_dir is not None:
-                    key = hashlib.sha1(f"{output_dir}\0{spec.path}".encode()).hexdigest()[:16]
-                    state_file = cache_dir / f"transform-{key}.cache"
-                frame, lineage = _transform(pipeline, spec, frame, lineage, state_file)
+                    state_key = hashlib.sha1(f"{output_dir}\0{transformer.path}".encode()).hexdigest()[:16]
+                    state_file = cache_dir / f"transform-{state_key}.cache"
+                frame, lineage = _transform(pipeline, transformer, frame, lineage, state_file)
             outcome.rows = len(frame)
             info = {**etl_info, "pipeline": pipeline.name, "etl_output_dir": str(output_dir)}
-            load_errors = []
-            for spec in pipeline.loaders:
-                try:
-                    builtin = is_builtin(type(spec.step))
-                    given = frame if builtin else frame.copy(deep=True)
-                    if builtin and isinstance(spec.step, IncrementalLoader):
-                        context = LoadContext(cache_dir=cache_dir, lineage=lineage)
-                        spec.step.load_incremental(given, dict(spec.options), dict(info), context)
-                    else:
-                        spec.step.load(given, dict(spec.options), dict(info))
-                except Exception as error:  # noqa: BLE001 - a failing loader must not stop the others
-                    load_errors.append(_step_error(pipeline, spec.path, error))
-            if load_errors:
-                raise EtlDataError("; ".join(str(e) for e in load_errors))
+            _load(pipeline, frame, lineage, info, cache_dir)
         outcome.warnings.extend(str(w.message) for w in caught if issubclass(w.category, EtlWarning))
     except EtlError as error:
         outcome.status = "error"
@@ -102,21 +96,45 @@ def run_pipeline(
     return outcome
 
 
+def _load(
+    pipeline: Pipeline, frame: pd.DataFrame, lineage: Lineage | None, info: dict, cache_dir: Path | None
+) -> None:
+    """Run every loader, each even when others fail; one EtlDataError names all that failed."""
+    load_errors = []
+    for loader in pipeline.loaders:
+        try:
+            builtin = is_builtin(type(loader.step))
+            given = frame if builtin else frame.copy(deep=True)
+            if builtin and isinstance(loader.step, IncrementalLoader):
+                context = LoadContext(cache_dir=cache_dir, lineage=lineage)
+                loader.step.load_incremental(given, dict(loader.options), dict(info), context)
+            else:
+                loader.step.load(given, dict(loader.options), dict(info))
+        except Exception as error:  # noqa: BLE001 - a failing loader must not stop the others
+            load_errors.append(_step_error(pipeline, loader.path, error))
+    if load_errors:
+        raise EtlDataError("; ".join(str(e) for e in load_errors))
+
+
 def _transform(
-    pipeline: Pipeline, spec: StepSpec, frame: pd.DataFrame, lineage: Lineage | None, state_file: Path | None
+    pipeline: Pipeline,
+    spec: StepSpec[Transformer],
+    frame: pd.DataFrame,
+    lineage: Lineage | None,
+    state_file: Path | None,
 ) -> tuple[pd.DataFrame, Lineage | None]:
     """The step's result and its lineage (None unless the step reports one). An incremental built-in step
     gets the state it returned last time from `state_file`, and its new state is saved there."""
     # Built-in transformers are pure; a custom one gets its own copy so it cannot change what others see.
     builtin = is_builtin(type(spec.step))
-    incremental = builtin and isinstance(spec.step, IncrementalTransformer)
+    incremental = spec.step if builtin and isinstance(spec.step, IncrementalTransformer) else None
     given = frame if builtin else frame.copy(deep=True)
     try:
-        if incremental:
+        if incremental is not None:
             # Without the input's lineage no previous state can be reused: not worth reading.
             # A state file is signed data (etl.cachecodec): one from elsewhere or edited reads as None.
             previous = cachecodec.load(state_file, _STATE_KIND) if lineage is not None else None
-            outcome = spec.step.transform_incremental(given, dict(spec.options), lineage, previous)
+            outcome = incremental.transform_incremental(given, dict(spec.options), lineage, previous)
             if state_file is not None and outcome.state is not None:
                 cachecodec.save(state_file, _STATE_KIND, outcome.state)
             result, result_lineage = outcome.frame, outcome.lineage

@@ -14,6 +14,7 @@ import os
 import sys
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
+from typing import IO
 
 from etl import stat_worker
 from etl.stat_worker import Group, Stamps, group_unchanged, stamps_match, values_of
@@ -87,7 +88,7 @@ def groups_unchanged(groups: Sequence[Group]) -> list[bool]:
     try:
         helpers.extend(_Helper(groups[start:end]) for start, end in shares)
         found = [group_unchanged(group) for group in groups[own[0] : own[1]]]
-        answers = []  # the helpers' shares come first
+        answers: list[bool] = []  # the helpers' shares come first
         for helper, (start, end) in zip(helpers, shares):
             answer = helper.answer()
             answers.extend(answer if answer is not None else map(group_unchanged, groups[start:end]))
@@ -114,7 +115,8 @@ def _shares(groups: Sequence[Group]) -> list[tuple[int, int]]:
     helper_share = (total - HELPER_START_STAMPS) / max(processes, 1)
     if processes < 2 or helper_share < 1 or not sys.executable:
         return [(0, len(groups))]
-    helpers, start, counted = [], 0, 0
+    helpers: list[tuple[int, int]] = []
+    start = counted = 0
     for _ in range(processes - 1):
         end = start
         while end < len(groups) and counted + sizes[end] <= helper_share * (len(helpers) + 1):
@@ -134,7 +136,8 @@ class _Helper:
         import threading
 
         self.count = len(groups)
-        self.feeder = None
+        self.feeder: threading.Thread | None = None
+        self.process: subprocess.Popen[bytes] | None
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-I", "-S", stat_worker.__file__],
@@ -145,14 +148,18 @@ class _Helper:
         except OSError:
             self.process = None
             return
+        assert self.process.stdin is not None and self.process.stdout is not None  # both PIPE
         # Fed from a thread: the groups fill more than a pipe holds, and this process has its own share to check.
-        self.feeder = threading.Thread(target=self._feed, args=(marshal.dumps(list(groups)),), daemon=True)
+        self.feeder = threading.Thread(
+            target=self._feed, args=(self.process.stdin, marshal.dumps(list(groups))), daemon=True
+        )
         self.feeder.start()
 
-    def _feed(self, payload: bytes) -> None:
+    @staticmethod
+    def _feed(stdin: IO[bytes], payload: bytes) -> None:
         try:
-            with self.process.stdin:
-                self.process.stdin.write(payload)
+            with stdin:
+                stdin.write(payload)
         except OSError:
             pass  # it ended early: answer() sees that
 
@@ -163,7 +170,7 @@ class _Helper:
 
     def answer(self) -> list[bool] | None:
         """One verdict per group; None if the helper failed."""
-        if self.process is None:
+        if self.process is None or self.process.stdout is None or self.feeder is None:
             return None
         with self.process.stdout:
             output = self.process.stdout.read()

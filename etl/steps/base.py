@@ -10,7 +10,7 @@ import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeGuard
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import to_jsonable_python
@@ -160,7 +160,7 @@ def is_builtin(cls: type) -> bool:
     return cls in BUILTIN_STEPS.values() or cls in UNREGISTERED_BUILTINS
 
 
-def is_concrete_step(obj: Any) -> bool:
+def is_concrete_step(obj: Any) -> TypeGuard[type[Step]]:
     return (
         inspect.isclass(obj)
         and issubclass(obj, STEP_BASES)
@@ -191,7 +191,7 @@ def suite_design_options(cls: type[Step], given: dict) -> dict:
     return {**written, **{name: value for name, value in given.items() if name not in names}}
 
 
-def _is_doe_class(klass: type) -> bool:
+def _is_doe_class(klass: type) -> TypeGuard[type[Step]]:
     return klass.__module__.split(".")[0] == "etl" and issubclass(klass, Step)
 
 

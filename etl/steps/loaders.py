@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import pickle
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from etl.errors import EtlDataError
 from etl.fileio import write_atomic, write_via_temp_path
 from etl.lazy import LazyModule
 from etl.steps.base import IncrementalLoader, LoadContext, Loader, register
 
-pd = LazyModule("pandas")
+if TYPE_CHECKING:  # real types for the checker; at run time imported on first use
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")
 
 
 class SummaryLoader(Loader):

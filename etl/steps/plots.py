@@ -4,11 +4,12 @@ plot is drawn (Agg backend: no display needed)."""
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -19,8 +20,12 @@ from etl.steps.base import Loader, register
 from etl.steps.extractors import META_COLUMNS, RUNTIME_PREFIX
 from etl.steps.transformers import factor_columns_of
 
-np = LazyModule("numpy")
-pd = LazyModule("pandas")
+if TYPE_CHECKING:  # real types for the checker; at run time imported on first use
+    import numpy as np
+    import pandas as pd
+else:
+    np = LazyModule("numpy")
+    pd = LazyModule("pandas")
 
 
 def pyplot():
@@ -57,9 +62,7 @@ class PlotLoader(Loader):
         for kind in output_filetypes:
             path = Path(output_dir) / f"{_file_name(filename)}.{kind}"
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_via_temp_path(
-                path, lambda tmp, kind=kind: fig.savefig(tmp, format=kind, dpi=300, bbox_inches=bbox)
-            )
+            write_via_temp_path(path, functools.partial(fig.savefig, format=kind, dpi=300, bbox_inches=bbox))
             written.append(path)
         pyplot().close(fig)
         return written
@@ -85,6 +88,10 @@ def _file_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=$+-]+", "_", name).strip("_") or "plot"
 
 
+def _default_formats() -> list[Literal["png", "pdf", "svg"]]:
+    return ["png", "pdf"]
+
+
 @register
 class FactorPlotLoader(PlotLoader):
     """A chart without Python: `kind` bar / box / line of `y` over the factor `x`, one series per `group`
@@ -108,7 +115,7 @@ class FactorPlotLoader(PlotLoader):
     ylabel: str | None = Field(None, description="Default: y and what the error bars show.")
     logy: bool = Field(False, description="Logarithmic y axis.")
     formats: list[Literal["png", "pdf", "svg"]] = Field(
-        default_factory=lambda: ["png", "pdf"], description="One file per format."
+        default_factory=_default_formats, description="One file per format."
     )
     data_table: bool = Field(True, description="Also write the plotted points as <name>.html.")
 
@@ -120,7 +127,7 @@ class FactorPlotLoader(PlotLoader):
         x, group = self._axes(df)
         output_dir = self.get_output_dir(etl_info)
         base = self.name or f"{etl_info['pipeline']}_{self.kind}_{self.y}"
-        facets = (
+        facets: list[tuple[Any, pd.DataFrame]] = (
             [(None, df)] if self.facet is None else list(df.groupby(self._column(df, self.facet), sort=False))
         )
         for value, part in facets:

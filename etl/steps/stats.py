@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
@@ -12,8 +12,12 @@ from etl.lazy import LazyModule
 from etl.steps.base import Transformer, register
 from etl.steps.transformers import hashable_keys, numeric, require_columns, runtime_columns
 
-np = LazyModule("numpy")
-pd = LazyModule("pandas")
+if TYPE_CHECKING:  # real types for the checker; at run time imported on first use
+    import numpy as np
+    import pandas as pd
+else:
+    np = LazyModule("numpy")
+    pd = LazyModule("pandas")
 
 
 def default_group_keys(df: pd.DataFrame, data_columns: list[str]) -> list[str]:

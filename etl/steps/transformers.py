@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import math
 import warnings
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
@@ -21,8 +21,12 @@ from etl.steps.base import (
 )
 from etl.steps.extractors import RUNTIME_PREFIX, EtlWarning
 
-np = LazyModule("numpy")
-pd = LazyModule("pandas")
+if TYPE_CHECKING:  # real types for the checker; at run time imported on first use
+    import numpy as np
+    import pandas as pd
+else:
+    np = LazyModule("numpy")
+    pd = LazyModule("pandas")
 
 DEFAULT_AGGS = ["mean", "min", "max", "std", "count"]
 # Aggregations that are also groupby methods of the same name and defaults.
@@ -98,8 +102,10 @@ def require_columns(df: pd.DataFrame, columns: list[str], what: str) -> None:
 
 
 def flatten_agg_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    columns = frame.columns
+    assert isinstance(columns, pd.MultiIndex)  # (column, aggregation) of a groupby's agg with a list
     frame = frame.copy()
-    frame.columns = [f"{column}_{agg}" for column, agg in frame.columns]
+    frame.columns = [f"{column}_{agg}" for column, agg in columns]
     return frame
 
 

@@ -4,7 +4,8 @@ artists an entry of a cumulative list applies to, and the merge of those entries
 from __future__ import annotations
 
 import abc
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -37,7 +38,10 @@ def is_match(jp_query: str | None, data_id: dict[str, Any], info: str) -> bool:
     return result
 
 
-def merged(configs: list[ConfigModel], data_id: dict[str, Any], info: str) -> ConfigModel | None:
+_Queried = TypeVar("_Queried", "BasePlotConfig", "BaseSubplotConfig")
+
+
+def merged(configs: Sequence[_Queried], data_id: dict[str, Any], info: str) -> _Queried | None:
     """One configuration from the entries whose `jp_query` matches: a field comes from the first of them that
     sets it (is not None). None if no entry matches."""
     matching = [config for config in configs if is_match(config.jp_query, data_id, info)]
@@ -61,7 +65,7 @@ class BasePlotConfig(ConfigModel, abc.ABC):
     jp_query: str | None = None
 
     @classmethod
-    def merge_cumulative(cls, configs: list, plot_id: dict, info: str = "plot_config"):
+    def merge_cumulative(cls, configs: Sequence, plot_id: dict, info: str = "plot_config"):
         return merged(configs, plot_id, info)
 
 
@@ -71,7 +75,7 @@ class BaseSubplotConfig(ConfigModel, abc.ABC):
     jp_query: str | None = None
 
     @classmethod
-    def merge_cumulative(cls, configs: list, data_id: dict, info: str = "subplot_config"):
+    def merge_cumulative(cls, configs: Sequence, data_id: dict, info: str = "subplot_config"):
         return merged(configs, data_id, info)
 
     @abc.abstractmethod

@@ -11,6 +11,7 @@ Projects extend it as in doe-suite: subclass `BaseColumnCrossPlotLoader`, add fi
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -104,8 +105,9 @@ class BaseColumnCrossPlotLoader(PlotLoader):
     # doe-suite's place for the grid; a `cum_plot_config` entry's own grid takes precedence for its figures
     subplot_grid: SubplotGrid | None = None
     metrics: dict[str, Metric]
-    cum_plot_config: list[PlotConfig] | None = Field(default_factory=list)
-    cum_subplot_config: list[SubplotConfig]
+    # Sequences: a subclass narrows them to its own config classes (BrokenColumnCrossPlotLoader).
+    cum_plot_config: Sequence[PlotConfig] | None = Field(default_factory=list)
+    cum_subplot_config: Sequence[SubplotConfig]
 
     @abc.abstractmethod
     def setup_handlers(self) -> None:
@@ -127,8 +129,8 @@ class BaseColumnCrossPlotLoader(PlotLoader):
             cols += self.subplot_grid.get_cols()
         for config in self.cum_plot_config or []:
             cols += config.get_cols()
-        for config in self.cum_subplot_config:
-            cols += config.get_cols()
+        for subplot_config in self.cum_subplot_config:
+            cols += subplot_config.get_cols()
         return cols
 
     def load(self, df: pd.DataFrame, options: dict, etl_info: dict) -> None:

@@ -4,14 +4,18 @@ iteration (`*_foreach`), the subplot grid, labels, legends, axes and artist opti
 from __future__ import annotations
 
 import enum
-from typing import Any, Literal, NamedTuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic import ConfigDict, Field, field_validator
 
 from etl.lazy import LazyModule
 from etl.steps.colcross.base import BaseSubplotConfig, ColcrossConfigError, ConfigModel, is_match
 
-pd = LazyModule("pandas")
+if TYPE_CHECKING:  # real types for the checker; at run time imported on first use
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")
 
 METRICS_COLUMN = "$metrics$"
 
@@ -271,9 +275,15 @@ def round_short_axis_formatter(value: float, _pos) -> str:
     return short(value)
 
 
-axis_formatter = {"round_short": round_short_axis_formatter}
+class AxisFormatter(str, enum.Enum):
+    """The names of `axis_formatter`."""
 
-AxisFormatter = enum.Enum("AxisFormatter", [(name, name) for name in axis_formatter])
+    round_short = "round_short"
+
+
+axis_formatter: dict[str, Callable[[float, Any], str]] = {
+    AxisFormatter.round_short.value: round_short_axis_formatter
+}
 
 
 class AxisConfig(ConfigModel):

@@ -82,6 +82,14 @@ def add_file_to_job(suite_dir):
     suite_dir.joinpath(*JOB, "more.csv").write_text("op,lat,ok\nscan,7,yes\n")
 
 
+def config_rewritten_beside_a_new_file(suite_dir):
+    """The job folder is unchanged, its rep's config.json is not (and the rep folder's mtime tells)."""
+    rep_dir = suite_dir.joinpath(*JOB[:3])
+    config = rep_dir / "config.json"
+    config.write_text(config.read_text().replace('"seed": 7', '"seed": 8888'))
+    (rep_dir / "notes.txt").write_text("re-run\n")
+
+
 def empty_stderr_gets_text(suite_dir):
     stderr = suite_dir.joinpath(*JOB, "stderr.log")
     stat = stderr.stat()
@@ -98,8 +106,12 @@ def empty_stderr_gets_text(suite_dir):
         (delete_job, lambda report, text: report.jobs == 5 and report.rows == 10),
         (delete_run, lambda report, text: report.jobs == 4 and ",20," not in text),
         (add_file_to_job, lambda report, text: report.rows == 13 and ",7," in text),
+        (config_rewritten_beside_a_new_file, lambda report, text: report.jobs_read == 1 and "8888" in text),
     ],
-    ids=["file-edited-in-place", "new-job", "new-run", "deleted-job", "deleted-run", "file-added-to-job"],
+    ids=[
+        "file-edited-in-place", "new-job", "new-run", "deleted-job", "deleted-run", "file-added-to-job",
+        "config-rewritten",
+    ],
 )
 def test_a_change_to_the_results_is_noticed(done_suite, change, expect):
     assert run_suite_etl(done_suite).by_pipeline()["p"].jobs_read == 0

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from etl import cachecodec, extract, safecache
+from etl import cachecodec, extract, extract_cache, safecache
 from etl.api import run_suite_etl
 from tests.unit.etl.test_cli import invoke
 from tests.unit.etl.test_etl_rerun import PIPELINES, output
@@ -127,16 +127,16 @@ def test_a_value_the_format_does_not_hold_leaves_no_cache(tmp_path, key_home):
 
 def test_the_extraction_cache_round_trips(done_suite):
     (path,) = (p for name, p in cache_files(done_suite).items() if name.endswith("__alpha.cache"))
-    cache = extract.Extraction._load_cache(path)
+    cache = extract_cache.load(path)
     assert cache.runs and cache.frame is not None and len(cache.frame)
     copy = path.with_name("copy.cache")
-    assert extract.Extraction._save_cache(copy, cache)
-    again = extract.Extraction._load_cache(copy)
+    assert extract_cache.save(copy, cache)
+    again = extract_cache.load(copy)
     for name in ("dirs", "configs", "jobs", "runs", "next_job_id", "text_columns", "numeric", "generation"):
         assert getattr(again, name) == getattr(cache, name), name
     pd.testing.assert_frame_equal(again.frame, cache.frame, check_exact=True)
     record = next(iter(again.runs.values()))
-    dirs, configs, jobs = extract._entries(record.entries)
+    dirs, configs, jobs = extract_cache.unpack_entries(record.entries)
     assert dirs and configs and jobs and all(isinstance(entry[1], tuple) for entry in jobs.values())  # compared with tuples
 
 
@@ -192,9 +192,9 @@ def test_a_cache_signed_with_another_users_key_is_not_trusted(done_suite, key_ho
     key it is not, and the outputs come from the result files."""
     expected = outputs(done_suite)
     (path,) = (p for name, p in cache_files(done_suite).items() if name.endswith("__alpha.cache"))
-    cache = extract.Extraction._load_cache(path)
+    cache = extract_cache.load(path)
     cache.frame = cache.frame.assign(lat=cache.frame["lat"] + 1000)
-    assert extract.Extraction._save_cache(path, cache)
+    assert extract_cache.save(path, cache)
     for name, other in cache_files(done_suite).items():
         if not name.endswith("__alpha.cache"):
             other.unlink()  # else the manifest answers before any extraction

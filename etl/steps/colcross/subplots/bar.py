@@ -4,7 +4,7 @@ combination, stacked of a part per `part_foreach` combination and value column o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -12,7 +12,10 @@ from etl.lazy import LazyModule
 from etl.steps.colcross.base import ColcrossConfigError, ConfigModel
 from etl.steps.colcross.components import ColsForEach
 
-pd = LazyModule("pandas")
+if TYPE_CHECKING:  # real types for the checker; at run time imported on first use
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")
 
 
 def calc_positions(group_foreach, inner_foreach, df1, subplot_id, inner_width, inner_padding, group_padding):
