@@ -18,8 +18,10 @@ ETL = "$ETL$"
 CMD = "$CMD$"
 FACTOR = "$FACTOR$"
 INCLUDE_VARS = "$INCLUDE_VARS$"
-# A run-config key doe-suite reads on Euler (the job's Slurm time limit); other clouds ignore it.
+# Run-config keys with the job's Slurm time limit (doe-suite's name on Euler, and doe's); other clouds
+# ignore them.
 EULER_JOB_MINUTES = "$euler_job_minutes$"
+SLURM_JOB_MINUTES = "$slurm_job_minutes$"
 
 # Where each word belongs, for a hint when one is used in the wrong place.
 KNOWN = {
@@ -29,12 +31,13 @@ KNOWN = {
     FACTOR: "a factor in base_experiment (`key: $FACTOR$` or `key: {$FACTOR$: [levels]}`)",
     INCLUDE_VARS: "a key in base_experiment or $SUITE_VARS$",
     EULER_JOB_MINUTES: "a key in base_experiment",
+    SLURM_JOB_MINUTES: "a key in base_experiment",
     "$INCLUDE_PIPELINE$": "a key of an $ETL$ pipeline",
     "$ETL_VARS$": "a key of an $ETL$ pipeline",
     "$INCLUDE_STEPS$": "a key under an $ETL$ pipeline's extractors, transformers or loaders",
 }
 # The words run variables (base_experiment, $SUITE_VARS$, include files) may hold as keys.
-VARIABLE_KEYS = (FACTOR, INCLUDE_VARS, EULER_JOB_MINUTES)
+VARIABLE_KEYS = (FACTOR, INCLUDE_VARS, EULER_JOB_MINUTES, SLURM_JOB_MINUTES)
 
 _MARKER = re.compile(r"^\$[^$\s]+\$$")
 
