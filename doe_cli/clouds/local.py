@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from doe_cli.clouds.inventory import write_suite_inventory
-from doe_cli.config import Project, group_var_true, load_group_vars
+from doe_cli.config import Project
 from doe_cli.errors import UserError
 from doe_cli.run import hostvars
 from doe_cli.run.hosts import HostSlot
@@ -68,7 +68,9 @@ class LocalCloud:
     @property
     def runs_experiments_one_at_a_time(self) -> bool:
         # On one machine, experiments running at once disturb each other's timings: one at a time unless asked.
-        return not (self.parallel or group_var_true(load_group_vars(self.project, "all").get("local_parallel")))
+        from doe_cli.settings import all_settings
+
+        return not (self.parallel or all_settings(self.project).local_parallel)
 
     def context_vars(self, suite: str, first_repository_dir: str) -> dict[str, Any]:
         # remote_dir, doe's folder on the host, is the host's folder here (owned by this user).

@@ -30,7 +30,7 @@ import yaml
 
 from doe_cli.ansible_adapter import AnsibleAdapter, PlaybookResult
 from doe_cli.clouds.inventory import read_suite_inventory_hosts, write_suite_inventory
-from doe_cli.config import Project, load_group_vars
+from doe_cli.config import Project
 from doe_cli.errors import DoeError, UserError
 from doe_cli.run import hostvars
 from doe_cli.run.ansible_env import control_path_dir, ensure_ansible_on_path
@@ -329,7 +329,9 @@ def inventory_file(project: Project, name: str) -> Path:
 
 
 def prj_id_of(project: Project) -> str:
-    return str(load_group_vars(project, "all").get("prj_id") or "doe")
+    from doe_cli.settings import all_settings  # pydantic: not at every doe start
+
+    return all_settings(project).prj_id
 
 
 def parse_report(stdout: str) -> dict[str, str]:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from doe_cli.config import Project, load_group_vars
+from doe_cli.config import Project
 from doe_cli.errors import DoeError
 from doe_cli.fileio import write_atomic
 from doe_cli.run.fetch import place_results
@@ -87,7 +87,7 @@ class ResultIntake:
         once at the end; a suite without pipelines skips it (no pandas import)."""
         if not self.new_results_since_etl or not self.prepared.design.etl:
             return
-        min_delay = float(load_group_vars(self.prepared.project, "all").get("etl_minimum_delay_sec", 10) or 0)
+        min_delay = self.prepared.settings.etl_minimum_delay_sec
         if not final and time.monotonic() - self.last_etl < min_delay:
             return
         self.new_results_since_etl = False

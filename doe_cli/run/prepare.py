@@ -24,6 +24,7 @@ from etl.layout import JobKey, job_dir, suite_folder
 
 if TYPE_CHECKING:
     from doe_cli.design import Suite
+    from doe_cli.settings import AllSettings
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class PreparedRun:
     exps: dict[str, ExpRuntime]
     job_timeouts: dict[str, float | None]
     max_file_bytes: int
+    settings: AllSettings                       # group_vars/all as doe reads it, checked once
 
     @property
     def suite_dir(self) -> Path:
@@ -96,13 +98,16 @@ def prepare(project: Project, options: RunOptions, run: SuiteRun, cloud: Cloud,
         inventory = cloud.write_inventory(run.suite_dir, slots, host_vars, context, keep=options.keep)
         shutil.rmtree(run.suite_dir / ".doe" / "staging", ignore_errors=True)
         job_timeouts = _job_timeouts(project, options, design, slots, host_vars)
-        max_file_bytes = _max_file_bytes(project)
+        from doe_cli.settings import all_settings  # pydantic: only when a run really starts
+
+        settings = all_settings(project)
+        max_file_bytes = settings.fetch_max_file_bytes
         return PreparedRun(
             project=project, options=options, run=run, cloud=cloud, design=design, slots=slots,
             repositories=repositories, context_vars=context, host_vars=host_vars, host_var_reports=reports,
             host_check_vars=host_check_vars, inventory=inventory, lock=lock,
             exps=_experiments(options, run, design, slots, extended), job_timeouts=job_timeouts,
-            max_file_bytes=max_file_bytes)
+            max_file_bytes=max_file_bytes, settings=settings)
     except BaseException:
         lock.release()
         raise
@@ -206,16 +211,6 @@ def _job_timeouts(project: Project, options: RunOptions, design: Suite, slots: l
             raise UserError(f"expected a number of seconds, got {value!r}", path="job_timeout",
                             file=f"group_vars/{slot.host_type}") from None
     return timeouts
-
-
-def _max_file_bytes(project: Project) -> int:
-    """The fetch skips files larger than fetch_max_file_mb (group_vars/all, default 1024)."""
-    value = load_group_vars(project, "all").get("fetch_max_file_mb", 1024)
-    try:
-        return int(float(value) * 1024 * 1024)
-    except (TypeError, ValueError):
-        raise UserError(f"expected a number of megabytes, got {value!r}", path="fetch_max_file_mb",
-                        file="group_vars/all") from None
 
 
 def _experiments(options: RunOptions, run: SuiteRun, design: Suite, slots: list[HostSlot],

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from doe_cli.config import Project, load_group_vars
+from doe_cli.config import Project
 from doe_cli.notify import Notifier, Target, parse_option, parse_targets
 from doe_cli.run.state import FAILED, FINISHED
 from doe_cli.run.status import failed_jobs
@@ -113,4 +113,6 @@ def notify_targets(project: Project, override: list[str] | None) -> list[Target]
     """--notify, else `notify:` of group_vars/all; checked before anything of the run is created."""
     if override is not None:
         return parse_option(override)
-    return parse_targets(load_group_vars(project, "all").get("notify"), "group_vars/all/main.yml")
+    from doe_cli.settings import ALL_FILE, all_settings
+
+    return parse_targets(all_settings(project).notify, ALL_FILE)
