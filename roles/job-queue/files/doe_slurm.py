@@ -21,6 +21,8 @@ import shlex
 import subprocess
 import time
 
+from doe_queue import read_json, write_atomic  # the helper that imports this module, next to it
+
 RECORD = ".doe_slurm"
 # Written before the helper cancels a job: the wrapper's SIGTERM then came from doe, not from Slurm.
 STOP_REQUESTED = ".doe_stop_requested"
@@ -36,21 +38,6 @@ ENDED_BY_SLURM = ENDED - {"COMPLETED", "FAILED"}
 
 class SlurmError(Exception):
     pass
-
-
-def _read_json(path: str):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
-        return None
-
-
-def _write_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 class Slurm:
@@ -92,13 +79,13 @@ class Slurm:
             except FileNotFoundError:
                 pass
         record = os.path.join(job_dir, RECORD)
-        _write_atomic(record, json.dumps({"id": None, "label": label, "submitted": time.time()}))
+        write_atomic(record, json.dumps({"id": None, "label": label, "submitted": time.time()}))
         done = self.run(*argv)
         if done.returncode != 0:
             os.remove(record)
             raise SlurmError(f"sbatch refused job {label}: {done.stderr.strip()}")
         job_id = done.stdout.strip().split(";")[0]
-        _write_atomic(record, json.dumps({"id": job_id, "label": label, "submitted": time.time()}))
+        write_atomic(record, json.dumps({"id": job_id, "label": label, "submitted": time.time()}))
 
     # --- asking --------------------------------------------------------------------------------------
     def entries(self, root: str, rels: list[str]) -> dict[str, dict]:
@@ -107,7 +94,7 @@ class Slurm:
         records = {}
         for rel in rels:
             job_dir = os.path.join(root, rel)
-            record = _read_json(os.path.join(job_dir, RECORD))
+            record = read_json(os.path.join(job_dir, RECORD))
             if isinstance(record, dict) and record.get("label"):
                 records[rel] = (job_dir, record)
         if any(record.get("id") is None for _, record in records.values()):
@@ -160,7 +147,7 @@ class Slurm:
                     del records[rel]  # never reached Slurm: submitted again
                 else:
                     record["id"] = job_id
-                    _write_atomic(os.path.join(job_dir, RECORD), json.dumps(record))
+                    write_atomic(os.path.join(job_dir, RECORD), json.dumps(record))
 
     # --- verdicts --------------------------------------------------------------------------------------
     def verdict(self, job_dir: str, marker: dict, entry: dict | None) -> dict | None:
@@ -202,14 +189,14 @@ class Slurm:
     # --- stopping ----------------------------------------------------------------------------------------
     def cancel(self, jobs: list[tuple[str, str]], signal_name: str | None = None) -> None:
         for job_dir, _ in jobs:
-            _write_atomic(os.path.join(job_dir, STOP_REQUESTED), "")
+            write_atomic(os.path.join(job_dir, STOP_REQUESTED), "")
         ids = [job_id for _, job_id in jobs]
         for start in range(0, len(ids), IDS_PER_CALL):
             flags = ["--full", f"--signal={signal_name}"] if signal_name else []
             self.run("scancel", *flags, *ids[start:start + IDS_PER_CALL])
 
     def _recorded_id(self, job_dir: str) -> str | None:
-        record = _read_json(os.path.join(job_dir, RECORD))
+        record = read_json(os.path.join(job_dir, RECORD))
         return record.get("id") if isinstance(record, dict) else None
 
     def stop(self, job_dir: str, started: dict) -> bool:
