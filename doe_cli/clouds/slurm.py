@@ -19,7 +19,7 @@ from typing import Any
 
 from doe_cli.clouds.slurm_args import sbatch_settings
 from doe_cli.clouds.ssh import SshCloud
-from doe_cli.config import load_group_vars
+from doe_cli.config import Project, load_group_vars
 from doe_cli.errors import UserError
 from doe_cli.run.hosts import HostSlot
 
@@ -92,3 +92,33 @@ class SlurmCloud(SshCloud):
 
     def abandon_hosts(self, suite_dir: Path) -> None:
         """Nothing was locked."""
+
+
+def plan_lines(project: Project, suite_name: str, cloud_name: str) -> list[str]:
+    """`doe plan --cloud <slurm inventory>`: per experiment and host type, the login host, the number of
+    sbatch jobs and their resources (files only: nothing is submitted)."""
+    from doe_cli.design import load_suite
+    from doe_cli.run.hosts import assign_hosts
+
+    ssh = SshCloud.load(project, cloud_name, {"suite": suite_name, "cloud": cloud_name})
+    if not is_slurm_inventory(ssh):
+        raise UserError(f"inventory/{cloud_name} has no Slurm login hosts (job_scheduler: slurm); `doe plan` plans "
+                        "aws and Slurm clouds", path="--cloud")
+    suite = load_suite(project, suite_name, variables={"suite": suite_name, "cloud": cloud_name}, strict=False)
+    lines = [f"suite {suite_name} on the Slurm cluster of {ssh.file}: every job is one sbatch job"]
+    for slot in assign_hosts(suite):
+        exp = suite.experiments[slot.exp]
+        listed = ssh.hosts_by_type.get(slot.host_type) or []
+        if not listed:
+            login = "(no login host of this type in the inventory)"
+        elif listed[0].vars.get("ansible_connection") == "local":
+            login = f"{listed[0].name} (this machine)"
+        else:
+            login = listed[0].address
+        type_vars = {**load_group_vars(project, "all"), **load_group_vars(project, slot.host_type)}
+        settings = sbatch_settings(type_vars, f"group_vars/{slot.host_type}/main.yml")
+        resources = " ".join(settings["sbatch_args"]) or "(the partition's defaults)"
+        modules = f"; modules: {' '.join(settings['modules'])}" if settings["modules"] else ""
+        lines.append(f"  {slot.name}: {exp.n_runs() * exp.n_repetitions} job(s) via {login}: "
+                     f"sbatch {resources}{modules}")
+    return lines

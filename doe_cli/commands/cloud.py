@@ -26,11 +26,17 @@ def plan_command(
     cloud: CloudOption = "aws",
     yes: Annotated[bool, typer.Option("--yes", help="Accept an estimate above the budget.")] = False,
 ) -> None:
-    """Check a suite can run on the cloud and print hosts, jobs, wall time and cost."""
+    """Check a suite can run on the cloud and print hosts, jobs, wall time and cost (aws), or each host
+    type's sbatch resources (a Slurm inventory)."""
     from doe_cli.clouds.aws import plan as aws_plan
 
-    _require_aws(cloud)
     current = project()
+    if cloud not in ("aws", "local"):
+        from doe_cli.clouds.slurm import plan_lines
+
+        out.print("\n".join(plan_lines(current, suite, cloud)), markup=False)
+        return
+    _require_aws(cloud)
     plan, host_plan = aws_plan.plan_suite(current, suite)
     out.print("\n".join(plan.lines()), markup=False)
     aws_plan.check_budget(plan, accept=yes)

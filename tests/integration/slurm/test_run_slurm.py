@@ -171,3 +171,16 @@ def test_clean_cancels_its_own_suites_jobs_and_leaves_another_suites_queued(env,
     assert pending_by_suite() == {ids[1]: 12}
     doe("clean", "--cloud", "cluster", "--suite", "slow", "--id", ids[1], "--yes")
     wait_for(lambda: not pending_by_suite(), what="the second suite's jobs cancelled")
+
+
+def test_plan_prints_each_host_types_sbatch_resources_and_submits_nothing(env, slurm_cluster):
+    doe = env({"mixed": MIXED})
+    (doe.config / "group_vars" / "small" / "slurm.yml").write_text(
+        "slurm_partition: debug\nslurm_time_minutes: 30\neuler_cpu_cores: 2\neuler_env: [gcc/12]\n")
+    before = slurm_cluster.run("squeue", "-h", "--states=all", "-o", "%i").stdout
+    lines = doe("plan", "--suite", "mixed", "--cloud", "cluster").stdout.splitlines()
+    assert lines[0] == "suite mixed on the Slurm cluster of inventory/cluster.yml: every job is one sbatch job"
+    assert "  sweep-small-0: 6 job(s) via login (this machine): sbatch --partition=debug --time=30 " \
+           "--cpus-per-task=2; modules: gcc/12" in lines
+    assert any(line.startswith("  single-small-0: 3 job(s)") for line in lines)
+    assert slurm_cluster.run("squeue", "-h", "--states=all", "-o", "%i").stdout == before
