@@ -17,11 +17,6 @@ from doe_cli.errors import UserError
 ALL_FILE = "group_vars/all/main.yml"
 
 
-def _flag(value: Any) -> bool:
-    """YAML booleans, or the strings Ansible reads as true."""
-    return group_var_true(value)
-
-
 class AllSettings(BaseModel):
     """group_vars/all as doe reads it (the other keys are the roles' and are kept as they are)."""
 
@@ -30,7 +25,7 @@ class AllSettings(BaseModel):
     prj_id: str = Field("doe", min_length=1, description="the project's folder on the hosts")
     etl_minimum_delay_sec: float = Field(10, ge=0, description="seconds between two ETL runs while jobs run")
     fetch_max_file_mb: float = Field(1024, gt=0, description="a job's files larger than this are not fetched")
-    local_parallel: Annotated[bool, BeforeValidator(_flag)] = Field(
+    local_parallel: Annotated[bool, BeforeValidator(group_var_true)] = Field(
         False, description="the local cloud runs the experiments of a suite at the same time")
     notify: list[dict[str, Any]] | None = Field(None, description="notification targets")
 

@@ -22,7 +22,7 @@ import yaml
 from etl.errors import EtlConfigError
 from etl.fileio import DOE_RECORD
 from etl.layout import HOST, REP, RUN
-from etl.suite import SUITE_DESIGN, experiment_factors, read_design
+from etl.suite import SUITE_DESIGN, experiment_factors, factor_values, read_design
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _TABLE_SUFFIXES = (".csv", ".tsv")
@@ -101,13 +101,7 @@ def _factor_values(rep_dir: Path, factors: tuple[str, ...]) -> dict[str, Any]:
         config = json.loads((rep_dir / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         config = {}
-    values = {}
-    for path in factors:
-        value: Any = config
-        for part in path.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        values[path] = value
-    return values
+    return factor_values(config, factors)
 
 
 def _rep_values(rep_dir: Path, metric: Metric, exp: str, run: int) -> list[float]:

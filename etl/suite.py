@@ -73,6 +73,17 @@ def experiment_factors(design: dict) -> dict[str, tuple[str, ...]]:
     }
 
 
+def factor_values(config: Any, factors: tuple[str, ...]) -> dict[str, Any]:
+    """A run config's value of each dotted factor path (None where the config lacks it)."""
+    values = {}
+    for path in factors:
+        value: Any = config
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        values[path] = value
+    return values
+
+
 def experiment_host_types(design: dict) -> dict[str, tuple[tuple[str, int], ...]]:
     """Per experiment: (host type, n) in design order; n defaults to 1 as in the design format."""
     found: dict[str, tuple[tuple[str, int], ...]] = {}

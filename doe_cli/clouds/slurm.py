@@ -27,6 +27,17 @@ SCHEDULER_KEY = "job_scheduler"
 DEFAULT_MAX_PENDING_MINUTES = 60
 
 
+def host_type_settings(project: Project, host_type: str) -> dict[str, Any]:
+    """The Slurm settings of a host type's jobs: sbatch arguments, modules and the pending limit, from
+    group_vars (the host type's over all's)."""
+    where = f"group_vars/{host_type}/main.yml"
+    type_vars = {**load_group_vars(project, "all"), **load_group_vars(project, host_type)}
+    max_pending = type_vars.get("slurm_max_pending_minutes", DEFAULT_MAX_PENDING_MINUTES)
+    if isinstance(max_pending, bool) or not isinstance(max_pending, int | float) or max_pending < 0:
+        raise UserError("expected minutes >= 0 (0: wait forever)", file=where, path="slurm_max_pending_minutes")
+    return {**sbatch_settings(type_vars, where), "max_pending_minutes": max_pending}
+
+
 def is_slurm_inventory(cloud: SshCloud) -> bool:
     """Whether the inventory's hosts are Slurm login hosts; a mix of both is an error."""
     hosts = [host for listed in cloud.hosts_by_type.values() for host in listed]
@@ -65,13 +76,7 @@ class SlurmCloud(SshCloud):
                   setup_roles: list[dict]) -> dict[str, Any]:
         found = super().host_vars(suite_dir_name, slot, check_status, setup_roles)
         host = self.assignment[slot.name]
-        type_vars = {**load_group_vars(self.project, "all"), **load_group_vars(self.project, slot.host_type)}
-        settings = sbatch_settings(type_vars, f"group_vars/{slot.host_type}/main.yml")
-        max_pending = type_vars.get("slurm_max_pending_minutes", DEFAULT_MAX_PENDING_MINUTES)
-        if isinstance(max_pending, bool) or not isinstance(max_pending, int | float) or max_pending < 0:
-            raise UserError("expected minutes >= 0 (0: wait forever)", file=f"group_vars/{slot.host_type}/main.yml",
-                            path="slurm_max_pending_minutes")
-        config: dict[str, Any] = {**settings, "max_pending_minutes": max_pending,
+        config: dict[str, Any] = {**host_type_settings(self.project, slot.host_type),
                                   "job_name_prefix": f"{self.prj_id}.{self.suite}.{self.suite_id}"}
         if host.vars.get("slurm_conf"):
             config["slurm_conf"] = str(host.vars["slurm_conf"])
@@ -115,8 +120,7 @@ def plan_lines(project: Project, suite_name: str, cloud_name: str) -> list[str]:
             login = f"{listed[0].name} (this machine)"
         else:
             login = listed[0].address
-        type_vars = {**load_group_vars(project, "all"), **load_group_vars(project, slot.host_type)}
-        settings = sbatch_settings(type_vars, f"group_vars/{slot.host_type}/main.yml")
+        settings = host_type_settings(project, slot.host_type)
         resources = " ".join(settings["sbatch_args"]) or "(the partition's defaults)"
         modules = f"; modules: {' '.join(settings['modules'])}" if settings["modules"] else ""
         lines.append(f"  {slot.name}: {exp.n_runs() * exp.n_repetitions} job(s) via {login}: "

@@ -12,7 +12,7 @@ from doe_cli.config import Project
 from doe_cli.notify import Notifier, Target, parse_option, parse_targets
 from doe_cli.run.state import FAILED, FINISHED
 from doe_cli.run.status import failed_jobs
-from doe_cli.run.status_page import HostInfo, StatusPage
+from doe_cli.run.status_page import HostInfo, StatusPage, host_address
 from etl.layout import JobKey
 
 if TYPE_CHECKING:
@@ -99,8 +99,7 @@ class RunReporting:
         for slot in prepared.slots:
             host_vars = prepared.host_vars.get(slot.name, {})
             state = "unreachable" if slot.name in self.unreachable else ""
-            hosts.append(HostInfo(slot.name, str(host_vars.get("ansible_host") or host_vars.get("public_dns_name")
-                                                  or ""), slot.exp, prepared.cloud.name, state,
+            hosts.append(HostInfo(slot.name, host_address(host_vars), slot.exp, prepared.cloud.name, state,
                                   self.last_seen.get(slot.name)))
         try:
             self.page.write(states, running=running, failed_jobs=failed_jobs(prepared.suite_dir, states), hosts=hosts,

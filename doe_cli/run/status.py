@@ -158,10 +158,15 @@ def host_job_counts(suite_dir: Path, states: dict[str, ExperimentState], project
     return report
 
 
-def suite_status(project: Project, suite: str, id_option: str, *, ask_hosts: bool = True) -> dict[str, Any]:
+def open_suite_run(project: Project, suite: str, id_option: str) -> tuple[int, Path, dict[str, ExperimentState]]:
+    """An existing run of a suite (`last` or an id): its id, folder and job states."""
     suite_id, _ = resolve_suite_id(project.results_dir, suite, id_option, allow_new=False)
     suite_dir = suite_folder(project.results_dir, suite, suite_id)
-    states = load_states(suite, suite_id, suite_dir)
+    return suite_id, suite_dir, load_states(suite, suite_id, suite_dir)
+
+
+def suite_status(project: Project, suite: str, id_option: str, *, ask_hosts: bool = True) -> dict[str, Any]:
+    suite_id, suite_dir, states = open_suite_run(project, suite, id_option)
     controller = controller_running(suite_dir)
     queued = any(state.with_status(QUEUED) for state in states.values())
     on_hosts = host_job_counts(suite_dir, states, project) if ask_hosts and queued and not controller else {}

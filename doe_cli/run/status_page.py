@@ -24,8 +24,10 @@ import yaml
 
 from doe_cli.errors import DoeError
 from doe_cli.run.state import FAILED, FINISHED, PENDING, QUEUED, ExperimentState
+from etl.errors import EtlConfigError
 from etl.fileio import DOE_RECORD, write_text_atomic
 from etl.layout import JobKey, job_dir
+from etl.suite import SUITE_DESIGN, experiment_factors, factor_values, read_design
 
 PAGE = "status.html"
 REFRESH_SECONDS = 10
@@ -61,7 +63,9 @@ class StatusPage:
     suite: str
     suite_id: int | str
     _factors: dict[tuple[str, int], str] = field(default_factory=dict)
-    _records: dict[tuple[str, JobKey, int], _Record] = field(default_factory=dict)
+    _factor_names: dict[str, tuple[str, ...]] | None = None
+    # A job's records once it ended (None: none arrived, e.g. a lost job): read once, never again.
+    _records: dict[tuple[str, JobKey, int], _Record | None] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -75,11 +79,17 @@ class StatusPage:
 
     # --- data ----------------------------------------------------------------------------------------
     def _run_factors(self, exp: str, run: int) -> str:
+        """The run's factor values (the design's factors, not its constants), as `name=value, ...`."""
         key = (exp, run)
         if key not in self._factors:
+            if self._factor_names is None:
+                try:
+                    self._factor_names = experiment_factors(read_design(self.suite_dir / SUITE_DESIGN))
+                except EtlConfigError:
+                    self._factor_names = {}
             config = _read_json(self.suite_dir / exp / f"run_{run}" / "rep_0" / "config.json")
-            self._factors[key] = ", ".join(f"{name}={_short(value)}" for name, value in _flat(config)
-                                           if not name.startswith("$"))
+            values = factor_values(config, self._factor_names.get(exp, ()))
+            self._factors[key] = ", ".join(f"{name}={_short(value)}" for name, value in values.items())
         return self._factors[key]
 
     def _record(self, exp: str, key: JobKey, attempt: int) -> _Record | None:
@@ -101,6 +111,7 @@ class StatusPage:
             starts.append(_timestamp(record.get("start_time")))
             ends.append(_timestamp(record.get("end_time")))
         if not hosts:
+            self._records[cache_key] = None
             return None
         found = _Record(max(walls) if walls else None, min((s for s in starts if s), default=None),
                         max((e for e in ends if e), default=None), ", ".join(hosts))
@@ -265,12 +276,6 @@ def _read_json(path: Path) -> Any:
         return {}
 
 
-def _flat(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    if isinstance(value, dict):
-        return [item for key, inner in value.items() for item in _flat(inner, f"{prefix}{key}.")]
-    return [(prefix[:-1], value)] if prefix else []
-
-
 def _short(value: Any, limit: int = 40) -> str:
     text = value if isinstance(value, str) else json.dumps(value)
     return text if len(text) <= limit else text[:limit - 3] + "..."
@@ -322,32 +327,27 @@ asc=!asc;rows.forEach(function(r){b.appendChild(r);});});});document.body.datase
 
 def write_suite_page(project, suite: str, id_option: str) -> Path:
     """`doe status --html`: the page of a suite run from its files (no host is asked)."""
-    from doe_cli.run.status import controller_running, failed_jobs, load_states
-    from doe_cli.run.suite_id import resolve_suite_id
-    from etl.layout import suite_folder
+    from doe_cli.run.status import controller_running, failed_jobs, open_suite_run
 
-    suite_id, _ = resolve_suite_id(project.results_dir, suite, id_option, allow_new=False)
-    suite_dir = suite_folder(project.results_dir, suite, suite_id)
-    states = load_states(suite, suite_id, suite_dir)
+    suite_id, suite_dir, states = open_suite_run(project, suite, id_option)
     page = StatusPage(suite_dir, suite, suite_id)
     return page.write(states, running=controller_running(suite_dir), failed_jobs=failed_jobs(suite_dir, states),
                       hosts=stored_hosts(suite_dir))
 
 
 def stored_hosts(suite_dir: Path) -> list[HostInfo]:
-    """The hosts of the inventory doe stored for the run (any cloud), without their live state."""
-    hosts = []
-    for inventory in sorted((suite_dir / ".inventory").glob("*.yml")):
-        try:
-            content = yaml.load(inventory.read_text(encoding="utf-8"), Loader=_YAML_LOADER) or {}
-        except (OSError, yaml.YAMLError):
-            continue
-        found = (content.get("all") or {}).get("hosts") if isinstance(content, dict) else None
-        for name, host_vars in (found or {}).items():
-            host_vars = host_vars if isinstance(host_vars, dict) else {}
-            address = str(host_vars.get("ansible_host") or host_vars.get("public_dns_name") or "")
-            hosts.append(HostInfo(str(name), address, str(host_vars.get("doe_exp") or ""), cloud=inventory.stem))
-    return hosts
+    """The hosts of the inventory doe stored for the run, without their live state."""
+    from doe_cli.clouds.inventory import read_suite_inventory_hosts, stored_cloud
+
+    cloud = stored_cloud(suite_dir)
+    if cloud is None:
+        return []
+    return [HostInfo(name, host_address(host_vars), str(host_vars.get("doe_exp") or ""), cloud=cloud)
+            for name, host_vars in read_suite_inventory_hosts(suite_dir, cloud).items()]
+
+
+def host_address(host_vars: dict[str, Any]) -> str:
+    return str(host_vars.get("ansible_host") or host_vars.get("public_dns_name") or "")
 
 
 def open_in_browser(page: Path) -> None:
