@@ -190,21 +190,24 @@ def resolve_suite(project, suite: str, suite_id: str) -> Path:
 
 
 def print_outcome(outcome: CompareOutcome, console) -> None:
-    from rich.table import Table
-
+    """A plain aligned table (never wrapped, also into a file or a narrow terminal), then the notes."""
     if not outcome.comparisons:
         console.print("no runs to compare", markup=False)
     else:
-        table = Table(box=None, pad_edge=False)
-        for column in (*outcome.comparisons[0].key, "n", "estimate", "ratio", "CI", "p", "p (Holm)", "verdict"):
-            table.add_column(str(column), justify="right" if column in ("n", "ratio", "p", "p (Holm)") else "left")
-        for c in outcome.comparisons:
-            table.add_row(*(str(value) for value in c.key.values()), f"{c.n_baseline}/{c.n_other}",
-                          f"{_number(c.estimate_baseline)} -> {_number(c.estimate_other)}", _number(c.ratio, 3),
-                          f"[{_number(c.ci_low, 3)}, {_number(c.ci_high, 3)}]", _number(c.p, 3),
-                          _number(c.p_holm, 3), c.verdict)
-        console.print(table)
+        header = [*outcome.comparisons[0].key, "reps (base/other)", "estimate (base -> other)", "ratio", "CI",
+                  "p", "p (Holm)", "verdict"]
+        rows = [[*(str(value) for value in c.key.values()), f"{c.n_baseline}/{c.n_other}",
+                 f"{_number(c.estimate_baseline)} -> {_number(c.estimate_other)}", _number(c.ratio, 3),
+                 f"[{_number(c.ci_low, 3)}, {_number(c.ci_high, 3)}]", _number(c.p, 3), _number(c.p_holm, 3),
+                 c.verdict] for c in outcome.comparisons]
+        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+        for row in [header, *rows]:
+            console.print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip(), markup=False,
+                          soft_wrap=True)
         console.print(f"geometric mean of the ratios: {_number(outcome.geometric_mean, 3)}", markup=False)
+        for c in outcome.comparisons:
+            for note in c.notes:
+                console.print(f"note: {', '.join(f'{k}={v}' for k, v in c.key.items())}: {note}", markup=False)
     for label, runs in (("only in the baseline", outcome.only_baseline), ("only in the other", outcome.only_other)):
         for key in runs:
             console.print(f"{label}: " + ", ".join(f"{k}={v}" for k, v in key.items()), markup=False)

@@ -70,7 +70,16 @@ def compare(pairs: Sequence[Pair], *, statistic: str = "median", alpha: float = 
         result.p_holm = adjusted
     for result in results:
         result.verdict = verdict(result, alpha=alpha, min_effect=min_effect, higher_is_better=higher_is_better)
+        if result.verdict == "inconclusive" and result.p is not None and _smallest_p(result) >= alpha:
+            # A rank test on few values cannot reach alpha however large the difference: say so.
+            result.notes.append(f"{result.n_baseline} and {result.n_other} values can never give p < {alpha:g} "
+                                "in a rank test; more repetitions are needed for a verdict")
     return results
+
+
+def _smallest_p(result: Comparison) -> float:
+    """The smallest two-sided Mann-Whitney p-value these sample sizes allow (complete separation)."""
+    return min(1.0, 2 / math.comb(result.n_baseline + result.n_other, result.n_baseline))
 
 
 def _one(pair: Pair, stat, confidence: float, seed: int, n_resamples: int) -> Comparison:

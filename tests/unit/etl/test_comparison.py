@@ -70,3 +70,12 @@ def test_the_ratio_interval_covers_the_true_ratio_about_as_often_as_promised():
 def test_geometric_mean_ignores_missing_ratios():
     assert geometric_mean([2.0, 0.5, None]) == pytest.approx(1.0)
     assert geometric_mean([None]) is None
+
+
+def test_too_few_values_for_any_significance_say_so_instead_of_a_bare_inconclusive():
+    (result,) = compare([Pair({}, [1.0, 1.1, 0.9], [100.0, 110.0, 90.0])])
+    assert result.verdict == "inconclusive" and result.ci_low > 50
+    assert result.notes == ["3 and 3 values can never give p < 0.05 in a rank test; more repetitions are needed "
+                            "for a verdict"]
+    (enough,) = compare([Pair({}, [1.0, 1.1, 0.9, 1.05, 0.95], [100.0, 110.0, 90.0, 105.0, 95.0])])
+    assert enough.verdict == "slower" and enough.notes == []
