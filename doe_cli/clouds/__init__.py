@@ -6,13 +6,18 @@ Each cloud is one module implementing the hooks of `Cloud` (base.py); open_cloud
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from doe_cli.clouds.base import Cloud
 from doe_cli.clouds.inventory import stored_cloud
 from doe_cli.config import Project, default_cloud
 from doe_cli.errors import UserError
+
+if TYPE_CHECKING:
+    from doe_cli.clouds.inventory_template import HostTypes
 
 LOCAL = "local"
 AWS = "aws"
@@ -45,8 +50,31 @@ def open_cloud(project: Project, name: str, *, suite: str, suite_id: int, force:
         from doe_cli.clouds.aws.cloud import AwsCloud
 
         return AwsCloud.create(project, suite, suite_id, accept_cost=accept_cost, force=force, log=log)
+    from doe_cli.clouds.inventory_template import inventory_vars
     from doe_cli.clouds.slurm import SlurmCloud, is_slurm_inventory
     from doe_cli.clouds.ssh import SshCloud
 
-    ssh = SshCloud.load(project, name, {"suite": suite, "cloud": name}, force=force, log=log)
+    variables = inventory_vars(project, suite=suite, cloud=name, host_types=design_host_types(project, name, suite, suite_id))
+    ssh = SshCloud.load(project, name, variables, force=force, log=log)
     return SlurmCloud.from_ssh(ssh, suite, suite_id) if is_slurm_inventory(ssh) else ssh
+
+
+def design_host_types(project: Project, cloud: str, suite: str,
+                      suite_id: int | str | None) -> Callable[[], HostTypes]:
+    """Loads the host types of the suite run's design (a resumed run's stored one) when first asked: only
+    inventories that loop over them need the design before the run loads it."""
+
+    @functools.cache
+    def load() -> HostTypes:
+        from doe_cli.clouds.inventory_template import suite_host_types
+        from doe_cli.design import load_stored_suite, load_suite
+        from etl.layout import suite_folder
+
+        stored = suite_folder(project.results_dir, suite, suite_id) / "suite_design.yml" \
+            if suite_id is not None else None
+        if stored is not None and stored.is_file():
+            return suite_host_types(load_stored_suite(project, stored, suite))
+        variables = {"suite": suite, "cloud": cloud, **({"id": suite_id} if suite_id is not None else {})}
+        return suite_host_types(load_suite(project, suite, variables=variables, strict=False))
+
+    return load

@@ -102,10 +102,14 @@ class SlurmCloud(SshCloud):
 def plan_lines(project: Project, suite_name: str, cloud_name: str) -> list[str]:
     """`doe plan --cloud <slurm inventory>`: per experiment and host type, the login host, the number of
     sbatch jobs and their resources (files only: nothing is submitted)."""
+    from doe_cli.clouds import design_host_types
+    from doe_cli.clouds.inventory_template import inventory_vars
     from doe_cli.design import load_suite
     from doe_cli.run.hosts import assign_hosts
 
-    ssh = SshCloud.load(project, cloud_name, {"suite": suite_name, "cloud": cloud_name})
+    variables = inventory_vars(project, suite=suite_name, cloud=cloud_name,
+                               host_types=design_host_types(project, cloud_name, suite_name, None))
+    ssh = SshCloud.load(project, cloud_name, variables)
     if not is_slurm_inventory(ssh):
         raise UserError(f"inventory/{cloud_name} has no Slurm login hosts (job_scheduler: slurm); `doe plan` plans "
                         "aws and Slurm clouds", path="--cloud")

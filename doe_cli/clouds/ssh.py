@@ -19,7 +19,6 @@ queue's final shutdown when the suite is complete, and when its setup failed.
 from __future__ import annotations
 
 import hashlib
-import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ import yaml
 
 from doe_cli.ansible_adapter import AnsibleAdapter, PlaybookResult
 from doe_cli.clouds.inventory import read_suite_inventory_hosts, write_suite_inventory
+from doe_cli.clouds.inventory_template import InventoryVars, has_template, inventory_vars, render
 from doe_cli.config import Project
 from doe_cli.errors import DoeError, UserError
 from doe_cli.run import hostvars
@@ -88,13 +88,13 @@ class SshCloud:
 
     # --- reading and validating the inventory -----------------------------------------------------
     @classmethod
-    def load(cls, project: Project, name: str, variables: dict[str, Any] | None = None, *, force: bool = False,
+    def load(cls, project: Project, name: str, variables: InventoryVars | None = None, *, force: bool = False,
              log: Callable[[str], None] = print) -> SshCloud:
         path = inventory_file(project, name)
         file = f"inventory/{path.name}"
         text = path.read_text(encoding="utf-8")
-        if "{{" in text or "{%" in text:
-            text = _render(text, file, variables or {})
+        if has_template(text):
+            text = render(text, file, variables or inventory_vars(project, suite=None, cloud=name))
         try:
             content = yaml.safe_load(text)
         except yaml.YAMLError as error:
@@ -329,9 +329,17 @@ def inventory_file(project: Project, name: str) -> Path:
 
 
 def prj_id_of(project: Project) -> str:
-    from doe_cli.settings import all_settings  # pydantic: not at every doe start
+    """group_vars/all's prj_id, its template rendered as Ansible renders it (doe-suite's demo has
+    `prj_id: example_{{ does_project_id_suffix }}`): the folder on the hosts and the Slurm job names."""
+    from doe_cli.settings import ALL_FILE, all_settings  # pydantic: not at every doe start
 
-    return all_settings(project).prj_id
+    prj_id = all_settings(project).prj_id
+    if has_template(prj_id):
+        prj_id = str(inventory_vars(project, suite=None, cloud="").get("prj_id", ALL_FILE)).strip()
+        if not prj_id or "/" in prj_id:
+            raise UserError(f"expected a folder name, but the template gives {prj_id!r}", file=ALL_FILE,
+                            path="prj_id")
+    return prj_id
 
 
 def parse_report(stdout: str) -> dict[str, str]:
@@ -342,27 +350,6 @@ def parse_report(stdout: str) -> dict[str, str]:
             key, value = line[4:].split("=", 1)
             report[key] = value.rstrip("\r")
     return report
-
-
-def _render(text: str, file: str, variables: dict[str, Any]) -> str:
-    """Inventories may use Jinja like doe-suite's: `{{ lookup('env', 'NAME') }}` and the suite's variables."""
-    import jinja2
-
-    def lookup(kind: str, name: str, default: str | None = None) -> str:
-        if kind not in ("env", "ansible.builtin.env"):
-            raise UserError(f"only lookup('env', ...) is supported in inventories, not {kind!r}", file=file)
-        value = os.environ.get(name, default)
-        if value is None:
-            raise UserError(f"environment variable {name} is not set", file=file)
-        return value
-
-    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    try:
-        return environment.from_string(text).render(**variables, lookup=lookup)
-    except jinja2.TemplateSyntaxError as error:
-        raise UserError(f"template error: {error.message}", file=file, line=error.lineno) from None
-    except jinja2.UndefinedError as error:
-        raise UserError(f"template error: {error.message}", file=file) from None
 
 
 def _hosts_by_group(content: dict, file: str) -> dict[str, list[InventoryHost]]:

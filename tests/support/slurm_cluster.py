@@ -84,7 +84,7 @@ class SlurmCluster:
         key.write_bytes(os.urandom(1024))
         key.chmod(0o600)
         self.node_ports = {node: free_port() for node in NODES}
-        nodes = "\n".join(f"NodeName={node} NodeHostname=localhost NodeAddr=127.0.0.1 Port={port} CPUs=2"
+        nodes = "\n".join(f"NodeName={node} NodeHostname=localhost NodeAddr=127.0.0.1 Port={port} CPUs=2 RealMemory=512"
                           for node, port in self.node_ports.items())
         self.conf.write_text(_CONF.format(dir=self.dir, ctld_port=free_port(), slurmd_port=free_port(),
                                           nodes=nodes, node_list=",".join(NODES)))

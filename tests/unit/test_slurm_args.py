@@ -25,7 +25,20 @@ def test_euler_names_are_aliases_and_doe_names_win():
     assert sbatch_settings({}, "g") == {"sbatch_args": [], "modules": []}
 
 
+def test_gpus_take_doe_suites_model_and_memory_per_gpu():
+    demo = {"euler_gpu_number": 2, "euler_gpu_model": None, "euler_gpu_min_mem_per_gpu_mb": 10240}
+    assert sbatch_settings(demo, "g")["sbatch_args"] == ["--gpus=2", "--gres=gpumem:10240M"]
+    assert sbatch_settings({**demo, "euler_gpu_model": "a100"}, "g")["sbatch_args"] == ["--gpus=a100:2",
+                                                                                         "--gres=gpumem:10240M"]
+    assert sbatch_settings({"slurm_gpus": 1, "slurm_gpu_model": "v100", "euler_gpu_model": "a100"},
+                           "g")["sbatch_args"] == ["--gpus=v100:1"]
+    # No GPU asked for: the model and memory of doe-suite's template (0 GPUs) add nothing.
+    assert sbatch_settings({"euler_gpu_number": 0, "euler_gpu_min_mem_per_gpu_mb": 0}, "g")["sbatch_args"] == []
+
+
 @pytest.mark.parametrize(("host_vars", "key"), [
+    ({"slurm_gpus": 1, "slurm_gpu_model": "a100:2"}, "slurm_gpu_model"),
+    ({"euler_gpu_number": 1, "euler_gpu_min_mem_per_gpu_mb": "10g"}, "euler_gpu_min_mem_per_gpu_mb"),
     ({"slurm_time_minutes": "90"}, "slurm_time_minutes"),
     ({"euler_cpu_cores": 0}, "euler_cpu_cores"),
     ({"slurm_gpus": -1}, "slurm_gpus"),

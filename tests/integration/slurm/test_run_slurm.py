@@ -184,3 +184,62 @@ def test_plan_prints_each_host_types_sbatch_resources_and_submits_nothing(env, s
            "--cpus-per-task=2; modules: gcc/12" in lines
     assert any(line.startswith("  single-small-0: 3 job(s)") for line in lines)
     assert slurm_cluster.run("squeue", "-h", "--states=all", "-o", "%i").stdout == before
+
+
+# doe-suite's own inventory/euler.yml, pointed at the test cluster: its single-host check, its loop over the
+# suite's host types, euler_user from $DOES_EULER_USER and prj_id with a template in group_vars.
+EULER_INVENTORY = """\
+# Check is Valid for Euler: {{ ('True' if is_single_host_per_host_type | bool and is_single_host_type_per_exp \
+| bool ) | mandatory('Cloud=euler only supports single instance experiments') }}
+all:
+  children:
+{% for ht, exps in host_types.items() %}
+    {{ ht }}:
+      hosts:
+{% for i in range(exps | length )  %}
+        {{ ht }}_{{ i }}:
+          ansible_connection: local
+          ansible_python_interpreter: PYTHON
+          ansible_user: {{ euler_user }}
+          job_scheduler: slurm
+          slurm_conf: CONF
+          ledger: LEDGER
+          remote_dir: REMOTE/{{ euler_user }}/doe-suite/{{ prj_id }}/{{ suite }}
+          remote_results_dir: REMOTE/{{ euler_user }}/doe-suite-results
+{% endfor %}
+{% endfor %}
+"""
+
+CLIENT_SERVER = """
+pair:
+  host_types:
+    client: {$CMD$: echo client}
+    server: {$CMD$: echo server}
+  base_experiment: {k: 1}
+"""
+
+
+def test_doe_suites_euler_inventory_runs_a_suite_on_the_cluster(env, slurm_cluster, short_tmp):
+    doe = env({"mixed": MIXED, "pair": CLIENT_SERVER})
+    (doe.config / "group_vars" / "all" / "main.yml").write_text("prj_id: example_{{ does_project_id_suffix }}\n")
+    (doe.config / "group_vars" / "small" / "main.yml").write_text(
+        "euler_job_minutes: 10\neuler_cpu_cores: 1\neuler_cpu_mem_per_core_mb: 64\neuler_gpu_number: 0\n"
+        "euler_gpu_min_mem_per_gpu_mb: 0\neuler_gpu_model: ~\n")
+    remote = short_tmp / "remote"
+    inventory = EULER_INVENTORY.replace("PYTHON", sys.executable).replace("CONF", str(slurm_cluster.conf)) \
+        .replace("LEDGER", str(doe.ledger)).replace("REMOTE", str(remote))
+    (doe.config / "inventory" / "euler.yml").write_text(inventory)
+    doe.env = lambda: {**Doe.env(doe), "DOES_EULER_USER": "ann", "DOES_PROJECT_ID_SUFFIX": "t1"}
+
+    done = doe("run", "--suite", "mixed", "--id", "new", "--cloud", "euler")
+    assert "sweep: 6/6 jobs, 0 failed" in done.stderr and "single: 3/3 jobs, 0 failed" in done.stderr
+    suite_id = doe.suite_dir("mixed").name.rsplit("_", 1)[1]
+    names = sorted(line.split(" ", 1)[1] for line in doe.ledger.read_text().splitlines() if line.startswith("single"))
+    assert names == [f"example_t1.mixed.{suite_id}.single.0.{rep}" for rep in range(3)]
+    assert (remote / "ann" / "doe-suite" / "example_t1" / "mixed" / "example_t1" / f"mixed_{suite_id}").is_dir()
+
+    # The inventory's own check refuses a client/server experiment, before anything is created.
+    refused = doe("run", "--suite", "pair", "--id", "new", "--cloud", "euler", check=False)
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines()[-1] == \
+        "error: inventory/euler.yml: Cloud=euler only supports single instance experiments", refused.stderr
+    assert not list(doe.results.glob("pair_*"))
