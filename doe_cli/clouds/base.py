@@ -22,6 +22,11 @@ class Cloud(Protocol):
         """Experiments sharing one machine disturb each other's timings: they run one after another."""
         ...
 
+    def allocation_parts(self, slots: list[HostSlot], host_vars: dict[str, dict]) -> list[dict] | None:
+        """A cloud that runs each job of a multi-host experiment as one allocation (Slurm): per slot, the
+        part the first slot's queue submits for it (host, host_type, host_idx, root, token); else None."""
+        ...
+
     def context_vars(self, suite: str, first_repository_dir: str) -> dict[str, Any]:
         """Variables every host has unless the project's group_vars or the host's own set them."""
         ...

@@ -65,6 +65,9 @@ class LocalCloud:
     log: Callable[[str], None] = print
     name: str = "local"
 
+    def allocation_parts(self, slots: list[HostSlot], host_vars: dict[str, dict]) -> list[dict] | None:
+        return None  # every host's part goes through its own queue
+
     @property
     def runs_experiments_one_at_a_time(self) -> bool:
         # On one machine, experiments running at once disturb each other's timings: one at a time unless asked.

@@ -13,7 +13,7 @@ has may use it at once. `slurm_conf` (host var) becomes SLURM_CONF of every Slur
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,12 @@ from doe_cli.run.hosts import HostSlot
 
 SCHEDULER_KEY = "job_scheduler"
 DEFAULT_MAX_PENDING_MINUTES = 60
+
+
+def node_token(slot_name: str) -> str:
+    """How a design's commands name a host of a multi-host job before its node is known; only
+    characters that shell quoting leaves as they are."""
+    return f"@doe-node:{slot_name}@"
 
 
 def host_type_settings(project: Project, host_type: str) -> dict[str, Any]:
@@ -54,6 +60,7 @@ def is_slurm_inventory(cloud: SshCloud) -> bool:
 class SlurmCloud(SshCloud):
     suite: str = ""
     suite_id: str = ""
+    allocated_exps: set[str] = field(default_factory=set)  # multi-host: each job is one allocation
 
     @classmethod
     def from_ssh(cls, ssh: SshCloud, suite: str, suite_id: int | str) -> SlurmCloud:
@@ -62,6 +69,10 @@ class SlurmCloud(SshCloud):
 
     def assign(self, slots: list[HostSlot]) -> None:
         """Every slot of a host type runs through the first login host of that type."""
+        per_exp: dict[str, int] = {}
+        for slot in slots:
+            per_exp[slot.exp] = per_exp.get(slot.exp, 0) + 1
+        self.allocated_exps = {exp for exp, count in per_exp.items() if count > 1}
         for slot in slots:
             listed = self.hosts_by_type.get(slot.host_type) or []
             if not listed:
@@ -90,7 +101,17 @@ class SlurmCloud(SshCloud):
             "job_queue_lock_file": "",  # a login host is shared: no lock to release
             "ssh_host_scheduler": "slurm",
         })
+        if slot.exp in self.allocated_exps:
+            # The node is known only once the allocation runs: commands name it by a token, which the
+            # allocation replaces with the node's name before the host's part starts.
+            found["public_dns_name"] = found["private_dns_name"] = node_token(slot.name)
         return found
+
+    def allocation_parts(self, slots: list[HostSlot], host_vars: dict[str, dict]) -> list[dict] | None:
+        if len(slots) < 2:
+            return None
+        return [{"host": slot.name, "host_type": slot.host_type, "host_idx": slot.idx,
+                 "root": host_vars[slot.name]["job_queue_root"], "token": node_token(slot.name)} for slot in slots]
 
     def release_hosts(self, suite_dir: Path, host_vars: dict[str, dict], *, still_locked: list[str]) -> None:
         """Nothing was locked; the job folders stay on the cluster's filesystem."""

@@ -111,6 +111,9 @@ class SshCloud:
     def runs_experiments_one_at_a_time(self) -> bool:
         return False  # every slot is a machine of its own
 
+    def allocation_parts(self, slots: list[HostSlot], host_vars: dict[str, dict]) -> list[dict] | None:
+        return None  # every host's part goes through its own queue
+
     def context_vars(self, suite: str, first_repository_dir: str) -> dict[str, Any]:
         return {**hostvars.context_vars(self.project, suite, self.name, first_repository_dir),
                 "remote_dir": "{{ ssh_host_remote_dir }}"}

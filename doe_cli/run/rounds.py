@@ -38,10 +38,12 @@ Due = tuple[ExpRuntime, list[JobKey], HostSlot, list[str], bool]
 
 
 def enqueue_chunks(exp: ExpRuntime, keys: list[JobKey], slot: HostSlot, stop: list[str], wait_started: bool,
-                   timeout: float | None) -> list[str]:
-    """A host's batch as base64 requests, each small enough for one command line."""
+                   timeout: float | None, parts: list[dict] | None = None) -> list[str]:
+    """A host's batch as base64 requests, each small enough for one command line. `parts`: the job is one
+    allocation for all the experiment's hosts, which this host submits (Cloud.allocation_parts)."""
     base = {"exp": exp.name, "host": slot.name, "host_type": slot.host_type, "host_idx": slot.idx,
-            "timeout": timeout, "stop": stop, "wait_started": wait_started, "wait_timeout": BARRIER_TIMEOUT}
+            "timeout": timeout, "stop": stop, "wait_started": wait_started, "wait_timeout": BARRIER_TIMEOUT,
+            **({"parts": parts} if parts else {})}
     chunks: list[str] = []
     jobs: list[list[int]] = []
     runs: dict[str, dict] = {}
@@ -76,6 +78,7 @@ class Rounds:
                  log: Callable[[str], None]) -> None:
         self.prepared = prepared
         self.exps = prepared.exps
+        self.allocations = {name: self._allocation(exp) for name, exp in self.exps.items()}
         self.playbooks = playbooks
         self.setup = setup
         self.intake = intake
@@ -85,6 +88,19 @@ class Rounds:
         self.enqueue_failures = 0
         self.unreachable_since: dict[str, float] = {}  # hosts that did not answer, since when
         self.shut_down: set[str] = set()  # hosts whose queue a final status already shut down
+
+    def _allocation(self, exp: ExpRuntime) -> list[dict] | None:
+        """The parts of each job of a multi-host experiment the cloud runs as one allocation, or None."""
+        parts = self.prepared.cloud.allocation_parts(exp.slots, self.prepared.host_vars) if exp.multi else None
+        if parts is None:
+            return None
+        timeouts = self.prepared.job_timeouts
+        return [{**part, "phase": 1 if slot.name in exp.first_phase else 2, "check": slot.name in exp.check_hosts,
+                 "timeout": timeouts.get(slot.name)} for slot, part in zip(exp.slots, parts, strict=True)]
+
+    def enqueue_hosts(self, exp: ExpRuntime) -> list[str]:
+        """The hosts an experiment's jobs are enqueued on: all, or the first when it submits allocations."""
+        return exp.hosts[:1] if self.allocations.get(exp.name) else exp.hosts
 
     def stops_pending(self) -> bool:
         """A multi-host job whose polled hosts finished waits for its other hosts to be stopped: no pause."""
@@ -100,7 +116,8 @@ class Rounds:
             # Built again once a new suite's setup reported the host variables the commands use.
             return {host: {"phase": 1 if first else 2,
                            "chunks": enqueue_chunks(exp, keys, slot, stop, first,
-                                                    self.prepared.job_timeouts.get(slot.name))}
+                                                    self.prepared.job_timeouts.get(slot.name),
+                                                    self.allocations.get(exp.name))}
                     for host, (exp, keys, slot, stop, first) in due.items()}
 
         requests = enqueue_requests()
@@ -136,9 +153,11 @@ class Rounds:
             if not keys:
                 continue
             batch[exp.name] = keys
-            for slot in exp.slots:
+            allocated = bool(self.allocations.get(exp.name))
+            for slot in exp.slots[:1] if allocated else exp.slots:
                 stop = [job_dir(exp.name, key) for key in draining if slot.name not in exp.host_done.get(key, {})]
-                due[slot.name] = (exp, keys, slot, stop, slot.name in exp.first_phase)
+                # An allocation starts its servers before its clients itself: no barrier to wait at here.
+                due[slot.name] = (exp, keys, slot, stop, slot.name in exp.first_phase and not allocated)
         return due, batch
 
     @staticmethod
@@ -205,7 +224,7 @@ class Rounds:
                     accepted.add(host)
         for name, keys in batch.items():
             exp = self.exps[name]
-            if not all(host in accepted for host in exp.hosts):
+            if not all(host in accepted for host in self.enqueue_hosts(exp)):
                 continue
             pending = [key for key in keys if exp.state.jobs[key].status == PENDING]
             for key in pending:

@@ -232,7 +232,9 @@ def enqueue(root: str, queue, request: dict, wrapper: str = "auto") -> dict:
     """Enqueue a batch; first stop the leftovers (servers) of the previous multi-host job.
 
     request: {exp, host, host_type, host_idx, timeout, runs: {run: run config}, jobs: [[run, rep, attempt]],
-              stop: [dir], wait_started: bool, wait_timeout: seconds}
+              stop: [dir], wait_started: bool, wait_timeout: seconds,
+              parts: [{host, host_type, host_idx, root, phase, check, token}] (Slurm only: each job is one
+              allocation running every host's part; this host writes all their folders)}
     """
     stopped = stop_jobs(root, queue, request["stop"]) if request.get("stop") else []
     exp = request["exp"]
@@ -252,17 +254,18 @@ def enqueue(root: str, queue, request: dict, wrapper: str = "auto") -> dict:
             skipped.append(rel)
             continue
         run_config = request["runs"][str(run)]
-        cmds = run_config["$CMD$"][request["host_type"]][request["host_idx"]]
-        try:
-            if marker is not None:
-                archive_attempt(job_dir, marker)
-            os.makedirs(os.path.join(job_dir, "results"), exist_ok=True)
-            os.makedirs(os.path.join(job_dir, "scratch"), exist_ok=True)
-            write_atomic(os.path.join(job_dir, "config.json"), config_json(run_config))
-            write_atomic(os.path.join(job_dir, JOB_SPEC), job_spec(request, cmds, label, attempt))
-        except OSError as error:  # a full disk or a read-only folder: say where
-            raise QueueError(f"cannot write the job folder {job_dir}: {error.strerror or error}") from None
-        queue.submit(label, wrapper_argv, job_dir, run_config)
+        if request.get("parts"):
+            # One multi-host job as one Slurm allocation: this host writes every host's folder.
+            parts = []
+            for part in request["parts"]:
+                part_request = {**request, **part}
+                part_dir = job_path(part["root"], rel)
+                write_job_dir(part_dir, part_request, run_config, label, attempt)
+                parts.append({**part, "dir": part_dir})
+            queue.submit_allocation(label, wrapper_argv, job_dir, parts, run_config)
+        else:
+            write_job_dir(job_dir, request, run_config, label, attempt, marker)
+            queue.submit(label, wrapper_argv, job_dir, run_config)
         enqueued.append(rel)
     result = {"enqueued": enqueued, "skipped": skipped, "stopped": stopped,
               "changed": bool(enqueued or stopped)}
@@ -270,6 +273,23 @@ def enqueue(root: str, queue, request: dict, wrapper: str = "auto") -> dict:
         dirs = [job_rel(exp, run, rep) for run, rep, _ in request.get("jobs", [])]
         result["started"] = wait_started(root, dirs, float(request.get("wait_timeout", 60)))
     return result
+
+
+def write_job_dir(job_dir: str, request: dict, run_config: dict, label: str, attempt: int,
+                  marker: dict | None = None) -> None:
+    """A job's folder before it is queued: the last attempt archived, config.json and job.spec."""
+    cmds = run_config["$CMD$"][request["host_type"]][request["host_idx"]]
+    if marker is None:
+        marker = read_json(os.path.join(job_dir, DONE_MARKER))
+    try:
+        if marker is not None:
+            archive_attempt(job_dir, marker)
+        os.makedirs(os.path.join(job_dir, "results"), exist_ok=True)
+        os.makedirs(os.path.join(job_dir, "scratch"), exist_ok=True)
+        write_atomic(os.path.join(job_dir, "config.json"), config_json(run_config))
+        write_atomic(os.path.join(job_dir, JOB_SPEC), job_spec(request, cmds, label, attempt))
+    except OSError as error:  # a full disk or a read-only folder: say where
+        raise QueueError(f"cannot write the job folder {job_dir}: {error.strerror or error}") from None
 
 
 def job_label_of(job_dir: str) -> str | None:

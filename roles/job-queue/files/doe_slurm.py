@@ -19,14 +19,20 @@ import json
 import os
 import shlex
 import subprocess
+import sys
 import time
 
-from doe_queue import read_json, write_atomic  # the helper that imports this module, next to it
+from doe_queue import JOB_SPEC, read_json, write_atomic  # the helper that imports this module, next to it
 
 RECORD = ".doe_slurm"
 # Written before the helper cancels a job: the wrapper's SIGTERM then came from doe, not from Slurm.
 STOP_REQUESTED = ".doe_stop_requested"
 DONE_MARKER = ".doe_done"
+STARTED_MARKER = ".doe_started"
+# In the submitting host's job folder: the parts of a multi-host job's allocation (run_allocation reads it).
+ALLOCATION = ".doe_allocation.json"
+BARRIER_TIMEOUT = 120  # seconds the first-phase parts (servers) may take to start
+STOP_GRACE = 15  # seconds a stopped part has to end before it is killed
 SLURM_TIMEOUT = 60  # seconds; slurmctld may be slow, but a poll must not hang
 IDS_PER_CALL = 2000  # keeps squeue's and scancel's command lines short
 # squeue's states, as the helper reports them to the poll.
@@ -64,20 +70,35 @@ class Slurm:
 
     # --- submitting ------------------------------------------------------------------------------------
     def submit(self, label: str, wrapper_argv: list[str], job_dir: str, run_config: dict) -> None:
+        self._sbatch(label, job_dir, run_config, [], "exec " + shlex.join([*wrapper_argv, job_dir]))
+
+    def submit_allocation(self, label: str, wrapper_argv: list[str], job_dir: str, parts: list[dict],
+                          run_config: dict) -> None:
+        """A multi-host job as one allocation of a node per host; `run_allocation` runs the parts in it.
+        The other hosts' folders get a record that points at this one's (so their polls find the id)."""
+        plan = {"wrapper": wrapper_argv, "barrier_timeout": BARRIER_TIMEOUT,
+                "parts": [{key: part[key] for key in ("dir", "host", "phase", "check", "token")} for part in parts]}
+        write_atomic(os.path.join(job_dir, ALLOCATION), json.dumps(plan))
+        for part in parts:
+            if part["dir"] != job_dir:
+                _clear_stop(part["dir"])
+                write_atomic(os.path.join(part["dir"], RECORD), json.dumps({"lead": job_dir, "label": label}))
+        command = shlex.join([sys.executable, os.path.abspath(__file__), "allocation",
+                              os.path.join(job_dir, ALLOCATION)])
+        self._sbatch(label, job_dir, run_config,
+                     [f"--nodes={len(parts)}", "--ntasks-per-node=1", "--exclusive"], "exec " + command)
+
+    def _sbatch(self, label: str, job_dir: str, run_config: dict, extra_args: list[str], command: str) -> None:
         exp, run, rep = label.split(":")[1:4]
         argv = ["sbatch", "--parsable", "--no-requeue", "--open-mode=append",
                 "--job-name", f"{self.name_prefix}.{exp}.{run}.{rep}", "--comment", _comment(label, job_dir),
-                "--chdir", job_dir, "--output", os.path.join(job_dir, "slurm.log"), *self.sbatch_args]
+                "--chdir", job_dir, "--output", os.path.join(job_dir, "slurm.log"), *self.sbatch_args, *extra_args]
         minutes = run_config.get("$slurm_job_minutes$") or run_config.get("$euler_job_minutes$")
         if minutes:
             argv.append(f"--time={int(minutes)}")  # the last --time wins over the host type's
         load = f"module load {shlex.join(self.modules)} && " if self.modules else ""
-        argv += ["--wrap", load + "exec " + shlex.join([*wrapper_argv, job_dir])]
-        for stale in (STOP_REQUESTED,):
-            try:
-                os.remove(os.path.join(job_dir, stale))
-            except FileNotFoundError:
-                pass
+        argv += ["--wrap", load + command]
+        _clear_stop(job_dir)
         record = os.path.join(job_dir, RECORD)
         write_atomic(record, json.dumps({"id": None, "label": label, "submitted": time.time()}))
         done = self.run(*argv)
@@ -94,7 +115,7 @@ class Slurm:
         records = {}
         for rel in rels:
             job_dir = os.path.join(root, rel)
-            record = read_json(os.path.join(job_dir, RECORD))
+            record = _read_record(job_dir)
             if isinstance(record, dict) and record.get("label"):
                 records[rel] = (job_dir, record)
         if any(record.get("id") is None for _, record in records.values()):
@@ -196,7 +217,7 @@ class Slurm:
             self.run("scancel", *flags, *ids[start:start + IDS_PER_CALL])
 
     def _recorded_id(self, job_dir: str) -> str | None:
-        record = read_json(os.path.join(job_dir, RECORD))
+        record = _read_record(job_dir)
         return record.get("id") if isinstance(record, dict) else None
 
     def stop(self, job_dir: str, started: dict) -> bool:
@@ -227,9 +248,122 @@ class Slurm:
             self.cancel(waiting)
 
 
+def _read_record(job_dir: str) -> dict | None:
+    """A job's Slurm record; a host's part of an allocation points at the record of the host that
+    submitted it (written there first, so the id may still be missing: then the part waits too)."""
+    record = read_json(os.path.join(job_dir, RECORD))
+    if isinstance(record, dict) and record.get("lead"):
+        lead = read_json(os.path.join(str(record["lead"]), RECORD))
+        if not isinstance(lead, dict) or lead.get("label") != record.get("label") or not lead.get("id"):
+            return None
+        return {**lead, "lead": record["lead"]}
+    return record
+
+
+def _clear_stop(job_dir: str) -> None:
+    try:
+        os.remove(os.path.join(job_dir, STOP_REQUESTED))
+    except FileNotFoundError:
+        pass
+
+
 def _comment(label: str, job_dir: str) -> str:
     return f"doe {label} {job_dir}"
 
 
 def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+# --- inside an allocation ----------------------------------------------------------------------------
+def run_allocation(plan_file: str) -> int:
+    """The batch script of a multi-host job: every host's part on a node of its own (`srun -w`), in host
+    order. The design's commands name other hosts by a token (their nodes are known only now): the
+    tokens in each part's job.spec become the node names first. First-phase parts (servers) start,
+    then, once they have started, the others; when the parts whose end decides the job (clients) are
+    done, the rest are stopped as doe stops them on other clouds."""
+    with open(plan_file, encoding="utf-8") as handle:
+        plan = json.load(handle)
+    parts = plan["parts"]
+    nodes = _allocated_nodes()
+    if len(nodes) < len(parts):
+        print(f"doe: {len(parts)} hosts but {len(nodes)} nodes allocated", file=sys.stderr)
+        return 1
+    names = {part["token"]: node for part, node in zip(parts, nodes, strict=False)}
+    for part in parts:
+        _replace_tokens(os.path.join(part["dir"], JOB_SPEC), names)
+    running: dict[str, subprocess.Popen] = {}
+    for phase in (1, 2):
+        started = [part for part in parts if part["phase"] == phase]
+        for part in started:
+            node = names[part["token"]]
+            running[part["dir"]] = subprocess.Popen(
+                ["srun", "--nodes=1", "--ntasks=1", f"--nodelist={node}", f"--chdir={part['dir']}",
+                 f"--job-name={part['host']}", *plan["wrapper"], part["dir"]])
+        if phase == 1 and started and not _wait_started([part["dir"] for part in started],
+                                                        float(plan.get("barrier_timeout") or BARRIER_TIMEOUT)):
+            print("doe: the first-phase hosts did not start in time", file=sys.stderr)
+            _stop(parts, running)
+            return 1
+    deciding = [part["dir"] for part in parts if part["check"]] or list(running)
+    for job_dir in deciding:
+        running[job_dir].wait()
+    _stop([part for part in parts if part["dir"] not in deciding], running)
+    return 0
+
+
+def _allocated_nodes() -> list[str]:
+    done = subprocess.run(["scontrol", "show", "hostnames", os.environ.get("SLURM_JOB_NODELIST", "")],
+                          capture_output=True, text=True, check=False, timeout=SLURM_TIMEOUT)
+    return done.stdout.split()
+
+
+def _replace_tokens(spec: str, names: dict[str, str]) -> None:
+    with open(spec, "rb") as handle:
+        content = handle.read()
+    for token, node in names.items():
+        content = content.replace(token.encode("utf-8"), node.encode("utf-8"))
+    tmp = f"{spec}.tmp"
+    with open(tmp, "wb") as handle:
+        handle.write(content)
+    os.replace(tmp, spec)
+
+
+def _wait_started(dirs: list[str], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not all(os.path.exists(os.path.join(d, STARTED_MARKER)) or os.path.exists(os.path.join(d, DONE_MARKER))
+                  for d in dirs):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _stop(parts: list[dict], running: dict[str, subprocess.Popen]) -> None:
+    """Stop the parts still running as doe stops a job elsewhere: the marker says doe asked, and the
+    wrapper gets SIGTERM (via its step: signalling srun would end the step before the wrapper wrote its
+    marker). What has not ended after the grace time ends with the allocation."""
+    stopping = [part for part in parts if part["dir"] in running and running[part["dir"]].poll() is None]
+    if not stopping:
+        return
+    for part in stopping:
+        write_atomic(os.path.join(part["dir"], STOP_REQUESTED), "")
+    listed = subprocess.run(["squeue", "-h", "-s", "-j", os.environ.get("SLURM_JOB_ID", ""), "-o", "%i|%j"],
+                            capture_output=True, text=True, check=False, timeout=SLURM_TIMEOUT).stdout
+    steps = dict(reversed(line.strip().split("|", 1)) for line in listed.splitlines() if "|" in line)
+    ids = [steps[part["host"]] for part in stopping if part["host"] in steps]
+    if ids:
+        subprocess.run(["scancel", "--signal=TERM", *ids], capture_output=True, check=False, timeout=SLURM_TIMEOUT)
+    deadline = time.monotonic() + STOP_GRACE
+    for part in stopping:
+        try:
+            running[part["dir"]].wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "allocation":
+        sys.exit(run_allocation(sys.argv[2]))
+    print("usage: doe_slurm.py allocation <plan file>", file=sys.stderr)
+    sys.exit(2)

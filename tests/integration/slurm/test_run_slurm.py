@@ -243,3 +243,43 @@ def test_doe_suites_euler_inventory_runs_a_suite_on_the_cluster(env, slurm_clust
     assert refused.returncode == 2 and refused.stderr.strip().splitlines()[-1] == \
         "error: inventory/euler.yml: Cloud=euler only supports single instance experiments", refused.stderr
     assert not list(doe.results.glob("pair_*"))
+
+
+# The client asks for the server's node by the design's usual filter; the server runs until stopped.
+CLIENT_SERVER_ON_NODES = """
+pair:
+  n_repetitions: 2
+  host_types:
+    server:
+      check_status: false
+      $CMD$: echo "server $SLURMD_NODENAME $SLURM_JOB_ID" >> "[% 'ledger' | at_runtime(exp_host_lst) %]"; exec sleep 300
+    client:
+      $CMD$: >-
+        echo "client $SLURMD_NODENAME $SLURM_JOB_ID" >> "[% 'ledger' | at_runtime(exp_host_lst) %]";
+        echo "[% exp_host_lst | to_public_dns_name('server') %]" > results/server_node.txt
+  base_experiment: {k: 1}
+"""
+
+
+def test_a_client_server_job_is_one_allocation_with_each_host_on_its_own_node(env, slurm_cluster):
+    doe = env({"pair": CLIENT_SERVER_ON_NODES})
+    inventory = yaml.safe_load((doe.config / "inventory" / "cluster.yml").read_text())
+    (doe.config / "inventory" / "cluster.yml").write_text(yaml.safe_dump(
+        {"server": inventory["small"], "client": {"hosts": {"login2": inventory["small"]["hosts"]["login"]}}}))
+    done = doe("run", "--suite", "pair", "--id", "new", "--cloud", "cluster")
+    assert "pair: 2/2 jobs, 0 failed" in done.stderr, done.stderr
+    lines = [line.split() for line in doe.ledger.read_text().splitlines()]
+    by_job: dict[str, dict[str, str]] = {}
+    for role, node, job_id in lines:
+        by_job.setdefault(job_id, {})[role] = node
+    # Each repetition: one Slurm job whose server and client ran on the two different nodes.
+    assert len(by_job) == 2 and all(set(roles) == {"server", "client"} for roles in by_job.values()), lines
+    assert all({roles["server"], roles["client"]} == {"n1", "n2"} for roles in by_job.values()), lines
+    suite_dir = doe.suite_dir("pair")
+    for rep in range(2):
+        client = suite_dir / "pair" / "run_0" / f"rep_{rep}" / "client" / "host_0"
+        server_node = (client / "server_node.txt").read_text().strip()
+        job_id = next(job for job, roles in by_job.items() if roles["client"] != server_node)
+        assert by_job[job_id]["server"] == server_node  # the token became the server's node
+        assert (suite_dir / "pair" / "run_0" / f"rep_{rep}" / "server" / "host_0" / "stdout.log").exists()
+    assert not slurm_cluster.run("squeue", "-h", "-o", "%i").stdout.strip()  # the servers were stopped
