@@ -134,6 +134,11 @@ class SlurmCluster:
         """A node dies (its slurmd and the job steps it started stop answering)."""
         self._kill(self.pids().get(f"slurmd-{node}"), signal.SIGKILL)
 
+    def start_slurmd(self, node: str, timeout: float = 60.0) -> None:
+        """The node comes back (ReturnToService=2 makes it usable again once its slurmd registered)."""
+        self._daemon([_binary("slurmd"), "-f", str(self.conf), "-N", node])
+        self.wait_until_idle(timeout)
+
     def stop(self) -> None:
         pids = self.pids()
         for name in (*(f"slurmd-{node}" for node in NODES), "slurmctld", "munged"):

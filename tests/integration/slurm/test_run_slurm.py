@@ -283,3 +283,34 @@ def test_a_client_server_job_is_one_allocation_with_each_host_on_its_own_node(en
         assert by_job[job_id]["server"] == server_node  # the token became the server's node
         assert (suite_dir / "pair" / "run_0" / f"rep_{rep}" / "server" / "host_0" / "stdout.log").exists()
     assert not slurm_cluster.run("squeue", "-h", "-o", "%i").stdout.strip()  # the servers were stopped
+
+
+NODE_DIES = """
+long:
+  host_types:
+    small:
+      $CMD$: >-
+        echo "long $SLURM_JOB_ID" >> "[% 'ledger' | at_runtime(exp_host_lst) %]";
+        if [ -e "[% 'ledger' | at_runtime(exp_host_lst) %].ok" ]; then echo done; else exec sleep 900; fi
+  base_experiment: {k: 1}
+"""
+
+
+def test_a_job_whose_node_dies_fails_with_node_fail_and_runs_again_with_retry_failed(env, slurm_cluster):
+    doe = env({"long": NODE_DIES})
+    process = doe.popen("run", "--suite", "long", "--id", "new", "--cloud", "cluster")
+    wait_for(lambda: doe.ledger.exists() and doe.ledger.read_text().strip(), timeout=120, what="the job ran")
+    job_id = doe.ledger.read_text().split()[1]
+    node = slurm_cluster.run("squeue", "-h", "-j", job_id, "-o", "%N").stdout.strip()
+    slurm_cluster.kill_slurmd(node)
+    try:
+        out, err = process.communicate(timeout=180)
+        assert process.returncode == 1 and "long: 1/1 jobs, 1 failed" in err, err
+        assert "Slurm: NODE_FAIL" in err, err
+    finally:
+        subprocess.run(["pkill", "-f", "exec sleep 900|sleep 900"], check=False)
+        slurm_cluster.start_slurmd(node)
+    (doe.ledger.parent / "ledger.txt.ok").touch()
+    again = doe("run", "--suite", "long", "--id", "last", "--retry-failed")
+    assert "long: 1/1 jobs, 0 failed" in again.stderr, again.stderr
+    assert len(doe.ledger.read_text().splitlines()) == 2
