@@ -52,6 +52,7 @@ class HostReply:
     unknown: list[JobKey] = field(default_factory=list)   # neither queued nor finished on the host
     waiting: list[JobKey] = field(default_factory=list)   # queued or running there
     running: list[JobKey] = field(default_factory=list)
+    scheduler: dict[JobKey, list] = field(default_factory=dict)  # a cluster's [state, reason] of waiting jobs
     queue_running: int = 0                                 # the queue's own count of running jobs
     skipped: list[dict] = field(default_factory=list)     # files the fetch left out, with why
     shut_down: bool = False                                # the host's last jobs are done: its queue is down
@@ -83,4 +84,6 @@ def parse_host_reply(report: dict, jobs: Mapping[JobKey, JobRecord], outstanding
             reply.waiting.append(key)
             if state == "running":
                 reply.running.append(key)
+            if isinstance(info.get("scheduler"), list):
+                reply.scheduler[key] = list(info["scheduler"][:2])
     return reply

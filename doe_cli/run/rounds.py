@@ -23,8 +23,8 @@ from doe_cli.run.poll_reply import HostReply, encode_request, helper_report, par
 from doe_cli.run.prepare import PreparedRun
 from doe_cli.run.runtime import ExpRuntime, PlaybookRunner
 from doe_cli.run.setup import HostSetup
-from doe_cli.run.state import FAILED, FINISHED, PENDING, QUEUED
-from etl.layout import JobKey, job_dir
+from doe_cli.run.state import FAILED, FINISHED, PENDING, QUEUED, scheduler_states_file
+from etl.layout import JobKey, job_dir, job_key_text
 
 # An enqueue or a host's poll failing this many times in a row stops the run (the jobs keep running).
 MAX_FAILURES_IN_A_ROW = 5
@@ -79,6 +79,7 @@ class Rounds:
         self.prepared = prepared
         self.exps = prepared.exps
         self.allocations = {name: self._allocation(exp) for name, exp in self.exps.items()}
+        self.scheduler_states: dict[str, dict[str, list]] = {}
         self.playbooks = playbooks
         self.setup = setup
         self.intake = intake
@@ -329,6 +330,7 @@ class Rounds:
             queue_running[exp.name] += reply.queue_running
         for name, keys in running.items():
             self.exps[name].running = len(keys) if self.exps[name].multi else queue_running[name]
+        self._record_scheduler_states()
         for name in changed:
             exp = self.exps[name]
             for key, done in list(exp.host_done.items()):
@@ -336,6 +338,15 @@ class Rounds:
                     self.intake.complete(exp, key, done)
                     del exp.host_done[key]
             exp.state.record(exp.state_path)
+
+    def _record_scheduler_states(self) -> None:
+        """A cluster's state of each queued job, for `doe status` (written when it changed)."""
+        found = {name: {job_key_text(key): value for key, value in sorted(exp.scheduler.items())
+                        if exp.state.jobs[key].status == QUEUED}
+                 for name, exp in self.exps.items() if exp.scheduler}
+        if found != self.scheduler_states:
+            self.scheduler_states = found
+            write_atomic(scheduler_states_file(self.prepared.suite_dir), json.dumps(found), durable=False)
 
     def _apply_reply(self, exp: ExpRuntime, slot: HostSlot, reply: HostReply) -> bool:
         """One host's reply into the feeds and job state; True if a job's state changed."""
@@ -359,6 +370,9 @@ class Rounds:
                 other.done(key)
         for key in reply.waiting:
             feed.to_check.discard(key)
+        for ended in reply.ended:
+            exp.scheduler.pop(ended.key, None)
+        exp.scheduler.update(reply.scheduler)
         feed.after_report(reply.idle, reply.more, reply.cursor)
         self.intake.stop_if_results_never_arrive(host, feed, missed)
         return len(missed) < len(reply.ended) or bool(reply.unknown)

@@ -96,6 +96,7 @@ class ExpRuntime:
     n_reps: int
     host_done: dict[JobKey, dict[str, dict]] = field(default_factory=dict)
     running: int = 0
+    scheduler: dict[JobKey, list] = field(default_factory=dict)  # a cluster's [state, reason] of queued jobs
     feeds: dict[str, HostFeed] = field(init=False)  # per host: what its polls have told so far
 
     def __post_init__(self) -> None:

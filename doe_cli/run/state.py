@@ -38,6 +38,12 @@ class JobRecord:
     attempt: int = 1
 
 
+def scheduler_states_file(suite_dir: Path) -> Path:
+    """A cluster's state and reason of each queued job ({exp: {"run_N/rep_R": [state, reason]}}), as the
+    running controller last polled them."""
+    return suite_dir / ".doe" / "scheduler_states.json"
+
+
 def setup_marker(suite_dir: Path) -> Path:
     """Present while the suite's hosts are set up: written after setup, removed when they are cleaned up."""
     return suite_dir / ".doe" / "setup.done"

@@ -7,6 +7,7 @@ polls them itself); that poll reads states and fetches nothing.
 from __future__ import annotations
 
 import fcntl
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import yaml
 
 from doe_cli.config import Project
 from doe_cli.fileio import load_yaml
-from doe_cli.run.state import FAILED, FINISHED, PENDING, QUEUED, ExperimentState
+from doe_cli.run.state import FAILED, FINISHED, PENDING, QUEUED, ExperimentState, scheduler_states_file
 from doe_cli.run.suite_id import resolve_suite_id
 from etl.fileio import DOE_RECORD
 from etl.layout import JobKey, job_dir, suite_folder, suite_runs
@@ -22,6 +23,8 @@ from etl.layout import JobKey, job_dir, suite_folder, suite_runs
 # The first failures of a suite are shown with their folder and the end of their stderr: usually they
 # fail alike, and a screen of them would bury the summary.
 DETAILED_FAILURES = 3
+# Queued jobs listed one by one with a cluster's state and reason; the rest are counted.
+MAX_LISTED = 20
 STDERR_TAIL_LINES = 5
 STDERR_LINE_CHARS = 200
 
@@ -134,11 +137,15 @@ def host_job_counts(suite_dir: Path, states: dict[str, ExperimentState], project
         state = states.get(str(host_vars.get("doe_exp")))
         if state is None:
             continue
-        queued = len(state.with_status(QUEUED))
-        if queued:
-            # The queue's counts only (no job named, no journal read): the request does not grow with the suite.
-            requests[host] = {"request": encode_request({"exp": state.exp, "cursor": 0, "max_report": 0})}
-            queued_on[host] = queued
+        queued_keys = state.with_status(QUEUED)
+        if queued_keys:
+            # The queue's counts only (no journal read); a cluster's queue is also asked for the state of
+            # each queued job (its scheduler knows why a job waits), up to a screenful of them.
+            request: dict[str, Any] = {"exp": state.exp, "cursor": 0, "max_report": 0}
+            if host_vars.get("job_queue_scheduler") == "slurm":
+                request["jobs"] = [[key[0], key[1], state.jobs[key].attempt] for key in queued_keys[:MAX_LISTED]]
+            requests[host] = {"request": encode_request(request)}
+            queued_on[host] = len(queued_keys)
     if not requests:
         return {}
     result = suite_adapter(project, suite_dir).run("poll.yml", inventory=inventory, limit=",".join(requests),
@@ -147,7 +154,11 @@ def host_job_counts(suite_dir: Path, states: dict[str, ExperimentState], project
     for host, res in result.task_results(STATUS_TASK).items():
         exp = str(hosts[host].get("doe_exp"))
         counts = report.setdefault(exp, {"done": 0, "running": 0, "queued": 0})
-        queue = (helper_report(res) or {}).get("queue")
+        reply = helper_report(res) or {}
+        for rel, info in (reply.get("jobs") or {}).items():
+            if isinstance(info, dict) and isinstance(info.get("scheduler"), list):
+                counts.setdefault("scheduler", {})[rel.split("/", 1)[-1]] = info["scheduler"][:2]
+        queue = reply.get("queue")
         if queue is None or host not in queued_on:
             continue
         running, waiting = int(queue.get("running") or 0), int(queue.get("queued") or 0)
@@ -170,6 +181,7 @@ def suite_status(project: Project, suite: str, id_option: str, *, ask_hosts: boo
     controller = controller_running(suite_dir)
     queued = any(state.with_status(QUEUED) for state in states.values())
     on_hosts = host_job_counts(suite_dir, states, project) if ask_hosts and queued and not controller else {}
+    polled = _polled_scheduler_states(suite_dir) if controller else {}
     failed = failed_jobs(suite_dir, states)
     experiments = {}
     for name, state in states.items():
@@ -180,6 +192,9 @@ def suite_status(project: Project, suite: str, id_option: str, *, ask_hosts: boo
         }
         if name in on_hosts:
             experiments[name]["on_hosts"] = on_hosts[name]
+        scheduler = on_hosts.get(name, {}).pop("scheduler", None) if on_hosts else polled.get(name)
+        if scheduler:
+            experiments[name]["scheduler"] = scheduler
     error_log = suite_dir / "ETL_ERROR.log"
     etl_results = suite_dir / "etl_results"
     return {
@@ -205,6 +220,7 @@ def print_status(report: dict[str, Any], console) -> None:
             line += (f" (on hosts: {hosts['done']} done awaiting fetch, {hosts['running']} running, "
                      f"{hosts['queued']} waiting)")
         console.print(line, markup=False)
+        _print_scheduler_states(exp.get("scheduler") or {}, console)
         for job in exp["failed_jobs"]:
             print_failed_job(job, console, "  ")
     if report["etl"]["error"]:
@@ -212,6 +228,30 @@ def print_status(report: dict[str, Any], console) -> None:
         _print_etl_errors(report["etl"]["error"], console, "  ")
     elif report["etl"]["pipelines"]:
         console.print(f"etl: {', '.join(report['etl']['pipelines'])}", markup=False)
+
+
+def _polled_scheduler_states(suite_dir: Path) -> dict[str, dict[str, list]]:
+    try:
+        found = json.loads(scheduler_states_file(suite_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _print_scheduler_states(jobs: dict[str, list], console) -> None:
+    """A cluster's word on each queued job: `run_0/rep_1: PENDING (Resources)`."""
+    if not jobs:
+        return
+    counts: dict[str, int] = {}
+    for state, _ in jobs.values():
+        counts[state] = counts.get(state, 0) + 1
+    console.print("  Slurm: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())), markup=False)
+    for index, (job, (state, reason)) in enumerate(sorted(jobs.items())):
+        if index == MAX_LISTED:
+            console.print(f"    ... and {len(jobs) - MAX_LISTED} more", markup=False)
+            break
+        why = f" ({reason})" if reason and reason != "None" else ""
+        console.print(f"    {job}: {state}{why}", markup=False)
 
 
 def print_summary(summary, console) -> None:

@@ -615,6 +615,8 @@ def status(root: str, queue, request: dict, lock_file: str | None = None, lock_o
         elif entry["state"] in ("queued", "running", "allrunning"):
             started = os.path.exists(os.path.join(job_dir, STARTED_MARKER))
             states[rel] = {"state": "running" if started else "queued"}
+            if entry.get("slurm_state"):  # what the scheduler says (doe status shows it)
+                states[rel]["scheduler"] = [entry["slurm_state"], entry.get("reason")]
         elif done(rel, job_dir, attempt, entry):
             pass  # it ended after its marker was looked for above (the wrapper writes the marker before it exits)
         else:

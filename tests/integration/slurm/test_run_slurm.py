@@ -162,10 +162,20 @@ def test_clean_cancels_its_own_suites_jobs_and_leaves_another_suites_queued(env,
     wait_for(lambda: list(pending_by_suite().values()) == [12], timeout=120, what="the first suite's jobs pending")
     second = doe.popen("run", "--suite", "slow", "--id", "new", "--cloud", "cluster")
     wait_for(lambda: sorted(pending_by_suite().values()) == [12, 12], timeout=120, what="both suites' jobs pending")
+    ids = sorted(pending_by_suite())
+
+    def status_lines() -> list[str]:
+        return doe("status", "--suite", "slow", "--id", ids[0]).stdout.splitlines()
+
+    # While the controller runs, status shows what its polls heard from Slurm; after it stopped, it asks.
+    wait_for(lambda: "  Slurm: 12 PENDING" in status_lines(), timeout=60, what="status with the Slurm states")
     for process in (first, second):
         os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the jobs stay queued
         process.wait(timeout=60)
-    ids = sorted(pending_by_suite())
+    lines = status_lines()
+    assert "  Slurm: 12 PENDING" in lines, lines
+    listed = [line for line in lines if line.startswith("    run_")]
+    assert len(listed) == 12 and all(": PENDING (" in line for line in listed), lines
     doe("clean", "--cloud", "cluster", "--suite", "slow", "--id", ids[0], "--yes")
     wait_for(lambda: ids[0] not in pending_by_suite(), what="the first suite's jobs cancelled")
     assert pending_by_suite() == {ids[1]: 12}

@@ -60,3 +60,12 @@ def test_the_helper_json_line_is_found_among_other_output_and_requests_round_tri
     assert helper_report({}) is None
     request = {"exp": "e", "jobs": [[0, 1, 1]]}
     assert json.loads(base64.b64decode(encode_request(request))) == request
+
+
+def test_a_clusters_state_of_waiting_jobs_is_kept_and_ended_jobs_have_none():
+    records = jobs(r_0_0=QUEUED, r_0_1=QUEUED, r_0_2=QUEUED)
+    report = {"jobs": {"e/run_0/rep_0": {"state": "queued", "scheduler": ["PENDING", "Resources"]},
+                       "e/run_0/rep_1": {"state": "running", "scheduler": ["RUNNING", "None"]},
+                       "e/run_0/rep_2": {"state": "done", "status": "finished", "scheduler": ["COMPLETED", None]}}}
+    reply = parse_host_reply(report, records, set(records))
+    assert reply.scheduler == {(0, 0): ["PENDING", "Resources"], (0, 1): ["RUNNING", "None"]}
