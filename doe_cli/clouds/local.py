@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from doe_cli.clouds.base import CostSoFar
 from doe_cli.clouds.inventory import write_suite_inventory
 from doe_cli.config import Project
 from doe_cli.errors import UserError
@@ -129,6 +130,9 @@ class LocalCloud:
 
     def teardown(self) -> None:
         """Nothing here costs money."""
+
+    def cost(self, now: float) -> CostSoFar | None:
+        return None
 
 
 def local_base_dir_from(hosts: dict[str, dict]) -> Path | None:

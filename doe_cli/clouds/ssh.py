@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from doe_cli.ansible_adapter import AnsibleAdapter, PlaybookResult
+from doe_cli.clouds.base import CostSoFar
 from doe_cli.clouds.inventory import read_suite_inventory_hosts, write_suite_inventory
 from doe_cli.config import Project
 from doe_cli.errors import DoeError, UserError
@@ -243,6 +244,9 @@ class SshCloud:
 
     def teardown(self) -> None:
         """Existing hosts stay."""
+
+    def cost(self, now: float) -> CostSoFar | None:
+        return None  # existing machines: what they cost is not doe's to know
 
     def hosts_gone(self, host_vars: dict[str, dict]) -> bool:
         return False  # folders on remote hosts are not looked at from here
