@@ -26,6 +26,33 @@ class CostSoFar:
         return self.usd / self.budget_usd if self.budget_usd > 0 else None
 
 
+class KeptHosts(Protocol):
+    """`doe clean --cloud <name>`: how a cloud's hosts that outlived their run (--keep, Ctrl-C, a crash) are
+    found and released, from the inventory doe stored in the results folder alone (no cloud is opened)."""
+
+    @property
+    def kind(self) -> str:
+        """How a listing names them: "local host(s)", "host(s) of inventory <name>"."""
+        ...
+
+    @property
+    def fetches_first(self) -> bool:
+        """Whether the jobs that finished on them are fetched before they go (their folders go with them)."""
+        ...
+
+    def hosts_left(self, suite_dir: Path, hosts: dict[str, dict]) -> dict[str, dict]:
+        """Of a suite run's stored hosts (name -> host vars), those still set up."""
+        ...
+
+    def cleanup_vars(self) -> dict[str, Any]:
+        """Extra vars of cleanup.yml, which stops their jobs and shuts their queues down."""
+        ...
+
+    def after_cleanup(self, suite_dir: Path, hosts: dict[str, dict]) -> None:
+        """What goes once the queues are shut down."""
+        ...
+
+
 class Cloud(Protocol):
     @property
     def name(self) -> str:

@@ -135,6 +135,27 @@ class LocalCloud:
         return None
 
 
+@dataclass(frozen=True)
+class LocalKeptHosts:
+    """Local hosts a run left: their folder or queue socket exists; the folders go with the cleanup."""
+
+    kind: str = "local host(s)"
+    fetches_first: bool = True
+
+    def hosts_left(self, suite_dir: Path, hosts: dict[str, dict]) -> dict[str, dict]:
+        return {name: host for name, host in hosts.items()
+                if host.get("job_queue_dir") and host.get("job_queue_ts_socket")
+                and (Path(host["job_queue_dir"]).exists() or Path(host["job_queue_ts_socket"]).exists())}
+
+    def cleanup_vars(self) -> dict[str, Any]:
+        return {"doe_remove_host_dir": True}
+
+    def after_cleanup(self, suite_dir: Path, hosts: dict[str, dict]) -> None:
+        base = local_base_dir_from(hosts)
+        if base is not None:
+            remove_suite_leftovers(hosts, base / suite_dir.name)
+
+
 def local_base_dir_from(hosts: dict[str, dict]) -> Path | None:
     for host in hosts.values():
         return Path(host["job_queue_ts_socket"]).parent.parent

@@ -320,6 +320,33 @@ class SshCloud:
                                      {**context, "doe_remove_host_dir": False}, slots, host_vars)
 
 
+@dataclass(frozen=True)
+class SshKeptHosts:
+    """SSH hosts (and Slurm login hosts) of a run that did not clean up after itself (its setup marker
+    stays until it does); the queues' shutdown releases the suite's host locks, the files stay."""
+
+    inventory: str
+
+    @property
+    def kind(self) -> str:
+        return f"host(s) of inventory {self.inventory}"
+
+    @property
+    def fetches_first(self) -> bool:
+        return False
+
+    def hosts_left(self, suite_dir: Path, hosts: dict[str, dict]) -> dict[str, dict]:
+        from doe_cli.run.state import setup_marker
+
+        return hosts if setup_marker(suite_dir).exists() else {}
+
+    def cleanup_vars(self) -> dict[str, Any]:
+        return {"doe_remove_host_dir": False}
+
+    def after_cleanup(self, suite_dir: Path, hosts: dict[str, dict]) -> None:
+        """The shutdown released the locks; results stay on the hosts."""
+
+
 def inventory_file(project: Project, name: str) -> Path:
     """inventory/<name>.yml (or .yaml) of the config dir; a UserError if there is none."""
     for suffix in (".yml", ".yaml"):
