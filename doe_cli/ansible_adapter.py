@@ -1,7 +1,10 @@
 """The one place that calls Ansible: playbooks run through ansible-runner.
 
 Success is read from the runner's status, rc and per-host stats, and task results from its events;
-stdout is never parsed. Every call gets a fresh private data dir (runner reloads env files from an
+stdout is never parsed. Playbooks off the hot path (AWS preflight, provisioning, cleanup) hand their
+results to Python as data: `ansible.builtin.set_stats` (run-wide, `per_host: false`), read here from the
+runner's final stats event into PlaybookResult.data. The keys are named where Python reads them and
+checked against the YAML by tests/unit/test_ansible_contract.py. Every call gets a fresh private data dir (runner reloads env files from an
 old one, so stale values would win), kept under the caller's work dir for post-mortems.
 """
 
@@ -84,6 +87,8 @@ class PlaybookResult:
     stats: dict[str, dict[str, int]]
     events: list[dict[str, Any]] = field(default_factory=list)
     data_dir: Path | None = None
+    # What the playbook reported with ansible.builtin.set_stats (run-wide data, not per host).
+    data: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -309,6 +314,7 @@ class AnsibleAdapter:
         env.update(self.extra_env)
         events: list[dict[str, Any]] = []
         stats: dict[str, dict[str, int]] = {}
+        reported: dict[str, Any] = {}
         # Extra vars go in a file (`-e @file`): inline they are one argument, which Linux caps at 128 KiB.
         extravars_file = data_dir / "extravars.json"
         # ansible-runner asks the cancel callback each time it stops waiting for output, by default every
@@ -326,6 +332,8 @@ class AnsibleAdapter:
             elif kind == "playbook_on_stats":
                 data = event.get("event_data", {})
                 stats.update({key: data.get(key) or {} for key in _STAT_KEYS})
+                # set_stats data of the run (ansible-runner's callback names it artifact_data)
+                reported.update(data.get("artifact_data") or {})
             if on_event is not None:
                 on_event(event)
             return False  # events stay in memory; writing one JSON file per event costs time
@@ -371,4 +379,4 @@ class AnsibleAdapter:
             # The playbook was stopped; the caller decides what an interrupted phase means.
             raise KeyboardInterrupt
         return PlaybookResult(playbook=playbook, status=runner.status, rc=runner.rc if runner.rc is not None else -1,
-                              stats=stats, events=events, data_dir=data_dir)
+                              stats=stats, events=events, data_dir=data_dir, data=reported)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from doe_cli.clouds.base import Cloud
+from doe_cli.clouds.base import Cloud, KeptHosts
 from doe_cli.clouds.inventory import stored_cloud
 from doe_cli.config import Project, default_cloud
 from doe_cli.errors import UserError
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 LOCAL = "local"
 AWS = "aws"
 
-__all__ = ["AWS", "LOCAL", "Cloud", "cloud_of_run", "open_cloud"]
+__all__ = ["AWS", "LOCAL", "Cloud", "KeptHosts", "cloud_of_run", "kept_hosts_of", "open_cloud"]
 
 
 def cloud_of_run(option: str | None, suite_dir: Path, *, is_new: bool, log: Callable[[str], None]) -> str:
@@ -36,6 +36,18 @@ def cloud_of_run(option: str | None, suite_dir: Path, *, is_new: bool, log: Call
     if stored not in (LOCAL, option):
         log(f"note: {suite_dir.name} runs on cloud {stored!r}; resuming there")
     return stored
+
+
+def kept_hosts_of(name: str) -> KeptHosts:
+    """`doe clean --cloud <name>`: how the cloud's kept hosts are found and released (local, or the SSH or
+    Slurm hosts of inventory/<name>.yml)."""
+    if name == LOCAL:
+        from doe_cli.clouds.local import LocalKeptHosts
+
+        return LocalKeptHosts()
+    from doe_cli.clouds.ssh import SshKeptHosts
+
+    return SshKeptHosts(name)
 
 
 def open_cloud(project: Project, name: str, *, suite: str, suite_id: int, force: bool = False,

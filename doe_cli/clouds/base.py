@@ -3,12 +3,54 @@ enqueue, poll, fetch) is the same Ansible machinery on any host, driven through 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from doe_cli.ansible_adapter import PlaybookResult
     from doe_cli.run.hosts import HostSlot
+
+
+@dataclass(frozen=True)
+class CostSoFar:
+    """What a suite's hosts have cost until now, for the status page and the budget_80 notification."""
+
+    usd: float
+    budget_usd: float                 # 0: no budget set
+    instances: int                    # instances counted, ended ones included
+    unpriced: tuple[str, ...] = ()    # instance types without a price: not counted
+
+    @property
+    def budget_fraction(self) -> float | None:
+        return self.usd / self.budget_usd if self.budget_usd > 0 else None
+
+
+class KeptHosts(Protocol):
+    """`doe clean --cloud <name>`: how a cloud's hosts that outlived their run (--keep, Ctrl-C, a crash) are
+    found and released, from the inventory doe stored in the results folder alone (no cloud is opened)."""
+
+    @property
+    def kind(self) -> str:
+        """How a listing names them: "local host(s)", "host(s) of inventory <name>"."""
+        ...
+
+    @property
+    def fetches_first(self) -> bool:
+        """Whether the jobs that finished on them are fetched before they go (their folders go with them)."""
+        ...
+
+    def hosts_left(self, suite_dir: Path, hosts: dict[str, dict]) -> dict[str, dict]:
+        """Of a suite run's stored hosts (name -> host vars), those still set up."""
+        ...
+
+    def cleanup_vars(self) -> dict[str, Any]:
+        """Extra vars of cleanup.yml, which stops their jobs and shuts their queues down."""
+        ...
+
+    def after_cleanup(self, suite_dir: Path, hosts: dict[str, dict]) -> None:
+        """What goes once the queues are shut down."""
+        ...
 
 
 class Cloud(Protocol):
@@ -69,4 +111,9 @@ class Cloud(Protocol):
 
     def teardown(self) -> None:
         """A failed run deletes what costs money (provisioned instances); a resume provisions anew."""
+        ...
+
+    def cost(self, now: float) -> CostSoFar | None:
+        """What the suite's hosts have cost until `now` (epoch seconds) from what the run knows (no cloud
+        API call: it is asked at every poll); None where hosts cost nothing doe knows of."""
         ...

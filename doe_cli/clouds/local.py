@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from doe_cli.clouds.base import CostSoFar
 from doe_cli.clouds.inventory import write_suite_inventory
 from doe_cli.config import Project
 from doe_cli.errors import UserError
@@ -132,6 +133,30 @@ class LocalCloud:
 
     def teardown(self) -> None:
         """Nothing here costs money."""
+
+    def cost(self, now: float) -> CostSoFar | None:
+        return None
+
+
+@dataclass(frozen=True)
+class LocalKeptHosts:
+    """Local hosts a run left: their folder or queue socket exists; the folders go with the cleanup."""
+
+    kind: str = "local host(s)"
+    fetches_first: bool = True
+
+    def hosts_left(self, suite_dir: Path, hosts: dict[str, dict]) -> dict[str, dict]:
+        return {name: host for name, host in hosts.items()
+                if host.get("job_queue_dir") and host.get("job_queue_ts_socket")
+                and (Path(host["job_queue_dir"]).exists() or Path(host["job_queue_ts_socket"]).exists())}
+
+    def cleanup_vars(self) -> dict[str, Any]:
+        return {"doe_remove_host_dir": True}
+
+    def after_cleanup(self, suite_dir: Path, hosts: dict[str, dict]) -> None:
+        base = local_base_dir_from(hosts)
+        if base is not None:
+            remove_suite_leftovers(hosts, base / suite_dir.name)
 
 
 def local_base_dir_from(hosts: dict[str, dict]) -> Path | None:

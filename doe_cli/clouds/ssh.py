@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from doe_cli.ansible_adapter import AnsibleAdapter, PlaybookResult
+from doe_cli.clouds.base import CostSoFar
 from doe_cli.clouds.inventory import read_suite_inventory_hosts, write_suite_inventory
 from doe_cli.clouds.inventory_template import InventoryVars, has_template, inventory_vars, render
 from doe_cli.config import Project
@@ -247,6 +248,9 @@ class SshCloud:
     def teardown(self) -> None:
         """Existing hosts stay."""
 
+    def cost(self, now: float) -> CostSoFar | None:
+        return None  # existing machines: what they cost is not doe's to know
+
     def hosts_gone(self, host_vars: dict[str, dict]) -> bool:
         return False  # folders on remote hosts are not looked at from here
 
@@ -317,6 +321,33 @@ class SshCloud:
         return write_suite_inventory(self.project, suite_dir, self.name,
                                      f"Written by doe from {self.file}: one inventory host per slot of the suite.",
                                      {**context, "doe_remove_host_dir": False}, slots, host_vars)
+
+
+@dataclass(frozen=True)
+class SshKeptHosts:
+    """SSH hosts (and Slurm login hosts) of a run that did not clean up after itself (its setup marker
+    stays until it does); the queues' shutdown releases the suite's host locks, the files stay."""
+
+    inventory: str
+
+    @property
+    def kind(self) -> str:
+        return f"host(s) of inventory {self.inventory}"
+
+    @property
+    def fetches_first(self) -> bool:
+        return False
+
+    def hosts_left(self, suite_dir: Path, hosts: dict[str, dict]) -> dict[str, dict]:
+        from doe_cli.run.state import setup_marker
+
+        return hosts if setup_marker(suite_dir).exists() else {}
+
+    def cleanup_vars(self) -> dict[str, Any]:
+        return {"doe_remove_host_dir": False}
+
+    def after_cleanup(self, suite_dir: Path, hosts: dict[str, dict]) -> None:
+        """The shutdown released the locks; results stay on the hosts."""
 
 
 def inventory_file(project: Project, name: str) -> Path:

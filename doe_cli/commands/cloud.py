@@ -97,7 +97,7 @@ def _clean_kept_hosts(current, cloud: str, source: str, suite: str | None, suite
     if dry_run or (kept and not yes):
         for entry in kept:
             out.print(entry.describe(), markup=False)
-            if cloud == kept_hosts.LOCAL:
+            if entry.policy.fetches_first:
                 finished, dropped = kept_hosts.unfetched_counts(current, entry)
                 out.print(f"  would fetch {finished} finished job(s) and drop {dropped} queued or running job(s)",
                           markup=False)
@@ -107,7 +107,7 @@ def _clean_kept_hosts(current, cloud: str, source: str, suite: str | None, suite
         confirm(f"stop the queues of these {hosts}?")
     for entry in kept:
         out.print(entry.describe(), markup=False)
-        if cloud == kept_hosts.LOCAL:
+        if entry.policy.fetches_first:
             fetched = kept_hosts.fetch_finished(current, entry, log=lambda line: err.print(line, markup=False))
             out.print(f"  fetched {fetched} finished job(s)", markup=False)
         kept_hosts.release(current, entry)

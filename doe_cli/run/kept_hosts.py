@@ -2,24 +2,26 @@
 
 A suite's hosts are known from the inventory doe stored in its results folder, so nothing beyond the
 results tree is needed. The same cleanup playbook a finished run uses stops their jobs and shuts their
-queues down; on the local cloud the host folders then go, on SSH hosts the shutdown releases the
-suite's host lock and the files stay. On the local cloud, jobs that finished but were not fetched yet
-are fetched first, as a poll would, so the folders' removal loses nothing that ran. Results already
-fetched stay; a later `doe run --id last` sets the hosts up again and runs what did not finish.
+queues down; what differs between clouds is behind their KeptHosts hooks (doe_cli.clouds): on the local
+cloud the host folders then go, on SSH hosts the shutdown releases the suite's host lock and the files
+stay. On the local cloud, jobs that finished but were not fetched yet are fetched first, as a poll would,
+so the folders' removal loses nothing that ran. Results already fetched stay; a later `doe run --id last`
+sets the hosts up again and runs what did not finish.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from doe_cli.clouds import LOCAL, KeptHosts, kept_hosts_of
 from doe_cli.clouds.inventory import read_suite_inventory_hosts, suite_inventory_file
 from doe_cli.config import Project
 from doe_cli.errors import DoeError, UserError
 from doe_cli.run.state import setup_marker
 from etl.layout import suite_runs
 
-LOCAL = "local"
+__all__ = ["LOCAL", "KeptSuite", "fetch_finished", "find_kept", "hosts_left", "release", "unfetched_counts"]
 
 
 @dataclass
@@ -29,14 +31,17 @@ class KeptSuite:
     hosts: dict[str, dict]  # inventory name -> its host vars
     suite: str
     suite_id: int
+    policy: KeptHosts = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.policy = kept_hosts_of(self.cloud)
 
     @property
     def inventory(self) -> Path:
         return suite_inventory_file(self.suite_dir, self.cloud)
 
     def describe(self) -> str:
-        kind = "local host(s)" if self.cloud == LOCAL else f"host(s) of inventory {self.cloud}"
-        return f"{self.suite_dir.name}: {len(self.hosts)} {kind} ({', '.join(sorted(self.hosts))})"
+        return f"{self.suite_dir.name}: {len(self.hosts)} {self.policy.kind} ({', '.join(sorted(self.hosts))})"
 
 
 def find_kept(results_dir: Path, cloud: str, suite: str | None = None, suite_id: str | None = None) -> list[KeptSuite]:
@@ -64,13 +69,7 @@ def find_kept(results_dir: Path, cloud: str, suite: str | None = None, suite_id:
 def hosts_left(suite_dir: Path, cloud: str) -> dict[str, dict]:
     """The hosts of a suite run on `cloud` that are still set up (name -> host vars): local hosts whose
     folder or queue socket exists; other hosts while the run's setup marker says they were not cleaned up."""
-    hosts = read_suite_inventory_hosts(suite_dir, cloud)
-    if cloud == LOCAL:
-        return {name: host for name, host in hosts.items()
-                if host.get("job_queue_dir") and host.get("job_queue_ts_socket")
-                and (Path(host["job_queue_dir"]).exists() or Path(host["job_queue_ts_socket"]).exists())}
-    # A run that cleaned up removed the marker.
-    return hosts if setup_marker(suite_dir).exists() else {}
+    return kept_hosts_of(cloud).hosts_left(suite_dir, read_suite_inventory_hosts(suite_dir, cloud))
 
 
 def unfetched_counts(project: Project, kept: KeptSuite) -> tuple[int, int]:
@@ -95,7 +94,6 @@ def fetch_finished(project: Project, kept: KeptSuite, log) -> int:
 def release(project: Project, kept: KeptSuite) -> None:
     """Stop the suite's jobs and queues (local: remove the host folders; SSH: release the host locks);
     refuses while the suite's controller runs."""
-    from doe_cli.clouds import local as local_cloud
     from doe_cli.run.ansible_env import suite_adapter
     from doe_cli.run.runtime import SuiteLock
 
@@ -106,13 +104,10 @@ def release(project: Project, kept: KeptSuite) -> None:
                        "(Ctrl-C), then clean") from None
     try:
         result = suite_adapter(project, kept.suite_dir).run("cleanup.yml", inventory=kept.inventory, limit=",".join(sorted(kept.hosts)),
-                             extravars={"doe_remove_host_dir": kept.cloud == LOCAL})
+                             extravars=kept.policy.cleanup_vars())
         if not result.ok:
             raise DoeError(f"{kept.suite_dir.name}: cleanup failed: {result.summary()}")
-        if kept.cloud == LOCAL:
-            base = local_cloud.local_base_dir_from(kept.hosts)
-            if base is not None:
-                local_cloud.remove_suite_leftovers(kept.hosts, base / kept.suite_dir.name)
+        kept.policy.after_cleanup(kept.suite_dir, kept.hosts)
         # The hosts are released: a resume sets them up again.
         setup_marker(kept.suite_dir).unlink(missing_ok=True)
     finally:

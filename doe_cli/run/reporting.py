@@ -1,11 +1,13 @@
 """What a suite run tells the people waiting for it: the status page (rewritten at most every
 STATUS_PAGE_SECONDS while jobs run, and at the end) and the notifications (`notify:` in group_vars/all
-or --notify): the first failed job, a host that stops answering, a failing ETL, and the end."""
+or --notify): the first failed job, a host that stops answering, a failing ETL, the cost so far reaching
+BUDGET_ALERT_FRACTION of the budget (AWS; once per suite run, resumes included), and the end."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from doe_cli.config import Project
@@ -16,10 +18,13 @@ from doe_cli.run.status_page import HostInfo, StatusPage, host_address
 from etl.layout import JobKey
 
 if TYPE_CHECKING:
+    from doe_cli.clouds.base import CostSoFar
     from doe_cli.run.prepare import PreparedRun
     from doe_cli.run.runtime import ExpRuntime, RunSummary
 
 STATUS_PAGE_SECONDS = 5.0
+BUDGET_ALERT_FRACTION = 0.8
+BUDGET_ALERT = "budget_80"
 
 
 class RunReporting:
@@ -33,6 +38,7 @@ class RunReporting:
         self.last_seen: dict[str, float] = {}
         self.unreachable: set[str] = set()
         self.etl_failed = False
+        self.cost: CostSoFar | None = None
 
     # --- events from the run --------------------------------------------------------------------------
     def job_ended(self, exp: ExpRuntime, key: JobKey, done: dict[str, dict], failed: bool) -> None:
@@ -62,11 +68,32 @@ class RunReporting:
         self.etl_failed = not ok
 
     def tick(self) -> None:
-        """While jobs run: the page, at most every STATUS_PAGE_SECONDS."""
+        """While jobs run: the cost against the budget, and the page at most every STATUS_PAGE_SECONDS."""
+        self.check_budget()
         if time.monotonic() - self.last_page >= STATUS_PAGE_SECONDS:
             self.write_page(running=True)
 
+    def check_budget(self) -> None:
+        """budget_80 once the hosts' cost so far reaches BUDGET_ALERT_FRACTION of the budget: once per suite
+        run (a marker in .doe/ keeps a resume from sending it again)."""
+        self.cost = cost = self.prepared.cloud.cost(time.time())
+        fraction = None if cost is None else cost.budget_fraction
+        if cost is None or fraction is None or fraction < BUDGET_ALERT_FRACTION:
+            return
+        marker = _sent_marker(self.prepared.suite_dir, BUDGET_ALERT)
+        if marker.exists():
+            return
+        self.notifier.send(BUDGET_ALERT, self.counts(),
+                           f"cost so far ${cost.usd:.2f} is {100 * fraction:.0f}% of the budget "
+                           f"${cost.budget_usd:.2f} (aws_budget_usd); the suite goes on")
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+        except OSError as error:
+            self.log(f"warning: {marker} not written: {error}")
+
     def finished(self, summary: RunSummary) -> None:
+        self.check_budget()
         self.write_page(running=False)
         if summary.interrupted:
             return
@@ -78,6 +105,7 @@ class RunReporting:
 
     def stopped(self, error: str) -> None:
         """The run stopped on an error (a host gone for good, a failing playbook): said on the page and sent."""
+        self.cost = self.prepared.cloud.cost(time.time())
         self.write_page(running=False, notes=[f"stopped: {error}"])
         self.notifier.send("finished", self.counts(), f"stopped by an error: {error}")
 
@@ -103,9 +131,13 @@ class RunReporting:
                                   self.last_seen.get(slot.name)))
         try:
             self.page.write(states, running=running, failed_jobs=failed_jobs(prepared.suite_dir, states), hosts=hosts,
-                            notes=notes)
+                            notes=notes, cost=self.cost)
         except OSError as error:  # the page is a view: a full disk must not stop the run
             self.log(f"warning: status page not written: {error}")
+
+
+def _sent_marker(suite_dir: Path, event: str) -> Path:
+    return suite_dir / ".doe" / f"notified-{event}"
 
 
 def notify_targets(project: Project, override: list[str] | None) -> list[Target]:

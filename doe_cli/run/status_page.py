@@ -1,6 +1,6 @@
 """`<suite>_<id>/status.html`: one self-contained page (inline CSS, JS and images; no server, no network)
 with the suite's progress per experiment, an ETA, a sortable and filterable job table, failures first
-with the end of their stderr, the hosts, and each ETL pipeline's tables and figures. While the suite
+with the end of their stderr, the hosts (on AWS with the cost so far and the budget), and each ETL pipeline's tables and figures. While the suite
 runs, the page reloads itself.
 
 A StatusPage keeps what never changes once read (a run's factor values, a finished job's record), so
@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from doe_cli.clouds.base import CostSoFar
 from doe_cli.errors import DoeError
 from doe_cli.run.state import FAILED, FINISHED, PENDING, QUEUED, ExperimentState
 from etl.errors import EtlConfigError
@@ -72,8 +73,10 @@ class StatusPage:
         return self.suite_dir / PAGE
 
     def write(self, states: dict[str, ExperimentState], *, running: bool, failed_jobs: dict[str, list[dict]],
-              hosts: list[HostInfo] | None = None, notes: list[str] | None = None) -> Path:
-        text = self.render(states, running=running, failed_jobs=failed_jobs, hosts=hosts or [], notes=notes or [])
+              hosts: list[HostInfo] | None = None, notes: list[str] | None = None,
+              cost: CostSoFar | None = None) -> Path:
+        text = self.render(states, running=running, failed_jobs=failed_jobs, hosts=hosts or [], notes=notes or [],
+                           cost=cost)
         write_text_atomic(self.path, text)
         return self.path
 
@@ -130,10 +133,10 @@ class StatusPage:
 
     # --- page ----------------------------------------------------------------------------------------
     def render(self, states: dict[str, ExperimentState], *, running: bool, failed_jobs: dict[str, list[dict]],
-               hosts: list[HostInfo], notes: list[str]) -> str:
+               hosts: list[HostInfo], notes: list[str], cost: CostSoFar | None = None) -> str:
         now = time.time()
         sections = [self._summary(states, running, now), self._failures(failed_jobs), self._jobs(states),
-                    _hosts(hosts, now), self._etl()]
+                    _hosts(hosts, now, cost), self._etl()]
         title = f"{self.suite}_{self.suite_id}"
         refresh = f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">' if running else ""
         stamp = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -231,15 +234,33 @@ class StatusPage:
         return "<h2>ETL</h2>" + "".join(parts) if parts else ""
 
 
-def _hosts(hosts: list[HostInfo], now: float) -> str:
-    if not hosts:
+def _hosts(hosts: list[HostInfo], now: float, cost: CostSoFar | None = None) -> str:
+    if not hosts and cost is None:
         return ""
+    cost_html = _cost(cost) if cost is not None else ""
+    if not hosts:
+        return f"<h2>Hosts</h2>{cost_html}"
     rows = "".join(
         f"<tr><td>{html.escape(h.name)}</td><td>{html.escape(h.address)}</td><td>{html.escape(h.exp)}</td>"
         f"<td>{html.escape(h.cloud)}</td><td>{html.escape(h.state)}</td><td>{_duration(now - h.last_seen) + ' ago' if h.last_seen else ''}</td></tr>"
         for h in hosts)
-    return ("<h2>Hosts</h2><table class=\"hosts\"><thead><tr><th>host</th><th>address</th><th>experiment</th>"
+    return (f"<h2>Hosts</h2>{cost_html}<table class=\"hosts\"><thead><tr><th>host</th><th>address</th><th>experiment</th>"
             f"<th>cloud</th><th>state</th><th>last seen</th></tr></thead><tbody>{rows}</tbody></table>")
+
+
+def _cost(cost: CostSoFar) -> str:
+    """The cost so far and the budget (the numbers also as data attributes, for scripts and tests)."""
+    budget = (f" of the budget {_usd(cost.budget_usd)} ({100 * cost.budget_fraction:.0f}%)"
+              if cost.budget_fraction is not None else " (no budget set: aws_budget_usd)")
+    unpriced = (f"; not counted: {', '.join(cost.unpriced)} (no price in aws_price_usd_per_hour)"
+                if cost.unpriced else "")
+    return (f'<p class="cost" id="cost" data-usd="{cost.usd:.4f}" data-budget-usd="{cost.budget_usd:.4f}">'
+            f"cost so far: <b>{_usd(cost.usd)}</b>{budget}, {cost.instances} instance(s), at least a minute "
+            f"billed each{html.escape(unpriced)}</p>")
+
+
+def _usd(amount: float) -> str:
+    return "under $0.01" if 0 < amount < 0.005 else f"${amount:.2f}"
 
 
 def _etl_output(path: Path, pipeline: Path) -> str:
@@ -308,7 +329,7 @@ table{border-collapse:collapse;font-size:.85em}td,th{padding:.2em .6em;border-bo
 td.num{text-align:right;font-variant-numeric:tabular-nums}th[data-sort]{cursor:pointer;user-select:none}
 .bar{width:18em;height:.9em;background:#eee;display:flex;border-radius:.2em;overflow:hidden}
 .bar span{display:block;height:100%}.bar .done{background:#2e9d4f}.bar .failed{background:#d64545}
-.bar .queued{background:#2a7ae2}.bar .pending{background:#ccc}
+.cost{margin:.3em 0 .6em}.bar .queued{background:#2a7ae2}.bar .pending{background:#ccc}
 tr.failed td{background:#fdeaea}pre.stderr{background:#f6f6f6;padding:.5em;overflow-x:auto;font-size:.8em}
 #filter{margin:.3em 0 .6em;padding:.3em;width:20em}figure{display:inline-block;margin:.5em}
 figure img{max-width:42em;border:1px solid #ddd}.failures{padding-left:1.2em}
@@ -327,12 +348,13 @@ asc=!asc;rows.forEach(function(r){b.appendChild(r);});});});document.body.datase
 
 def write_suite_page(project, suite: str, id_option: str) -> Path:
     """`doe status --html`: the page of a suite run from its files (no host is asked)."""
+    from doe_cli.clouds.aws.cost import stored_cost
     from doe_cli.run.status import controller_running, failed_jobs, open_suite_run
 
     suite_id, suite_dir, states = open_suite_run(project, suite, id_option)
     page = StatusPage(suite_dir, suite, suite_id)
     return page.write(states, running=controller_running(suite_dir), failed_jobs=failed_jobs(suite_dir, states),
-                      hosts=stored_hosts(suite_dir))
+                      hosts=stored_hosts(suite_dir), cost=stored_cost(suite_dir, time.time()))
 
 
 def stored_hosts(suite_dir: Path) -> list[HostInfo]:

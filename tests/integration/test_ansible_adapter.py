@@ -54,6 +54,19 @@ def test_results_and_stats_come_from_events(tmp_path, inventory):
     assert result.failures() == [] and result.failed_hosts() == set()
 
 
+def test_set_stats_data_comes_back_as_data_also_when_the_play_then_fails(tmp_path, inventory):
+    adapter = AnsibleAdapter(tmp_path / "work")
+    playbook = _playbook(tmp_path, "reports", [
+        {"name": "Report a finding", "ansible.builtin.set_stats": {"data": {"found": {"kind": ["a", "b"]}},
+                                                                   "aggregate": False}},
+        {"name": "Report an error", "ansible.builtin.set_stats": {"data": {"error": "group_vars/all: key: bad"}}},
+        {"name": "Stop", "ansible.builtin.fail": {"msg": "stopped"}},
+    ])
+    result = adapter.run(playbook, inventory=inventory, limit="here")
+    assert not result.ok
+    assert result.data == {"found": {"kind": ["a", "b"]}, "error": "group_vars/all: key: bad"}
+
+
 def test_a_failed_task_names_host_task_and_the_commands_last_words(tmp_path, inventory):
     adapter = AnsibleAdapter(tmp_path / "work")
     command = "echo first; echo writing >&2; echo disk is full >&2; echo; echo 'make: *** Error 1' >&2; exit 3"

@@ -9,7 +9,8 @@ from doe_cli.config import Project
 from doe_cli.errors import UserError
 from etl.layout import last_suite_id
 
-FOUND_TASK = "Report what was found"
+# The run's set_stats key (role aws_teardown) with what the tags found, per kind: [{id, ...}].
+FOUND_KEY = "aws_teardown_found"
 KINDS = ("instances", "security_groups", "route_tables", "internet_gateways", "subnets", "vpcs", "key_pairs",
          "launch_templates")
 
@@ -34,8 +35,7 @@ def clean(project: Project, *, suite: str | None = None, suite_id: str | int | N
                  "doe_suite_id": "" if suite_id is None else str(suite_id)}
     result = run_playbook(project, "aws-teardown.yml", project.results_dir / ".ansible", variables)
     raise_for_failure(result, "AWS cleanup")
-    facts = result.task_results(FOUND_TASK).get("localhost", {}).get("ansible_facts", {})
-    listed = facts.get("aws_teardown_found", {})
+    listed = result.data.get(FOUND_KEY) or {}
     found = {kind: [str(entry["id"]) for entry in listed.get(kind, [])] for kind in KINDS}
     return CleanReport(found=found, deleted=not dry_run)
 

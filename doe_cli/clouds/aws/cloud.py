@@ -18,6 +18,7 @@ discovered host vars: tests map an emulator's instances onto local sshd hosts wi
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,9 @@ import yaml
 from doe_cli.clouds.aws import clean as aws_clean
 from doe_cli.clouds.aws import plan as aws_plan
 from doe_cli.clouds.aws import provision as aws_provision
+from doe_cli.clouds.aws.cost import CostLedger
 from doe_cli.clouds.aws.host_plan import host_plan_from
+from doe_cli.clouds.base import CostSoFar
 from doe_cli.clouds.ssh import InventoryHost, SshCloud, prj_id_of
 from doe_cli.config import Project
 from doe_cli.errors import DoeError
@@ -46,6 +49,7 @@ class AwsCloud(SshCloud):
     accept_cost: bool = False
     settings: dict[str, Any] = field(default_factory=dict)
     provisioned: bool = False
+    ledger: CostLedger = field(default_factory=CostLedger)  # the instances' cost so far (cost.py)
 
     @classmethod
     def create(cls, project: Project, suite: str, suite_id: int | str, *, accept_cost: bool,
@@ -58,6 +62,7 @@ class AwsCloud(SshCloud):
     def assign(self, slots: list[HostSlot]) -> None:
         """Plan and budget, preflight, provision; then each slot gets the instance tagged with it.
         Resuming a suite whose hosts are set up: its running instances, found by their tags."""
+        self.ledger.take_settings(self.settings)  # a bad budget stops the run before anything is created
         overrides = self.settings.get("aws_inventory_host_overrides") or {}
         setup_marker = suite_setup_marker(suite_folder(self.project.results_dir, self.suite, self.suite_id))
         if setup_marker.exists():
@@ -96,6 +101,24 @@ class AwsCloud(SshCloud):
         for slot in slots:
             self.assignment[slot.name] = hosts[slot.name]
             self.hosts_by_type.setdefault(slot.host_type, []).append(hosts[slot.name])
+        # What the instances cost from here on, recorded in the suite folder with its inventory.
+        self.ledger = CostLedger.load(self._suite_dir) or CostLedger()
+        self.ledger.take_settings(self.settings)
+        self.ledger.found({slot.name: hosts[slot.name].vars for slot in slots},
+                          self.settings.get("aws_price_usd_per_hour") or {}, time.time())
+
+    @property
+    def _suite_dir(self) -> Path:
+        return suite_folder(self.project.results_dir, self.suite, self.suite_id)
+
+    def write_inventory(self, suite_dir: Path, slots: list[HostSlot], host_vars: dict[str, dict],
+                        context: dict[str, Any], *, keep: bool) -> Path:
+        inventory = super().write_inventory(suite_dir, slots, host_vars, context, keep=keep)
+        self.ledger.save(suite_dir)  # the suite folder exists from here on
+        return inventory
+
+    def cost(self, now: float) -> CostSoFar | None:
+        return self.ledger.cost(now)
 
     def host_vars(self, suite_dir_name: str, slot: HostSlot, check_status: bool,
                   setup_roles: list[dict]) -> dict[str, Any]:
@@ -118,6 +141,9 @@ class AwsCloud(SshCloud):
             return
         report = aws_clean.clean(self.project, suite_id=self.suite_id)
         self.provisioned = False
+        if self.ledger.instances and self._suite_dir.is_dir():
+            self.ledger.all_ended(time.time())
+            self.ledger.save(self._suite_dir)
         self.log(f"deleted {report.total} AWS resource(s) of suite id {self.suite_id}")
 
 

@@ -30,6 +30,9 @@ def doe_aws_inventory(instances: list[dict], suite_id: str, overrides: dict | No
             "public_dns_name": instance.get("public_dns_name", ""),
             "private_ip_address": instance.get("private_ip_address", ""),
             "instance_id": instance["instance_id"],
+            # What the status page prices the instance by (doe_cli/clouds/aws/cost.py): no AWS call per poll.
+            "instance_type": instance.get("instance_type", ""),
+            "launch_time": str(instance.get("launch_time") or ""),
             "exp_name": exp,
             "host_type": host_type,
             "exp_host_type_idx": int(exp_index),
