@@ -324,3 +324,22 @@ def test_a_job_whose_node_dies_fails_with_node_fail_and_runs_again_with_retry_fa
     again = doe("run", "--suite", "long", "--id", "last", "--retry-failed")
     assert "long: 1/1 jobs, 0 failed" in again.stderr, again.stderr
     assert len(doe.ledger.read_text().splitlines()) == 2
+
+
+OVERTIME = """
+overtime:
+  host_types:
+    small:
+      $CMD$: echo started; exec sleep 600
+  base_experiment:
+    $slurm_job_minutes$: 1
+"""
+
+
+def test_a_job_over_its_run_time_limit_fails_with_slurms_timeout(env, slurm_cluster):
+    doe = env({"overtime": OVERTIME})
+    done = doe("run", "--suite", "overtime", "--id", "new", "--cloud", "cluster", check=False, timeout=400)
+    assert done.returncode == 1 and "overtime: 1/1 jobs, 1 failed" in done.stderr, done.stderr
+    assert "Slurm: TIMEOUT" in done.stderr, done.stderr
+    stdout = doe.suite_dir("overtime") / "overtime" / "run_0" / "rep_0" / "small" / "host_0" / "stdout.log"
+    assert stdout.read_text() == "started\n"  # what the job wrote before Slurm stopped it is kept
