@@ -38,13 +38,17 @@ def cloud_of_run(option: str | None, suite_dir: Path, *, is_new: bool, log: Call
     return stored
 
 
-def kept_hosts_of(name: str) -> KeptHosts:
+def kept_hosts_of(name: str, hosts: dict[str, dict] | None = None) -> KeptHosts:
     """`doe clean --cloud <name>`: how the cloud's kept hosts are found and released (local, or the SSH or
-    Slurm hosts of inventory/<name>.yml)."""
+    Slurm hosts of inventory/<name>.yml; `hosts`, a suite run's stored host vars, tell Slurm's apart)."""
     if name == LOCAL:
         from doe_cli.clouds.local import LocalKeptHosts
 
         return LocalKeptHosts()
+    if any(host.get("job_queue_scheduler") == "slurm" for host in (hosts or {}).values()):
+        from doe_cli.clouds.slurm import SlurmKeptHosts
+
+        return SlurmKeptHosts(name)
     from doe_cli.clouds.ssh import SshKeptHosts
 
     return SshKeptHosts(name)

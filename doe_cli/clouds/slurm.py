@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from doe_cli.clouds.slurm_args import sbatch_settings
-from doe_cli.clouds.ssh import SshCloud
+from doe_cli.clouds.ssh import SshCloud, SshKeptHosts
 from doe_cli.config import Project, load_group_vars
 from doe_cli.errors import UserError
 from doe_cli.run.hosts import HostSlot
@@ -118,6 +118,22 @@ class SlurmCloud(SshCloud):
 
     def abandon_hosts(self, suite_dir: Path) -> None:
         """Nothing was locked."""
+
+
+class SlurmKeptHosts(SshKeptHosts):
+    """A Slurm run's slots that were not cleaned up: their finished jobs are fetched first (as a poll
+    would), then their jobs are cancelled by recorded id and their folders on the cluster removed."""
+
+    @property
+    def kind(self) -> str:
+        return f"Slurm slot(s) of inventory {self.inventory}"
+
+    @property
+    def fetches_first(self) -> bool:
+        return True
+
+    def cleanup_vars(self) -> dict[str, Any]:
+        return {"doe_remove_host_dir": True}
 
 
 def plan_lines(project: Project, suite_name: str, cloud_name: str) -> list[str]:

@@ -34,7 +34,7 @@ class KeptSuite:
     policy: KeptHosts = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.policy = kept_hosts_of(self.cloud)
+        self.policy = kept_hosts_of(self.cloud, self.hosts)
 
     @property
     def inventory(self) -> Path:

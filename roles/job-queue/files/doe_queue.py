@@ -674,6 +674,7 @@ def shutdown(root: str, queue, remove_dir: str | None = None, lock_file: str | N
     stopped = stop_jobs(root, queue, running) if running else []
     queue.close(root)
     if remove_dir:
+        shutil.rmtree(root, ignore_errors=True)  # the job folders (outside remove_dir on Slurm login hosts)
         shutil.rmtree(remove_dir, ignore_errors=True)
     result = {"stopped": stopped, "changed": bool(stopped) or bool(remove_dir)}
     if lock_file:

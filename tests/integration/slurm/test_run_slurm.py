@@ -145,7 +145,7 @@ def test_each_poll_asks_squeue_once_for_all_of_a_hosts_jobs(env, slurm_cluster, 
     assert max(len(call.split(" -j ", 1)[1].split()[0].split(",")) for call in calls if " -j " in call) >= 3
 
 
-def test_clean_cancels_its_own_suites_jobs_and_leaves_another_suites_queued(env, slurm_cluster, tmp_path):
+def test_clean_cancels_its_own_suites_jobs_and_leaves_another_suites_queued(env, slurm_cluster, short_tmp):
     doe = env({"slow": SLOW})
     (doe.config / "group_vars" / "small").mkdir(exist_ok=True)
     (doe.config / "group_vars" / "small" / "slurm.yml").write_text(
@@ -176,9 +176,13 @@ def test_clean_cancels_its_own_suites_jobs_and_leaves_another_suites_queued(env,
     assert "  Slurm: 12 PENDING" in lines, lines
     listed = [line for line in lines if line.startswith("    run_")]
     assert len(listed) == 12 and all(": PENDING (" in line for line in listed), lines
+    job_folders = {suite_id: short_tmp / "remote" / "results" / f"slow_{suite_id}" / "slow-small-0" for suite_id in ids}
+    assert all(folder.is_dir() for folder in job_folders.values())
     doe("clean", "--cloud", "cluster", "--suite", "slow", "--id", ids[0], "--yes")
     wait_for(lambda: ids[0] not in pending_by_suite(), what="the first suite's jobs cancelled")
     assert pending_by_suite() == {ids[1]: 12}
+    # Its folders on the cluster are gone (nothing had finished to fetch); the other suite's stay.
+    assert not job_folders[ids[0]].exists() and job_folders[ids[1]].is_dir()
     doe("clean", "--cloud", "cluster", "--suite", "slow", "--id", ids[1], "--yes")
     wait_for(lambda: not pending_by_suite(), what="the second suite's jobs cancelled")
 
@@ -343,3 +347,24 @@ def test_a_job_over_its_run_time_limit_fails_with_slurms_timeout(env, slurm_clus
     assert "Slurm: TIMEOUT" in done.stderr, done.stderr
     stdout = doe.suite_dir("overtime") / "overtime" / "run_0" / "rep_0" / "small" / "host_0" / "stdout.log"
     assert stdout.read_text() == "started\n"  # what the job wrote before Slurm stopped it is kept
+
+
+def test_clean_after_a_crash_fetches_what_finished_then_cancels_the_rest_and_removes_the_folders(
+        env, slurm_cluster, short_tmp):
+    doe = env({"slow": SLOW})
+    process = doe.popen("run", "--suite", "slow", "--id", "new", "--cloud", "cluster")
+    wait_for(lambda: list(short_tmp.glob("remote/results/slow_*/slow-small-0/slow/*/*/.doe_done")), timeout=120,
+             what="a job finished")
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    suite_dir = doe.suite_dir("slow")
+    remote = short_tmp / "remote" / "results" / suite_dir.name
+    finished_there = {path.parent.relative_to(remote / "slow-small-0") for path in remote.glob("slow-small-0/*/*/*/.doe_done")}
+    assert finished_there
+    done = doe("clean", "--cloud", "cluster", "--suite", "slow", "--id", "last", "--yes")
+    assert "  fetched " in done.stdout, done.stdout
+    # Each job that had finished on the cluster is in the results folder (fetched by the run or by clean).
+    for rel in finished_there:
+        assert (suite_dir / rel / "small" / "host_0" / "stdout.log").exists(), rel
+    assert not remote.exists() or not any(remote.iterdir())
+    wait_for(lambda: not slurm_cluster.run("squeue", "-h", "-o", "%j").stdout.strip(), what="the rest cancelled")
