@@ -79,6 +79,22 @@ class ExperimentState:
             record.attempt = attempt
         self.changed.add(key)
 
+    def reorder(self, order: list[JobKey]) -> None:
+        """Pending jobs are handed out in this order (e.g. rmit rounds); pending jobs it does not name
+        follow in design order. Once per run, O(jobs)."""
+        ordered = {key: None for key in order if key in self._pending}
+        ordered.update(self._pending)
+        self._pending = ordered
+
+    def add(self, key: JobKey) -> None:
+        """A new pending job (a rep an adaptive experiment adds); it is handed out after those pending."""
+        if key in self.jobs:
+            raise DoeError(f"{self.exp}: job {job_key_text(key)} exists already")
+        self.jobs[key] = JobRecord()
+        self._counts[PENDING] += 1
+        self._pending[key] = None
+        self.changed.add(key)
+
     @classmethod
     def new(cls, suite: str, suite_id: int, exp: str, n_runs: int, n_reps: int) -> ExperimentState:
         jobs = {(run, rep): JobRecord() for run in range(n_runs) for rep in range(n_reps)}
@@ -174,10 +190,10 @@ class ExperimentState:
             if len(parts) != 4 or parts[1] not in STATUSES:
                 continue
             key = parse_job_key(parts[0])
-            if key in self.jobs:
-                self.jobs[key] = JobRecord(status=parts[1], exit_code=None if parts[2] == "null" else int(parts[2]),
-                                           attempt=int(parts[3]))
-                self.journal_lines += 1
+            # A job the state does not hold yet is a rep an adaptive experiment added.
+            self.jobs[key] = JobRecord(status=parts[1], exit_code=None if parts[2] == "null" else int(parts[2]),
+                                       attempt=int(parts[3]))
+            self.journal_lines += 1
 
     @classmethod
     def load(cls, path: Path, suite: str, suite_id: int, exp: str) -> ExperimentState:
