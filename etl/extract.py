@@ -37,6 +37,7 @@ from etl.extract_cache import (
     cache_signature,
     worth_saving,
 )
+from etl.adaptive_columns import read_summary, with_adaptive_columns
 from etl.extract_frame import JOB, FrameBuilder, combine
 from etl.extract_job import FileMatcher, extract_job
 from etl.extract_walk import JobFolder, JobWalker, RunFolder, has_runs
@@ -147,9 +148,13 @@ class Extraction:
         if store is not None:
             saved = walk.save(store, frame)
             lineage = walk.lineage(frame, saved)
-        return ExtractionResult(
-            frame.drop(columns=JOB), walk.notes, walk.jobs, walk.jobs_read, walk.inputs, lineage
-        )
+        frame = frame.drop(columns=JOB)
+        adaptive = read_summary(source.suite_dir / source.exp_name)
+        if adaptive is not None:  # not cached: the run's estimates change as reps arrive
+            frame = with_adaptive_columns(frame, adaptive[1])
+            if lineage is not None:  # rows are the same again only with the same estimates
+                lineage = ((*lineage[0], ("adaptive", *adaptive[0])), lineage[1])
+        return ExtractionResult(frame, walk.notes, walk.jobs, walk.jobs_read, walk.inputs, lineage)
 
 
 class _ExperimentWalk:

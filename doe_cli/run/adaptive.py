@@ -102,6 +102,7 @@ class AdaptiveRuns:
     def resume(self, state: ExperimentState) -> None:
         """Values of the reps already fetched, the rmit round order.json has but the state not yet (a
         crash in between), and a decision for every run that waits for one."""
+        state.adaptive = self.runs  # state.yml shows them
         for key in round_jobs(self.entry.get("rounds") or []) if self.rmit else []:
             if key not in state.jobs:
                 state.add(key)

@@ -14,6 +14,7 @@ and the journal's removal replays nothing stale.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ class ExperimentState:
         self.generation = 0        # of state.yml; the journal continues this one
         self.journal_lines = 0     # in the journal since state.yml was written
         self.changed: set[JobKey] = set()  # since the last save or record
+        self.adaptive: dict[int, dict] | None = None  # adaptive repetitions: per run n, estimate, CI, status
         self._index()
 
     def _index(self) -> None:
@@ -142,6 +144,13 @@ class ExperimentState:
             exit_code = "null" if record.exit_code is None else str(record.exit_code)
             lines.append(f"  {job_key_text((run, rep))}: {{status: {record.status}, exit_code: {exit_code}, "
                          f"attempt: {record.attempt}}}")
+        if self.adaptive is not None:
+            lines.append("# doe: adaptive repetitions per run: values, estimate, confidence interval, status "
+                         "(adaptive.json holds the latest)")
+            lines.append("adaptive:")
+            for run, entry in sorted(self.adaptive.items()):
+                fields = {name: entry.get(name) for name in ("n", "estimate", "ci_low", "ci_high", "status")}
+                lines.append(f"  run_{run}: {json.dumps(fields)}")
         return "\n".join(lines) + "\n"
 
     def save(self, path: Path) -> None:

@@ -39,6 +39,14 @@ adaptive:
   base_experiment:
     kind:
       $FACTOR$: {kinds}
+$ETL$:
+  table:
+    experiments: [adaptive]
+    extractors:
+      CsvExtractor: {{}}
+      IgnoreExtractor: {{file_regex: ["^stdout.log$", "^stderr.log$"]}}
+    loaders:
+      CsvSummaryLoader: {{}}
 """
 PLAIN = """
 plain:
@@ -124,3 +132,18 @@ def test_adaptive_rmit_adds_reps_until_each_run_stops_and_a_resume_keeps_the_ord
     said = [line for line in (before + done.stdout + done.stderr).splitlines() if "cannot read the metric" in line
             or "no output.csv" in line]
     assert len(said) == 1 and "adaptive run 2" in said[0] and "output.csv" in said[0], said
+
+    # doe status and the ETL show each run's n, estimate, CI and why it stopped.
+    status = env("status", "--suite", "adaptive", "--id", "last").stdout
+    assert "  run 0: n=3 estimate 100 CI [100, 100] converged" in status
+    assert "  run 1: n=8 estimate 100 CI [" in status and "] max reached" in status
+    assert "  run 2: n=0 estimate - CI [-, -] metric error (adaptive run 2: " in status
+    report = json.loads(env("status", "--suite", "adaptive", "--id", "last", "--json").stdout)
+    assert report["experiments"]["adaptive"]["adaptive"]["runs"]["3"]["status"] == "converged"
+    assert "adaptive:\n  run_0: {\"n\": 3," in (suite_dir / "adaptive" / "state.yml").read_text()
+    import csv
+    with open(suite_dir / "etl_results" / "table" / "table.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {(row["run"], row["adaptive_n"], row["adaptive_status"]) for row in rows} == {
+        ("0", "3", "converged"), ("1", "8", "max reached"), ("3", "3", "converged")}
+    assert len([row for row in rows if row["run"] == "1"]) == 8
