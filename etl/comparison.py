@@ -11,6 +11,7 @@ Fewer than MIN_VALUES values on a side is `inconclusive` without a test.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,9 +122,12 @@ def bootstrap_interval(samples: tuple[np.ndarray, ...], statistic, *, confidence
 
     low = high = math.nan
     for method in ("BCa", "percentile"):
-        interval = stats.bootstrap(samples, statistic, confidence_level=confidence, method=method,
-                                   n_resamples=n_resamples, vectorized=True, rng=np.random.default_rng(seed),
-                                   paired=False).confidence_interval
+        with warnings.catch_warnings():  # a degenerate BCa is expected on ties: the percentile one follows
+            warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.simplefilter("ignore", getattr(stats, "DegenerateDataWarning", RuntimeWarning))
+            interval = stats.bootstrap(samples, statistic, confidence_level=confidence, method=method,
+                                       n_resamples=n_resamples, vectorized=True,
+                                       rng=np.random.default_rng(seed), paired=False).confidence_interval
         low, high = float(interval.low), float(interval.high)
         if math.isfinite(low) and math.isfinite(high):
             break

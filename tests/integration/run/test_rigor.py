@@ -61,6 +61,37 @@ plain:
       $FACTOR$: [0, 1, 2, 3]
 """
 
+MIXED = """
+pairs:
+  n_repetitions: 2
+  order: rmit
+  seed: 3
+  host_types:
+    small:
+      n: 2
+      $CMD$: >-
+        echo "[% run %] $(basename "$PWD" | tr -dc 0-9)" >> {shared}/pairs_$(echo [% exp_host_lst | length %]).log
+  base_experiment:
+    x:
+      $FACTOR$: [0, 1, 2]
+seq:
+  n_repetitions: 3
+  seed: 9
+  repetitions:
+    max: 30
+    metric: {{file: out.json, key: result.ms}}
+    target_ci: 0.03
+  host_types:
+    small:
+      $CMD$: >-
+        rep=$(basename "$PWD" | tr -dc 0-9); echo "[% run %] $rep" >> {shared}/seq.log;
+        if [ [% my_run.kind %] = quiet ]; then ms=100; else ms=$((100 + (rep * 37) % 11 - 5)); fi;
+        echo "{{\\"result\\": {{\\"ms\\": $ms}}}}" > results/out.json
+  base_experiment:
+    kind:
+      $FACTOR$: [quiet, noisy]
+"""
+
 
 @pytest.fixture
 def env(short_tmp, request):
@@ -68,14 +99,14 @@ def env(short_tmp, request):
     shared = root / "shared"
     shared.mkdir(parents=True)
     config = make_config_dir(root, {"adaptive": ADAPTIVE.format(shared=shared, kinds=json.dumps(KINDS)),
-                                    "plain": PLAIN.format(shared=shared)})
+                                    "plain": PLAIN.format(shared=shared), "mixed": MIXED.format(shared=shared)})
     doe = Doe(config, root / "results", root / "hosts")
     doe.shared = shared
     return doe
 
 
-def started(doe) -> list[tuple[int, int]]:
-    return [tuple(map(int, line.split())) for line in (doe.shared / "ran.log").read_text().splitlines()]
+def started(doe, log: str = "ran.log") -> list[tuple[int, int]]:
+    return [tuple(map(int, line.split())) for line in (doe.shared / log).read_text().splitlines()]
 
 
 def test_rmit_jobs_start_in_the_seeded_rounds_recorded_in_order_json(env):
@@ -147,3 +178,23 @@ def test_adaptive_rmit_adds_reps_until_each_run_stops_and_a_resume_keeps_the_ord
     assert {(row["run"], row["adaptive_n"], row["adaptive_status"]) for row in rows} == {
         ("0", "3", "converged"), ("1", "8", "max reached"), ("3", "3", "converged")}
     assert len([row for row in rows if row["run"] == "1"]) == 8
+
+
+def test_rmit_with_a_multi_host_experiment_and_sequential_adaptive_repetitions(env):
+    done = env("run", "--suite", "mixed", "--id", "new")
+    suite_dir = env.suite_dir("mixed")
+    orders = json.loads((suite_dir / "order.json").read_text())["experiments"]
+    # Both hosts of a multi-host experiment run each job together, the jobs in the seeded rounds.
+    assert orders["pairs"]["rounds"] == rmit_rounds(3, 2, 3)
+    ran = started(env, "pairs_2.log")
+    assert ran[::2] == ran[1::2] == round_jobs(orders["pairs"]["rounds"])
+    # Sequential adaptive: no rounds recorded, reps of a run follow each other; the noisy run needs more
+    # reps than the quiet one, both meet the target.
+    assert orders["seq"] == {"order": "sequential", "seed": 9}
+    summary = json.loads((suite_dir / "seq" / "adaptive.json").read_text())["runs"]
+    assert summary["0"]["status"] == summary["1"]["status"] == "converged"
+    assert summary["0"]["n"] == 3 < summary["1"]["n"] == 11
+    for entry in summary.values():
+        assert (entry["ci_high"] - entry["ci_low"]) / 2 <= 0.03 * entry["estimate"]
+    assert sorted(started(env, "seq.log")) == [(0, r) for r in range(3)] + [(1, r) for r in range(11)]
+    assert "Warning" not in done.stderr
