@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
+from etl.adaptive_columns import read_summary, with_adaptive_columns
 from etl.extract_cache import (
     ExtractionCache,
     ExtractionCacheStore,
@@ -37,7 +38,6 @@ from etl.extract_cache import (
     cache_signature,
     worth_saving,
 )
-from etl.adaptive_columns import read_summary, with_adaptive_columns
 from etl.extract_frame import JOB, FrameBuilder, combine
 from etl.extract_job import FileMatcher, extract_job
 from etl.extract_walk import JobFolder, JobWalker, RunFolder, has_runs

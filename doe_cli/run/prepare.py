@@ -17,9 +17,9 @@ from doe_cli.fileio import write_atomic
 from doe_cli.run import code_version, hostvars
 from doe_cli.run.adaptive import AdaptiveRuns, initial_order, load_orders, order_entry, save_orders
 from doe_cli.run.hosts import HostSlot, assign_hosts, slots_of
+from doe_cli.run.order import RMIT
 from doe_cli.run.runtime import ExpRuntime, RunOptions, SuiteLock, SuiteRun, set_attempt_aside
 from doe_cli.run.state import FAILED, PENDING, ExperimentState, setup_marker
-from doe_cli.run.order import RMIT
 from doe_cli.run.suite_id import resolve_suite_id
 from etl.layout import suite_folder
 
