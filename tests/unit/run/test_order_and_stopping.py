@@ -108,3 +108,17 @@ def test_under_drift_sequential_order_makes_identical_runs_differ_and_rmit_does_
         verdicts[name] = result.verdict
     assert verdicts["sequential"] == "slower"
     assert verdicts["rmit"] not in ("faster", "slower")
+
+
+@pytest.mark.parametrize("statistic", ["median", "mean"])
+def test_the_runs_confidence_interval_covers_the_true_value_about_as_often_as_it_says(statistic):
+    """Over 200 seeded samples of 25 values, a 95% interval holds the true median/mean within binomial bounds
+    (190 +- 3 standard deviations)."""
+    sigma = 0.2
+    truth = 100.0 if statistic == "median" else 100 * float(np.exp(sigma**2 / 2))
+    covered = 0
+    for seed in range(200):
+        values = list(100 * np.random.default_rng(seed).lognormal(0, sigma, 25))
+        current = estimate(values, statistic, 0.95, (seed, 0))
+        covered += current.ci_low <= truth <= current.ci_high
+    assert 181 <= covered <= 199
