@@ -26,6 +26,7 @@ from etl.suite import SUITE_DESIGN, experiment_factors, factor_values, read_desi
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _TABLE_SUFFIXES = (".csv", ".tsv")
+RUNTIME_INFO = "runtime_info.yaml"
 _MAPPING_SUFFIXES = (".yaml", ".yml", ".json")
 
 
@@ -75,7 +76,7 @@ def read_runs(suite_dir: Path, metric: Metric, reduce: Callable[[list[float]], f
             for _, rep_dir in _numbered(run_dir, REP):
                 if sample is None:
                     sample = RunSample(exp, run, _factor_values(rep_dir, factors))
-                values = _rep_values(rep_dir, metric, exp, run)
+                values = rep_values(rep_dir, metric, exp, run)
                 if values:
                     found_any = True
                     sample.values.append(reduce(values))
@@ -104,13 +105,17 @@ def _factor_values(rep_dir: Path, factors: tuple[str, ...]) -> dict[str, Any]:
     return factor_values(config, factors)
 
 
-def _rep_values(rep_dir: Path, metric: Metric, exp: str, run: int) -> list[float]:
+def rep_values(rep_dir: Path, metric: Metric, exp: str, run: int) -> list[float]:
+    """The metric's values over the rows and hosts of one rep; none if the rep failed on any host.
+    `runtime_info.yaml` is doe's record of the job (.doe_runtime_info.yaml) where the job wrote none."""
     values: list[float] = []
     for host_type_dir in sorted(path for path in rep_dir.iterdir() if path.is_dir()):
         for _, host_dir in _numbered(host_type_dir, HOST):
             if not _finished(host_dir):
                 return []  # a rep that failed on any host does not count
             path = host_dir / metric.file
+            if metric.file == RUNTIME_INFO and not path.is_file():
+                path = host_dir / DOE_RECORD
             if path.is_file():
                 values.extend(_read_values(path, metric, f"{exp} run {run} {rep_dir.name}"))
     return values

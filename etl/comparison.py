@@ -11,6 +11,7 @@ Fewer than MIN_VALUES values on a side is `inconclusive` without a test.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,17 +109,44 @@ def _one(pair: Pair, stat, confidence: float, seed: int, n_resamples: int) -> Co
     if np.ptp(base) == 0 and np.ptp(other) == 0:  # no spread: the bootstrap has nothing to resample
         result.ci_low = result.ci_high = result.ratio
         return result
-    interval = stats.bootstrap((base, other), ratio, confidence_level=confidence, method="BCa",
-                               n_resamples=n_resamples, vectorized=True, rng=np.random.default_rng(seed),
-                               paired=False).confidence_interval
-    low, high = float(interval.low), float(interval.high)
-    if not (math.isfinite(low) and math.isfinite(high)):  # BCa degenerates on ties: percentile instead
-        interval = stats.bootstrap((base, other), ratio, confidence_level=confidence, method="percentile",
-                                   n_resamples=n_resamples, vectorized=True, rng=np.random.default_rng(seed),
-                                   paired=False).confidence_interval
-        low, high = float(interval.low), float(interval.high)
-    result.ci_low, result.ci_high = low, high
+    result.ci_low, result.ci_high = bootstrap_interval((base, other), ratio, confidence=confidence, seed=seed,
+                                                       n_resamples=n_resamples)
     return result
+
+
+def bootstrap_interval(samples: tuple[np.ndarray, ...], statistic, *, confidence: float,
+                       seed: int | Sequence[int], n_resamples: int = 4999) -> tuple[float, float]:
+    """The BCa bootstrap confidence interval of `statistic` (vectorized, takes `axis`) over independent
+    samples, deterministic for a seed; percentile where BCa degenerates on ties."""
+    from scipy import stats
+
+    low = high = math.nan
+    for method in ("BCa", "percentile"):
+        with warnings.catch_warnings():  # a degenerate BCa is expected on ties: the percentile one follows
+            warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.simplefilter("ignore", getattr(stats, "DegenerateDataWarning", RuntimeWarning))
+            interval = stats.bootstrap(samples, statistic, confidence_level=confidence, method=method,
+                                       n_resamples=n_resamples, vectorized=True,
+                                       rng=np.random.default_rng(seed), paired=False).confidence_interval
+        low, high = float(interval.low), float(interval.high)
+        if math.isfinite(low) and math.isfinite(high):
+            break
+    return low, high
+
+
+def estimate_interval(values: Sequence[float], statistic: str = "median", *, confidence: float = 0.95,
+                      seed: int | Sequence[int] = 0, n_resamples: int = 4999) -> tuple[float, float, float]:
+    """One sample's statistic with its bootstrap confidence interval: (estimate, low, high). Needs
+    MIN_VALUES values; without spread the interval is the estimate itself."""
+    stat = _statistic(statistic)
+    data = np.asarray(values, dtype=float)
+    if len(data) < MIN_VALUES:
+        raise ValueError(f"a confidence interval needs at least {MIN_VALUES} values, got {len(data)}")
+    estimate = float(stat(data))
+    if np.ptp(data) == 0:
+        return estimate, estimate, estimate
+    low, high = bootstrap_interval((data,), stat, confidence=confidence, seed=seed, n_resamples=n_resamples)
+    return estimate, low, high
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
+from etl.adaptive_columns import read_summary, with_adaptive_columns
 from etl.extract_cache import (
     ExtractionCache,
     ExtractionCacheStore,
@@ -147,9 +148,13 @@ class Extraction:
         if store is not None:
             saved = walk.save(store, frame)
             lineage = walk.lineage(frame, saved)
-        return ExtractionResult(
-            frame.drop(columns=JOB), walk.notes, walk.jobs, walk.jobs_read, walk.inputs, lineage
-        )
+        frame = frame.drop(columns=JOB)
+        adaptive = read_summary(source.suite_dir / source.exp_name)
+        if adaptive is not None:  # not cached: the run's estimates change as reps arrive
+            frame = with_adaptive_columns(frame, adaptive[1])
+            if lineage is not None:  # rows are the same again only with the same estimates
+                lineage = ((*lineage[0], ("adaptive", *adaptive[0])), lineage[1])
+        return ExtractionResult(frame, walk.notes, walk.jobs, walk.jobs_read, walk.inputs, lineage)
 
 
 class _ExperimentWalk:

@@ -11,6 +11,7 @@ from doe_cli.design.factors import FactorPlan, Slot
 from doe_cli.design.filters import RuntimePlaceholder
 from doe_cli.design.includes import copy_data
 from doe_cli.design.render import Renderer, RenderError
+from doe_cli.design.repetitions import Repetitions
 from doe_cli.design.source import Source
 from doe_cli.design.yamlio import dump_yaml, write_atomic
 from doe_cli.errors import UserError
@@ -43,6 +44,9 @@ class Experiment:
     except_filters: list
     plan: FactorPlan = field(repr=False)
     job_timeout: float | None = None  # seconds a job may run before it is killed (None: no limit here)
+    order: str = "sequential"         # or "rmit": rounds of one rep per run, a seeded permutation each
+    seed: int | None = None           # of the order and the bootstrap (None: drawn when the suite starts)
+    repetitions: Repetitions | None = None  # adaptive: n_repetitions is the minimum
 
     def resolved(self) -> dict:
         resolved = {
@@ -55,6 +59,12 @@ class Experiment:
         }
         if self.job_timeout is not None:
             resolved["job_timeout"] = self.job_timeout
+        if self.order != "sequential":
+            resolved["order"] = self.order
+        if self.seed is not None:
+            resolved["seed"] = self.seed
+        if self.repetitions is not None:
+            resolved["repetitions"] = self.repetitions.resolved()
         return resolved
 
     def n_runs(self) -> int:

@@ -107,6 +107,26 @@ def _refuse_keys(schema: dict[str, Any], *names: str) -> None:
 HostTypeName = Annotated[str, StringConstraints(pattern=HOST_TYPE_NAME_PATTERN)]
 
 
+class TableMetricSpec(_Spec):
+    file: Annotated[str, StringConstraints(pattern=r"^(?!/)(?!.*(^|/)\.\.(/|$)).*\.(csv|tsv)$")]
+    column: Name
+
+
+class MappingMetricSpec(_Spec):
+    file: Annotated[str, StringConstraints(pattern=r"^(?!/)(?!.*(^|/)\.\.(/|$)).*\.(yaml|yml|json)$")]
+    key: Name
+
+
+class RepetitionsSpec(_Spec):
+    max: int = Field(ge=1, description="At most this many reps per run (>= n_repetitions).")
+    metric: TableMetricSpec | MappingMetricSpec = Field(
+        description="The value of a rep: a CSV column or a YAML/JSON key of a file in its host folder(s).")
+    statistic: Literal["median", "mean"] = "median"
+    target_ci: float = Field(gt=0, lt=1, description="Stop a run when CI half-width / estimate <= this.")
+    confidence: float = Field(0.95, gt=0, lt=1)
+    max_minutes: float | None = Field(None, gt=0, allow_inf_nan=False)
+
+
 class ExperimentSpec(_Spec):
     n_repetitions: int = Field(1, ge=1)
     common_roles: Roles = []
@@ -123,6 +143,14 @@ class ExperimentSpec(_Spec):
         description="Seconds a job may run before it is killed and recorded as timeout (--job-timeout "
         "overrides it; it overrides job_timeout in the inventory and group_vars).",
     )
+    order: Literal["sequential", "rmit"] = Field(
+        "sequential", description="sequential: the reps of a run follow each other; rmit: rounds of one rep of "
+        "every unfinished run, each round in a fresh seeded random order.")
+    seed: int | None = Field(None, ge=0, description="Seed of the rmit order and of the adaptive bootstrap "
+                             "(default: drawn when the suite starts, recorded in order.json).")
+    repetitions: RepetitionsSpec | None = Field(
+        None, description="Adaptive repetitions: n_repetitions is the minimum; more reps until each run's "
+        "confidence interval meets target_ci, max, or max_minutes.")
 
 
 class SuiteVarsSpec(_Spec):

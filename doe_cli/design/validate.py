@@ -11,6 +11,7 @@ from doe_cli.design.factors import plan_factors
 from doe_cli.design.includes import IncludeResolver, merge_missing
 from doe_cli.design.markers import check_variables, is_marker, unknown_marker
 from doe_cli.design.model import CMD, Experiment, HostType
+from doe_cli.design.repetitions import check_repetitions
 from doe_cli.design.source import Source
 
 SUITE_VARS = "$SUITE_VARS$"
@@ -23,7 +24,8 @@ RESERVED_NAMES = frozenset({
     "init_roles", "check_status", "$CMD$",
 })
 EXPERIMENT_KEYS = ("n_repetitions", "common_roles", "host_types", "base_experiment", "factor_levels",
-                   "except_filters", "job_timeout")
+                   "except_filters", "job_timeout", "order", "seed", "repetitions")
+ORDERS = ("sequential", "rmit")
 HOST_TYPE_KEYS = ("n", "check_status", "init_roles", CMD)
 NOT_HOST_TYPES = ("all", "ansible_controller")
 # Host types and roles name folders; these names cannot step out of group_vars/ or roles/.
@@ -97,6 +99,16 @@ class DesignValidator:
                 raise self.error(path, f"missing required key {required!r}")
         n_repetitions = self._positive_int(raw.get("n_repetitions", 1), path + ("n_repetitions",))
         job_timeout = self._seconds(raw.get("job_timeout"), path + ("job_timeout",))
+        order = raw.get("order", "sequential")
+        if order not in ORDERS:
+            raise self.error(path + ("order",), f"expected one of {', '.join(ORDERS)}, got {_describe(order)}")
+        seed = raw.get("seed")
+        if seed is not None and (type(seed) is not int or seed < 0):
+            raise self.error(path + ("seed",), f"expected a non-negative integer, got {_describe(seed)}")
+        repetitions = None
+        if raw.get("repetitions") is not None:
+            repetitions = check_repetitions(self.source, raw["repetitions"], n_repetitions,
+                                            path + ("repetitions",))
         common_roles = self._roles(raw.get("common_roles", []), path + ("common_roles",))
         host_types = self._host_types(raw["host_types"], path + ("host_types",))
         base = self._base(raw["base_experiment"], suite_vars, path + ("base_experiment",))
@@ -113,7 +125,8 @@ class DesignValidator:
         plan = plan_factors(base, factor_levels, except_filters, self.source, path)
         experiment = Experiment(name=name, n_repetitions=n_repetitions, common_roles=common_roles,
                                 host_types=host_types, base_experiment=base, factor_levels=factor_levels,
-                                except_filters=except_filters, plan=plan, job_timeout=job_timeout)
+                                except_filters=except_filters, plan=plan, job_timeout=job_timeout, order=order,
+                                seed=seed, repetitions=repetitions)
         if plan.filters and experiment.n_runs() == 0:
             raise self.error(path + ("except_filters",), "every run is excluded by except_filters; "
                                                          "expected at least one run left")

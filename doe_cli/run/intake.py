@@ -56,6 +56,8 @@ class ResultIntake:
             reasons = sorted({str(done[host]["reason"]) for host in failed if done[host].get("reason")})
             self.log(f"job {exp.name} run {key[0]} rep {key[1]} failed on {', '.join(failed)} "
                      f"(exit code {record.exit_code}{'; ' + '; '.join(reasons) if reasons else ''})")
+        if exp.adaptive is not None:  # after the failure is said: a failed rep may run again
+            exp.adaptive.on_complete(exp.state, key, bool(failed))
 
     def note_not_fetched(self, host: str, skipped: list[dict]) -> None:
         """Files a fetch left out (symlinks, special files, files over the cap): said once, kept in

@@ -4,7 +4,6 @@ the suite inventory written and each experiment's job state loaded. The result i
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,11 +15,13 @@ from doe_cli.config import Project, load_group_vars
 from doe_cli.errors import DoeError, UserError
 from doe_cli.fileio import write_atomic
 from doe_cli.run import code_version, hostvars
+from doe_cli.run.adaptive import AdaptiveRuns, initial_order, load_orders, order_entry, save_orders
 from doe_cli.run.hosts import HostSlot, assign_hosts, slots_of
-from doe_cli.run.runtime import ExpRuntime, RunOptions, SuiteLock, SuiteRun
+from doe_cli.run.order import RMIT
+from doe_cli.run.runtime import ExpRuntime, RunOptions, SuiteLock, SuiteRun, set_attempt_aside
 from doe_cli.run.state import FAILED, PENDING, ExperimentState, setup_marker
 from doe_cli.run.suite_id import resolve_suite_id
-from etl.layout import JobKey, job_dir, suite_folder
+from etl.layout import suite_folder
 
 if TYPE_CHECKING:
     from doe_cli.design import Suite
@@ -106,7 +107,7 @@ def prepare(project: Project, options: RunOptions, run: SuiteRun, cloud: Cloud,
             project=project, options=options, run=run, cloud=cloud, design=design, slots=slots,
             repositories=repositories, context_vars=context, host_vars=host_vars, host_var_reports=reports,
             host_check_vars=host_check_vars, inventory=inventory, lock=lock,
-            exps=_experiments(options, run, design, slots, extended), job_timeouts=job_timeouts,
+            exps=_experiments(options, run, design, slots, extended, log), job_timeouts=job_timeouts,
             max_file_bytes=max_file_bytes, settings=settings)
     except BaseException:
         lock.release()
@@ -214,40 +215,59 @@ def _job_timeouts(project: Project, options: RunOptions, design: Suite, slots: l
 
 
 def _experiments(options: RunOptions, run: SuiteRun, design: Suite, slots: list[HostSlot],
-                 extended: dict[str, list[dict]]) -> dict[str, ExpRuntime]:
+                 extended: dict[str, list[dict]], log: Callable[[str], None]) -> dict[str, ExpRuntime]:
+    orders = load_orders(run.suite_dir)
+    stored = dict(orders)
+
+    def save_order() -> None:
+        save_orders(run.suite_dir, orders)
+
     exps = {}
     for name, exp in design.experiments.items():
+        n_runs = len(extended[name])
+        if name not in orders and (exp.order == RMIT or exp.repetitions is not None):
+            orders[name] = order_entry(exp.order, exp.seed, n_runs, exp.n_repetitions)
+        if orders != stored:
+            save_order()  # before any job of the experiment is enqueued
+            stored = dict(orders)
+        state = _job_state(options, run, name, n_runs, exp.n_repetitions,
+                           exp.repetitions.max if exp.repetitions else exp.n_repetitions)
+        order = initial_order(orders.get(name))
+        if order is not None:
+            state.reorder(order)
+        if options.retry_failed:
+            for key in state.with_status(FAILED):
+                record = state.jobs[key]
+                set_attempt_aside(run.suite_dir, name, list(exp.host_types), key, record.attempt)
+                state.set(key, PENDING, attempt=record.attempt + 1)
+        adaptive = None
+        if exp.repetitions is not None:
+            adaptive = AdaptiveRuns(exp=name, spec=exp.repetitions, minimum=exp.n_repetitions, n_runs=n_runs,
+                                    entry=orders[name], suite_dir=run.suite_dir, host_types=list(exp.host_types),
+                                    save_order=save_order, log=log)
+            adaptive.resume(state)
+            adaptive.flush()
+        path = run.suite_dir / name / "state.yml"
+        state.save(path)
         exp_slots = slots_of(slots, name)
         checked = {s.name for s in exp_slots if exp.host_types[s.host_type].check_status}
         if not checked:  # no polled host: every host decides
             checked = {s.name for s in exp_slots}
-        path = run.suite_dir / name / "state.yml"
-        n_jobs = len(extended[name]) * exp.n_repetitions
-        if path.exists():
-            state = ExperimentState.load(path, options.suite, run.suite_id, name)
-            if len(state.jobs) != n_jobs:
-                raise DoeError(f"{path}: {len(state.jobs)} jobs, but the stored design has {n_jobs}")
-        else:
-            state = ExperimentState.new(options.suite, run.suite_id, name, len(extended[name]), exp.n_repetitions)
-        if options.retry_failed:
-            for key in state.with_status(FAILED):
-                record = state.jobs[key]
-                _set_attempt_aside(run.suite_dir, design, name, key, record.attempt)
-                state.set(key, PENDING, attempt=record.attempt + 1)
-        state.save(path)
         exps[name] = ExpRuntime(name=name, state=state, state_path=path, slots=exp_slots, check_hosts=checked,
                                 first_phase={s.name for s in exp_slots if s.name not in checked},
-                                runs=extended[name], n_reps=exp.n_repetitions)
+                                runs=extended[name], n_reps=exp.n_repetitions, adaptive=adaptive)
     return exps
 
 
-def _set_attempt_aside(suite_dir: Path, design: Suite, exp: str, key: JobKey, attempt: int) -> None:
-    """Fetched results are never overwritten: a retried job's earlier results move to
-    `rep_<j>/.attempt_<n>/` (hidden, so the ETL reads only the current attempt)."""
-    rep_dir = suite_dir / job_dir(exp, key)
-    target = rep_dir / f".attempt_{attempt}"
-    for host_type in design.experiments[exp].host_types:
-        source = rep_dir / host_type
-        if source.is_dir() and not source.is_symlink():
-            target.mkdir(parents=True, exist_ok=True)
-            os.rename(source, target / host_type)
+def _job_state(options: RunOptions, run: SuiteRun, name: str, n_runs: int, n_reps: int,
+               max_reps: int) -> ExperimentState:
+    """The experiment's stored job state, or a new one; an adaptive experiment's holds between n_reps and
+    max_reps reps per run."""
+    path = run.suite_dir / name / "state.yml"
+    if not path.exists():
+        return ExperimentState.new(options.suite, run.suite_id, name, n_runs, n_reps)
+    state = ExperimentState.load(path, options.suite, run.suite_id, name)
+    if not n_runs * n_reps <= len(state.jobs) <= n_runs * max_reps:
+        expected = f"{n_runs * n_reps}" if n_reps == max_reps else f"{n_runs * n_reps} to {n_runs * max_reps}"
+        raise DoeError(f"{path}: {len(state.jobs)} jobs, but the stored design has {expected}")
+    return state

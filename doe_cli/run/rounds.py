@@ -233,6 +233,8 @@ class Rounds:
                 self._write_config_json(exp, key)
             for feed in exp.feeds.values():
                 feed.outstanding.update(pending)
+            if exp.adaptive is not None:
+                exp.adaptive.note_started()
             exp.state.record(exp.state_path)
         return accepted
 
@@ -276,7 +278,8 @@ class Rounds:
         for exp in self.exps.values():
             about_to_queue = (queued_too or {}).get(exp.name, [])
             # The hosts' last jobs are named: their queues shut down once those are done.
-            final = not self.prepared.options.keep and exp.state.counts()[PENDING] <= len(about_to_queue)
+            final = not self.prepared.options.keep and exp.state.counts()[PENDING] <= len(about_to_queue) \
+                and not exp.may_grow()
             for slot in exp.slots:
                 outstanding = exp.feeds[slot.name].outstanding.union(about_to_queue)
                 if outstanding:
@@ -338,6 +341,8 @@ class Rounds:
                     self.intake.complete(exp, key, done)
                     del exp.host_done[key]
             exp.state.record(exp.state_path)
+            if exp.adaptive is not None:
+                exp.adaptive.flush()
 
     def _record_scheduler_states(self) -> None:
         """A cluster's state of each queued job, for `doe status` (written when it changed)."""

@@ -4,18 +4,22 @@ lock), one experiment's progress, and the runner of its playbooks."""
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from doe_cli.ansible_adapter import AnsibleAdapter, PlaybookResult
 from doe_cli.errors import DoeError
 from doe_cli.run.host_feed import HostFeed
 from doe_cli.run.hosts import HostSlot
 from doe_cli.run.state import QUEUED, ExperimentState
-from etl.layout import JobKey
+from etl.layout import JobKey, job_dir
+
+if TYPE_CHECKING:
+    from doe_cli.run.adaptive import AdaptiveRuns
 
 KEPT_ANSIBLE_DIRS = 20
 
@@ -97,6 +101,7 @@ class ExpRuntime:
     host_done: dict[JobKey, dict[str, dict]] = field(default_factory=dict)
     running: int = 0
     scheduler: dict[JobKey, list] = field(default_factory=dict)  # a cluster's [state, reason] of queued jobs
+    adaptive: AdaptiveRuns | None = None  # adaptive repetitions: reps added as results arrive
     feeds: dict[str, HostFeed] = field(init=False)  # per host: what its polls have told so far
 
     def __post_init__(self) -> None:
@@ -114,6 +119,10 @@ class ExpRuntime:
     def stops_pending(self) -> bool:
         """A multi-host job whose polled hosts finished waits for its other hosts to be stopped."""
         return any(self.check_hosts <= set(done) for done in self.host_done.values())
+
+    def may_grow(self) -> bool:
+        """Adaptive runs may still get reps: the hosts' queues must not shut down after their last job."""
+        return self.adaptive is not None and self.adaptive.may_grow()
 
 
 EventHandler = Callable[[dict[str, Any]], None]
@@ -150,3 +159,15 @@ class PlaybookRunner:
         folders = sorted(p for p in self.adapter.work_dir.iterdir() if p.is_dir())
         for old in folders[:-KEPT_ANSIBLE_DIRS]:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def set_attempt_aside(suite_dir: Path, exp: str, host_types: list[str], key: JobKey, attempt: int) -> None:
+    """Fetched results are never overwritten: a retried job's earlier results move to
+    `rep_<j>/.attempt_<n>/` (hidden, so the ETL reads only the current attempt)."""
+    rep_dir = suite_dir / job_dir(exp, key)
+    target = rep_dir / f".attempt_{attempt}"
+    for host_type in host_types:
+        source = rep_dir / host_type
+        if source.is_dir() and not source.is_symlink():
+            target.mkdir(parents=True, exist_ok=True)
+            os.rename(source, target / host_type)

@@ -14,6 +14,7 @@ and the journal's removal replays nothing stale.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,7 @@ class ExperimentState:
         self.generation = 0        # of state.yml; the journal continues this one
         self.journal_lines = 0     # in the journal since state.yml was written
         self.changed: set[JobKey] = set()  # since the last save or record
+        self.adaptive: dict[int, dict] | None = None  # adaptive repetitions: per run n, estimate, CI, status
         self._index()
 
     def _index(self) -> None:
@@ -83,6 +85,22 @@ class ExperimentState:
         record.status, record.exit_code = status, exit_code
         if attempt is not None:
             record.attempt = attempt
+        self.changed.add(key)
+
+    def reorder(self, order: list[JobKey]) -> None:
+        """Pending jobs are handed out in this order (e.g. rmit rounds); pending jobs it does not name
+        follow in design order. Once per run, O(jobs)."""
+        ordered = {key: None for key in order if key in self._pending}
+        ordered.update(self._pending)
+        self._pending = ordered
+
+    def add(self, key: JobKey) -> None:
+        """A new pending job (a rep an adaptive experiment adds); it is handed out after those pending."""
+        if key in self.jobs:
+            raise DoeError(f"{self.exp}: job {job_key_text(key)} exists already")
+        self.jobs[key] = JobRecord()
+        self._counts[PENDING] += 1
+        self._pending[key] = None
         self.changed.add(key)
 
     @classmethod
@@ -132,6 +150,13 @@ class ExperimentState:
             exit_code = "null" if record.exit_code is None else str(record.exit_code)
             lines.append(f"  {job_key_text((run, rep))}: {{status: {record.status}, exit_code: {exit_code}, "
                          f"attempt: {record.attempt}}}")
+        if self.adaptive is not None:
+            lines.append("# doe: adaptive repetitions per run: values, estimate, confidence interval, status "
+                         "(adaptive.json holds the latest)")
+            lines.append("adaptive:")
+            for run, entry in sorted(self.adaptive.items()):
+                fields = {name: entry.get(name) for name in ("n", "estimate", "ci_low", "ci_high", "status")}
+                lines.append(f"  run_{run}: {json.dumps(fields)}")
         return "\n".join(lines) + "\n"
 
     def save(self, path: Path) -> None:
@@ -180,10 +205,10 @@ class ExperimentState:
             if len(parts) != 4 or parts[1] not in STATUSES:
                 continue
             key = parse_job_key(parts[0])
-            if key in self.jobs:
-                self.jobs[key] = JobRecord(status=parts[1], exit_code=None if parts[2] == "null" else int(parts[2]),
-                                           attempt=int(parts[3]))
-                self.journal_lines += 1
+            # A job the state does not hold yet is a rep an adaptive experiment added.
+            self.jobs[key] = JobRecord(status=parts[1], exit_code=None if parts[2] == "null" else int(parts[2]),
+                                       attempt=int(parts[3]))
+            self.journal_lines += 1
 
     @classmethod
     def load(cls, path: Path, suite: str, suite_id: int, exp: str) -> ExperimentState:

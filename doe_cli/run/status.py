@@ -195,6 +195,9 @@ def suite_status(project: Project, suite: str, id_option: str, *, ask_hosts: boo
         scheduler = on_hosts.get(name, {}).pop("scheduler", None) if on_hosts else polled.get(name)
         if scheduler:
             experiments[name]["scheduler"] = scheduler
+        adaptive = adaptive_summary(suite_dir / name)
+        if adaptive is not None:
+            experiments[name]["adaptive"] = adaptive
     error_log = suite_dir / "ETL_ERROR.log"
     etl_results = suite_dir / "etl_results"
     return {
@@ -221,6 +224,8 @@ def print_status(report: dict[str, Any], console) -> None:
                      f"{hosts['queued']} waiting)")
         console.print(line, markup=False)
         _print_scheduler_states(exp.get("scheduler") or {}, console)
+        if "adaptive" in exp:
+            print_adaptive(exp["adaptive"], console, "  ")
         for job in exp["failed_jobs"]:
             print_failed_job(job, console, "  ")
     if report["etl"]["error"]:
@@ -252,6 +257,29 @@ def _print_scheduler_states(jobs: dict[str, list], console) -> None:
             break
         why = f" ({reason})" if reason and reason != "None" else ""
         console.print(f"    {job}: {state}{why}", markup=False)
+
+
+def adaptive_summary(exp_dir: Path) -> dict[str, Any] | None:
+    """An adaptive experiment's adaptive.json: its metric and, per run, n, estimate, CI and status."""
+    try:
+        content = json.loads((exp_dir / "adaptive.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return content if isinstance(content, dict) and isinstance(content.get("runs"), dict) else None
+
+
+def _number(value: Any) -> str:
+    return "-" if value is None else f"{value:.6g}"
+
+
+def print_adaptive(adaptive: dict[str, Any], console, indent: str) -> None:
+    console.print(f"{indent}adaptive repetitions: {adaptive.get('statistic')} of {adaptive.get('metric')}, "
+                  f"target CI +-{adaptive.get('target_ci', 0) * 100:g}% at {adaptive.get('confidence')}, "
+                  f"max {adaptive.get('max')}", markup=False)
+    for run, entry in sorted(adaptive["runs"].items(), key=lambda item: int(item[0])):
+        line = (f"{indent}  run {run}: n={entry.get('n')} estimate {_number(entry.get('estimate'))} "
+                f"CI [{_number(entry.get('ci_low'))}, {_number(entry.get('ci_high'))}] {entry.get('status')}")
+        console.print(line + (f" ({entry['error']})" if entry.get("error") else ""), markup=False)
 
 
 def print_summary(summary, console) -> None:

@@ -21,7 +21,8 @@ DESIGNS = Path(__file__).resolve().parents[2] / "designs"
 STRUCTURAL_BAD = ["experiment-name", "reserved-name", "unknown-experiment-key", "missing-host-types",
                   "n-repetitions", "unknown-host-type-key", "n-zero", "check-status-type", "missing-cmd",
                   "cmd-without-main", "cmd-type", "run-reserved", "host-type-all", "levels-not-list", "job-timeout",
-                  "etl-step-unknown-option"]
+                  "etl-step-unknown-option", "order", "seed", "repetitions-metric-column", "repetitions-target",
+                  "repetitions-unknown-key"]
 
 
 @pytest.fixture(scope="module")
