@@ -13,14 +13,16 @@ from tests.integration.run.conftest import Doe, make_config_dir
 
 pytestmark = pytest.mark.tsp
 
-# Variant b takes 30% longer than a; the noise is +-2%.
+# Variant b takes 30% longer than a; the noise is +-2%, seeded by the variant and the rep (from the job's
+# folder), so two runs of the suite measure the same values and their comparison is always A/A.
 TIMED = """
 timed:
   n_repetitions: 6
   host_types:
     small:
       $CMD$: >-
-        python3 -c "import random; f = 1.3 if '[% my_run.variant %]' == 'b' else 1.0;
+        python3 -c "import os, random; random.seed('[% my_run.variant %]' + os.getcwd().rsplit('/rep_', 1)[1]);
+        f = 1.3 if '[% my_run.variant %]' == 'b' else 1.0;
         print('time_ms'); print(100 * f * random.uniform(0.98, 1.02))" > results/output.csv
   base_experiment:
     size: 1
