@@ -135,8 +135,8 @@ class StatusPage:
     def render(self, states: dict[str, ExperimentState], *, running: bool, failed_jobs: dict[str, list[dict]],
                hosts: list[HostInfo], notes: list[str], cost: CostSoFar | None = None) -> str:
         now = time.time()
-        sections = [self._summary(states, running, now), self._failures(failed_jobs), self._jobs(states),
-                    _hosts(hosts, now, cost), self._etl()]
+        sections = [self._summary(states, running, now), self._adaptive(states), self._failures(failed_jobs),
+                    self._jobs(states), _hosts(hosts, now, cost), self._etl()]
         title = f"{self.suite}_{self.suite_id}"
         refresh = f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">' if running else ""
         stamp = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -183,6 +183,32 @@ class StatusPage:
         if elapsed <= 0:
             return ""
         return f"about {_duration(left * elapsed / count)}"
+
+    def _adaptive(self, states: dict[str, ExperimentState]) -> str:
+        """Per adaptive experiment: each run's reps so far, estimate, confidence interval and status."""
+        from doe_cli.run.status import adaptive_summary
+
+        parts = []
+        for name in states:
+            summary = adaptive_summary(self.suite_dir / name)
+            if summary is None:
+                continue
+            rows = "".join(
+                f'<tr data-run="{html.escape(str(run))}"><td>{html.escape(str(run))}</td>'
+                f'<td>{html.escape(self._run_factors(name, int(run)))}</td><td class="num">{entry.get("n")}</td>'
+                f'<td class="num">{_number(entry.get("estimate"))}</td>'
+                f'<td class="num">[{_number(entry.get("ci_low"))}, {_number(entry.get("ci_high"))}]</td>'
+                f'<td class="adaptive-status">{html.escape(str(entry.get("status")))}'
+                f'{html.escape(" (" + str(entry["error"]) + ")") if entry.get("error") else ""}</td></tr>'
+                for run, entry in sorted(summary["runs"].items(), key=lambda item: int(item[0])))
+            about = (f"{summary.get('statistic')} of {summary.get('metric')}, target CI "
+                     f"+-{float(summary.get('target_ci') or 0) * 100:g}% at {summary.get('confidence')}, "
+                     f"max {summary.get('max')}")
+            parts.append(f'<section class="adaptive" data-exp="{html.escape(name)}"><h3>{html.escape(name)}</h3>'
+                         f'<p class="muted">{html.escape(about)}</p><table><thead><tr><th>run</th><th>factors</th>'
+                         f'<th>reps</th><th>estimate</th><th>CI</th><th>status</th></tr></thead>'
+                         f'<tbody>{rows}</tbody></table></section>')
+        return "<h2>Adaptive repetitions</h2>" + "".join(parts) if parts else ""
 
     def _failures(self, failed_jobs: dict[str, list[dict]]) -> str:
         items = []
@@ -282,6 +308,10 @@ def _etl_output(path: Path, pipeline: Path) -> str:
             return (f"<div class=\"etl-table\"><p>{name}</p><table><thead><tr>{head}</tr></thead>"
                     f"<tbody>{body}</tbody></table></div>")
     return f"<p class=\"muted\">{name}</p>"
+
+
+def _number(value: Any) -> str:
+    return "-" if not isinstance(value, int | float) else f"{value:.6g}"
 
 
 def _cell(text: str, limit: int = 60) -> str:

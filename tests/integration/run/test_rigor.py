@@ -92,6 +92,23 @@ seq:
       $FACTOR$: [quiet, noisy]
 """
 
+# A run that never meets its target: the experiment's time cap ends it.
+CAPPED = """
+capped:
+  n_repetitions: 2
+  repetitions:
+    max: 1000
+    metric: {{file: out.json, key: ms}}
+    target_ci: 0.00001
+    max_minutes: 0.05
+  host_types:
+    small:
+      $CMD$: >-
+        rep=$(basename "$PWD" | tr -dc 0-9); ms=$((100 + (rep * 37) % 11 - 5));
+        echo "{{\\"ms\\": $ms}}" > results/out.json; sleep 0.2
+  base_experiment: {{k: 1}}
+"""
+
 
 @pytest.fixture
 def env(short_tmp, request):
@@ -99,7 +116,8 @@ def env(short_tmp, request):
     shared = root / "shared"
     shared.mkdir(parents=True)
     config = make_config_dir(root, {"adaptive": ADAPTIVE.format(shared=shared, kinds=json.dumps(KINDS)),
-                                    "plain": PLAIN.format(shared=shared), "mixed": MIXED.format(shared=shared)})
+                                    "plain": PLAIN.format(shared=shared), "mixed": MIXED.format(shared=shared),
+                                    "capped": CAPPED.format()})
     doe = Doe(config, root / "results", root / "hosts")
     doe.shared = shared
     return doe
@@ -178,6 +196,17 @@ def test_adaptive_rmit_adds_reps_until_each_run_stops_and_a_resume_keeps_the_ord
     assert {(row["run"], row["adaptive_n"], row["adaptive_status"]) for row in rows} == {
         ("0", "3", "converged"), ("1", "8", "max reached"), ("3", "3", "converged")}
     assert len([row for row in rows if row["run"] == "1"]) == 8
+    # The status page shows the same per run.
+    page = (suite_dir / "status.html").read_text()
+    section = page.split('<section class="adaptive" data-exp="adaptive">', 1)[1].split("</section>", 1)[0]
+    assert '<tr data-run="1"><td>1</td>' in section and "max reached" in section and "metric error" in section
+
+
+def test_the_time_cap_ends_a_run_that_never_meets_its_target(env):
+    done = env("run", "--suite", "capped", "--id", "new")
+    summary = json.loads((env.suite_dir("capped") / "capped" / "adaptive.json").read_text())["runs"]["0"]
+    assert summary["status"] == "time cap" and 2 <= summary["n"] < 1000, summary
+    assert "capped: " in done.stderr and ", 0 failed" in done.stderr
 
 
 def test_rmit_with_a_multi_host_experiment_and_sequential_adaptive_repetitions(env):
