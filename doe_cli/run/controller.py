@@ -149,11 +149,14 @@ def finished_summary(project: Project, options: RunOptions, run: SuiteRun,
             or not all(state.done() for state in states.values()) \
             or options.retry_failed and any(state.with_status(FAILED) for state in states.values()):
         return None
+    design = load_yaml((run.suite_dir / "suite_design.yml").read_text(encoding="utf-8")) or {}
+    if adaptive_undecided(run.suite_dir, design):
+        return None  # the controller stopped before deciding whether a run needs more reps
     lock = SuiteLock(run.suite_dir / ".doe" / "lock")
     try:
         log(f"{run.suite_dir.name} is complete: no job left to run; no host is touched")
         etl_error = False
-        if (load_yaml((run.suite_dir / "suite_design.yml").read_text(encoding="utf-8")) or {}).get("$ETL$"):
+        if design.get("$ETL$"):
             etl_error = not run_etl(run.suite_dir, project)
         return RunSummary(suite=options.suite, suite_id=run.suite_id, suite_dir=run.suite_dir, complete=True,
                           counts={name: state.counts() for name, state in states.items()},
@@ -161,6 +164,20 @@ def finished_summary(project: Project, options: RunOptions, run: SuiteRun,
                           etl_error=etl_error or (run.suite_dir / "ETL_ERROR.log").exists())
     finally:
         lock.release()
+
+
+def adaptive_undecided(suite_dir: Path, design: dict) -> bool:
+    """Whether an adaptive experiment has a run whose last reps are in but no decision yet."""
+    from doe_cli.run.status import adaptive_summary
+    from doe_cli.run.stopping import ADAPTING
+
+    for name, exp in design.items():
+        if isinstance(exp, dict) and exp.get("repetitions"):
+            summary = adaptive_summary(suite_dir / name)
+            if summary is None or any(isinstance(entry, dict) and entry.get("status") == ADAPTING
+                                      for entry in summary["runs"].values()):
+                return True
+    return False
 
 
 def _open(project: Project, options: RunOptions, run: SuiteRun, log: Callable[[str], None]) -> Cloud:

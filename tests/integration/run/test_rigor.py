@@ -207,6 +207,15 @@ def test_the_time_cap_ends_a_run_that_never_meets_its_target(env):
     summary = json.loads((env.suite_dir("capped") / "capped" / "adaptive.json").read_text())["runs"]["0"]
     assert summary["status"] == "time cap" and 2 <= summary["n"] < 1000, summary
     assert "capped: " in done.stderr and ", 0 failed" in done.stderr
+    # A controller that stopped after the last rep arrived but before deciding on it: the resume decides
+    # (here: the time cap again) instead of calling the suite complete.
+    path = env.suite_dir("capped") / "capped" / "adaptive.json"
+    content = json.loads(path.read_text())
+    content["runs"]["0"]["status"] = "adapting"
+    path.write_text(json.dumps(content))
+    again = env("run", "--suite", "capped", "--id", "last")
+    assert "no job left to run" not in again.stderr, again.stderr
+    assert json.loads(path.read_text())["runs"]["0"]["status"] == "time cap"
 
 
 def test_rmit_with_a_multi_host_experiment_and_sequential_adaptive_repetitions(env):
