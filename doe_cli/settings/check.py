@@ -41,13 +41,17 @@ def _user_error(model: type[BaseModel], error: Any, group_vars: GroupVars) -> Us
     location = error["loc"]
     key = str(location[0]) if location else None
     field = _field_of(model, key)
-    words = (field.json_schema_extra or {}).get(EXPECTED) if field is not None and isinstance(
-        field.json_schema_extra, dict) else None
+    words = _expected_words(field)
     if words is not None:  # the words describe the key's whole value
         got = group_vars.values.get(key) if key is not None else error.get("input")
         return UserError(f"expected {words}, got {got!r}", file=group_vars.file_of(key), path=key)
     return UserError(f"{_pydantic_words(error, field)}, got {error.get('input')!r}", file=group_vars.file_of(key),
                      path=_yaml_path(location))
+
+
+def _expected_words(field: FieldInfo | None) -> str | None:
+    extra = field.json_schema_extra if field is not None else None
+    return str(extra[EXPECTED]) if isinstance(extra, dict) and EXPECTED in extra else None
 
 
 def _field_of(model: type[BaseModel], key: str | None) -> FieldInfo | None:
