@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from doe_cli.errors import UserError
 
@@ -123,20 +124,70 @@ def super_etl_out_dir(option: Path | None) -> Path | None:
     return Path(from_env).expanduser() if from_env else None
 
 
-def load_group_vars(project: Project, group: str) -> dict:
-    """The project's group_vars of `group` as written (no templates rendered): the files of
-    group_vars/<group>/ (main.yml first, then by name), else group_vars/<group>.yml."""
+@dataclass(frozen=True)
+class GroupVars:
+    """A group's group_vars as written (no templates rendered), with the file each key came from."""
+
+    values: dict[str, Any]
+    files: dict[str, str]       # key -> its file, relative to the config dir (errors name it)
+    default_file: str           # the file that would hold a key no file sets: group_vars/<group>/main.yml
+
+    def file_of(self, key: str | None) -> str:
+        return self.files.get(key, self.default_file) if key is not None else self.default_file
+
+    def over(self, base: GroupVars) -> GroupVars:
+        """These values over `base`'s, as Ansible layers a host type's group_vars over all's."""
+        return GroupVars(values={**base.values, **self.values}, files={**base.files, **self.files},
+                         default_file=self.default_file)
+
+
+def read_group_vars(project: Project, group: str) -> GroupVars:
+    """The files of group_vars/<group>/ (main.yml first, then by name), else group_vars/<group>.yml."""
+    import yaml  # not at every `doe` start
+
     from doe_cli.fileio import load_yaml  # `doe` starts without etl's modules
 
     folder = project.group_vars_dir / group
     files = sorted(folder.glob("*.y*ml"), key=lambda f: (f.name != "main.yml", f.name)) if folder.is_dir() \
         else [p for p in (project.group_vars_dir / f"{group}.yml",) if p.is_file()]
-    merged: dict = {}
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     for file in files:
-        content = load_yaml(file.read_text(encoding="utf-8"))
-        if isinstance(content, dict):
-            merged.update(content)
-    return merged
+        name = file.relative_to(project.config_dir).as_posix()
+        try:
+            content = load_yaml(file.read_text(encoding="utf-8"))
+        except yaml.YAMLError as error:
+            raise UserError(f"not valid YAML ({' '.join(str(error).split())})", file=name) from None
+        if content is None:
+            continue
+        if not isinstance(content, dict):
+            raise UserError("expected a mapping of settings", file=name)
+        values.update(content)
+        origins.update(dict.fromkeys(map(str, content), name))
+    single = not folder.is_dir() and bool(files)  # the group_vars/<group>.yml layout
+    return GroupVars(values=values, files=origins,
+                     default_file=f"group_vars/{group}.yml" if single else f"group_vars/{group}/main.yml")
+
+
+# Read once per command: the controller asks at every poll, `doe` commands run one after another in tests.
+_GROUP_VARS: dict[tuple[Path, str], GroupVars] = {}
+
+
+def group_vars(project: Project, group: str) -> GroupVars:
+    """group_vars/<group>, read once per command (`forget_group_vars` starts over)."""
+    key = (project.group_vars_dir, group)
+    if key not in _GROUP_VARS:
+        _GROUP_VARS[key] = read_group_vars(project, group)
+    return _GROUP_VARS[key]
+
+
+def forget_group_vars() -> None:
+    _GROUP_VARS.clear()
+
+
+def load_group_vars(project: Project, group: str) -> dict:
+    """The project's group_vars of `group` as written (no templates rendered); a copy, read once per command."""
+    return dict(group_vars(project, group).values)
 
 
 def group_var_true(value: object) -> bool:

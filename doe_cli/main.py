@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -42,6 +43,17 @@ def root(
     _common.options.config_dir = config_dir
     _common.options.results_dir = results_dir
     _common.options.verbosity = verbose - quiet
+    forget_settings()
+
+
+def forget_settings() -> None:
+    """Settings are read once per command: a command run in the same process (tests) reads them again."""
+    from doe_cli.config import forget_group_vars
+
+    forget_group_vars()
+    settings = sys.modules.get("doe_cli.settings")  # not imported yet: nothing to forget (and no pydantic)
+    if settings is not None:
+        settings.forget()
 
 
 def _register_command_groups() -> None:

@@ -40,9 +40,11 @@ class InventoryVars:
     """The variables an inventory template may read, each computed when first read."""
 
     def __init__(self, *, suite: str | None, cloud: str, group_vars: dict[str, Any],
-                 defaults: dict[str, Any], host_types: Callable[[], HostTypes] | None) -> None:
+                 defaults: dict[str, Any], host_types: Callable[[], HostTypes] | None,
+                 files: dict[str, str] | None = None) -> None:
         self._fixed: dict[str, Any] = {"cloud": cloud, **({"suite": suite} if suite else {})}
         self._group_vars = group_vars
+        self._files = files or {}  # a group var -> the file that sets it (default group_vars/all/main.yml)
         self._defaults = defaults
         self._host_types = host_types
         self._rendered: dict[str, Any] = {}
@@ -60,13 +62,14 @@ class InventoryVars:
             return self._design_value(name)
         if name in self._rendered:
             return self._rendered[name]
+        group_var_file = self._files.get(name, GROUP_VARS_FILE)
         if name in self._resolving:
-            raise UserError("template error: the value is defined in terms of itself", file=GROUP_VARS_FILE,
+            raise UserError("template error: the value is defined in terms of itself", file=group_var_file,
                             path=name)
         raw = self._group_vars[name] if name in self._group_vars else self._defaults[name]
         self._resolving.add(name)
         try:
-            value = self._render_value(raw, GROUP_VARS_FILE if name in self._group_vars else file)
+            value = self._render_value(raw, group_var_file if name in self._group_vars else file)
         finally:
             self._resolving.discard(name)
         self._rendered[name] = value

@@ -5,7 +5,7 @@
 Setup runs on the login host as on any SSH host (code checkout, setup roles, the job wrapper), in
 folders on the cluster's shared filesystem; then every job is one `sbatch` of the same job wrapper
 (roles/job-queue/files/doe_slurm.py), with the host type's resources from its group_vars
-(clouds/slurm_args.py) and the job name `<prj>.<suite>.<id>.<exp>.<run>.<rep>`. A login host is shared
+(doe_cli/settings/slurm.py) and the job name `<prj>.<suite>.<id>.<exp>.<run>.<rep>`. A login host is shared
 by every suite of every user: it is checked for sbatch, never locked, and as many slots as the suite
 has may use it at once. `slurm_conf` (host var) becomes SLURM_CONF of every Slurm command;
 `slurm_max_pending_minutes` (group_vars, default 60, 0: forever) cancels a job that stays pending.
@@ -17,31 +17,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from doe_cli.clouds.slurm_args import sbatch_settings
 from doe_cli.clouds.ssh import SshCloud, SshKeptHosts
-from doe_cli.config import Project, load_group_vars
+from doe_cli.config import Project
 from doe_cli.errors import UserError
 from doe_cli.run.hosts import HostSlot
+from doe_cli.settings import settings_of
 
 SCHEDULER_KEY = "job_scheduler"
-DEFAULT_MAX_PENDING_MINUTES = 60
 
 
 def node_token(slot_name: str) -> str:
     """How a design's commands name a host of a multi-host job before its node is known; only
     characters that shell quoting leaves as they are."""
     return f"@doe-node:{slot_name}@"
-
-
-def host_type_settings(project: Project, host_type: str) -> dict[str, Any]:
-    """The Slurm settings of a host type's jobs: sbatch arguments, modules and the pending limit, from
-    group_vars (the host type's over all's)."""
-    where = f"group_vars/{host_type}/main.yml"
-    type_vars = {**load_group_vars(project, "all"), **load_group_vars(project, host_type)}
-    max_pending = type_vars.get("slurm_max_pending_minutes", DEFAULT_MAX_PENDING_MINUTES)
-    if isinstance(max_pending, bool) or not isinstance(max_pending, int | float) or max_pending < 0:
-        raise UserError("expected minutes >= 0 (0: wait forever)", file=where, path="slurm_max_pending_minutes")
-    return {**sbatch_settings(type_vars, where), "max_pending_minutes": max_pending}
 
 
 def is_slurm_inventory(cloud: SshCloud) -> bool:
@@ -87,7 +75,7 @@ class SlurmCloud(SshCloud):
                   setup_roles: list[dict]) -> dict[str, Any]:
         found = super().host_vars(suite_dir_name, slot, check_status, setup_roles)
         host = self.assignment[slot.name]
-        config: dict[str, Any] = {**host_type_settings(self.project, slot.host_type),
+        config: dict[str, Any] = {**settings_of(self.project).slurm_host_type(slot.host_type).scheduler_config(),
                                   "job_name_prefix": f"{self.prj_id}.{self.suite}.{self.suite_id}"}
         if host.vars.get("slurm_conf"):
             config["slurm_conf"] = str(host.vars["slurm_conf"])
@@ -161,9 +149,9 @@ def plan_lines(project: Project, suite_name: str, cloud_name: str) -> list[str]:
             login = f"{listed[0].name} (this machine)"
         else:
             login = listed[0].address
-        settings = host_type_settings(project, slot.host_type)
-        resources = " ".join(settings["sbatch_args"]) or "(the partition's defaults)"
-        modules = f"; modules: {' '.join(settings['modules'])}" if settings["modules"] else ""
+        settings = settings_of(project).slurm_host_type(slot.host_type)
+        resources = " ".join(settings.sbatch_args()) or "(the partition's defaults)"
+        modules = f"; modules: {' '.join(settings.slurm_modules)}" if settings.slurm_modules else ""
         lines.append(f"  {slot.name}: {exp.n_runs() * exp.n_repetitions} job(s) via {login}: "
                      f"sbatch {resources}{modules}")
     return lines

@@ -365,15 +365,9 @@ def inventory_file(project: Project, name: str) -> Path:
 def prj_id_of(project: Project) -> str:
     """group_vars/all's prj_id, its template rendered as Ansible renders it (doe-suite's demo has
     `prj_id: example_{{ does_project_id_suffix }}`): the folder on the hosts and the Slurm job names."""
-    from doe_cli.settings import ALL_FILE, all_settings  # pydantic: not at every doe start
+    from doe_cli.settings import all_settings  # pydantic: not at every doe start
 
-    prj_id = all_settings(project).prj_id
-    if has_template(prj_id):
-        prj_id = str(inventory_vars(project, suite=None, cloud="").get("prj_id", ALL_FILE)).strip()
-        if not prj_id or "/" in prj_id:
-            raise UserError(f"expected a folder name, but the template gives {prj_id!r}", file=ALL_FILE,
-                            path="prj_id")
-    return prj_id
+    return all_settings(project).prj_id.strip()
 
 
 def parse_report(stdout: str) -> dict[str, str]:

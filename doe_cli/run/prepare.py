@@ -98,7 +98,7 @@ def prepare(project: Project, options: RunOptions, run: SuiteRun, cloud: Cloud,
         write_atomic(run.suite_dir / "suite_design_ext.yml", dump_yaml(extended))
         inventory = cloud.write_inventory(run.suite_dir, slots, host_vars, context, keep=options.keep)
         shutil.rmtree(run.suite_dir / ".doe" / "staging", ignore_errors=True)
-        job_timeouts = _job_timeouts(project, options, design, slots, host_vars)
+        job_timeouts = _job_timeouts(project, options, design, slots, host_vars, cloud)
         from doe_cli.settings import all_settings  # pydantic: only when a run really starts
 
         settings = all_settings(project)
@@ -192,26 +192,36 @@ def exp_host_lst(project: Project, slots: list[HostSlot], context: dict[str, Any
 
 
 def _job_timeouts(project: Project, options: RunOptions, design: Suite, slots: list[HostSlot],
-                  host_vars: dict[str, dict]) -> dict[str, float | None]:
+                  host_vars: dict[str, dict], cloud: Cloud) -> dict[str, float | None]:
     """Per host: --job-timeout, else the experiment's job_timeout in the design, else the inventory's
     host var (SSH), else group_vars (host type, then all)."""
     if options.job_timeout:
         return {slot.name: options.job_timeout for slot in slots}
-    group_all = load_group_vars(project, "all")
+    from doe_cli.settings import settings_of  # pydantic: only when a run really starts
+
     timeouts: dict[str, float | None] = {}
     for slot in slots:
         designed = design.experiments[slot.exp].job_timeout
         if designed is not None:  # validated with the design
             timeouts[slot.name] = float(designed)
-            continue
-        value = load_group_vars(project, slot.host_type).get("job_timeout", group_all.get("job_timeout"))
-        value = host_vars[slot.name].get("job_timeout", value)  # an SSH inventory's host var wins
-        try:
-            timeouts[slot.name] = float(value) if value else None
-        except (TypeError, ValueError):
-            raise UserError(f"expected a number of seconds, got {value!r}", path="job_timeout",
-                            file=f"group_vars/{slot.host_type}") from None
+        elif "job_timeout" in host_vars[slot.name]:  # an SSH inventory's host var wins over group_vars
+            timeouts[slot.name] = _host_var_timeout(host_vars[slot.name]["job_timeout"], slot, cloud)
+        else:
+            timeouts[slot.name] = settings_of(project).host_type(slot.host_type).job_timeout
     return timeouts
+
+
+def _host_var_timeout(value: object, slot: HostSlot, cloud: Cloud) -> float | None:
+    from pydantic import ValidationError
+
+    from doe_cli.settings import HostTypeSettings
+
+    try:
+        return HostTypeSettings.model_validate({"job_timeout": value}).job_timeout
+    except ValidationError:
+        # The inventory's host var of the slot's host (an SSH cloud names its inventory file).
+        raise UserError(f"expected a number of seconds, got {value!r} (host {slot.name})",
+                        file=getattr(cloud, "file", None), path="job_timeout") from None
 
 
 def _experiments(options: RunOptions, run: SuiteRun, design: Suite, slots: list[HostSlot],

@@ -1,4 +1,4 @@
-"""Lookup: a suite's id, results folder and host plan for the AWS playbooks run by hand.
+"""Lookup: a suite's id, results folder, host plan and host types' settings for the AWS playbooks run by hand.
 
     lookup('doe_suite', 'my_suite', id='last', with_plan=true)
 
@@ -13,10 +13,12 @@ from ansible.plugins.lookup import LookupBase
 
 DOCUMENTATION = """
     name: doe_suite
-    short_description: a doe suite's id, results folder and host plan
+    short_description: a doe suite's id, results folder, host plan and host types' settings
     description:
       - Expands the suite's design as doe does and returns
-        {suite, suite_id, suite_dir, inventory_file, host_plan}.
+        {config_dir, suite, suite_id, suite_dir, inventory_file, host_plan, aws_host_types}; aws_host_types are
+        the AWS settings of the plan's host types from their group_vars, checked and with defaults, as doe
+        passes them (doe_aws_host_types).
     options:
       _terms:
         description: The suite (a design in designs/).
@@ -26,7 +28,7 @@ DOCUMENTATION = """
         type: str
         default: ''
       with_plan:
-        description: Expand the design into the host plan.
+        description: Expand the design into the host plan (and the settings of its host types).
         type: bool
         default: true
 """

@@ -37,6 +37,7 @@ from doe_cli.config import Project
 from doe_cli.errors import DoeError
 from doe_cli.run.hosts import HostSlot
 from doe_cli.run.state import setup_marker as suite_setup_marker
+from doe_cli.settings import AwsSettings, settings_of
 from etl.layout import suite_folder
 
 CLOUD_NAME = "aws"
@@ -47,14 +48,14 @@ class AwsCloud(SshCloud):
     suite: str = ""
     suite_id: str = ""
     accept_cost: bool = False
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: AwsSettings = field(default_factory=AwsSettings)  # group_vars/all's AWS keys, checked
     provisioned: bool = False
     ledger: CostLedger = field(default_factory=CostLedger)  # the instances' cost so far (cost.py)
 
     @classmethod
     def create(cls, project: Project, suite: str, suite_id: int | str, *, accept_cost: bool,
                log: Callable[[str], None], force: bool = False) -> AwsCloud:
-        settings = aws_plan.read_yaml(project.group_vars_dir / "all" / "main.yml")
+        settings = settings_of(project).aws
         return cls(project=project, name=CLOUD_NAME, file="group_vars/all/main.yml", hosts_by_type={},
                    force=force, log=log, prj_id=prj_id_of(project), suite=suite, suite_id=str(suite_id),
                    accept_cost=accept_cost, settings=settings)
@@ -63,7 +64,7 @@ class AwsCloud(SshCloud):
         """Plan and budget, preflight, provision; then each slot gets the instance tagged with it.
         Resuming a suite whose hosts are set up: its running instances, found by their tags."""
         self.ledger.take_settings(self.settings)  # a bad budget stops the run before anything is created
-        overrides = self.settings.get("aws_inventory_host_overrides") or {}
+        overrides = self.settings.aws_inventory_host_overrides
         setup_marker = suite_setup_marker(suite_folder(self.project.results_dir, self.suite, self.suite_id))
         if setup_marker.exists():
             with tempfile.TemporaryDirectory(prefix="doe-aws-") as tmp:
@@ -105,7 +106,7 @@ class AwsCloud(SshCloud):
         self.ledger = CostLedger.load(self._suite_dir) or CostLedger()
         self.ledger.take_settings(self.settings)
         self.ledger.found({slot.name: hosts[slot.name].vars for slot in slots},
-                          self.settings.get("aws_price_usd_per_hour") or {}, time.time())
+                          self.settings.aws_price_usd_per_hour, time.time())
 
     @property
     def _suite_dir(self) -> Path:

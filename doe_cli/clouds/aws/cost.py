@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,12 +21,10 @@ from typing import Any, TypeGuard
 
 from doe_cli.clouds.aws.plan import BILLING_MINIMUM_SECONDS
 from doe_cli.clouds.base import CostSoFar
-from doe_cli.errors import UserError
 from doe_cli.fileio import write_atomic
+from doe_cli.settings.aws import DEFAULT_LIFETIME_HOURS, AwsSettings, parse_aws_settings
 
 LEDGER = "aws_instances.json"
-ALL_FILE = "group_vars/all/main.yml"
-DEFAULT_LIFETIME_HOURS = 24.0
 
 
 @dataclass
@@ -51,12 +50,15 @@ class CostLedger:
     instances: dict[str, InstanceCharge] = field(default_factory=dict)  # instance id -> its charge
 
     # --- what the run learns -----------------------------------------------------------------------------
-    def take_settings(self, settings: dict[str, Any]) -> None:
-        """The budget and lifetime of group_vars/all as they are now (a resume may have raised the budget)."""
-        self.budget_usd = _number(settings, "aws_budget_usd", 0.0)
-        self.lifetime_hours = _number(settings, "aws_max_lifetime_hours", DEFAULT_LIFETIME_HOURS)
+    def take_settings(self, settings: AwsSettings | Mapping[str, Any]) -> None:
+        """The budget and lifetime of group_vars/all as they are now (a resume may have raised the budget);
+        group_vars/all's values as written are checked first."""
+        if not isinstance(settings, AwsSettings):
+            settings = parse_aws_settings(dict(settings))
+        self.budget_usd = settings.aws_budget_usd
+        self.lifetime_hours = settings.aws_max_lifetime_hours
 
-    def found(self, hosts: dict[str, dict[str, Any]], prices: dict[str, Any], now: float) -> None:
+    def found(self, hosts: dict[str, dict[str, Any]], prices: Mapping[str, Any], now: float) -> None:
         """The instances a discovery found running (slot name -> its inventory vars): new ones are recorded
         with their price; recorded ones not found any more ended by now at the latest."""
         seen = set()
@@ -68,7 +70,7 @@ class CostLedger:
             seen.add(instance_id)
             if instance_id not in self.instances:
                 instance_type = str(host_vars.get("instance_type") or "")
-                price = prices.get(instance_type) if isinstance(prices, dict) else None
+                price = prices.get(instance_type)
                 self.instances[instance_id] = InstanceCharge(
                     slot=slot, instance_type=instance_type, launched=launched,
                     usd_per_hour=float(price) if _is_number(price) else None)
@@ -133,10 +135,3 @@ def launch_seconds(value: Any) -> float | None:
 
 def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _number(settings: dict[str, Any], key: str, default: float) -> float:
-    value = settings.get(key, default)
-    if not _is_number(value) or value < 0:
-        raise UserError(f"expected a number, 0 or more, got '{value}'", file=ALL_FILE, path=key)
-    return float(value)

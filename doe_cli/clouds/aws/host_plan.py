@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from doe_cli.config import Project
 from doe_cli.run.hosts import assign_hosts
 
 
@@ -46,3 +47,12 @@ def hosts_per_type(plan: list[HostSlot]) -> dict[str, int]:
 
 def plan_vars(plan: list[HostSlot]) -> list[dict[str, Any]]:
     return [slot.as_vars() for slot in plan]
+
+
+def plan_inputs(project: Project, plan: list[HostSlot]) -> dict[str, Any]:
+    """The extra vars of the AWS playbooks that take a host plan: the plan and its host types' settings
+    (doe_aws_host_types, checked and with defaults, so the roles read no group_vars file themselves)."""
+    from doe_cli.settings import settings_of  # pydantic: only for AWS
+
+    return {"doe_host_plan": plan_vars(plan),
+            "doe_aws_host_types": settings_of(project).aws_host_types([slot.host_type for slot in plan])}

@@ -14,20 +14,19 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
-from typing import Any
 
 import yaml
 
-from doe_cli.clouds.aws.host_plan import HostSlot, host_plan_for_suite, hosts_per_type, plan_vars
+from doe_cli.clouds.aws.host_plan import HostSlot, host_plan_for_suite, hosts_per_type, plan_inputs
 from doe_cli.clouds.aws.playbooks import raise_for_failure, run_playbook
 from doe_cli.config import Project
 from doe_cli.design import load_suite
 from doe_cli.errors import UserError
+from doe_cli.settings import settings_of
 from etl.fileio import DOE_RECORD
 from etl.layout import suite_runs
 
 BILLING_MINIMUM_SECONDS = 60  # EC2 bills Linux instances per second, but at least a minute per launch
-DEFAULT_SETUP_ALLOWANCE_MINUTES = 10
 MAX_SOURCES_NAMED = 3
 
 
@@ -103,24 +102,6 @@ def _usd(amount: float) -> str:
     return "under $0.01" if 0 < amount < 0.005 else f"${amount:.2f}"
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise UserError(f"not valid YAML ({' '.join(str(error).split())})", file=str(path)) from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise UserError("expected a mapping of settings", file=str(path))
-    return data
-
-
-def host_type_settings(project: Project, host_types: list[str]) -> dict[str, dict[str, Any]]:
-    return {t: read_yaml(project.group_vars_dir / t / "main.yml") for t in host_types}
-
-
 def estimate_job_times(results_dir: Path, suite: str, jobs: dict[str, int] | None) -> JobTimes | None:
     """Longest experiment: mean finished job wall time (max over its hosts) x its jobs; None if no data."""
     per_exp_job_walls: dict[str, list[float]] = {}
@@ -163,26 +144,25 @@ def build_plan(project: Project, suite: str, host_plan: list[HostSlot],
                jobs: dict[str, int] | None = None) -> CloudPlan:
     """Hosts, wall time and cost of a suite from its host plan; reads group_vars only."""
     all_vars_file = project.group_vars_dir / "all" / "main.yml"
-    settings = read_yaml(all_vars_file)
+    settings = settings_of(project)
+    aws = settings.aws
     hosts = hosts_per_type(host_plan)
-    per_type = host_type_settings(project, list(hosts))
     instance_types = {}
     for host_type in hosts:
-        instance_type = per_type[host_type].get("aws_instance_type")
+        instance_type = settings.aws_host_type(host_type).aws_instance_type
         if not instance_type:
             raise UserError("expected an EC2 instance type such as r6i.8xlarge",
                             file=str(project.group_vars_dir / host_type / "main.yml"), path="aws_instance_type")
-        instance_types[host_type] = str(instance_type)
-    prices = settings.get("aws_price_usd_per_hour") or {}
+        instance_types[host_type] = instance_type
     hourly = 0.0
     for host_type, count in hosts.items():
-        price = prices.get(instance_types[host_type])
-        if not isinstance(price, (int, float)):
+        price = aws.aws_price_usd_per_hour.get(instance_types[host_type])
+        if price is None:
             raise UserError(f"no price for instance type {instance_types[host_type]} (host type {host_type}); "
                             "expected USD per hour", file=str(all_vars_file), path="aws_price_usd_per_hour")
         hourly += price * count
-    lifetime_hours = float(settings.get("aws_max_lifetime_hours", 24))
-    allowance = setup_allowance_seconds(settings, all_vars_file)
+    lifetime_hours = aws.aws_max_lifetime_hours
+    allowance = aws.aws_setup_allowance_minutes * 60
     job_times = estimate_job_times(project.results_dir, suite, jobs)
     wall = None if job_times is None else job_times.seconds + allowance
     # All instances live equally long, so the per-instance minimum applies to the shared time.
@@ -191,15 +171,7 @@ def build_plan(project: Project, suite: str, host_plan: list[HostSlot],
                      setup_allowance_seconds=allowance, wall_seconds=wall, hourly_usd=hourly,
                      billed_hours=round(billed_hours, 3), cost_usd=hourly * billed_hours,
                      cost_is_upper_bound=wall is None, lifetime_hours=lifetime_hours,
-                     budget_usd=float(settings.get("aws_budget_usd", 0)), all_vars_file=all_vars_file)
-
-
-def setup_allowance_seconds(settings: dict[str, Any], all_vars_file: Path) -> float:
-    minutes = settings.get("aws_setup_allowance_minutes", DEFAULT_SETUP_ALLOWANCE_MINUTES)
-    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes < 0:
-        raise UserError(f"expected the minutes provisioning and host setup take (a number, 0 or more), got "
-                        f"'{minutes}'", file=str(all_vars_file), path="aws_setup_allowance_minutes")
-    return float(minutes) * 60
+                     budget_usd=aws.aws_budget_usd, all_vars_file=all_vars_file)
 
 
 def check_budget(plan: CloudPlan, *, accept: bool) -> None:
@@ -211,7 +183,7 @@ def check_budget(plan: CloudPlan, *, accept: bool) -> None:
 def preflight(project: Project, host_plan: list[HostSlot]) -> None:
     """Credentials, region, AMIs, instance types, key pair, SSH source (playbooks/aws-preflight.yml)."""
     result = run_playbook(project, "aws-preflight.yml", project.results_dir / ".ansible",
-                          {"doe_host_plan": plan_vars(host_plan)})
+                          plan_inputs(project, host_plan))
     raise_for_failure(result, "AWS preflight")
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from doe_cli.clouds.aws.host_plan import HostSlot, plan_vars
+from doe_cli.clouds.aws.host_plan import HostSlot, plan_inputs
 from doe_cli.clouds.aws.playbooks import raise_for_failure, run_playbook
 from doe_cli.clouds.inventory import copy_group_vars
 from doe_cli.config import Project
@@ -37,7 +37,7 @@ def provision(project: Project, suite: str, suite_id: str | int, host_plan: list
     variables: dict[str, Any] = {
         "doe_suite": suite,
         "doe_suite_id": str(suite_id),
-        "doe_host_plan": plan_vars(host_plan),
+        **plan_inputs(project, host_plan),
         "doe_inventory_file": str(target),
         "aws_inventory_host_overrides": _string_keys(host_overrides or {}),
     }
