@@ -36,6 +36,7 @@ from doe_cli.errors import DoeError, UserError
 from doe_cli.run import hostvars
 from doe_cli.run.ansible_env import control_path_dir, ensure_ansible_on_path
 from doe_cli.run.hosts import HostSlot
+from doe_cli.run.poll_reply import helper_report
 
 PREFLIGHT_TASK = "Check the host's folders and take its lock"
 # The host check's answers that let a suite use a host (none: a Slurm login host, shared by all suites).
@@ -196,17 +197,17 @@ class SshCloud:
         problems, taken = [], []
         for slot_name, host in self.assignment.items():
             where = f"host {host.name} ({host.address}, for {slot_name})"
-            report = parse_report(outputs.get(slot_name, {}).get("stdout") or "")
-            if "ERROR" in report:
-                problems.append(f"{where}: {report['ERROR']}")
+            report = helper_report(outputs.get(slot_name, {})) or {}
+            if "error" in report:
+                problems.append(f"{where}: {report['error']}")
                 continue
-            lock = report.get("LOCK")
+            lock = report.get("lock")
             if lock == "busy":
-                problems.append(f"{where} is in use by suite {report.get('HOLDER') or '?'} (lock file "
-                                f"{report.get('REMOTE-DIR')}/doe.lock); use --force to take it over")
+                problems.append(f"{where} is in use by suite {report.get('holder') or '?'} (lock file "
+                                f"{report.get('remote_dir')}/doe.lock); use --force to take it over")
                 continue
             if lock == "forced":
-                self.log(f"warning: {where}: took over the lock of suite {report.get('HOLDER') or '?'} (--force)")
+                self.log(f"warning: {where}: took over the lock of suite {report.get('holder') or '?'} (--force)")
             if lock in ("taken", "forced"):
                 taken.append(slot_name)
             if report and slot_name not in reasons and lock not in USABLE_LOCKS:
@@ -216,7 +217,8 @@ class SshCloud:
                 kind = "does not answer" if slot_name in result.unreachable_hosts() else "failed the check"
                 problems.append(f"{where} {kind}: {reasons.get(slot_name) or result.summary()}")
                 continue
-            self.paths[slot_name] = RemotePaths(remote_dir=report["REMOTE-DIR"], results_dir=report["RESULTS-DIR"])
+            self.paths[slot_name] = RemotePaths(remote_dir=str(report["remote_dir"]),
+                                                results_dir=str(report["results_dir"]))
         if problems:
             if taken:
                 self.release(suite_dir, work_dir=work_dir, only=taken)
@@ -368,16 +370,6 @@ def prj_id_of(project: Project) -> str:
     from doe_cli.settings import all_settings  # pydantic: not at every doe start
 
     return all_settings(project).prj_id.strip()
-
-
-def parse_report(stdout: str) -> dict[str, str]:
-    """The host check's `DOE-<KEY>=<value>` lines (raw over ssh may add other lines)."""
-    report = {}
-    for line in stdout.splitlines():
-        if line.startswith("DOE-") and "=" in line:
-            key, value = line[4:].split("=", 1)
-            report[key] = value.rstrip("\r")
-    return report
 
 
 def _hosts_by_group(content: dict, file: str) -> dict[str, list[InventoryHost]]:

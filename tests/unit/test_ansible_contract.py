@@ -100,9 +100,16 @@ def test_the_task_walk_sees_nested_tasks(task_names):
     assert "Delete everything of the suite" in task_names
 
 
-def test_the_host_helper_writes_the_marker_python_reads():
+def test_the_host_scripts_write_the_one_report_line_python_reads():
     helper = (TOOL_ROLES_DIR / "job-queue" / "files" / "doe_queue.py").read_text(encoding="utf-8")
     assert "DOE-JSON:" in helper
+    for script in ("preflight.sh", "release.sh"):
+        text = (TOOL_ROLES_DIR / "ssh-host" / "files" / script).read_text(encoding="utf-8")
+        assert "DOE-JSON:" in text and "DOE-LOCK" not in text, script
+    # The keys ssh.py reads are the ones the check prints.
+    preflight = (TOOL_ROLES_DIR / "ssh-host" / "files" / "preflight.sh").read_text(encoding="utf-8")
+    for key in ("home", "remote_dir", "results_dir", "error", "lock", "holder"):
+        assert f'"{key}":' in preflight, key
 
 
 def test_the_aws_modules_report_access_problems_under_the_key_python_reads():

@@ -8,10 +8,11 @@ import pytest
 import yaml
 
 from doe_cli.clouds.inventory import stored_cloud
-from doe_cli.clouds.ssh import SshCloud, parse_report
+from doe_cli.clouds.ssh import SshCloud
 from doe_cli.config import discover
 from doe_cli.errors import UserError
 from doe_cli.run.hosts import HostSlot
+from doe_cli.run.poll_reply import helper_report
 
 
 def project_with(tmp_path: Path, inventory: str, name: str = "lab"):
@@ -154,9 +155,9 @@ def test_a_resume_reads_the_remote_dirs_from_the_stored_inventory(tmp_path):
     assert resumed.paths == {slot.name: RemotePaths(remote_dir="/srv/doe", results_dir="/srv/results")}
 
 
-def test_report_lines_and_stored_cloud(tmp_path):
-    assert parse_report("noise\nDOE-HOME=/root\r\nDOE-LOCK=busy\nDOE-HOLDER=s_1=x\n") == {
-        "HOME": "/root", "LOCK": "busy", "HOLDER": "s_1=x"}
+def test_the_host_checks_report_line_and_stored_cloud(tmp_path):
+    stdout = 'noise\r\nDOE-JSON:{"home": "/root", "lock": "busy", "holder": "s_1=x"}\r\nShared connection closed'
+    assert helper_report({"stdout": stdout}) == {"home": "/root", "lock": "busy", "holder": "s_1=x"}
     (tmp_path / ".inventory").mkdir()
     assert stored_cloud(tmp_path) is None
     (tmp_path / ".inventory" / "lab.yml").write_text("all: {}\n")
