@@ -193,3 +193,14 @@ def load_group_vars(project: Project, group: str) -> dict:
 def group_var_true(value: object) -> bool:
     """A group_vars flag: YAML booleans, or the strings Ansible reads as true."""
     return value is True or str(value).strip().lower() in ("true", "yes", "on", "1")
+
+
+def holds_template(value: object) -> bool:
+    """Whether a group var's value (a string, or strings inside mappings and lists) has Jinja in it."""
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, dict):
+        return any(holds_template(item) for item in value.values())
+    if isinstance(value, list):
+        return any(holds_template(item) for item in value)
+    return False

@@ -16,7 +16,7 @@ from typing import Any
 
 import jinja2
 
-from doe_cli.config import Project
+from doe_cli.config import Project, holds_template
 from doe_cli.design.filters import RuntimePlaceholder
 from doe_cli.fileio import write_atomic
 
@@ -35,19 +35,9 @@ def context_vars(project: Project, suite: str, cloud: str, first_repository_dir:
     }
 
 
-def _has_template(value: Any) -> bool:
-    if isinstance(value, str):
-        return "{{" in value or "{%" in value
-    if isinstance(value, dict):
-        return any(_has_template(item) for item in value.values())
-    if isinstance(value, list):
-        return any(_has_template(item) for item in value)
-    return False
-
-
 def before_setup(raw: dict[str, Any]) -> dict[str, Any]:
     """A host's variables before Ansible rendered them: values with templates are placeholders."""
-    return {name: RuntimePlaceholder(name=name) if _has_template(value) else value for name, value in raw.items()}
+    return {name: RuntimePlaceholder(name=name) if holds_template(value) else value for name, value in raw.items()}
 
 
 def from_report(report: dict[str, Any], host: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from doe_cli.config import GroupVars, Project, forget_group_vars, group_vars
+from doe_cli.config import GroupVars, Project, forget_group_vars, group_vars, holds_template
 from doe_cli.settings.aws import AwsHostTypeSettings, AwsSettings, parse_aws_settings
 from doe_cli.settings.check import check, keys_of
 from doe_cli.settings.common import ALL_FILE, AllSettings, HostTypeSettings, parse_all_settings
@@ -66,7 +66,7 @@ class ProjectSettings:
 
     def _rendered(self, model: type[BaseModel], values: GroupVars, context: GroupVars) -> GroupVars:
         """The model's keys whose values hold Jinja, rendered with group_vars and doe-suite's variables."""
-        templated = [key for key in keys_of(model) if key in values.values and _has_template(values.values[key])]
+        templated = [key for key in keys_of(model) if key in values.values and holds_template(values.values[key])]
         if not templated:
             return values
         # jinja2: only for a setting that holds a template
@@ -76,16 +76,6 @@ class ProjectSettings:
                                   defaults=environment_defaults(self.project), host_types=None)
         rendered = {key: variables.get(key, values.file_of(key)) for key in templated}
         return GroupVars(values={**values.values, **rendered}, files=values.files, default_file=values.default_file)
-
-
-def _has_template(value: Any) -> bool:
-    if isinstance(value, str):
-        return "{{" in value or "{%" in value
-    if isinstance(value, dict):
-        return any(_has_template(item) for item in value.values())
-    if isinstance(value, list):
-        return any(_has_template(item) for item in value)
-    return False
 
 
 _PROJECTS: dict[Path, ProjectSettings] = {}
