@@ -134,6 +134,14 @@ class SlurmCluster:
         """A node dies (its slurmd and the job steps it started stop answering)."""
         self._kill(self.pids().get(f"slurmd-{node}"), signal.SIGKILL)
 
+    def ensure_idle(self, timeout: float = 120.0) -> None:
+        """Every node idle again after a test that killed a node or a job: a node Slurm drained (e.g. a
+        kill that took too long) is resumed, as an admin would."""
+        busy = [node for node, state in self.node_states().items() if state != "idle"]
+        if busy:
+            self.run("scontrol", "update", f"NodeName={','.join(busy)}", "State=RESUME", check=False)
+        self.wait_until_idle(timeout)
+
     def start_slurmd(self, node: str, timeout: float = 60.0) -> None:
         """The node comes back (ReturnToService=2 makes it usable again once its slurmd registered)."""
         self._daemon([_binary("slurmd"), "-f", str(self.conf), "-N", node])

@@ -324,6 +324,7 @@ def test_a_job_whose_node_dies_fails_with_node_fail_and_runs_again_with_retry_fa
     finally:
         subprocess.run(["pkill", "-f", "exec sleep 900|sleep 900"], check=False)
         slurm_cluster.start_slurmd(node)
+        slurm_cluster.ensure_idle()
     (doe.ledger.parent / "ledger.txt.ok").touch()
     again = doe("run", "--suite", "long", "--id", "last", "--retry-failed")
     assert "long: 1/1 jobs, 0 failed" in again.stderr, again.stderr
@@ -347,6 +348,7 @@ def test_a_job_over_its_run_time_limit_fails_with_slurms_timeout(env, slurm_clus
     assert "Slurm: TIMEOUT" in done.stderr, done.stderr
     stdout = doe.suite_dir("overtime") / "overtime" / "run_0" / "rep_0" / "small" / "host_0" / "stdout.log"
     assert stdout.read_text() == "started\n"  # what the job wrote before Slurm stopped it is kept
+    slurm_cluster.ensure_idle()
 
 
 def test_clean_after_a_crash_fetches_what_finished_then_cancels_the_rest_and_removes_the_folders(

@@ -10,6 +10,7 @@ pytestmark = pytest.mark.slurm
 
 
 def test_a_two_node_job_runs_one_step_on_each_node(slurm_cluster, tmp_path):
+    slurm_cluster.ensure_idle()  # both nodes: earlier tests kill nodes and jobs
     out = tmp_path / "out.txt"
     submitted = slurm_cluster.run(
         "sbatch", "--parsable", "-N2", "-o", str(out), "--wrap",
