@@ -268,17 +268,23 @@ def adaptive_summary(exp_dir: Path) -> dict[str, Any] | None:
     return content if isinstance(content, dict) and isinstance(content.get("runs"), dict) else None
 
 
-def _number(value: Any) -> str:
-    return "-" if value is None else f"{value:.6g}"
+def format_number(value: Any) -> str:
+    return "-" if not isinstance(value, int | float) else f"{value:.6g}"
+
+
+def adaptive_heading(adaptive: dict[str, Any]) -> str:
+    """What an adaptive experiment measures and aims at, as status and the page say it."""
+    return (f"{adaptive.get('statistic')} of {adaptive.get('metric')}, target CI "
+            f"+-{float(adaptive.get('target_ci') or 0) * 100:g}% at {adaptive.get('confidence')}, "
+            f"max {adaptive.get('max')}")
 
 
 def print_adaptive(adaptive: dict[str, Any], console, indent: str) -> None:
-    console.print(f"{indent}adaptive repetitions: {adaptive.get('statistic')} of {adaptive.get('metric')}, "
-                  f"target CI +-{adaptive.get('target_ci', 0) * 100:g}% at {adaptive.get('confidence')}, "
-                  f"max {adaptive.get('max')}", markup=False)
+    console.print(f"{indent}adaptive repetitions: {adaptive_heading(adaptive)}", markup=False)
     for run, entry in sorted(adaptive["runs"].items(), key=lambda item: int(item[0])):
-        line = (f"{indent}  run {run}: n={entry.get('n')} estimate {_number(entry.get('estimate'))} "
-                f"CI [{_number(entry.get('ci_low'))}, {_number(entry.get('ci_high'))}] {entry.get('status')}")
+        interval = f"[{format_number(entry.get('ci_low'))}, {format_number(entry.get('ci_high'))}]"
+        line = (f"{indent}  run {run}: n={entry.get('n')} estimate {format_number(entry.get('estimate'))} "
+                f"CI {interval} {entry.get('status')}")
         console.print(line + (f" ({entry['error']})" if entry.get("error") else ""), markup=False)
 
 

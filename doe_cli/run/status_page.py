@@ -186,7 +186,7 @@ class StatusPage:
 
     def _adaptive(self, states: dict[str, ExperimentState]) -> str:
         """Per adaptive experiment: each run's reps so far, estimate, confidence interval and status."""
-        from doe_cli.run.status import adaptive_summary
+        from doe_cli.run.status import adaptive_heading, adaptive_summary, format_number
 
         parts = []
         for name in states:
@@ -196,14 +196,12 @@ class StatusPage:
             rows = "".join(
                 f'<tr data-run="{html.escape(str(run))}"><td>{html.escape(str(run))}</td>'
                 f'<td>{html.escape(self._run_factors(name, int(run)))}</td><td class="num">{entry.get("n")}</td>'
-                f'<td class="num">{_number(entry.get("estimate"))}</td>'
-                f'<td class="num">[{_number(entry.get("ci_low"))}, {_number(entry.get("ci_high"))}]</td>'
+                f'<td class="num">{format_number(entry.get("estimate"))}</td>'
+                f'<td class="num">[{format_number(entry.get("ci_low"))}, {format_number(entry.get("ci_high"))}]</td>'
                 f'<td class="adaptive-status">{html.escape(str(entry.get("status")))}'
                 f'{html.escape(" (" + str(entry["error"]) + ")") if entry.get("error") else ""}</td></tr>'
                 for run, entry in sorted(summary["runs"].items(), key=lambda item: int(item[0])))
-            about = (f"{summary.get('statistic')} of {summary.get('metric')}, target CI "
-                     f"+-{float(summary.get('target_ci') or 0) * 100:g}% at {summary.get('confidence')}, "
-                     f"max {summary.get('max')}")
+            about = adaptive_heading(summary)
             parts.append(f'<section class="adaptive" data-exp="{html.escape(name)}"><h3>{html.escape(name)}</h3>'
                          f'<p class="muted">{html.escape(about)}</p><table><thead><tr><th>run</th><th>factors</th>'
                          f'<th>reps</th><th>estimate</th><th>CI</th><th>status</th></tr></thead>'
@@ -308,10 +306,6 @@ def _etl_output(path: Path, pipeline: Path) -> str:
             return (f"<div class=\"etl-table\"><p>{name}</p><table><thead><tr>{head}</tr></thead>"
                     f"<tbody>{body}</tbody></table></div>")
     return f"<p class=\"muted\">{name}</p>"
-
-
-def _number(value: Any) -> str:
-    return "-" if not isinstance(value, int | float) else f"{value:.6g}"
 
 
 def _cell(text: str, limit: int = 60) -> str:
