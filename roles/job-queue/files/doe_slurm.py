@@ -33,6 +33,7 @@ STARTED_MARKER = ".doe_started"
 ALLOCATION = ".doe_allocation.json"
 BARRIER_TIMEOUT = 120  # seconds the first-phase parts (servers) may take to start
 STOP_GRACE = 15  # seconds a stopped part has to end before it is killed
+CANCEL_WAIT = 90  # seconds a cancelled job may take to end (Slurm's KillWait is 30 s by default)
 SLURM_TIMEOUT = 60  # seconds; slurmctld may be slow, but a poll must not hang
 IDS_PER_CALL = 2000  # keeps squeue's and scancel's command lines short
 # squeue's states, as the helper reports them to the poll.
@@ -236,16 +237,26 @@ class Slurm:
             self.cancel([(job_dir, job_id)], signal_name="KILL")
 
     def close(self, root: str) -> None:
-        """Cancel the jobs under root that have not ended (the running ones were stopped before)."""
-        waiting = []
+        """Cancel the jobs under root that have not ended (the running ones were stopped before), then
+        wait until Slurm has ended every job under root: scancel only asks, and a job that was just
+        starting would otherwise write into its folder after the caller removed it."""
+        recorded, waiting = [], []
         for current, subdirs, files in os.walk(root):
-            if RECORD in files and DONE_MARKER not in files:
+            if RECORD in files:
                 job_id = self._recorded_id(current)
                 if job_id is not None:
-                    waiting.append((current, job_id))
+                    recorded.append(job_id)
+                    if DONE_MARKER not in files:
+                        waiting.append((current, job_id))
             subdirs[:] = [d for d in subdirs if d not in ("results", "scratch")]
         if waiting:
             self.cancel(waiting)
+        deadline = time.monotonic() + CANCEL_WAIT
+        while recorded and time.monotonic() < deadline:
+            states = self.squeue(sorted(set(recorded)))
+            recorded = [job_id for job_id, (state, _) in states.items() if state not in ENDED]
+            if recorded:
+                time.sleep(0.5)
 
 
 def _read_record(job_dir: str) -> dict | None:
