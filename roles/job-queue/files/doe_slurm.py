@@ -238,25 +238,23 @@ class Slurm:
 
     def close(self, root: str) -> None:
         """Cancel the jobs under root that have not ended (the running ones were stopped before), then
-        wait until Slurm has ended every job under root: scancel only asks, and a job that was just
-        starting would otherwise write into its folder after the caller removed it."""
-        recorded, waiting = [], []
+        wait until Slurm has ended them: scancel only asks, and a job that was just starting would
+        otherwise write into its folder after the caller removed it."""
+        waiting = []
         for current, subdirs, files in os.walk(root):
-            if RECORD in files:
+            if RECORD in files and DONE_MARKER not in files:
                 job_id = self._recorded_id(current)
                 if job_id is not None:
-                    recorded.append(job_id)
-                    if DONE_MARKER not in files:
-                        waiting.append((current, job_id))
+                    waiting.append((current, job_id))
             subdirs[:] = [d for d in subdirs if d not in ("results", "scratch")]
-        if waiting:
-            self.cancel(waiting)
+        if not waiting:
+            return
+        self.cancel(waiting)
+        ending = sorted({job_id for _, job_id in waiting})  # a multi-host job's parts share the lead's id
         deadline = time.monotonic() + CANCEL_WAIT
-        while recorded and time.monotonic() < deadline:
-            states = self.squeue(sorted(set(recorded)))
-            recorded = [job_id for job_id, (state, _) in states.items() if state not in ENDED]
-            if recorded:
-                time.sleep(0.5)
+        while ending and time.monotonic() < deadline:
+            time.sleep(0.5)
+            ending = [job_id for job_id, (state, _) in self.squeue(ending).items() if state not in ENDED]
 
 
 def _read_record(job_dir: str) -> dict | None:
