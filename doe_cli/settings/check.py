@@ -17,11 +17,15 @@ from doe_cli.errors import UserError
 
 Model = TypeVar("Model", bound=BaseModel)
 EXPECTED = "doe_expected"
+SECRET = "doe_secret"
 
 
-def expects(words: str) -> dict[str, Any]:
-    """`Field(json_schema_extra=expects(...))`: what a wrong value is told it should have been."""
-    return {EXPECTED: words}
+def expects(words: str, *, secret: bool = False) -> dict[str, Any]:
+    """`Field(json_schema_extra=expects(...))`: what a wrong value is told it should have been.
+
+    A secret value (a webhook URL carries its token) is never repeated in the message.
+    """
+    return {EXPECTED: words, SECRET: secret}
 
 
 def check(model: type[Model], group_vars: GroupVars) -> Model:
@@ -44,7 +48,8 @@ def _user_error(model: type[BaseModel], error: Any, group_vars: GroupVars) -> Us
     words = _expected_words(field)
     if words is not None:  # the words describe the key's whole value
         got = group_vars.values.get(key) if key is not None else error.get("input")
-        return UserError(f"expected {words}, got {got!r}", file=group_vars.file_of(key), path=key)
+        shown = "" if _is_secret(field) else f", got {got!r}"
+        return UserError(f"expected {words}{shown}", file=group_vars.file_of(key), path=key)
     return UserError(f"{_pydantic_words(error, field)}, got {error.get('input')!r}", file=group_vars.file_of(key),
                      path=_yaml_path(location))
 
@@ -52,6 +57,11 @@ def _user_error(model: type[BaseModel], error: Any, group_vars: GroupVars) -> Us
 def _expected_words(field: FieldInfo | None) -> str | None:
     extra = field.json_schema_extra if field is not None else None
     return str(extra[EXPECTED]) if isinstance(extra, dict) and EXPECTED in extra else None
+
+
+def _is_secret(field: FieldInfo | None) -> bool:
+    extra = field.json_schema_extra if field is not None else None
+    return isinstance(extra, dict) and bool(extra.get(SECRET))
 
 
 def _field_of(model: type[BaseModel], key: str | None) -> FieldInfo | None:

@@ -27,7 +27,8 @@ class AllSettings(BaseModel):
     etl_minimum_delay_sec: float = Field(default=10, ge=0, description="seconds between two ETL runs while jobs run")
     fetch_max_file_mb: float = Field(default=1024, gt=0, description="a job's files larger than this are not fetched")
     local_parallel: Annotated[bool, BeforeValidator(group_var_true)] = Field(default=False, description="the local cloud runs the experiments of a suite at the same time")
-    notify: list[dict[str, Any]] | None = Field(default=None, description="notification targets")
+    notify: list[dict[str, Any]] | None = Field(default=None, description="notification targets",
+        json_schema_extra=expects("a list of {webhook: URL} or {command: ...}", secret=True))
 
     @property
     def fetch_max_file_bytes(self) -> int:

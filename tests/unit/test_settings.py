@@ -26,10 +26,22 @@ def test_values_as_users_write_them():
     ({"fetch_max_file_mb": "lots"}, "group_vars/all/main.yml: fetch_max_file_mb: expected a valid number"),
     ({"fetch_max_file_mb": 0}, "group_vars/all/main.yml: fetch_max_file_mb: expected greater than 0"),
     ({"etl_minimum_delay_sec": -1}, "group_vars/all/main.yml: etl_minimum_delay_sec: expected greater than"),
-    ({"notify": {"webhook": "x"}}, "group_vars/all/main.yml: notify: expected a valid list"),
+    ({"notify": {"webhook": "x"}}, "group_vars/all/main.yml: notify: expected a list of {webhook: URL}"),
     ({"prj_id": ""}, "group_vars/all/main.yml: prj_id: "),
 ])
 def test_bad_values_name_the_file_and_the_key(values, start):
     with pytest.raises(UserError) as caught:
         parse_all_settings(values)
     assert str(caught.value).startswith(start), str(caught.value)
+
+
+SECRET_URL = "https://hooks.example.org/services/T000/B000/s3cr3t-token"
+
+
+@pytest.mark.parametrize("notify", [SECRET_URL, {"webhook": SECRET_URL}, [SECRET_URL], 7])
+def test_a_misshapen_notify_never_repeats_its_webhook_secret(notify):
+    with pytest.raises(UserError) as caught:
+        parse_all_settings({"notify": notify})
+    message = str(caught.value)
+    assert message.startswith("group_vars/all/main.yml: notify: expected a list of"), message
+    assert "s3cr3t" not in message and "hooks.example.org" not in message
