@@ -73,6 +73,10 @@ class Experiment:
             return self.plan.count_before_filters()
         return sum(1 for _ in self.plan.assignments())
 
+    def max_jobs(self) -> int:
+        """Jobs at most: with adaptive repetitions every run may reach `repetitions.max` reps."""
+        return self.n_runs() * (self.repetitions.max if self.repetitions else self.n_repetitions)
+
 
 class _Builder:
     """Builds one run config from an experiment's skeleton (slots filled with the run's levels) and

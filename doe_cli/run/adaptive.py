@@ -8,7 +8,7 @@ order and seed. The pure rules are doe_cli.run.order and doe_cli.run.stopping.
 An adaptive run is decided once none of its reps is pending or queued: converged, max reached, time cap,
 or one more rep (sequential: at once; rmit: once the whole round is done, in a new round of the runs still
 adapting). A failed rep does not count: it runs again as a new attempt while the run's attempts stay
-below `max`. A metric that cannot be read stops its run's adapting, said once.
+below `max` and the time cap has not passed. A metric that cannot be read stops its run's adapting, said once.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ class AdaptiveRuns:
         run, rep = key
         if self.runs[run]["status"] != ADAPTING:
             return
-        if failed and self._attempts(state, run) < self.spec.max:
+        if failed and self._attempts(state, run) < self.spec.max and not self._time_up():
             attempt = state.jobs[key].attempt
             set_attempt_aside(self.suite_dir, self.exp, self.host_types, key, attempt)
             state.set(key, PENDING, attempt=attempt + 1)

@@ -163,11 +163,20 @@ class PlaybookRunner:
 
 def set_attempt_aside(suite_dir: Path, exp: str, host_types: list[str], key: JobKey, attempt: int) -> None:
     """Fetched results are never overwritten: a retried job's earlier results move to
-    `rep_<j>/.attempt_<n>/` (hidden, so the ETL reads only the current attempt)."""
+    `rep_<j>/.attempt_<n>/` (hidden, so the ETL reads only the current attempt).
+
+    Safe to repeat: after a crash between this move and the state's record of the new attempt, a resume
+    fetches and sets aside attempt n again; that second copy goes to `.attempt_<n>_<k>/`, never over the first.
+    """
     rep_dir = suite_dir / job_dir(exp, key)
-    target = rep_dir / f".attempt_{attempt}"
     for host_type in host_types:
         source = rep_dir / host_type
-        if source.is_dir() and not source.is_symlink():
-            target.mkdir(parents=True, exist_ok=True)
-            os.rename(source, target / host_type)
+        if not source.is_dir() or source.is_symlink():
+            continue
+        target = rep_dir / f".attempt_{attempt}"
+        copy = 1
+        while (target / host_type).exists():
+            copy += 1
+            target = rep_dir / f".attempt_{attempt}_{copy}"
+        target.mkdir(parents=True, exist_ok=True)
+        os.rename(source, target / host_type)

@@ -11,7 +11,7 @@ the upper bound at the max lifetime, after which every instance terminates itsel
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean
 
@@ -41,7 +41,7 @@ class CloudPlan:
     suite: str
     hosts: dict[str, int]                 # instances per host type
     instance_types: dict[str, str]        # host type -> EC2 instance type
-    jobs: dict[str, int] | None           # jobs per experiment; None when the design gave none
+    jobs: dict[str, int] | None           # jobs per experiment (at most); None when the design gave none
     job_times: JobTimes | None            # None: no earlier run to estimate from
     setup_allowance_seconds: float        # provisioning and host setup before the first job
     wall_seconds: float | None            # job time plus the allowance; None without job times
@@ -52,6 +52,7 @@ class CloudPlan:
     lifetime_hours: float
     budget_usd: float
     all_vars_file: Path
+    adaptive: list[str] = field(default_factory=list)  # experiments whose job count is an upper bound
 
     @property
     def over_budget(self) -> bool:
@@ -61,8 +62,10 @@ class CloudPlan:
         lines = [f"suite: {self.suite}", "hosts:"]
         lines += [f"  {t}: {n} x {self.instance_types[t]}" for t, n in self.hosts.items()]
         if self.jobs is not None:
-            lines.append(f"jobs: {sum(self.jobs.values())} ("
-                         + ", ".join(f"{exp}: {n}" for exp, n in self.jobs.items()) + ")")
+            at_most = "at most " if self.adaptive else ""
+            lines.append(f"jobs: {at_most}{sum(self.jobs.values())} ("
+                         + ", ".join(f"{exp}: {'at most ' if exp in self.adaptive else ''}{n}"
+                                     for exp, n in self.jobs.items()) + ")")
         if self.job_times is None or self.wall_seconds is None:
             wall = "unknown (no earlier run of this suite)"
         else:
@@ -85,7 +88,9 @@ class CloudPlan:
             named = self.job_times.sources[:MAX_SOURCES_NAMED]
             more = len(self.job_times.sources) - len(named)
             job_source = f"job times from the records of {', '.join(named)}" + (f" and {more} more" if more else "")
-        return [job_source,
+        reps = ([f"adaptive repetitions reach repetitions.max in {', '.join(self.adaptive)}"]
+                if self.adaptive and self.job_times is not None else [])
+        return [job_source, *reps,
                 f"{_duration(self.setup_allowance_seconds)} for provisioning and setup (aws_setup_allowance_minutes)",
                 f"at least {BILLING_MINIMUM_SECONDS} s billed per instance",
                 f"prices from aws_price_usd_per_hour in {self.all_vars_file}"]
@@ -141,7 +146,7 @@ def _runtime_info(path: Path) -> float | None:
 
 
 def build_plan(project: Project, suite: str, host_plan: list[HostSlot],
-               jobs: dict[str, int] | None = None) -> CloudPlan:
+               jobs: dict[str, int] | None = None, adaptive: list[str] | None = None) -> CloudPlan:
     """Hosts, wall time and cost of a suite from its host plan; reads group_vars only."""
     all_vars_file = project.group_vars_dir / "all" / "main.yml"
     settings = settings_of(project)
@@ -171,7 +176,7 @@ def build_plan(project: Project, suite: str, host_plan: list[HostSlot],
                      setup_allowance_seconds=allowance, wall_seconds=wall, hourly_usd=hourly,
                      billed_hours=round(billed_hours, 3), cost_usd=hourly * billed_hours,
                      cost_is_upper_bound=wall is None, lifetime_hours=lifetime_hours,
-                     budget_usd=aws.aws_budget_usd, all_vars_file=all_vars_file)
+                     budget_usd=aws.aws_budget_usd, all_vars_file=all_vars_file, adaptive=adaptive or [])
 
 
 def check_budget(plan: CloudPlan, *, accept: bool) -> None:
@@ -196,5 +201,6 @@ def plan_suite(project: Project, suite_name: str) -> tuple[CloudPlan, list[HostS
     """Expand the design and build the plan (files only; see preflight for the AWS checks)."""
     suite = load_aws_suite(project, suite_name)
     host_plan = host_plan_for_suite(suite)
-    jobs = {name: exp.n_runs() * exp.n_repetitions for name, exp in suite.experiments.items()}
-    return build_plan(project, suite_name, host_plan, jobs), host_plan
+    jobs = {name: exp.max_jobs() for name, exp in suite.experiments.items()}
+    adaptive = [name for name, exp in suite.experiments.items() if exp.repetitions is not None]
+    return build_plan(project, suite_name, host_plan, jobs, adaptive), host_plan

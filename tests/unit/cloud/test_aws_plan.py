@@ -70,6 +70,17 @@ def test_earlier_runs_give_the_wall_time_of_the_longest_experiment(project):
     check_budget(plan, accept=False)
 
 
+def test_adaptive_repetitions_are_costed_at_their_maximum_and_say_so(project):
+    runtime_info(project, "s_200", "exp1", 0, "small", 0, 100)
+    runtime_info(project, "s_200", "exp2", 0, "medium", 0, 50)
+    plain = build_plan(project, "s", PLAN, {"exp1": 3, "exp2": 1})
+    adaptive = build_plan(project, "s", PLAN, {"exp1": 30, "exp2": 1}, adaptive=["exp1"])
+    assert adaptive.cost_usd > plain.cost_usd
+    text = "\n".join(adaptive.lines())
+    assert "jobs: at most 31 (exp1: at most 30, exp2: 1)" in text, text
+    assert "adaptive repetitions reach repetitions.max in exp1" in text
+
+
 def test_an_experiment_without_earlier_data_makes_the_wall_time_unknown(project):
     runtime_info(project, "s_200", "exp1", 0, "small", 0, 100)
     assert estimate_job_times(project.results_dir, "s", {"exp1": 1, "exp2": 1}) is None

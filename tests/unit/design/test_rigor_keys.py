@@ -35,6 +35,7 @@ def test_the_keys_are_read_and_kept_in_the_stored_design(cfg, tmp_path):
                                                statistic="median", target_ci=0.05, confidence=0.95,
                                                max_minutes=2.0)
     assert (plain.order, plain.seed, plain.repetitions) == ("sequential", None, None)
+    assert (adaptive.max_jobs(), plain.max_jobs()) == (12, 1)  # the cost estimate's job counts
     # The defaults add nothing to suite_design.yml: a plain design is stored as before.
     assert not {"order", "seed", "repetitions"} & set(suite.resolved["plain"])
     stored = tmp_path / "suite_design.yml"
