@@ -374,14 +374,11 @@ def prj_id_of(project: Project) -> str:
 
 def _hosts_by_group(content: dict, file: str) -> dict[str, list[InventoryHost]]:
     """Ansible YAML inventory -> hosts per group (file order), vars merged all < group < host.
-    A host in a nested group also counts for the parent groups."""
-    result: dict[str, list[InventoryHost]] = {}
-    top = content.get("all") if set(content) == {"all"} and isinstance(content.get("all"), dict) else None
-    root_vars = (top or {}).get("vars") or {}
-    groups = (top or {}).get("children") or {} if top is not None else content
-    if top is not None and top.get("hosts"):
-        raise UserError("hosts directly under `all` have no host type; list them under a group named "
-                        "after their host type", file=file, path="all.hosts")
+    A host in a nested group also counts for the parent groups. As in Ansible, a host's own variables
+    hold wherever it is listed: `login: {}` under a second group is the same login host."""
+    groups, root_vars, prefix = _top_level(content, file)
+    listings: list[tuple[str, dict, list[str], str]] = []  # host, its group's vars, groups, path
+    own_vars: dict[str, dict] = {}
 
     def walk(group: str, spec: Any, inherited: dict, path: str, parents: list[str]) -> None:
         if spec is None:
@@ -397,22 +394,39 @@ def _hosts_by_group(content: dict, file: str) -> dict[str, list[InventoryHost]]:
         if not isinstance(hosts, dict):
             raise UserError("expected a mapping of host names to their variables", file=file, path=f"{path}.hosts")
         for name, host_vars in hosts.items():
-            _add_host(result, str(name), _merged_host_vars(group_vars, host_vars, file, f"{path}.hosts.{name}"),
-                      [*parents, group], file, f"{path}.hosts.{name}")
+            host_path = f"{path}.hosts.{name}"
+            if host_vars is not None and not isinstance(host_vars, dict):
+                raise UserError("expected the host's variables as a mapping", file=file, path=host_path)
+            own_vars.setdefault(str(name), {}).update(host_vars or {})
+            listings.append((str(name), group_vars, [*parents, group], host_path))
         for child, child_spec in (spec.get("children") or {}).items():
             walk(str(child), child_spec, group_vars, f"{path}.children.{child}", [*parents, group])
 
-    if not isinstance(groups, dict):
-        raise UserError("expected a mapping of groups", file=file, path="all.children")
     for group, spec in groups.items():
-        walk(str(group), spec, root_vars, f"all.children.{group}" if top is not None else str(group), [])
+        walk(str(group), spec, root_vars, f"{prefix}{group}", [])
+    result: dict[str, list[InventoryHost]] = {}
+    for name, group_vars, in_groups, path in listings:
+        _add_host(result, name, _merged_host_vars(group_vars, own_vars[name], file, path), in_groups, file, path)
     return result
 
 
-def _merged_host_vars(group_vars: dict, host_vars: Any, file: str, path: str) -> dict:
-    if host_vars is not None and not isinstance(host_vars, dict):
-        raise UserError("expected the host's variables as a mapping", file=file, path=path)
-    merged = {**group_vars, **(host_vars or {})}
+def _top_level(content: dict, file: str) -> tuple[dict, dict, str]:
+    """The inventory's groups, the variables every host gets and the groups' path prefix in errors
+    (`all: {vars, children}` or bare groups)."""
+    top = content.get("all") if set(content) == {"all"} and isinstance(content.get("all"), dict) else None
+    if top is None:
+        return content, {}, ""
+    if top.get("hosts"):
+        raise UserError("hosts directly under `all` have no host type; list them under a group named "
+                        "after their host type", file=file, path="all.hosts")
+    groups = top.get("children") or {}
+    if not isinstance(groups, dict):
+        raise UserError("expected a mapping of groups", file=file, path="all.children")
+    return groups, top.get("vars") or {}, "all.children."
+
+
+def _merged_host_vars(group_vars: dict, host_vars: dict, file: str, path: str) -> dict:
+    merged = {**group_vars, **host_vars}
     for own in merged:
         if own.startswith(_OWN_PREFIXES):
             raise UserError(f"{own} is set by doe and cannot be given in an inventory", file=file, path=path)

@@ -171,3 +171,32 @@ def test_the_shipped_example_inventory_reads(tmp_path):
     assert [h.name for h in cloud.hosts_by_type["small"]] == ["lab-node-1", "lab-node-2"]
     assert cloud.hosts_by_type["small"][1].address == "ubuntu@192.0.2.12:2222"
     assert cloud.hosts_by_type["server"][0].vars["remote_dir"] == "/data/doe-suite"
+
+
+def test_the_shipped_slurm_example_names_one_login_host_for_every_host_type(tmp_path):
+    from doe_cli.clouds.slurm import is_slurm_inventory
+    from doe_cli.config import TOOL_ROOT
+
+    cloud = SshCloud.load(discover(TOOL_ROOT, tmp_path / "results"), "example-slurm")
+    assert is_slurm_inventory(cloud)
+    logins = [cloud.hosts_by_type[t][0] for t in ("small", "client", "server")]
+    assert {h.address for h in logins} == {"jdoe@login.cluster.example.org:22"}
+    assert {h.vars["remote_results_dir"] for h in logins} == {"/cluster/scratch/jdoe/doe-suite-results"}
+
+
+def test_a_hosts_own_variables_hold_wherever_it_is_listed(tmp_path):
+    project = project_with(tmp_path, """
+small:
+  vars: {ansible_user: alice}
+  hosts:
+    node: {ansible_host: 192.0.2.5, remote_dir: /data}
+server:
+  vars: {ansible_user: bob}
+  hosts:
+    node: {ansible_port: 2200}
+""")
+    cloud = SshCloud.load(project, "lab")
+    small, server = cloud.hosts_by_type["small"][0], cloud.hosts_by_type["server"][0]
+    # Host vars from both listings; group vars from the group it is listed in.
+    assert small.address == "alice@192.0.2.5:2200" and server.address == "bob@192.0.2.5:2200"
+    assert small.vars["remote_dir"] == server.vars["remote_dir"] == "/data"
