@@ -139,9 +139,10 @@ def host_job_counts(suite_dir: Path, states: dict[str, ExperimentState], project
             continue
         queued_keys = state.with_status(QUEUED)
         if queued_keys:
-            # The queue's counts only (no journal read); a cluster's queue is also asked for the state of
-            # each queued job (its scheduler knows why a job waits), up to a screenful of them.
-            request: dict[str, Any] = {"exp": state.exp, "cursor": 0, "max_report": 0}
+            # The queue's counts only (no journal read), changing nothing on the host: a running controller
+            # owns its jobs, records and fetch list. A cluster's queue is also asked for the state of each
+            # queued job (its scheduler knows why a job waits), up to a screenful of them.
+            request: dict[str, Any] = {"exp": state.exp, "read_only": True}
             if host_vars.get("job_queue_scheduler") == "slurm":
                 request["jobs"] = [[key[0], key[1], state.jobs[key].attempt] for key in queued_keys[:MAX_LISTED]]
             requests[host] = {"request": encode_request(request)}

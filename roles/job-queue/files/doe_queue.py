@@ -125,7 +125,7 @@ class TaskSpooler:
         if done.returncode != 0:
             raise QueueError(f"{self.tsp} -S 1 failed: {done.stderr.strip()}")
 
-    def entries(self, root: str, rels: list[str]) -> dict[str, dict]:
+    def entries(self, root: str, rels: list[str], read_only: bool = False) -> dict[str, dict]:
         """label -> {"state": queued|running|finished, "exit_level", ...} of the jobs in the queue."""
         return tsp_entries(self.tsp)
 
@@ -563,12 +563,15 @@ def journal_job_rel(exp: str, entry: str) -> str | None:
 
 def status(root: str, queue, request: dict, lock_file: str | None = None, lock_owner: str = "") -> dict:
     """request: {exp, jobs: [[run, rep, attempt]], cursor, wait_for, max_report, stop: [dir], wait: seconds,
-    final: bool, max_file_bytes}
+    final: bool, max_file_bytes, read_only: bool}
     -> states of the jobs finished since the journal cursor (at most max_report of them, the new cursor,
     whether more follow) and of every job in `jobs`; the queue's counts; what to fetch, as a list file
     for rsync --files-from. `final` (the host's last jobs, all of them in `jobs`): once all of them are
     done, the queue is shut down (and the host's lock released) in this same call; the fetch that
-    follows needs only the files, and a fetch that fails is simply repeated by the next poll."""
+    follows needs only the files, and a fetch that fails is simply repeated by the next poll.
+    `read_only` (doe status, while a controller may be polling): looks and changes nothing, so no job is
+    stopped or cancelled, no record or fetch list written, and the queue keeps running."""
+    read_only = bool(request.get("read_only"))
     stopped = stop_jobs(root, queue, request.get("stop", [])) if request.get("stop") else []
     if request.get("wait") and not stopped:
         wait_for_markers(root, request)
@@ -576,7 +579,7 @@ def status(root: str, queue, request: dict, lock_file: str | None = None, lock_o
     # The queue is listed before the journal is read: a job the listing shows as ended has its journal
     # entry already (its wrapper writes it before exiting), so "idle" plus a read journal means every
     # enqueued job was reported, was lost, or never reached the queue.
-    entries = queue.entries(root, [job_rel(exp, run, rep) for run, rep, _ in request.get("jobs", [])])
+    entries = queue.entries(root, [job_rel(exp, run, rep) for run, rep, _ in request.get("jobs", [])], read_only)
     prefix = f"doe:{exp}:"
     mine = [entry["state"] for label, entry in entries.items() if label.startswith(prefix)]
     counts = {"queued": mine.count("queued"), "running": mine.count("running") + mine.count("allrunning")}
@@ -628,7 +631,7 @@ def status(root: str, queue, request: dict, lock_file: str | None = None, lock_o
     all_done = all(states[rel]["state"] in ("done", "lost") for rel in requested)
     max_bytes = request.get("max_file_bytes")
     fetch_list = os.path.join(job_path(root, exp), FETCH_LIST)
-    if fetch:
+    if fetch and not read_only:
         write_atomic(fetch_list, "".join(f"{rel}\n" for rel in fetch))
     result.update({"jobs": states, "fetch_count": len(fetch), "fetch_list": fetch_list, "max_file_bytes": max_bytes,
                    "stopped": stopped,

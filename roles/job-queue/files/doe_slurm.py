@@ -110,16 +110,17 @@ class Slurm:
         write_atomic(record, json.dumps({"id": job_id, "label": label, "submitted": time.time()}))
 
     # --- asking --------------------------------------------------------------------------------------
-    def entries(self, root: str, rels: list[str]) -> dict[str, dict]:
+    def entries(self, root: str, rels: list[str], read_only: bool = False) -> dict[str, dict]:
         """label -> {"id", "state": queued|running|finished, "slurm_state", "reason"} of the given jobs'
-        latest submissions, from one squeue call."""
+        latest submissions, from one squeue call. Unless `read_only`, a submission whose id was not
+        written gets it, and a job pending too long is cancelled."""
         records = {}
         for rel in rels:
             job_dir = os.path.join(root, rel)
             record = _read_record(job_dir)
             if isinstance(record, dict) and record.get("label"):
                 records[rel] = (job_dir, record)
-        if any(record.get("id") is None for _, record in records.values()):
+        if not read_only and any(record.get("id") is None for _, record in records.values()):
             self._find_unrecorded(records)
         ids = [record["id"] for _, record in records.values() if record.get("id")]
         states = self.squeue(ids)
@@ -133,7 +134,8 @@ class Slurm:
             if slurm_state in WAITING:
                 entry["state"] = "queued"
                 waited = time.time() - float(record.get("submitted") or time.time())
-                if slurm_state == "PENDING" and self.max_pending_seconds and waited > self.max_pending_seconds:
+                too_long = self.max_pending_seconds and waited > self.max_pending_seconds
+                if slurm_state == "PENDING" and too_long and not read_only:
                     cancel.append((job_dir, record["id"]))
                     entry.update(state="finished", pending_too_long=_duration(waited))
             elif slurm_state is not None and slurm_state not in ENDED:

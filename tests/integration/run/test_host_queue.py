@@ -282,6 +282,20 @@ def test_a_main_that_ends_at_once_still_ends_its_background_commands_without_the
     assert max(job["wall_seconds"] for job in report["jobs"].values()) < 4.0  # the grace is 5 s
 
 
+def test_a_read_only_status_leaves_the_controllers_fetch_list_alone(queue):
+    queue("enqueue", batch({0: {"main": "true"}, 1: {"main": "true"}}, [[0, 0, 1], [1, 0, 1]]))
+    controller = wait_done(queue, [[0, 0, 1]])  # its fetch list names run_0 only
+    fetch_list = Path(controller["fetch_list"])
+    wait_for(lambda: queue("status", {"exp": "e", "jobs": [[1, 0, 1]]})["queue"] == {"queued": 0, "running": 0},
+             what="run_1 ended")
+    fetch_list.write_text("e/run_0/rep_0/results/\n")  # what the controller's rsync is reading
+    seen = queue("status", {"exp": "e", "jobs": [[0, 0, 1], [1, 0, 1]], "read_only": True})
+    assert seen["jobs"]["e/run_1/rep_0"]["state"] == "done" and seen["queue"] == {"queued": 0, "running": 0}
+    assert fetch_list.read_text() == "e/run_0/rep_0/results/\n"
+    assert queue("status", {"exp": "e", "jobs": [[1, 0, 1]]})["fetch_count"] == 1  # the controller's poll writes it
+    assert fetch_list.read_text() == "e/run_1/rep_0/results/\n"
+
+
 def test_a_job_that_ends_while_its_status_is_read_is_done_not_lost(queue, tmp_path):
     """The marker is looked for before the queue listing; a job ending between the two is still done."""
     queue("enqueue", batch({0: {"main": "true"}}, [[0, 0, 1]]))

@@ -109,6 +109,26 @@ def test_a_job_pending_for_a_reason_that_never_clears_is_cancelled_and_reported(
                                                       "-o", "%T").stdout, what="the job cancelled")
 
 
+def test_a_read_only_status_changes_nothing_on_the_cluster(queue):
+    """doe status asks while a controller may be polling: no cancel, no record written."""
+    queue.config = {"sbatch_args": ["--nodes=3"], "max_pending_minutes": 0.001}  # two nodes exist
+    queue("enqueue", batch({0: {"main": "true"}, 1: {"main": "true"}}, [[0, 0, 1], [1, 0, 1]]))
+    (pending_id,) = slurm_ids(queue, "e/run_0/rep_0")
+    unrecorded = queue.root / "e/run_1/rep_0/.doe_slurm"
+    record = json.loads(unrecorded.read_text())
+    unrecorded.write_text(json.dumps({**record, "id": None}))  # as if killed between sbatch and its record
+    time.sleep(0.2)  # past max_pending_minutes: a controller's poll would cancel now
+    seen = queue("status", {"exp": "e", "jobs": [[0, 0, 1], [1, 0, 1]], "read_only": True})
+    assert seen["jobs"]["e/run_0/rep_0"]["state"] == "queued", seen
+    assert seen["jobs"]["e/run_0/rep_0"]["scheduler"][0] == "PENDING", seen
+    assert json.loads(unrecorded.read_text())["id"] is None
+    assert "PENDING" in queue.cluster.run("squeue", "-h", "-j", pending_id, "-o", "%T").stdout
+    # The controller's poll acts: the pending job is cancelled, the lost id found again.
+    acted = queue("status", {"exp": "e", "jobs": [[0, 0, 1], [1, 0, 1]]})
+    assert acted["jobs"]["e/run_0/rep_0"]["state"] == "lost", acted
+    assert json.loads(unrecorded.read_text())["id"] == record["id"]  # shutdown cancels it by that id
+
+
 def test_a_submission_whose_id_was_not_recorded_is_found_by_its_comment_not_submitted_twice(queue):
     queue("enqueue", batch({0: {"main": "sleep 2"}}, [[0, 0, 1]]))
     record_file = queue.root / "e/run_0/rep_0/.doe_slurm"
