@@ -125,8 +125,8 @@ class SlurmKeptHosts(SshKeptHosts):
 
 
 def plan_lines(project: Project, suite_name: str, cloud_name: str) -> list[str]:
-    """`doe plan --cloud <slurm inventory>`: per experiment and host type, the login host, the number of
-    sbatch jobs and their resources (files only: nothing is submitted)."""
+    """`doe plan --cloud <slurm inventory>`: per experiment the login host, the number of sbatch jobs (a
+    multi-host experiment's job is one allocation of a node per host) and their resources; submits nothing."""
     from doe_cli.clouds import design_host_types
     from doe_cli.clouds.inventory_template import inventory_vars
     from doe_cli.design import load_suite
@@ -139,19 +139,33 @@ def plan_lines(project: Project, suite_name: str, cloud_name: str) -> list[str]:
         raise UserError(f"inventory/{cloud_name} has no Slurm login hosts (job_scheduler: slurm); `doe plan` plans "
                         "aws and Slurm clouds", path="--cloud")
     suite = load_suite(project, suite_name, variables={"suite": suite_name, "cloud": cloud_name}, strict=False)
-    lines = [f"suite {suite_name} on the Slurm cluster of {ssh.file}: every job is one sbatch job"]
+    slots_by_exp: dict[str, list[HostSlot]] = {}
     for slot in assign_hosts(suite):
-        exp = suite.experiments[slot.exp]
-        listed = ssh.hosts_by_type.get(slot.host_type) or []
-        if not listed:
-            login = "(no login host of this type in the inventory)"
-        elif listed[0].vars.get("ansible_connection") == "local":
-            login = f"{listed[0].name} (this machine)"
+        slots_by_exp.setdefault(slot.exp, []).append(slot)
+    lines = [f"suite {suite_name} on the Slurm cluster of {ssh.file}: every job is one sbatch job "
+             "(a multi-host experiment's job one allocation of a node per host)"]
+    for exp_name, exp in suite.experiments.items():
+        slots = slots_by_exp[exp_name]
+        first = slots[0]
+        settings = settings_of(project).slurm_host_type(first.host_type)
+        args = settings.sbatch_args()
+        jobs = f"{'at most ' if exp.repetitions else ''}{exp.max_jobs()}"
+        if len(slots) > 1:
+            hosts = ", ".join(f"{slot.host_type} x{slot.n}" for slot in slots if slot.idx == 0)
+            what = f"{jobs} allocation(s) of {len(slots)} nodes ({hosts})"
+            args = [f"--nodes={len(slots)}", "--ntasks-per-node=1", "--exclusive", *args]
         else:
-            login = listed[0].address
-        settings = settings_of(project).slurm_host_type(slot.host_type)
-        resources = " ".join(settings.sbatch_args()) or "(the partition's defaults)"
+            what = f"{jobs} job(s)"
+        resources = " ".join(args) or "(the partition's defaults)"
         modules = f"; modules: {' '.join(settings.slurm_modules)}" if settings.slurm_modules else ""
-        lines.append(f"  {slot.name}: {exp.n_runs() * exp.n_repetitions} job(s) via {login}: "
-                     f"sbatch {resources}{modules}")
+        lines.append(f"  {exp_name}: {what} via {_login_of(ssh, first.host_type)}: sbatch {resources}{modules}")
     return lines
+
+
+def _login_of(ssh: SshCloud, host_type: str) -> str:
+    listed = ssh.hosts_by_type.get(host_type) or []
+    if not listed:
+        return "(no login host of this type in the inventory)"
+    if listed[0].vars.get("ansible_connection") == "local":
+        return f"{listed[0].name} (this machine)"
+    return listed[0].address

@@ -193,10 +193,10 @@ def test_plan_prints_each_host_types_sbatch_resources_and_submits_nothing(env, s
         "slurm_partition: debug\nslurm_time_minutes: 30\neuler_cpu_cores: 2\neuler_env: [gcc/12]\n")
     before = slurm_cluster.run("squeue", "-h", "--states=all", "-o", "%i").stdout
     lines = doe("plan", "--suite", "mixed", "--cloud", "cluster").stdout.splitlines()
-    assert lines[0] == "suite mixed on the Slurm cluster of inventory/cluster.yml: every job is one sbatch job"
-    assert "  sweep-small-0: 6 job(s) via login (this machine): sbatch --partition=debug --time=30 " \
+    assert lines[0].startswith("suite mixed on the Slurm cluster of inventory/cluster.yml: every job is one sbatch job")
+    assert "  sweep: 6 job(s) via login (this machine): sbatch --partition=debug --time=30 " \
            "--cpus-per-task=2; modules: gcc/12" in lines
-    assert any(line.startswith("  single-small-0: 3 job(s)") for line in lines)
+    assert any(line.startswith("  single: 3 job(s)") for line in lines)
     assert slurm_cluster.run("squeue", "-h", "--states=all", "-o", "%i").stdout == before
 
 
