@@ -191,8 +191,8 @@ def load_group_vars(project: Project, group: str) -> dict:
 
 
 def group_var_true(value: object) -> bool:
-    """A group_vars flag: YAML booleans, or the strings Ansible reads as true."""
-    return value is True or str(value).strip().lower() in ("true", "yes", "on", "1")
+    """A group_vars flag: YAML booleans, or the strings Ansible's `bool` reads as true."""
+    return value is True or str(value).strip().lower() in ("true", "yes", "on", "1", "y", "t")
 
 
 def holds_template(value: object) -> bool:

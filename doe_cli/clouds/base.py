@@ -26,6 +26,11 @@ class CostSoFar:
         return self.usd / self.budget_usd if self.budget_usd > 0 else None
 
 
+def format_usd(amount: float) -> str:
+    # A cost of a few seconds on a small instance would otherwise read as free.
+    return "under $0.01" if 0 < amount < 0.005 else f"${amount:.2f}"
+
+
 class KeptHosts(Protocol):
     """`doe clean --cloud <name>`: how a cloud's hosts that outlived their run (--keep, Ctrl-C, a crash) are
     found and released, from the inventory doe stored in the results folder alone (no cloud is opened)."""

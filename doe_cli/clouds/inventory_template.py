@@ -22,18 +22,13 @@ import jinja2
 import jinja2.meta
 import jinja2.nativetypes
 
-from doe_cli.config import Project, load_group_vars
+from doe_cli.config import Project, group_var_true, holds_template, load_group_vars
 from doe_cli.errors import UserError
 
 # {host type: {experiment: {"n": ..., "check_status": ..., "init_roles": [...]}}}, doe-suite's shape
 HostTypes = dict[str, dict[str, dict[str, Any]]]
 _DESIGN_NAMES = ("host_types", "is_single_host_per_host_type", "is_single_host_type_per_exp")
 GROUP_VARS_FILE = "group_vars/all/main.yml"
-_TRUE_WORDS = ("true", "yes", "on", "1", "y", "t")
-
-
-def has_template(text: str) -> bool:
-    return "{{" in text or "{%" in text
 
 
 class InventoryVars:
@@ -89,7 +84,7 @@ class InventoryVars:
         return all(count == 1 for count in per_exp.values())
 
     def _render_value(self, value: Any, file: str) -> Any:
-        if isinstance(value, str) and has_template(value):
+        if isinstance(value, str) and holds_template(value):
             return render(value, file, self, native=True)
         if isinstance(value, dict):
             return {key: self._render_value(item, file) for key, item in value.items()}
@@ -163,14 +158,9 @@ def _environment(file: str, native: bool) -> jinja2.Environment:
                             file=file)
         return value
 
-    def to_bool(value: Any) -> bool:
-        if isinstance(value, bool):
-            return value
-        return str(value).strip().lower() in _TRUE_WORDS
-
     environment.globals["lookup"] = lookup
     environment.filters["mandatory"] = mandatory
     environment.filters["ansible.builtin.mandatory"] = mandatory
-    environment.filters["bool"] = to_bool
-    environment.filters["ansible.builtin.bool"] = to_bool
+    environment.filters["bool"] = group_var_true
+    environment.filters["ansible.builtin.bool"] = group_var_true
     return environment

@@ -30,8 +30,8 @@ import yaml
 from doe_cli.ansible_adapter import AnsibleAdapter, PlaybookResult
 from doe_cli.clouds.base import CostSoFar
 from doe_cli.clouds.inventory import read_suite_inventory_hosts, write_suite_inventory
-from doe_cli.clouds.inventory_template import InventoryVars, has_template, inventory_vars, render
-from doe_cli.config import Project
+from doe_cli.clouds.inventory_template import InventoryVars, inventory_vars, render
+from doe_cli.config import Project, holds_template
 from doe_cli.errors import DoeError, UserError
 from doe_cli.run import hostvars
 from doe_cli.run.ansible_env import control_path_dir, ensure_ansible_on_path
@@ -95,7 +95,7 @@ class SshCloud:
         path = inventory_file(project, name)
         file = f"inventory/{path.name}"
         text = path.read_text(encoding="utf-8")
-        if has_template(text):
+        if holds_template(text):
             text = render(text, file, variables or inventory_vars(project, suite=None, cloud=name))
         try:
             content = yaml.safe_load(text)

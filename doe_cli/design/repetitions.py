@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from doe_cli.design.source import Source
+from doe_cli.design.source import Source, describe
 
 REPETITIONS_KEYS = ("max", "metric", "statistic", "target_ci", "confidence", "max_minutes")
 METRIC_KEYS = ("file", "column", "key")
@@ -51,20 +51,15 @@ class Repetitions:
         return out
 
 
-def _describe(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _fraction(source: Source, value: Any, path: tuple, what: str) -> float:
     if type(value) not in (int, float) or not 0 < value < 1:
-        raise source.error(path, f"expected {what} between 0 and 1 (exclusive), got {_describe(value)}")
+        raise source.error(path, f"expected {what} between 0 and 1 (exclusive), got {describe(value)}")
     return float(value)
 
 
 def check_repetitions(source: Source, raw: Any, minimum: int, path: tuple) -> Repetitions:
     if type(raw) is not dict:
-        raise source.error(path, f"expected a mapping with keys {', '.join(REPETITIONS_KEYS)}, got {_describe(raw)}")
+        raise source.error(path, f"expected a mapping with keys {', '.join(REPETITIONS_KEYS)}, got {describe(raw)}")
     for key in raw:
         if key not in REPETITIONS_KEYS:
             raise source.error(path + (key,), f"unknown repetitions key {key!r}; expected one of "
@@ -75,16 +70,16 @@ def check_repetitions(source: Source, raw: Any, minimum: int, path: tuple) -> Re
     maximum = raw["max"]
     if type(maximum) is not int or maximum < minimum:
         raise source.error(path + ("max",), f"expected an integer >= n_repetitions ({minimum}), "
-                                            f"got {_describe(maximum)}")
+                                            f"got {describe(maximum)}")
     file, field = _metric(source, raw["metric"], path + ("metric",))
     statistic = raw.get("statistic", "median")
     if statistic not in STATISTICS:
         raise source.error(path + ("statistic",), f"expected one of {', '.join(STATISTICS)}, "
-                                                  f"got {_describe(statistic)}")
+                                                  f"got {describe(statistic)}")
     max_minutes = raw.get("max_minutes")
     if max_minutes is not None and (type(max_minutes) not in (int, float) or not 0 < max_minutes < float("inf")):
         raise source.error(path + ("max_minutes",), f"expected a positive number of minutes, "
-                                                    f"got {_describe(max_minutes)}")
+                                                    f"got {describe(max_minutes)}")
     return Repetitions(max=maximum, file=file, field=field, statistic=statistic,
                        target_ci=_fraction(source, raw["target_ci"], path + ("target_ci",), "a fraction"),
                        confidence=_fraction(source, raw.get("confidence", 0.95), path + ("confidence",),
@@ -95,7 +90,7 @@ def check_repetitions(source: Source, raw: Any, minimum: int, path: tuple) -> Re
 def _metric(source: Source, raw: Any, path: tuple) -> tuple[str, str]:
     if type(raw) is not dict:
         raise source.error(path, "expected {file: F.csv, column: C} or {file: F.yaml, key: K}, "
-                                 f"got {_describe(raw)}")
+                                 f"got {describe(raw)}")
     for key in raw:
         if key not in METRIC_KEYS:
             raise source.error(path + (key,), f"unknown metric key {key!r}; expected file and column (a CSV "
@@ -104,7 +99,7 @@ def _metric(source: Source, raw: Any, path: tuple) -> tuple[str, str]:
     if not isinstance(file, str) or not file or PurePosixPath(file).is_absolute() \
             or ".." in PurePosixPath(file).parts:
         raise source.error(path + ("file",), f"expected a file name inside the job's host folder, "
-                                             f"got {_describe(file)}")
+                                             f"got {describe(file)}")
     table = file.endswith(TABLE_SUFFIXES)
     if not table and not file.endswith(MAPPING_SUFFIXES):
         raise source.error(path + ("file",), f"expected a .csv, .tsv, .yaml, .yml or .json file, got {file!r}")
@@ -114,5 +109,5 @@ def _metric(source: Source, raw: Any, path: tuple) -> tuple[str, str]:
     field = raw.get(wanted)
     if not isinstance(field, str) or not field:
         raise source.error(path + (wanted,) if wanted in raw else path,
-                           f"expected a non-empty {wanted} name for {file}, got {_describe(field)}")
+                           f"expected a non-empty {wanted} name for {file}, got {describe(field)}")
     return file, field

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from doe_cli.design.yamlio import line_of
 from doe_cli.errors import UserError
@@ -45,6 +46,12 @@ def _without_jinja(text: str) -> str:
         return ("_" if match.group(0).startswith("{{") else "") + newlines
 
     return _JINJA.sub(blank, text)
+
+
+def describe(value: Any) -> str:
+    """A value as an error message shows it: its repr, shortened."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclass

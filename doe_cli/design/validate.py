@@ -12,7 +12,7 @@ from doe_cli.design.includes import IncludeResolver, merge_missing
 from doe_cli.design.markers import check_variables, is_marker, unknown_marker
 from doe_cli.design.model import CMD, Experiment, HostType
 from doe_cli.design.repetitions import check_repetitions
-from doe_cli.design.source import Source
+from doe_cli.design.source import Source, describe
 
 SUITE_VARS = "$SUITE_VARS$"
 ETL = "$ETL$"
@@ -32,11 +32,6 @@ NOT_HOST_TYPES = ("all", "ansible_controller")
 FOLDER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 # `run` is the run index inside [% %] templates; doe-suite designs may not define a variable of that name.
 RESERVED_VARIABLES = ("run",)
-
-
-def _describe(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class DesignValidator:
@@ -70,7 +65,7 @@ class DesignValidator:
         if value is None:
             return {}
         if type(value) is not dict:
-            raise self.error((SUITE_VARS,), f"expected a mapping of variables, got {_describe(value)}")
+            raise self.error((SUITE_VARS,), f"expected a mapping of variables, got {describe(value)}")
         check_variables(value, (SUITE_VARS,), self.source)
         return self.includes.resolve(value, (SUITE_VARS,))
 
@@ -92,7 +87,7 @@ class DesignValidator:
         path = (name,)
         if type(raw) is not dict:
             raise self.error(path, f"an experiment must be a mapping with keys {', '.join(EXPERIMENT_KEYS)}, "
-                                   f"got {_describe(raw)}")
+                                   f"got {describe(raw)}")
         self._unknown_keys(raw, EXPERIMENT_KEYS, path, "experiment")
         for required in ("host_types", "base_experiment"):
             if required not in raw:
@@ -101,10 +96,10 @@ class DesignValidator:
         job_timeout = self._seconds(raw.get("job_timeout"), path + ("job_timeout",))
         order = raw.get("order", "sequential")
         if order not in ORDERS:
-            raise self.error(path + ("order",), f"expected one of {', '.join(ORDERS)}, got {_describe(order)}")
+            raise self.error(path + ("order",), f"expected one of {', '.join(ORDERS)}, got {describe(order)}")
         seed = raw.get("seed")
         if seed is not None and (type(seed) is not int or seed < 0):
-            raise self.error(path + ("seed",), f"expected a non-negative integer, got {_describe(seed)}")
+            raise self.error(path + ("seed",), f"expected a non-negative integer, got {describe(seed)}")
         repetitions = None
         if raw.get("repetitions") is not None:
             repetitions = check_repetitions(self.source, raw["repetitions"], n_repetitions,
@@ -115,13 +110,13 @@ class DesignValidator:
         factor_levels = raw.get("factor_levels", [{}])
         if type(factor_levels) is not list or not factor_levels:
             raise self.error(path + ("factor_levels",), f"expected a non-empty list of mappings, "
-                                                        f"got {_describe(factor_levels)}")
+                                                        f"got {describe(factor_levels)}")
         except_filters = raw.get("except_filters", [])
         if except_filters is None:
             except_filters = []
         if type(except_filters) is not list:
             raise self.error(path + ("except_filters",), f"expected a list of mappings, "
-                                                         f"got {_describe(except_filters)}")
+                                                         f"got {describe(except_filters)}")
         plan = plan_factors(base, factor_levels, except_filters, self.source, path)
         experiment = Experiment(name=name, n_repetitions=n_repetitions, common_roles=common_roles,
                                 host_types=host_types, base_experiment=base, factor_levels=factor_levels,
@@ -142,7 +137,7 @@ class DesignValidator:
 
     def _positive_int(self, value: Any, path: tuple) -> int:
         if type(value) is not int or value < 1:
-            raise self.error(path, f"expected a positive integer, got {_describe(value)}")
+            raise self.error(path, f"expected a positive integer, got {describe(value)}")
         return value
 
     def _seconds(self, value: Any, path: tuple) -> float | None:
@@ -150,7 +145,7 @@ class DesignValidator:
         if value is None:
             return None
         if type(value) not in (int, float) or not value > 0 or value == float("inf"):
-            raise self.error(path, f"expected a positive number of seconds, got {_describe(value)}")
+            raise self.error(path, f"expected a positive number of seconds, got {describe(value)}")
         return value
 
     def _roles(self, value: Any, path: tuple) -> list[str]:
@@ -158,7 +153,7 @@ class DesignValidator:
             return []
         roles = [value] if isinstance(value, str) else value
         if type(roles) is not list or not all(isinstance(r, str) and r for r in roles):
-            raise self.error(path, f"expected a role name or a list of role names, got {_describe(value)}")
+            raise self.error(path, f"expected a role name or a list of role names, got {describe(value)}")
         for index, role in enumerate(roles):
             if not FOLDER_NAME.match(role) or ".." in role or \
                     not (self.project.roles_dir / role).is_dir() and not (TOOL_ROLES_DIR / role).is_dir():
@@ -185,7 +180,7 @@ class DesignValidator:
     def _host_types(self, raw: Any, path: tuple) -> dict[str, HostType]:
         if type(raw) is not dict or not raw:
             raise self.error(path, f"expected a non-empty mapping host type -> host-type spec, "
-                                   f"got {_describe(raw)}")
+                                   f"got {describe(raw)}")
         return {name: self._host_type(name, spec, path + (name,)) for name, spec in raw.items()}
 
     def _host_type(self, name: Any, spec: Any, path: tuple) -> HostType:
@@ -200,13 +195,13 @@ class DesignValidator:
                                    f"the config dir (available: {available})")
         if type(spec) is not dict:
             raise self.error(path, f"expected a mapping with keys {', '.join(HOST_TYPE_KEYS)}, "
-                                   f"got {_describe(spec)}")
+                                   f"got {describe(spec)}")
         self._unknown_keys(spec, HOST_TYPE_KEYS, path, "host-type")
         n = self._positive_int(spec.get("n", 1), path + ("n",))
         check_status = spec.get("check_status", True)
         if type(check_status) is not bool:
             raise self.error(path + ("check_status",),
-                             f"expected true or false, got {_describe(check_status)}")
+                             f"expected true or false, got {describe(check_status)}")
         init_roles = self._roles(spec.get("init_roles", []), path + ("init_roles",))
         if CMD not in spec:
             raise self.error(path, "missing required key '$CMD$' (the command each job runs)")
@@ -225,12 +220,12 @@ class DesignValidator:
             return [self._cmd_mapping({"main": item} if isinstance(item, str) else item, path + (index,))
                     for index, item in enumerate(raw)]
         raise self.error(path, f"expected a command string, a mapping with 'main' and background commands, "
-                               f"or a list of n of these, got {_describe(raw)}")
+                               f"or a list of n of these, got {describe(raw)}")
 
     def _cmd_mapping(self, raw: Any, path: tuple) -> dict:
         if type(raw) is not dict:
             raise self.error(path, "expected a command string or a mapping with 'main', "
-                                   f"got {_describe(raw)}")
+                                   f"got {describe(raw)}")
         if "main" not in raw:
             raise self.error(path, "a command mapping needs a 'main' command (other keys name background "
                                    f"commands); got keys {', '.join(str(k) for k in raw)}")
@@ -239,7 +234,7 @@ class DesignValidator:
                 raise self.error(path, f"command names must be strings, got {key!r}")
             if not isinstance(command, str) or not command.strip():
                 raise self.error(path + (key,),
-                                 f"expected a non-empty command string, got {_describe(command)}")
+                                 f"expected a non-empty command string, got {describe(command)}")
         return dict(raw)
 
     # --- base experiment ---------------------------------------------------------------------------
@@ -247,7 +242,7 @@ class DesignValidator:
         if raw is None:
             raw = {}
         if type(raw) is not dict:
-            raise self.error(path, f"expected a mapping (the run config template), got {_describe(raw)}")
+            raise self.error(path, f"expected a mapping (the run config template), got {describe(raw)}")
         check_variables(raw, path, self.source)
         base = self.includes.resolve(raw, path)
         merge_missing(base, suite_vars)

@@ -25,7 +25,7 @@ from doe_cli.fileio import write_atomic
 from doe_cli.run.order import RMIT, SEQUENTIAL, new_seed, permutation, rmit_rounds, round_jobs
 from doe_cli.run.runtime import set_attempt_aside
 from doe_cli.run.state import PENDING, QUEUED, ExperimentState
-from doe_cli.run.stopping import ADAPTING, METRIC_ERROR, decide, estimate
+from doe_cli.run.stopping import ADAPTING, METRIC_ERROR, decide, estimate, point_estimate
 from etl.layout import JobKey, job_dir
 
 ORDER_FILE = "order.json"
@@ -158,9 +158,7 @@ class AdaptiveRuns:
             self._stop_on_error(run, f"{self.exp} run {run}: no {self.spec.file} with {self.spec.field!r} in "
                                      f"{rel}/<host_type>/host_<i>/")
             return
-        ordered = sorted(values)
-        middle = (ordered[(len(ordered) - 1) // 2] + ordered[len(ordered) // 2]) / 2
-        self.values[run][rep] = middle if self.spec.statistic == "median" else sum(values) / len(values)
+        self.values[run][rep] = point_estimate(values, self.spec.statistic)
 
     def _stop_on_error(self, run: int, message: str) -> None:
         self.log(f"error: {message}; the run stops adapting")

@@ -3,9 +3,9 @@
 A suite's hosts are known from the inventory doe stored in its results folder, so nothing beyond the
 results tree is needed. The same cleanup playbook a finished run uses stops their jobs and shuts their
 queues down; what differs between clouds is behind their KeptHosts hooks (doe_cli.clouds): on the local
-cloud the host folders then go, on SSH hosts the shutdown releases the suite's host lock and the files
-stay. On the local cloud, jobs that finished but were not fetched yet are fetched first, as a poll would,
-so the folders' removal loses nothing that ran. Results already fetched stay; a later `doe run --id last`
+cloud and on Slurm the job folders then go (Slurm's jobs are cancelled by their recorded ids), on SSH
+hosts the shutdown releases the suite's host lock and the files stay. Where the folders go, jobs that
+finished but were not fetched yet are fetched first, as a poll would, so the removal loses nothing that ran. Results already fetched stay; a later `doe run --id last`
 sets the hosts up again and runs what did not finish.
 """
 
@@ -82,8 +82,8 @@ def unfetched_counts(project: Project, kept: KeptSuite) -> tuple[int, int]:
 
 
 def fetch_finished(project: Project, kept: KeptSuite, log) -> int:
-    """Local cloud: fetch the jobs that finished on the kept hosts into the results folder, as the run's
-    polls do (its state records them); returns how many. Jobs still queued or running are left to the cleanup."""
+    """Clouds whose folders go (local, Slurm): fetch the jobs that finished on the kept hosts into the results
+    folder, as the run's polls do (its state records them); returns how many. Jobs still queued or running are left to the cleanup."""
     from doe_cli.run.controller import fetch_finished as fetch
     from doe_cli.run.runtime import RunOptions
 
@@ -92,7 +92,7 @@ def fetch_finished(project: Project, kept: KeptSuite, log) -> int:
 
 
 def release(project: Project, kept: KeptSuite) -> None:
-    """Stop the suite's jobs and queues (local: remove the host folders; SSH: release the host locks);
+    """Stop the suite's jobs and queues (local and Slurm: remove the job folders; SSH: release the host locks);
     refuses while the suite's controller runs."""
     from doe_cli.run.ansible_env import suite_adapter
     from doe_cli.run.runtime import SuiteLock

@@ -26,9 +26,9 @@ def rmit_rounds(n_runs: int, n_reps: int, seed: int) -> list[list[int]]:
     return [permutation(range(n_runs), seed, index) for index in range(n_reps)]
 
 
-def round_jobs(rounds: Sequence[Sequence[int]], start: int = 0) -> list[tuple[int, int]]:
-    """The jobs (run, rep) of rounds[start:], in order: round r holds rep r of each of its runs."""
-    return [(run, index) for index in range(start, len(rounds)) for run in rounds[index]]
+def round_jobs(rounds: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
+    """The jobs (run, rep) of the rounds, in order: round r holds rep r of each of its runs."""
+    return [(run, index) for index, runs in enumerate(rounds) for run in runs]
 
 
 def new_seed() -> int:

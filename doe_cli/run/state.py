@@ -119,7 +119,8 @@ class ExperimentState:
         return self._counts[PENDING] == self._counts[QUEUED] == 0
 
     def first_pending(self, limit: int) -> list[JobKey]:
-        """Up to `limit` pending jobs, in design order (a job that became pending again comes last)."""
+        """Up to `limit` pending jobs, in the order they are handed out (design order, or the rmit rounds';
+        a job that became pending again comes last)."""
         return list(itertools.islice(self._pending, limit))
 
     def job_id(self, key: JobKey) -> dict:

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from doe_cli.clouds.base import CostSoFar
+from doe_cli.clouds.base import CostSoFar, format_usd
 from doe_cli.errors import DoeError
 from doe_cli.run.state import FAILED, FINISHED, PENDING, QUEUED, ExperimentState
 from etl.errors import EtlConfigError
@@ -274,17 +274,13 @@ def _hosts(hosts: list[HostInfo], now: float, cost: CostSoFar | None = None) -> 
 
 def _cost(cost: CostSoFar) -> str:
     """The cost so far and the budget (the numbers also as data attributes, for scripts and tests)."""
-    budget = (f" of the budget {_usd(cost.budget_usd)} ({100 * cost.budget_fraction:.0f}%)"
+    budget = (f" of the budget {format_usd(cost.budget_usd)} ({100 * cost.budget_fraction:.0f}%)"
               if cost.budget_fraction is not None else " (no budget set: aws_budget_usd)")
     unpriced = (f"; not counted: {', '.join(cost.unpriced)} (no price in aws_price_usd_per_hour)"
                 if cost.unpriced else "")
     return (f'<p class="cost" id="cost" data-usd="{cost.usd:.4f}" data-budget-usd="{cost.budget_usd:.4f}">'
-            f"cost so far: <b>{_usd(cost.usd)}</b>{budget}, {cost.instances} instance(s), at least a minute "
+            f"cost so far: <b>{format_usd(cost.usd)}</b>{budget}, {cost.instances} instance(s), at least a minute "
             f"billed each{html.escape(unpriced)}</p>")
-
-
-def _usd(amount: float) -> str:
-    return "under $0.01" if 0 < amount < 0.005 else f"${amount:.2f}"
 
 
 def _etl_output(path: Path, pipeline: Path) -> str:

@@ -9,12 +9,12 @@ attempts reached `max` or the experiment's time is up. Fewer than three values g
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 ADAPTING, CONVERGED, MAX_REACHED, TIME_CAP, METRIC_ERROR = (
     "adapting", "converged", "max reached", "time cap", "metric error")
-STOPPED = (CONVERGED, MAX_REACHED, TIME_CAP, METRIC_ERROR)
 N_RESAMPLES = 2999
 
 
@@ -40,12 +40,15 @@ def estimate(values: Sequence[float], statistic: str, confidence: float, seed: S
     if len(values) < MIN_VALUES:
         if not values:
             return Estimate(0, None, None, None)
-        ordered = sorted(values)
-        middle = (ordered[(len(ordered) - 1) // 2] + ordered[len(ordered) // 2]) / 2
-        return Estimate(len(values), middle if statistic == "median" else sum(values) / len(values), None, None)
+        return Estimate(len(values), point_estimate(values, statistic), None, None)
     value, low, high = estimate_interval(values, statistic, confidence=confidence, seed=seed,
                                          n_resamples=N_RESAMPLES)
     return Estimate(len(values), value, low, high)
+
+
+def point_estimate(values: Sequence[float], statistic: str) -> float:
+    """The median or mean of some values (at least one)."""
+    return statistics.median(values) if statistic == "median" else statistics.fmean(values)
 
 
 def decide(current: Estimate, *, minimum: int, target_ci: float, attempts: int, maximum: int,

@@ -63,7 +63,6 @@ class AwsCloud(SshCloud):
     def assign(self, slots: list[HostSlot]) -> None:
         """Plan and budget, preflight, provision; then each slot gets the instance tagged with it.
         Resuming a suite whose hosts are set up: its running instances, found by their tags."""
-        self.ledger.take_settings(self.settings)  # a bad budget stops the run before anything is created
         overrides = self.settings.aws_inventory_host_overrides
         setup_marker = suite_setup_marker(suite_folder(self.project.results_dir, self.suite, self.suite_id))
         if setup_marker.exists():

@@ -22,7 +22,7 @@ from typing import Any, TypeGuard
 from doe_cli.clouds.aws.plan import BILLING_MINIMUM_SECONDS
 from doe_cli.clouds.base import CostSoFar
 from doe_cli.fileio import write_atomic
-from doe_cli.settings.aws import DEFAULT_LIFETIME_HOURS, AwsSettings, parse_aws_settings
+from doe_cli.settings.aws import DEFAULT_LIFETIME_HOURS, AwsSettings
 
 LEDGER = "aws_instances.json"
 
@@ -50,11 +50,8 @@ class CostLedger:
     instances: dict[str, InstanceCharge] = field(default_factory=dict)  # instance id -> its charge
 
     # --- what the run learns -----------------------------------------------------------------------------
-    def take_settings(self, settings: AwsSettings | Mapping[str, Any]) -> None:
-        """The budget and lifetime of group_vars/all as they are now (a resume may have raised the budget);
-        group_vars/all's values as written are checked first."""
-        if not isinstance(settings, AwsSettings):
-            settings = parse_aws_settings(dict(settings))
+    def take_settings(self, settings: AwsSettings) -> None:
+        """The budget and lifetime of group_vars/all as they are now (a resume may have raised the budget)."""
         self.budget_usd = settings.aws_budget_usd
         self.lifetime_hours = settings.aws_max_lifetime_hours
 

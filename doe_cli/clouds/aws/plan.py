@@ -19,6 +19,7 @@ import yaml
 
 from doe_cli.clouds.aws.host_plan import HostSlot, host_plan_for_suite, hosts_per_type, plan_inputs
 from doe_cli.clouds.aws.playbooks import raise_for_failure, run_playbook
+from doe_cli.clouds.base import format_usd
 from doe_cli.config import Project
 from doe_cli.design import load_suite
 from doe_cli.errors import UserError
@@ -73,7 +74,7 @@ class CloudPlan:
                     f"setup {_duration(self.setup_allowance_seconds)})")
         lines.append(f"estimated wall time: {wall}")
         basis = "upper bound at the max lifetime" if self.cost_is_upper_bound else "at the estimated wall time"
-        lines.append(f"estimated cost: {_usd(self.cost_usd)} ({basis}: {self.billed_hours:g} h x "
+        lines.append(f"estimated cost: {format_usd(self.cost_usd)} ({basis}: {self.billed_hours:g} h x "
                      f"${self.hourly_usd:.4f}/h)")
         lines.append(f"assumes: {'; '.join(self.assumptions())}")
         lines.append(f"budget: ${self.budget_usd:.2f}")
@@ -100,11 +101,6 @@ def _duration(seconds: float) -> str:
     minutes, secs = divmod(math.ceil(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h {minutes:02d}m {secs:02d}s"
-
-
-def _usd(amount: float) -> str:
-    # A cost of a few seconds on a small instance would otherwise read as free.
-    return "under $0.01" if 0 < amount < 0.005 else f"${amount:.2f}"
 
 
 def estimate_job_times(results_dir: Path, suite: str, jobs: dict[str, int] | None) -> JobTimes | None:

@@ -7,6 +7,7 @@ import pytest
 
 from doe_cli.clouds.aws.cost import CostLedger, launch_seconds, stored_cost
 from doe_cli.errors import UserError
+from doe_cli.settings.aws import parse_aws_settings
 from tests.unit.cloud.test_aws_role_logic import inventory
 
 LAUNCH = "2026-01-01T10:00:00+00:00"
@@ -20,7 +21,7 @@ def _host(instance_id: str, instance_type: str = "r6i.8xlarge", launch: str = LA
 
 def _ledger(**settings) -> CostLedger:
     ledger = CostLedger()
-    ledger.take_settings({"aws_budget_usd": 10, "aws_max_lifetime_hours": 6, **settings})
+    ledger.take_settings(parse_aws_settings({"aws_budget_usd": 10, "aws_max_lifetime_hours": 6, **settings}))
     return ledger
 
 
@@ -80,7 +81,7 @@ def test_launch_times_parse_as_ec2_gives_them(value, expected):
 @pytest.mark.parametrize("key", ["aws_budget_usd", "aws_max_lifetime_hours"])
 def test_a_bad_budget_or_lifetime_names_the_file_and_key(key):
     with pytest.raises(UserError) as raised:
-        CostLedger().take_settings({key: "lots"})
+        parse_aws_settings({key: "lots"})
     assert str(raised.value).startswith("group_vars/all/main.yml: ") and key in str(raised.value)
 
 

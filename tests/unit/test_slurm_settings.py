@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from doe_cli.clouds.slurm_args import sbatch_settings
+from doe_cli.config import GroupVars
 from doe_cli.errors import UserError
+from doe_cli.settings.check import check
+from doe_cli.settings.slurm import SlurmHostTypeSettings
+
+
+def sbatch_settings(host_vars: dict, where: str) -> dict[str, list[str]]:
+    """A host type's settings as the queue helper gets them: sbatch arguments and modules."""
+    settings = check(SlurmHostTypeSettings, GroupVars(values=host_vars, files={}, default_file=where))
+    return {"sbatch_args": settings.sbatch_args(), "modules": list(settings.slurm_modules or [])}
 
 
 def test_doe_names_become_sbatch_arguments_in_a_fixed_order():
