@@ -35,14 +35,14 @@ def root(
         "(default: $DOE_CONFIG_DIR, $DOES_PROJECT_DIR/doe-suite-config, the doe repository).")] = None,
     results_dir: Annotated[Path | None, typer.Option(
         "--results-dir", help="Results folder (default: $DOES_RESULTS_DIR, doe-suite-results/ by the config).")] = None,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More output.")] = 0,
-    quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")] = 0,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True,
+                                         help="More output (doe run: each Ansible run, its hosts and seconds).")] = 0,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version.")] = False,
 ) -> None:
     _common.options.config_dir = config_dir
     _common.options.results_dir = results_dir
-    _common.options.verbosity = verbose - quiet
+    _common.options.verbosity = verbose
     forget_settings()
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from doe_cli.commands import _common
 from doe_cli.commands._common import cli_errors, confirm, err, out, project
 from doe_cli.errors import UserError
 
@@ -58,7 +59,7 @@ def run(
 
     options = RunOptions(suite=suite, id=id, cloud=cloud, keep=keep, expfilter=expfilter,
                          retry_failed=retry_failed, timeout=timeout, job_timeout=job_timeout, local_dir=local_dir,
-                         force=force, yes=yes, parallel=parallel, notify=notify)
+                         force=force, yes=yes, parallel=parallel, notify=notify, verbose=_common.options.verbosity > 0)
     with Progress(err) as progress:
         summary = run_suite(project(), options, log=lambda m: err.print(m, markup=False, highlight=False),
                             progress=progress)

@@ -43,7 +43,8 @@ class Controller:
         self.progress = progress
         self.stop_event = threading.Event()
         self.playbooks = PlaybookRunner(suite_adapter(prepared.project, prepared.suite_dir), prepared.inventory,
-                                        progress.event if progress is not None else None)
+                                        progress.event if progress is not None else None,
+                                        trace=log if prepared.options.verbose else None)
         self.reporting = RunReporting(prepared, notify or [], log)
         self.intake = ResultIntake(prepared, self.reporting, log)
         self.setup = HostSetup(prepared, self.playbooks, release_hosts=self.release_hosts, log=log)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ class RunOptions:
     long_poll: float = 4.0               # seconds a host may wait for its jobs before answering a poll
     unreachable_timeout: float = 900.0   # seconds a host may stay unreachable before the run stops
     notify: list[str] | None = None       # --notify targets (None: group_vars/all's notify)
+    verbose: bool = False                 # -v: a line per Ansible run, with its hosts and seconds
 
 
 @dataclass
@@ -133,10 +135,12 @@ class PlaybookRunner:
     callback ansible-runner leaves SIGINT alone (otherwise it takes the handler over for good); Ctrl-C
     sets `interrupted`, the runner stops the playbook, and the loop ends cleanly."""
 
-    def __init__(self, adapter: AnsibleAdapter, inventory: Path, progress_event: EventHandler | None) -> None:
+    def __init__(self, adapter: AnsibleAdapter, inventory: Path, progress_event: EventHandler | None,
+                 trace: Callable[[str], None] | None = None) -> None:
         self.adapter = adapter
         self.inventory = inventory
         self.progress_event = progress_event
+        self.trace = trace
         self.interrupted = False
 
     def run(self, playbook: str, extravars: dict[str, Any], limit: list[str] | None = None,
@@ -147,9 +151,13 @@ class PlaybookRunner:
             if self.progress_event is not None:
                 self.progress_event(event)
 
+        started = time.monotonic()
         result = self.adapter.run(playbook, inventory=self.inventory, extravars=extravars,
                                   limit=",".join(limit) if limit else None, cancel=lambda: self.interrupted,
                                   on_event=handle)
+        if self.trace is not None:
+            hosts = f"{len(limit)} host(s)" if limit else "all hosts"
+            self.trace(f"ansible: {playbook} on {hosts}: {result.status} in {time.monotonic() - started:.2f} s")
         self._prune_ansible_dirs()
         if self.interrupted:
             raise KeyboardInterrupt

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -77,7 +78,9 @@ def doe(short_tmp) -> Doe:
 
 
 def test_keep_leaves_the_hosts_and_clean_removes_them_but_not_the_results(doe):
-    doe("run", "--suite", "kept", "--id", "new", "--keep")
+    traced = doe("-v", "run", "--suite", "kept", "--id", "new", "--keep")
+    # -v: a line per Ansible run, with its status and seconds.
+    assert re.search(r"^ansible: setup-and-enqueue\.yml on all hosts: successful in [0-9.]+ s$", traced.stderr, re.M)
     suite_dir = doe.suite_dir("kept")
     host_folder = doe.local / suite_dir.name / "kept-small-0"
     assert (host_folder / "bin" / "doe_queue.py").is_file()
