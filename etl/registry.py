@@ -39,12 +39,15 @@ class CustomModule:
     classes: frozenset[str] | None
 
 
+def _is_package_dir(path: Path) -> bool:
+    """A folder Python imports as a package: with an __init__.py, or a namespace package holding Python
+    files (a checkout may lack the empty __init__.py files, which Python 3 does not need)."""
+    return (path.is_dir() and path.name.isidentifier()
+            and ((path / "__init__.py").is_file() or any(path.glob("**/*.py"))))
+
+
 def _is_custom_package(path: Path) -> bool:
-    return (
-        path.is_dir()
-        and (path / "__init__.py").is_file()
-        and ("does" in path.name or path.name == "doe_etl_custom")
-    )
+    return ("does" in path.name or path.name == "doe_etl_custom") and _is_package_dir(path)
 
 
 def custom_packages(config_dir: Path) -> list[Path]:
@@ -62,7 +65,7 @@ def _defined_classes(file: Path) -> frozenset[str] | None:
 
 
 def custom_modules(package_dir: Path) -> list[CustomModule]:
-    """The package's modules and subpackages (folders with an __init__.py), in name order."""
+    """The package's modules and subpackages, in name order."""
     found = []
 
     def walk(folder: Path, prefix: str) -> None:
@@ -70,7 +73,7 @@ def custom_modules(package_dir: Path) -> list[CustomModule]:
             name = prefix if file.name == "__init__.py" else f"{prefix}.{file.stem}"
             found.append(CustomModule(name, file, package_dir, _defined_classes(file)))
         for sub in sorted(folder.iterdir()):
-            if sub.is_dir() and (sub / "__init__.py").is_file():
+            if _is_package_dir(sub):
                 walk(sub, f"{prefix}.{sub.name}")
 
     walk(package_dir, package_dir.name)
@@ -78,13 +81,20 @@ def custom_modules(package_dir: Path) -> list[CustomModule]:
 
 
 def _forget_foreign_modules(package: str, root: Path) -> None:
-    """Another config dir may have imported a package of the same name: drop it so ours is imported."""
-    for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
-        file = getattr(sys.modules[name], "__file__", None) or ""
-        paths = list(getattr(sys.modules[name], "__path__", []) or [])
-        located = [Path(p) for p in ([file] if file else []) + paths]
-        if not any(root in p.resolve().parents or p.resolve() == root for p in located):
-            del sys.modules[name]
+    """Another config dir may have imported a package of the same name: drop it so ours is imported.
+    Where each module lives is read before any is dropped: a namespace package's path is looked up
+    through its parent's."""
+    names = [n for n in sys.modules if n == package or n.startswith(package + ".")]
+    foreign = [name for name in names if not _lives_under(sys.modules[name], root)]
+    for name in names if package in foreign else foreign:
+        del sys.modules[name]
+
+
+def _lives_under(module: ModuleType, root: Path) -> bool:
+    file = getattr(module, "__file__", None) or ""
+    paths = list(getattr(module, "__path__", []) or [])
+    located = [Path(p) for p in ([file] if file else []) + paths]
+    return any(root in p.resolve().parents or p.resolve() == root for p in located)
 
 
 def _project_dependencies(config_dir: Path) -> set[str]:

@@ -43,14 +43,25 @@ class RowCountLoader(Loader):
 """
 
 
-def write_package(config_dir, modules: dict[str, str]) -> None:
+def write_package(config_dir, modules: dict[str, str], init_files: bool = True) -> None:
     package = config_dir / "does_etl_custom"
     (package / "etl").mkdir(parents=True)
     (config_dir / "designs").mkdir(exist_ok=True)
-    (package / "__init__.py").write_text("")
-    (package / "etl" / "__init__.py").write_text("")
+    if init_files:
+        (package / "__init__.py").write_text("")
+        (package / "etl" / "__init__.py").write_text("")
     for name, text in modules.items():
         (package / "etl" / f"{name}.py").write_text(textwrap.dedent(text))
+
+
+def test_a_package_without_init_files_is_found_as_python_imports_it(tmp_path):
+    # A checkout that lost the empty __init__.py files: Python 3 imports namespace packages all the same.
+    config_dir = tmp_path / "config"
+    write_package(config_dir, {"steps": STEPS_MODULE}, init_files=False)
+    (config_dir / "does_etl_custom" / "__pycache__").mkdir()
+    registry = load_registry(config_dir)
+    assert {"WordCountExtractor"} <= set(registry.names("extractor"))
+    assert "DoubleTransformer" in registry.names("transformer")
 
 
 def test_custom_steps_are_discovered_and_run(make_suite, tmp_path):
